@@ -1,0 +1,124 @@
+"""The compiler graph: a `networkx.DiGraph` whose nodes carry one frozen `Node` record.
+
+Every node has exactly one output. A node's inputs are listed, in order, in its record; the
+graph's edges mirror them (input -> consumer) so that networkx's algorithms see the data flow.
+Graph-level attributes:
+
+- `g.graph["outputs"]`: the node ids of the heads, in order;
+- `g.graph["grads"]`: after autodiff, `{argument: node id of its gradient}`;
+- `g.graph["head_grads"]`: after autodiff, `{head: node id of the variable holding its
+  incoming gradient}`.
+
+Node ids are strings derived from the user's names (`lstm_l0_t3_i2h`), so that errors and
+debug output speak the user's language.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import networkx as nx
+
+Shape = tuple  # of int, or of int | None while shapes are being inferred
+
+
+def freeze(value: Any) -> Any:
+    """Lists -> tuples, recursively, so attributes hash."""
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, freeze(v)) for k, v in value.items()))
+    return value
+
+
+@dataclass(frozen=True)
+class Node:
+    op: str
+    inputs: tuple[str, ...] = ()
+    attrs: tuple[tuple[str, Any], ...] = ()
+    shape: Shape | None = None
+    dtype: str = "float32"
+
+    def attr(self, key: str, default: Any = None) -> Any:
+        for k, v in self.attrs:
+            if k == key:
+                return v
+        return default
+
+    @property
+    def attr_dict(self) -> dict:
+        return dict(self.attrs)
+
+    def with_(self, **changes) -> Node:
+        return replace(self, **changes)
+
+
+def make_node(op: str, inputs=(), shape=None, dtype="float32", attrs=None) -> Node:
+    return Node(op, tuple(inputs), freeze(attrs or {}), None if shape is None else tuple(shape), dtype)
+
+
+def new_graph() -> nx.DiGraph:
+    g = nx.DiGraph()
+    g.graph["outputs"] = ()
+    return g
+
+
+def add_node(g: nx.DiGraph, nid: str, node: Node) -> str:
+    """Adds `node` under `nid`, with edges from its inputs; ids must be unique."""
+    if nid in g:
+        raise ValueError(f"internal: node id {nid!r} already in the graph")
+    for src in node.inputs:
+        if src not in g:
+            raise ValueError(f"internal: {nid!r} reads {src!r}, which is not in the graph")
+    g.add_node(nid, node=node)
+    for src in node.inputs:
+        g.add_edge(src, nid)
+    return nid
+
+
+def set_node(g: nx.DiGraph, nid: str, node: Node) -> None:
+    """Replaces the record of `nid` (and its in-edges) in place; callers own `g`."""
+    for src in list(g.predecessors(nid)):
+        g.remove_edge(src, nid)
+    g.nodes[nid]["node"] = node
+    for src in node.inputs:
+        g.add_edge(src, nid)
+
+
+def node(g: nx.DiGraph, nid: str) -> Node:
+    return g.nodes[nid]["node"]
+
+
+def nodes(g: nx.DiGraph):
+    """(id, Node) pairs in a deterministic topological order."""
+    for nid in nx.lexicographical_topological_sort(g):
+        yield nid, g.nodes[nid]["node"]
+
+
+def variables(g: nx.DiGraph) -> list[str]:
+    """Ids of the graph's free variables (arguments), in topological-then-name order."""
+    return [nid for nid, n in nodes(g) if n.op == "var"]
+
+
+def copy_graph(g: nx.DiGraph) -> nx.DiGraph:
+    """A copy that passes may mutate: records are frozen, so a shallow copy suffices."""
+    h = g.copy()
+    h.graph = dict(g.graph)
+    return h
+
+
+def same_graph(a: nx.DiGraph, b: nx.DiGraph) -> bool:
+    """Structural equality: same ids, same records, same outputs."""
+    if set(a) != set(b) or a.graph.get("outputs") != b.graph.get("outputs"):
+        return False
+    return all(a.nodes[n]["node"] == b.nodes[n]["node"] for n in a)
+
+
+def format_graph(g: nx.DiGraph) -> str:
+    """One line per node, in topological order: `id = op(inputs) attrs : shape dtype`."""
+    lines = []
+    for nid, n in nodes(g):
+        attrs = " ".join(f"{k}={v}" for k, v in n.attrs)
+        lines.append(f"{nid} = {n.op}({', '.join(n.inputs)}) {attrs} : {n.shape} {n.dtype}")
+    lines.append(f"outputs: {', '.join(g.graph.get('outputs', ()))}")
+    return "\n".join(lines)

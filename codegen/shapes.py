@@ -1,0 +1,82 @@
+"""Shape inference over a whole graph: every op's shape rule, run to a fixed point.
+
+Rules refine partial shapes in both directions, so a weight's shape follows from the data
+it multiplies and an initial state's batch size from the step it enters. Shapes given by the
+caller are checked against what the declared shapes already imply, one at a time, so that an
+error names the argument the caller got wrong.
+"""
+from __future__ import annotations
+
+import networkx as nx
+
+from codegen.graph import copy_graph, node, set_node
+from codegen.ops import OPS, Mismatch, known, unify
+from runtime.errors import ShapeError, fmt_shape
+
+
+def infer_shapes(g: nx.DiGraph, given: dict | None = None, where: str = "infer_shape"):
+    """A copy of `g` with every shape refined; `given` maps argument names to shapes."""
+    g = copy_graph(g)
+    order = list(nx.topological_sort(g))
+    _fixpoint(g, order, where, None)
+    for name, shape in (given or {}).items():
+        _check_dims(name, shape, where)
+        current = node(g, name).shape
+        try:
+            merged = unify(current, tuple(shape))
+        except Mismatch:
+            raise ShapeError(f"{where}: '{name}' has shape {fmt_shape(shape)} but the graph "
+                             f"expects {fmt_shape(current)}") from None
+        set_node(g, name, node(g, name).with_(shape=merged))
+        _fixpoint(g, order, where, name)
+    return g
+
+
+def require_known(g: nx.DiGraph, where: str = "bind") -> None:
+    """Every shape must be known before a graph is evaluated or compiled."""
+    for nid in g:
+        n = node(g, nid)
+        if not known(n.shape):
+            what = "argument" if n.op == "var" else f"'{n.op}' node"
+            raise ShapeError(f"{where}: cannot infer the shape of {what} '{nid}' (so far "
+                             f"{fmt_shape(n.shape)}); give it as a keyword, e.g. {nid}=(...)")
+
+
+def _check_dims(name, shape, where):
+    if not isinstance(shape, (tuple, list)) or not all(
+            isinstance(d, int) and not isinstance(d, bool) for d in shape):
+        raise ShapeError(f"{where}: '{name}' must be a tuple of ints, given {shape!r}")
+    if any(d <= 0 for d in shape):
+        raise ShapeError(f"{where}: '{name}' has shape {fmt_shape(shape)}; every dimension "
+                         f"must be positive")
+
+
+def _fixpoint(g, order, where, culprit):
+    changed = True
+    while changed:
+        changed = False
+        for nids in (order, reversed(order)):
+            for nid in nids:
+                changed |= _apply_rule(g, nid, where, culprit)
+
+
+def _apply_rule(g, nid, where, culprit) -> bool:
+    n = node(g, nid)
+    ins = [node(g, i).shape for i in n.inputs]
+    try:
+        new_ins, out = OPS[n.op].shape(n.attr_dict, ins, n.shape)
+    except Mismatch as e:
+        blame = f"'{culprit}' leads to a conflict: " if culprit else ""
+        raise ShapeError(
+            f"{where}: {blame}'{nid}' ({n.op}) {e.what}: expected {fmt_shape(e.expected)}, "
+            f"given {fmt_shape(e.given)}; inputs {', '.join(map(repr, n.inputs))} have "
+            f"shapes {', '.join(fmt_shape(s) for s in ins)}") from None
+    changed = False
+    for src, old, new in zip(n.inputs, ins, new_ins):
+        if new != old:
+            set_node(g, src, node(g, src).with_(shape=new))
+            changed = True
+    if out != n.shape:
+        set_node(g, nid, n.with_(shape=out))
+        changed = True
+    return changed

@@ -1,0 +1,173 @@
+"""`Executor`: the user's handle on a bound program, whatever engine runs it.
+
+An engine computes; the executor owns the argument and gradient arrays, validates every
+input before touching any state (a refused call leaves parameters and gradients as they
+were), honours `grad_req` and draws a fresh seed for each training forward.
+
+An engine provides `arg_specs` ({name: (shape, dtype)}), `out_specs` ([(name, shape, dtype)]),
+`wrt` (arguments that get gradients), `forward(args, is_train, seed) -> [arrays]` and
+`backward(head_grads) -> {name: array}` (after a forward).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from runtime.errors import BindError, ShapeError, fmt_shape
+
+GRAD_REQS = ("write", "add", "null")
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def normalize_grad_req(grad_req, names) -> dict:
+    """'write' | 'add' | 'null' | {name: req} | [req per argument] -> {name: req}."""
+    if isinstance(grad_req, str):
+        reqs = {n: grad_req for n in names}
+    elif isinstance(grad_req, dict):
+        unknown = [k for k in grad_req if k not in names]
+        if unknown:
+            raise BindError(f"bind: grad_req names {unknown[0]!r}, which is not an argument; "
+                            f"the arguments are {list(names)}")
+        reqs = {n: grad_req.get(n, "null") for n in names}
+    elif isinstance(grad_req, (list, tuple)) and len(grad_req) == len(names):
+        reqs = dict(zip(names, grad_req))
+    else:
+        raise BindError(f"bind: 'grad_req' must be 'write', 'add', 'null', a dict or a list of "
+                        f"{len(names)}, given {grad_req!r}")
+    for n, r in reqs.items():
+        if r not in GRAD_REQS:
+            raise BindError(f"bind: grad_req for {n!r} must be one of {GRAD_REQS}, given {r!r}")
+    return reqs
+
+
+def check_array(where: str, name: str, value, shape, dtype) -> np.ndarray:
+    """The array `value` for argument `name`, or a BindError/ShapeError saying what is wrong.
+    Strided and transposed arrays are accepted: they are copied, never reinterpreted."""
+    if not isinstance(value, np.ndarray):
+        raise BindError(f"{where}: {name!r} must be a numpy array, given "
+                        f"{type(value).__name__}")
+    if value.shape != tuple(shape):
+        raise ShapeError(f"{where}: {name!r} has shape {fmt_shape(value.shape)} but the "
+                         f"executor was bound with {fmt_shape(shape)}")
+    want = np.dtype(dtype)
+    ok = value.dtype == want or (want.kind in "iu" and value.dtype.kind in "iuf")
+    if not ok:
+        raise BindError(f"{where}: {name!r} has dtype {value.dtype} but the executor was bound "
+                        f"with {want}; convert it with .astype({str(want)!r})")
+    return value
+
+
+class Executor:
+    def __init__(self, engine, grad_req, seed: int = 0, args=None):
+        self.engine = engine
+        specs = engine.arg_specs
+        self._reqs = normalize_grad_req(grad_req, list(specs))
+        self.arg_dict = {n: np.zeros(s, d) for n, (s, d) in specs.items()}
+        self.grad_dict = {n: np.zeros(s, d) for n, (s, d) in specs.items()
+                          if self._reqs[n] != "null"}
+        self.aux_dict: dict = {}
+        self.outputs: list[np.ndarray] = []
+        self.seed = int(seed)
+        self._train_calls = 0
+        self._ran_forward = False
+        if args:
+            self.copy_params_from(args)
+
+    # ---- views --------------------------------------------------------------------------------
+    @property
+    def arg_arrays(self):
+        return list(self.arg_dict.values())
+
+    @property
+    def grad_arrays(self):
+        return [self.grad_dict.get(n) for n in self.arg_dict]
+
+    @property
+    def output_names(self):
+        return [n for n, _, _ in self.engine.out_specs]
+
+    @property
+    def output_dict(self) -> dict:
+        return dict(zip(self.output_names, self.outputs))
+
+    @property
+    def grad_req(self) -> dict:
+        return dict(self._reqs)
+
+    @property
+    def program(self):
+        return getattr(self.engine, "program", None)
+
+    # ---- calls --------------------------------------------------------------------------------
+    def copy_params_from(self, arg_params: dict, allow_extra_params: bool = False) -> None:
+        checked = self._check_args("copy_params_from", arg_params, allow_extra_params)
+        for n, v in checked.items():
+            np.copyto(self.arg_dict[n], v, casting="unsafe")
+
+    def forward(self, is_train: bool = False, seed: int | None = None,
+                check_finite: bool = False, **inputs) -> list[np.ndarray]:
+        """Runs the graph; keyword arrays replace arguments first. In training, masks are
+        drawn from `seed`, or from a fresh seed derived from the executor's seed."""
+        checked = self._check_args("forward", inputs, False)
+        if check_finite:
+            self._check_finite(checked)
+        for n, v in checked.items():
+            np.copyto(self.arg_dict[n], v, casting="unsafe")
+        if is_train and seed is None:
+            seed = (self.seed * _GOLDEN + self._train_calls) % 2**64
+            self._train_calls += 1
+        self.last_seed = 0 if seed is None else int(seed) % 2**64
+        self.outputs = self.engine.forward(self.arg_dict, bool(is_train), self.last_seed)
+        self._ran_forward = True
+        return self.outputs
+
+    def backward(self, out_grads=None) -> None:
+        """Gradients of the heads given `out_grads` (ones for scalar heads when omitted)."""
+        if not self._ran_forward:
+            raise BindError("backward: call forward(is_train=True) first")
+        head_grads = self._head_grads(out_grads)
+        if not self.grad_dict:
+            return
+        grads = self.engine.backward(head_grads)
+        for n, g in grads.items():
+            if self._reqs[n] == "add":
+                self.grad_dict[n] += g
+            elif self._reqs[n] == "write":
+                np.copyto(self.grad_dict[n], g)
+
+    # ---- validation -----------------------------------------------------------------------------
+    def _check_args(self, where, values: dict, allow_extra: bool) -> dict:
+        specs, checked = self.engine.arg_specs, {}
+        for n, v in values.items():
+            if n not in specs:
+                if allow_extra:
+                    continue
+                raise BindError(f"{where}: {n!r} is not an argument; the arguments are "
+                                f"{list(specs)}")
+            checked[n] = check_array(where, n, v, *specs[n])
+        return checked
+
+    def _check_finite(self, inputs: dict) -> None:
+        for n, v in {**self.arg_dict, **inputs}.items():
+            if v.dtype.kind == "f" and not np.isfinite(v).all():
+                raise BindError(f"forward: {n!r} holds NaN or Inf (check_finite=True)")
+
+    def _head_grads(self, out_grads) -> list[np.ndarray]:
+        specs = self.engine.out_specs
+        if out_grads is None:
+            for name, shape, _ in specs:
+                if int(np.prod(shape)) != 1:
+                    raise BindError(f"backward: out_grads is required because head {name!r} "
+                                    f"has shape {fmt_shape(shape)} (not a scalar)")
+            return [np.ones(s, d) for _, s, d in specs]
+        if isinstance(out_grads, np.ndarray):
+            out_grads = [out_grads]
+        if isinstance(out_grads, dict):
+            missing = [n for n, _, _ in specs if n not in out_grads]
+            if missing:
+                raise BindError(f"backward: out_grads has no entry for head {missing[0]!r}")
+            out_grads = [out_grads[n] for n, _, _ in specs]
+        if len(out_grads) != len(specs):
+            raise BindError(f"backward: out_grads has {len(out_grads)} arrays but the symbol "
+                            f"has {len(specs)} heads {[n for n, _, _ in specs]}")
+        return [np.ascontiguousarray(check_array("backward", f"out_grads[{n}]", g, s, d))
+                for g, (n, s, d) in zip(out_grads, specs)]

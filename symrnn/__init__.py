@@ -1,0 +1,21 @@
+"""symrnn: a compiler for stacked recurrent networks.
+
+    >>> import symrnn as sym
+    >>> x = sym.Variable("x")
+    >>> ex = sym.tanh(x).simple_bind(backend="reference", x=(2, 3))
+"""
+from runtime.errors import (  # noqa: F401
+    ArtifactError,
+    BackendUnavailable,
+    BindError,
+    CompileError,
+    ConfigError,
+    ShapeError,
+    SymRNNError,
+)
+from runtime.executor import Executor  # noqa: F401
+from symrnn.ops import *  # noqa: F401,F403
+from symrnn.ops import __all__ as _ops_all  # noqa: F401
+from symrnn.symbol import Group, Symbol, Variable, load, load_json  # noqa: F401
+
+__version__ = "0.1.0"

@@ -1,0 +1,93 @@
+"""Binding: Symbol + shapes + backend -> Executor.
+
+`reference` interprets the graph with numpy; `cpu` (the default) and `cuda` run a compiled
+Program.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from codegen import autodiff, require_known
+from codegen.reference import ReferenceEngine
+from runtime.errors import BackendUnavailable, BindError
+from runtime.executor import Executor, check_array, normalize_grad_req
+from symrnn.lower import lower_and_infer
+from symrnn.symbol import Symbol
+
+BACKENDS = ("cpu", "reference", "cuda")
+DTYPES = ("float32", "float64")
+
+
+def simple_bind(symbol: Symbol, backend="cpu", grad_req="write", fuse=True, dtype=None,
+                seed=0, shapes=None) -> Executor:
+    if backend not in BACKENDS:
+        raise BindError(f"simple_bind: 'backend' must be one of {BACKENDS}, given {backend!r}")
+    if dtype is not None and dtype not in DTYPES:
+        raise BindError(f"simple_bind: 'dtype' must be one of {DTYPES}, given {dtype!r}")
+    graph, outputs = lower_and_infer(symbol, dict(shapes or {}), dtype, "simple_bind")
+    require_known(graph, "simple_bind")
+    reqs = normalize_grad_req(grad_req, symbol.list_arguments())
+    wrt = [a for a in symbol.list_arguments() if reqs[a] != "null"
+           and graph.nodes[a]["node"].dtype in DTYPES]
+    reqs = {a: (r if a in wrt else "null") for a, r in reqs.items()}
+    engine = make_engine(backend, graph, wrt, symbol.list_outputs(), fuse)
+    return Executor(engine, reqs, seed)
+
+
+def make_engine(backend, graph, wrt, output_names, fuse):
+    graph = autodiff(graph, wrt)
+    if backend == "reference":
+        return ReferenceEngine(graph, output_names)
+    if backend == "cpu":
+        from runtime.cpu import CpuEngine
+        from codegen.pipeline import compile_graph
+
+        return CpuEngine(compile_graph(graph, output_names, fuse=fuse))
+    from runtime.cuda import CudaEngine  # raises BackendUnavailable with the missing piece
+    from codegen.pipeline import compile_graph
+
+    return CudaEngine(compile_graph(graph, output_names, fuse=fuse, target="cuda"))
+
+
+def bind(symbol: Symbol, backend="cpu", args=None, args_grad=None, grad_req="write",
+         fuse=True, seed=0) -> Executor:
+    """Binds to given arrays; shapes and dtypes come from them."""
+    names = symbol.list_arguments()
+    if isinstance(args, (list, tuple)):
+        if len(args) != len(names):
+            raise BindError(f"bind: 'args' has {len(args)} arrays but the symbol has "
+                            f"{len(names)} arguments {names}")
+        args = dict(zip(names, args))
+    if not isinstance(args, dict):
+        raise BindError(f"bind: 'args' must be a dict or a list of arrays, given "
+                        f"{type(args).__name__}")
+    missing = [n for n in names if n not in args]
+    if missing:
+        raise BindError(f"bind: no array for argument {missing[0]!r}")
+    for n, v in args.items():
+        if not isinstance(v, np.ndarray):
+            check_array("bind", n, v, (), "float32")
+    dtypes = {str(v.dtype) for n, v in args.items() if v.dtype.kind == "f"}
+    dtype = dtypes.pop() if len(dtypes) == 1 else None
+    ex = simple_bind(symbol, backend, grad_req, fuse, dtype, seed,
+                     {n: tuple(v.shape) for n, v in args.items()})
+    ex.copy_params_from(args)
+    if args_grad is not None:
+        _adopt_grads(ex, args_grad)
+    return ex
+
+
+def _adopt_grads(ex: Executor, args_grad) -> None:
+    """Uses the caller's gradient arrays, as MXNet does, after checking them."""
+    for n, g in dict(args_grad).items():
+        if n not in ex.grad_dict:
+            continue
+        ref = ex.grad_dict[n]
+        check_array("bind", f"args_grad[{n}]", g, ref.shape, ref.dtype)
+        if not g.flags.c_contiguous:
+            raise BindError(f"bind: args_grad[{n!r}] must be C-contiguous to be written in "
+                            f"place; pass np.ascontiguousarray(...)")
+        ex.grad_dict[n] = g
+
+
+__all__ = ["simple_bind", "bind", "BackendUnavailable"]

@@ -1,0 +1,171 @@
+"""Op functions on symbols, named after MXNet's where one exists.
+
+Each function validates its arguments and adds one node (or, for FullyConnected and
+Embedding, creates the weight variables it was not given, named `{name}_weight` and
+`{name}_bias` as MXNet does).
+"""
+from __future__ import annotations
+
+import zlib
+
+from runtime.errors import ConfigError
+from symrnn.symbol import NameManager, Symbol, Variable, _op
+
+
+def mask_id(name: str) -> int:
+    """A mask's RNG stream id: a hash of its name, so fused and unrolled graphs agree."""
+    return zlib.crc32(name.encode())
+
+
+def check_rate(where: str, arg: str, p) -> float:
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+        raise ConfigError(f"{where}: '{arg}' must be a rate in [0, 1), given {p!r}")
+    return float(p)
+
+
+def check_size(where: str, arg: str, n) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise ConfigError(f"{where}: '{arg}' must be a positive int, given {n!r}")
+    return n
+
+
+def FullyConnected(data: Symbol, weight: Symbol | None = None, bias: Symbol | None = None,
+                   num_hidden: int = 0, no_bias: bool = False, name: str | None = None):
+    """`data @ weight.T + bias` over the last axis; weight `(num_hidden, in)`."""
+    check_size("FullyConnected", "num_hidden", num_hidden)
+    name = NameManager.get(name, "fullyconnected")
+    weight = weight if weight is not None else Variable(f"{name}_weight")
+    inputs = [data, weight]
+    if not no_bias:
+        inputs.append(bias if bias is not None else Variable(f"{name}_bias"))
+    return _op("FullyConnected", inputs, name, num_hidden=num_hidden)
+
+
+def dot(lhs: Symbol, rhs: Symbol, transpose_a: bool = False, transpose_b: bool = False,
+        name: str | None = None) -> Symbol:
+    """Matrix product; leading axes of `lhs` are flattened into rows."""
+    return _op("dot", [lhs, rhs], name, transpose_a=bool(transpose_a),
+               transpose_b=bool(transpose_b))
+
+
+def _unary(op):
+    def f(data: Symbol, name: str | None = None) -> Symbol:
+        return _op(op, [data], name)
+    f.__name__ = op
+    f.__doc__ = f"Elementwise {op}."
+    return f
+
+
+sigmoid = _unary("sigmoid")
+tanh = _unary("tanh")
+relu = _unary("relu")
+exp = _unary("exp")
+log = _unary("log")
+negative = _unary("neg")
+
+
+def Activation(data: Symbol, act_type: str, name: str | None = None) -> Symbol:
+    if act_type not in ("sigmoid", "tanh", "relu"):
+        raise ConfigError(f"Activation: 'act_type' must be 'sigmoid', 'tanh' or 'relu', "
+                          f"given {act_type!r}")
+    return _op(act_type, [data], name)
+
+
+def SliceChannel(data: Symbol, num_outputs: int, axis: int = 1, squeeze_axis: bool = False,
+                 name: str | None = None) -> Symbol:
+    """Splits `data` into `num_outputs` equal parts along `axis`; index the result."""
+    check_size("SliceChannel", "num_outputs", num_outputs)
+    return _op("split", [data], name, num_outputs=num_outputs, axis=axis,
+               squeeze_axis=bool(squeeze_axis))
+
+
+split = SliceChannel
+
+
+def slice_axis(data: Symbol, axis: int, begin: int, end: int, name: str | None = None):
+    return _op("slice", [data], name, axis=axis, begin=begin, end=end)
+
+
+def concat(*data: Symbol, dim: int = 1, name: str | None = None) -> Symbol:
+    if not data:
+        raise ConfigError("concat: needs at least one input")
+    return _op("concat", list(data), name, axis=dim)
+
+
+Concat = concat
+
+
+def reshape(data: Symbol, shape, name: str | None = None) -> Symbol:
+    """MXNet-style: 0 copies a source dimension, -1 takes what is left."""
+    return _op("reshape", [data], name, shape=tuple(shape))
+
+
+def take_step(data: Symbol, index: int, name: str | None = None) -> Symbol:
+    """Time step `index` of a `(T, ...)` sequence, shape `(...)`."""
+    return _op("take", [data], name, index=index)
+
+
+def stack_steps(steps, name: str | None = None) -> Symbol:
+    """Stacks per-step symbols into one `(T, ...)` sequence."""
+    return _op("stack", list(steps), name)
+
+
+def sum(data: Symbol, axis=None, keepdims: bool = False, name: str | None = None):  # noqa: A001
+    return _op("sum", [data], name, axis=axis, keepdims=bool(keepdims))
+
+
+def mean(data: Symbol, axis=None, keepdims: bool = False, name: str | None = None):
+    return _op("mean", [data], name, axis=axis, keepdims=bool(keepdims))
+
+
+def broadcast_to(data: Symbol, shape, name: str | None = None) -> Symbol:
+    return _op("broadcast_to", [data], name, shape=tuple(shape))
+
+
+def Dropout(data: Symbol, p: float = 0.5, name: str | None = None,
+            mask: str | None = None) -> Symbol:
+    """Inverted dropout in training, identity at inference. Ops that share `mask` (a name)
+    share one mask, as in variational dropout; by default the mask is the op's own."""
+    p = check_rate("Dropout", "p", p)
+    name = NameManager.get(name, "dropout")
+    return _op("dropout", [data], name, p=p, mask_id=mask_id(mask or name))
+
+
+def zoneout(prev: Symbol, new: Symbol, p: float, name: str | None = None,
+            mask: str | None = None) -> Symbol:
+    """`m * prev + (1 - m) * new`, `m` ~ Bernoulli(p) in training; `p` itself at inference."""
+    p = check_rate("zoneout", "p", p)
+    name = NameManager.get(name, "zoneout")
+    return _op("zoneout", [prev, new], name, p=p, mask_id=mask_id(mask or name))
+
+
+def softmax(data: Symbol, axis: int = -1, name: str | None = None) -> Symbol:
+    return _op("softmax", [data], name, axis=axis)
+
+
+def softmax_cross_entropy(data: Symbol, label: Symbol, name: str | None = None) -> Symbol:
+    """Sum over rows of `-log softmax(data)[label]`; a scalar."""
+    return _op("softmax_cross_entropy", [data, label], name)
+
+
+def one_hot(indices: Symbol, depth: int, dtype: str = "float32", name: str | None = None):
+    check_size("one_hot", "depth", depth)
+    return _op("one_hot", [indices], name, depth=depth, dtype=dtype)
+
+
+def Embedding(data: Symbol, weight: Symbol | None = None, input_dim: int = 0,
+              output_dim: int = 0, name: str | None = None) -> Symbol:
+    """Rows of `weight` `(input_dim, output_dim)` picked by the integer `data`."""
+    check_size("Embedding", "input_dim", input_dim)
+    check_size("Embedding", "output_dim", output_dim)
+    name = NameManager.get(name, "embedding")
+    weight = weight if weight is not None else Variable(f"{name}_weight")
+    return _op("Embedding", [data, weight], name, input_dim=input_dim, output_dim=output_dim)
+
+
+__all__ = [
+    "Activation", "Concat", "Dropout", "Embedding", "FullyConnected", "SliceChannel",
+    "broadcast_to", "check_rate", "check_size", "concat", "dot", "exp", "log", "mask_id", "mean",
+    "negative", "one_hot", "relu", "reshape", "sigmoid", "slice_axis", "softmax",
+    "softmax_cross_entropy", "split", "stack_steps", "sum", "take_step", "tanh", "zoneout",
+]
