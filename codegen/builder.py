@@ -34,7 +34,7 @@ class Builder:
             raise ValueError(f"internal: unknown op {op!r}")
         inputs = list(inputs)
         shapes = [self.shape_of(i) for i in inputs]
-        node = make_node(op, inputs, None, self._dtype(inputs, attrs), attrs)
+        node = make_node(op, inputs, None, self._dtype(op, inputs, attrs), attrs)
         try:
             _, out = OPS[op].shape(node.attr_dict, shapes, None)
         except Mismatch as e:
@@ -49,9 +49,11 @@ class Builder:
     def dtype_of(self, nid: str) -> str:
         return self.g.nodes[nid]["node"].dtype
 
-    def _dtype(self, inputs, attrs) -> str:
+    def _dtype(self, op, inputs, attrs) -> str:
         if "dtype" in attrs:
             return attrs["dtype"]
+        if OPS[op].dtype_input is not None:
+            return self.dtype_of(inputs[OPS[op].dtype_input])
         for i in inputs:
             if self.dtype_of(i) in FLOAT_DTYPES:
                 return self.dtype_of(i)

@@ -122,3 +122,22 @@ def format_graph(g: nx.DiGraph) -> str:
         lines.append(f"{nid} = {n.op}({', '.join(n.inputs)}) {attrs} : {n.shape} {n.dtype}")
     lines.append(f"outputs: {', '.join(g.graph.get('outputs', ()))}")
     return "\n".join(lines)
+
+
+def consumers(g: nx.DiGraph, nid: str) -> list[str]:
+    return sorted(g.successors(nid))
+
+
+def replace_uses(g: nx.DiGraph, old: str, new: str) -> None:
+    """Points every consumer of `old` (and the graph's outputs and grads) at `new`."""
+    for user in consumers(g, old):
+        n = node(g, user)
+        set_node(g, user, n.with_(inputs=tuple(new if i == old else i for i in n.inputs)))
+    g.graph["outputs"] = tuple(new if o == old else o for o in g.graph.get("outputs", ()))
+    if "grads" in g.graph:
+        g.graph["grads"] = {a: (new if v == old else v) for a, v in g.graph["grads"].items()}
+
+
+def roots(g: nx.DiGraph) -> list[str]:
+    """The nodes a program must produce: outputs, then gradients."""
+    return list(g.graph.get("outputs", ())) + list(g.graph.get("grads", {}).values())

@@ -7,6 +7,8 @@ error names the argument the caller got wrong.
 """
 from __future__ import annotations
 
+import numbers
+
 import networkx as nx
 
 from codegen.graph import copy_graph, node, set_node
@@ -20,7 +22,9 @@ def infer_shapes(g: nx.DiGraph, given: dict | None = None, where: str = "infer_s
     order = list(nx.topological_sort(g))
     _fixpoint(g, order, where, None)
     for name, shape in (given or {}).items():
-        _check_dims(name, shape, where)
+        if name not in g or node(g, name).op != "var":
+            raise ShapeError(f"{where}: {name!r} is not an argument of the graph")
+        shape = _check_dims(name, shape, where)
         current = node(g, name).shape
         try:
             merged = unify(current, tuple(shape))
@@ -42,13 +46,14 @@ def require_known(g: nx.DiGraph, where: str = "bind") -> None:
                              f"{fmt_shape(n.shape)}); give it as a keyword, e.g. {nid}=(...)")
 
 
-def _check_dims(name, shape, where):
+def _check_dims(name, shape, where) -> tuple:
     if not isinstance(shape, (tuple, list)) or not all(
-            isinstance(d, int) and not isinstance(d, bool) for d in shape):
+            isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in shape):
         raise ShapeError(f"{where}: '{name}' must be a tuple of ints, given {shape!r}")
     if any(d <= 0 for d in shape):
         raise ShapeError(f"{where}: '{name}' has shape {fmt_shape(shape)}; every dimension "
                          f"must be positive")
+    return tuple(int(d) for d in shape)
 
 
 def _fixpoint(g, order, where, culprit):

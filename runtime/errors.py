@@ -38,5 +38,7 @@ def fmt_shape(shape) -> str:
     """`(5, 3, 7)` for a shape, `?` for an unknown dimension."""
     if shape is None:
         return "(unknown)"
+    if not isinstance(shape, (tuple, list)):
+        return str(shape)
     dims = ["?" if d is None else str(d) for d in shape]
     return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"

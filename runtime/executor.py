@@ -49,7 +49,9 @@ def check_array(where: str, name: str, value, shape, dtype) -> np.ndarray:
         raise ShapeError(f"{where}: {name!r} has shape {fmt_shape(value.shape)} but the "
                          f"executor was bound with {fmt_shape(shape)}")
     want = np.dtype(dtype)
-    ok = value.dtype == want or (want.kind in "iu" and value.dtype.kind in "iuf")
+    ok = value.dtype == want or (want.kind in "iu" and value.dtype.kind in "iu")
+    if want.kind in "iu" and value.dtype.kind == "f":
+        ok = bool(np.isfinite(value).all() and np.array_equal(value, np.round(value)))
     if not ok:
         raise BindError(f"{where}: {name!r} has dtype {value.dtype} but the executor was bound "
                         f"with {want}; convert it with .astype({str(want)!r})")
@@ -110,13 +112,19 @@ class Executor:
         checked = self._check_args("forward", inputs, False)
         if check_finite:
             self._check_finite(checked)
+        saved = {n: self.arg_dict[n].copy() for n in checked}
         for n, v in checked.items():
             np.copyto(self.arg_dict[n], v, casting="unsafe")
         if is_train and seed is None:
             seed = (self.seed * _GOLDEN + self._train_calls) % 2**64
             self._train_calls += 1
         self.last_seed = 0 if seed is None else int(seed) % 2**64
-        self.outputs = self.engine.forward(self.arg_dict, bool(is_train), self.last_seed)
+        try:
+            self.outputs = self.engine.forward(self.arg_dict, bool(is_train), self.last_seed)
+        except Exception:
+            for n, v in saved.items():
+                np.copyto(self.arg_dict[n], v)
+            raise
         self._ran_forward = True
         return self.outputs
 

@@ -19,13 +19,13 @@ DTYPES = ("float32", "float64")
 
 
 def simple_bind(symbol: Symbol, backend="cpu", grad_req="write", fuse=True, dtype=None,
-                seed=0, shapes=None) -> Executor:
+                seed=0, shapes=None, where="simple_bind") -> Executor:
     if backend not in BACKENDS:
-        raise BindError(f"simple_bind: 'backend' must be one of {BACKENDS}, given {backend!r}")
+        raise BindError(f"{where}: 'backend' must be one of {BACKENDS}, given {backend!r}")
     if dtype is not None and dtype not in DTYPES:
-        raise BindError(f"simple_bind: 'dtype' must be one of {DTYPES}, given {dtype!r}")
-    graph, outputs = lower_and_infer(symbol, dict(shapes or {}), dtype, "simple_bind")
-    require_known(graph, "simple_bind")
+        raise BindError(f"{where}: 'dtype' must be one of {DTYPES}, given {dtype!r}")
+    graph, outputs = lower_and_infer(symbol, dict(shapes or {}), dtype, where)
+    require_known(graph, where)
     reqs = normalize_grad_req(grad_req, symbol.list_arguments())
     wrt = [a for a in symbol.list_arguments() if reqs[a] != "null"
            and graph.nodes[a]["node"].dtype in DTYPES]
@@ -70,7 +70,7 @@ def bind(symbol: Symbol, backend="cpu", args=None, args_grad=None, grad_req="wri
     dtypes = {str(v.dtype) for n, v in args.items() if v.dtype.kind == "f"}
     dtype = dtypes.pop() if len(dtypes) == 1 else None
     ex = simple_bind(symbol, backend, grad_req, fuse, dtype, seed,
-                     {n: tuple(v.shape) for n, v in args.items()})
+                     {n: tuple(v.shape) for n, v in args.items()}, where="bind")
     ex.copy_params_from(args)
     if args_grad is not None:
         _adopt_grads(ex, args_grad)
@@ -80,6 +80,9 @@ def bind(symbol: Symbol, backend="cpu", args=None, args_grad=None, grad_req="wri
 def _adopt_grads(ex: Executor, args_grad) -> None:
     """Uses the caller's gradient arrays, as MXNet does, after checking them."""
     for n, g in dict(args_grad).items():
+        if n not in ex.arg_dict:
+            raise BindError(f"bind: args_grad names {n!r}, which is not an argument; the "
+                            f"arguments are {list(ex.arg_dict)}")
         if n not in ex.grad_dict:
             continue
         ref = ex.grad_dict[n]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import networkx as nx
 
 from codegen import Builder, infer_shapes
-from runtime.errors import SymRNNError
+from runtime.errors import BindError, SymRNNError
 from symrnn.symbol import Symbol, SymNode
 
 FLOATS = ("float32", "float64")
@@ -37,7 +37,7 @@ def lower_and_infer(symbol: Symbol, shapes: dict, dtype=None, where="bind"):
     graph, outputs = lower(symbol, dtype)
     unknown = [k for k in shapes if k not in graph or graph.nodes[k]["node"].op != "var"]
     if unknown:
-        raise SymRNNError(f"{where}: {unknown[0]!r} is not an argument of the symbol; the "
+        raise BindError(f"{where}: {unknown[0]!r} is not an argument of the symbol; the "
                           f"arguments are {symbol.list_arguments()}")
     return infer_shapes(graph, shapes, where), outputs
 

@@ -233,17 +233,23 @@ def load_json(text: str) -> Symbol:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise SymRNNError(f"load_json: not JSON ({e})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("version", 0), int):
+        raise SymRNNError("load_json: expected an object with 'format', 'version', 'nodes' "
+                          "and 'heads'")
     if doc.get("format") != FORMAT:
         raise SymRNNError(f"load_json: format is {doc.get('format')!r}, expected {FORMAT!r}")
     if doc.get("version", 0) > FORMAT_VERSION:
         raise SymRNNError(f"load_json: version {doc['version']} is newer than this symrnn "
                           f"reads ({FORMAT_VERSION})")
-    nodes: list[SymNode] = []
-    for rec in doc["nodes"]:
-        inputs = [(nodes[k], i) for k, i in rec["inputs"]]
-        nodes.append(SymNode(rec["op"], rec["name"], _frozen(rec["attrs"]), inputs,
-                             rec["num_outputs"]))
-    return Symbol([(nodes[k], i) for k, i in doc["heads"]])
+    try:
+        nodes: list[SymNode] = []
+        for rec in doc["nodes"]:
+            inputs = [(nodes[k], i) for k, i in rec["inputs"]]
+            nodes.append(SymNode(rec["op"], rec["name"], _frozen(rec["attrs"]), inputs,
+                                 rec["num_outputs"]))
+        return Symbol([(nodes[k], i) for k, i in doc["heads"]])
+    except (KeyError, TypeError, IndexError, ValueError, AttributeError) as e:
+        raise SymRNNError(f"load_json: malformed document ({type(e).__name__}: {e})") from None
 
 
 def load(path) -> Symbol:

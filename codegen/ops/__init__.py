@@ -28,12 +28,14 @@ class OpDef:
     c_expr: str | None = None
     elementwise: bool = False
     differentiable: bool = True
+    dtype_input: int | None = None  # whose dtype the output takes; None: the first float
 
 
-def register(name, *, shape, impl, vjp, c_expr=None, elementwise=False, differentiable=True):
+def register(name, *, shape, impl, vjp, c_expr=None, elementwise=False, differentiable=True,
+             dtype_input=None):
     if name in OPS:
         raise ValueError(f"op {name!r} registered twice")
-    OPS[name] = OpDef(name, shape, impl, vjp, c_expr, elementwise, differentiable)
+    OPS[name] = OpDef(name, shape, impl, vjp, c_expr, elementwise, differentiable, dtype_input)
     return OPS[name]
 
 

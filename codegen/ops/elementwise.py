@@ -58,11 +58,12 @@ def _sigmoid(x):
 
 unary("neg", np.negative, "(-{0})", _neg_vjp)
 unary("sigmoid", _sigmoid, "symrnn_sigmoid({0})", _sigmoid_vjp)
-unary("tanh", np.tanh, "tanh({0})", _tanh_vjp)
-unary("relu", lambda x: np.maximum(x, 0), "fmax({0}, 0)", _relu_vjp)
-unary("exp", np.exp, "exp({0})", _exp_vjp)
-unary("log", np.log, "log({0})", _log_vjp)
-unary("heaviside", lambda x: (x > 0).astype(x.dtype), "(({0}) > 0 ? 1 : 0)", no_grad)
+unary("tanh", np.tanh, "symrnn_tanh({0})", _tanh_vjp)
+unary("relu", lambda x: np.maximum(x, 0), "symrnn_relu({0})", _relu_vjp)
+unary("exp", np.exp, "symrnn_exp({0})", _exp_vjp)
+unary("log", np.log, "symrnn_log({0})", _log_vjp)
+unary("heaviside", lambda x: (x > 0).astype(x.dtype), "(({0}) > 0 ? (real)1 : (real)0)",
+      no_grad)
 
 
 def binary(name, fn, c_expr, vjp):
@@ -128,9 +129,10 @@ scalar_op("rdiv_scalar", lambda x, s: s / x, "({scalar} / {0})", _rdiv_scalar_vj
 
 
 # ---- masks ------------------------------------------------------------------------------------
-# Attributes: p (the rate) and mask_id (uint32). In the C expressions, `seed` and `idx` (the
-# element's flat index within the tensor) are supplied by the kernel skeleton, and `train`
-# selects between the drawn mask and the inference-time value.
+# Attributes: p (the rate) and mask_id (uint32). In the C expressions the kernel skeleton
+# supplies `ctl` (the launch's seed and training flag), `idx` (the element's flat index within
+# the tensor), `{mask}` (the mask id, an argument so that one kernel serves every step),
+# `{threshold}` (runtime.rng.threshold(p)), `{scale}` and `{p}` as literals of the dtype.
 
 def _dropout_impl(ctx, attrs, x):
     p = attrs["p"]
@@ -146,7 +148,7 @@ def _dropout_vjp(b, nid, node, g):
 
 register(
     "dropout", shape=same_shape_rule, impl=_dropout_impl, vjp=_dropout_vjp,
-    c_expr="({0} * symrnn_dropout(train, seed, {mask_id}, idx, {p}))", elementwise=True,
+    c_expr="({0} * symrnn_dropout(ctl, {mask}, idx, {threshold}, {scale}))", elementwise=True,
 )
 
 
@@ -171,5 +173,5 @@ def _zoneout_vjp(b, nid, node, g):
 
 register(
     "zoneout", shape=same_shape_rule, impl=_zoneout_impl, vjp=_zoneout_vjp,
-    c_expr="symrnn_zoneout(train, seed, {mask_id}, idx, {p}, {0}, {1})", elementwise=True,
+    c_expr="symrnn_zoneout(ctl, {mask}, idx, {threshold}, {p}, {0}, {1})", elementwise=True,
 )

@@ -199,7 +199,8 @@ def _embedding_vjp(b, nid, node, g):
                         input_dim=node.attr("input_dim"))]
 
 
-register("Embedding", shape=_embedding_rule, impl=_embedding_impl, vjp=_embedding_vjp)
+register("Embedding", shape=_embedding_rule, impl=_embedding_impl, vjp=_embedding_vjp,
+         dtype_input=1)
 
 
 def _embedding_grad_impl(ctx, a, data, g):
@@ -217,7 +218,7 @@ def _embedding_grad_vjp(b, nid, node, g):
 
 register(
     "embedding_grad", impl=_embedding_grad_impl, vjp=_embedding_grad_vjp,
-    shape=forward_rule(lambda a, data, g: (a["input_dim"], g[-1])),
+    shape=forward_rule(lambda a, data, g: (a["input_dim"], g[-1])), dtype_input=1,
 )
 
 __all__ = ["math"]

@@ -33,7 +33,7 @@ def _zeros_rule(attrs, ins, out):
 
 
 register(
-    "zeros", shape=_zeros_rule, vjp=no_grad, c_expr="0", elementwise=True,
+    "zeros", shape=_zeros_rule, vjp=no_grad, c_expr="((real)0)", elementwise=True,
     impl=lambda ctx, attrs: np.zeros(attrs["shape"], attrs.get("dtype", "float32")),
 )
 
@@ -42,6 +42,8 @@ register(
 
 def resolve_reshape(src: tuple, spec: tuple) -> tuple:
     """MXNet-style target: 0 copies the source dimension, one -1 takes what is left."""
+    if any(d == 0 and i >= len(src) for i, d in enumerate(spec)):
+        raise Mismatch(spec, src, "reshape: a 0 past the source's rank")
     dims = [src[i] if d == 0 else d for i, d in enumerate(spec)]
     if dims.count(-1) > 1:
         raise Mismatch(spec, src, "at most one -1 in a reshape")
@@ -72,6 +74,8 @@ register(
 
 def _axis(a, rank):
     ax = a["axis"]
+    if not -rank <= ax < rank:
+        raise Mismatch(f"an axis in [{-rank}, {rank})", ax, "axis")
     return ax + rank if ax < 0 else ax
 
 
@@ -294,17 +298,22 @@ register(
 
 def _broadcast_shape(a, x):
     target = tuple(a["shape"])
-    if len(x) != len(target) or any(d not in (1, t) for d, t in zip(x, target)):
+    lead = len(target) - len(x)
+    if lead < 0 or any(d not in (1, t) for d, t in zip(x, target[lead:])):
         raise Mismatch(target, x, "broadcast")
     return target
 
 
 def _broadcast_vjp(b, nid, node, g):
+    """Sums over the prepended axes, then (keeping them) over the stretched ones."""
     x = b.shape_of(node.inputs[0])
-    axes = tuple(i for i, (d, t) in enumerate(zip(x, node.shape)) if d != t)
-    if not axes:
-        return [g]
-    return [b.add("sum", [g], _name(nid, 0), axis=axes, keepdims=True)]
+    lead = len(node.shape) - len(x)
+    if lead:
+        g = b.add("sum", [g], _name(nid, "lead"), axis=tuple(range(lead)))
+    axes = tuple(i for i, (d, t) in enumerate(zip(x, node.shape[lead:])) if d != t)
+    if axes:
+        g = b.add("sum", [g], _name(nid, 0), axis=axes, keepdims=True)
+    return [g]
 
 
 register(

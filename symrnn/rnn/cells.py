@@ -1,0 +1,271 @@
+"""Recurrent cells with MXNet's protocol: `cell(x, states) -> (output, new_states)`.
+
+A cell describes one time step; `unroll` repeats it over a sequence. Every node a step adds is
+named from the cell's prefix, the step and the gate (`lstm_l0_t3_i2h`, `lstm_l0_t3_gates`,
+`lstm_l0_t3_c`), so that names are stable and say what a node is. Each step projects the input
+and the previous hidden state with one FullyConnected each over the packed `(G*H, .)` weights,
+adds them and splits the sum into gates: the structure the compiler's GEMM batching and gate
+fusion look for.
+
+    >>> cell = LSTMCell(4, prefix="enc_", input_size=3)
+    >>> outputs, states = cell.unroll(5, Variable("data"))
+    >>> [s.name for s in cell.begin_state()]
+    ['enc_init_h', 'enc_init_c']
+"""
+from __future__ import annotations
+
+from runtime.errors import ConfigError
+from symrnn.ops import (
+    Dropout,
+    FullyConnected,
+    check_rate,
+    check_size,
+    relu,
+    sigmoid,
+    split,
+    stack_steps,
+    take_step,
+    tanh,
+)
+from symrnn.symbol import Symbol, Variable, _op
+
+LAYOUTS = ("TNC",)
+
+
+def _add(a: Symbol, b: Symbol, name: str) -> Symbol:
+    return _op("add", [a, b], name)
+
+
+def _mul(a: Symbol, b: Symbol, name: str) -> Symbol:
+    return _op("mul", [a, b], name)
+
+
+def split_steps(where: str, length: int, inputs, layout: str, prefix: str) -> list[Symbol]:
+    """`inputs` as a list of `length` step symbols: a `(T, N, C)` symbol is cut with one
+    `take` per step, named `{prefix}t{t}_data`; a list is checked and returned."""
+    check_size(where, "length", length)
+    if layout not in LAYOUTS:
+        raise ConfigError(f"{where}: 'layout' must be one of {LAYOUTS} (time-major), "
+                          f"given {layout!r}")
+    if isinstance(inputs, Symbol):
+        return [take_step(inputs, t, name=f"{prefix}t{t}_data") for t in range(length)]
+    if not isinstance(inputs, (list, tuple)) or not all(isinstance(x, Symbol) for x in inputs):
+        raise ConfigError(f"{where}: 'inputs' must be a (T, N, C) Symbol or a list of step "
+                          f"Symbols, given {type(inputs).__name__}")
+    if len(inputs) != length:
+        raise ConfigError(f"{where}: 'inputs' has {len(inputs)} steps but 'length' is {length}")
+    return list(inputs)
+
+
+def merge_steps(outputs: list[Symbol], merge: bool, name: str):
+    """A `(T, N, C)` symbol named `name` when `merge`, else the list of step symbols."""
+    return stack_steps(outputs, name=name) if merge else list(outputs)
+
+
+class BaseRNNCell:
+    """The cell protocol. Subclasses set `state_info` and implement `_step(x, states, t)`.
+
+    Steps are named by `t`: `unroll` passes the time index explicitly (the reverse direction
+    of a bidirectional layer names step `t` after the input step it reads); a cell called
+    directly numbers its calls 0, 1, ... until `reset()`.
+    """
+
+    def __init__(self, prefix: str = ""):
+        if not isinstance(prefix, str):
+            raise ConfigError(f"{type(self).__name__}: 'prefix' must be a string, "
+                              f"given {prefix!r}")
+        self._prefix = prefix
+        self._counter = 0
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    @property
+    def state_info(self) -> list[dict]:
+        """One dict per state: `name` ('h' or 'c'), `shape` ((0, H): batch inferred) and
+        `__layout__` ('NC')."""
+        return []
+
+    def begin_state(self) -> list[Symbol]:
+        """Initial states as arguments `{prefix}init_h`, `{prefix}init_c` of shape `(0, H)`
+        (the batch is inferred at bind), marked `kind="state"`."""
+        return [Variable(f"{self._prefix}init_{info['name']}", shape=info["shape"],
+                         kind="state") for info in self.state_info]
+
+    def reset(self) -> None:
+        self._counter = 0
+
+    def __call__(self, inputs: Symbol, states, step: int | None = None):
+        """One step: `(output, new_states)`."""
+        if step is None:
+            step, self._counter = self._counter, self._counter + 1
+        states = list(states)
+        if len(states) != len(self.state_info):
+            raise ConfigError(f"{type(self).__name__} {self._prefix!r}: 'states' must hold "
+                              f"{len(self.state_info)} symbols, given {len(states)}")
+        return self._step(inputs, states, step)
+
+    def _step(self, x: Symbol, states: list[Symbol], t: int):
+        raise NotImplementedError
+
+    def unroll_steps(self, steps: list[Symbol], states, reverse: bool = False):
+        """Runs the cell over `steps` (in reverse time order when `reverse`).
+
+        Returns `(outputs, step_states, final_states)`, `outputs[t]` and `step_states[t]`
+        indexed by time; `final_states` are the states after the last step processed."""
+        order = range(len(steps) - 1, -1, -1) if reverse else range(len(steps))
+        outputs, step_states = [None] * len(steps), [None] * len(steps)
+        states = list(states)
+        for t in order:
+            outputs[t], states = self(steps[t], states, step=t)
+            step_states[t] = states
+        return outputs, step_states, states
+
+    def unroll(self, length: int, inputs, begin_state=None, layout: str = "TNC",
+               merge_outputs: bool | None = None):
+        """Unrolls over `length` steps: `(outputs, final_states)`.
+
+        `inputs` is a `(T, N, C)` symbol or a list of `T` step symbols `(N, C)`. Outputs are
+        merged into one `(T, N, H)` symbol `{prefix}out` when `merge_outputs` is True, or by
+        default when `inputs` is one symbol; otherwise they are a list of step symbols.
+        `begin_state` defaults to `begin_state()`.
+        """
+        where = f"{type(self).__name__}.unroll"
+        steps = split_steps(where, length, inputs, layout, self.prefix)
+        self.reset()
+        states = self.begin_state() if begin_state is None else list(begin_state)
+        outputs, _, final = self.unroll_steps(steps, states)
+        merge = isinstance(inputs, Symbol) if merge_outputs is None else merge_outputs
+        return merge_steps(outputs, merge, f"{self.prefix}out"), final
+
+
+class _GatedCell(BaseRNNCell):
+    """A cell whose step starts from `i2h = FC(x)` and `h2h = FC(h_prev)` over packed
+    `(G*H, .)` weights `{prefix}i2h_weight`, `{prefix}h2h_weight` and biases.
+
+    `recurrent_dropout` drops `h_prev` where it enters `h2h` only, with one mask for the whole
+    sequence (Gal and Ghahramani, 2016), named `{prefix}h2h_dropout_mask`.
+    """
+
+    num_gates = 1
+    state_names = ("h",)
+
+    def __init__(self, num_hidden: int, prefix: str = "", input_size: int | None = None,
+                 recurrent_dropout: float = 0.0, i2h_weight=None, i2h_bias=None,
+                 h2h_weight=None, h2h_bias=None):
+        super().__init__(prefix)
+        where = type(self).__name__
+        self._num_hidden = check_size(where, "num_hidden", num_hidden)
+        if input_size is not None:
+            check_size(where, "input_size", input_size)
+        self._input_size = input_size
+        self._recurrent_dropout = check_rate(where, "recurrent_dropout", recurrent_dropout)
+        size = self.num_gates * num_hidden
+        self.params = {
+            "i2h_weight": self._param(i2h_weight, "i2h_weight", (size, input_size or 0)),
+            "i2h_bias": self._param(i2h_bias, "i2h_bias", (size,)),
+            "h2h_weight": self._param(h2h_weight, "h2h_weight", (size, num_hidden)),
+            "h2h_bias": self._param(h2h_bias, "h2h_bias", (size,)),
+        }
+
+    def _param(self, given, suffix: str, shape) -> Symbol:
+        if given is None:
+            return Variable(self._prefix + suffix, shape=shape)
+        if not isinstance(given, Symbol) or len(given) != 1:
+            raise ConfigError(f"{type(self).__name__}: '{suffix}' must be a single-output "
+                              f"Symbol, given {given!r}")
+        return given
+
+    @property
+    def num_hidden(self) -> int:
+        return self._num_hidden
+
+    @property
+    def state_info(self) -> list[dict]:
+        return [{"name": n, "shape": (0, self._num_hidden), "__layout__": "NC"}
+                for n in self.state_names]
+
+    def _projections(self, x: Symbol, h: Symbol, t: int):
+        p = f"{self._prefix}t{t}_"
+        if self._recurrent_dropout:
+            h = Dropout(h, self._recurrent_dropout, name=p + "h2h_dropout",
+                        mask=self._prefix + "h2h_dropout_mask")
+        size = self.num_gates * self._num_hidden
+        w = self.params
+        i2h = FullyConnected(x, w["i2h_weight"], w["i2h_bias"], size, name=p + "i2h")
+        h2h = FullyConnected(h, w["h2h_weight"], w["h2h_bias"], size, name=p + "h2h")
+        return i2h, h2h
+
+
+class RNNCell(_GatedCell):
+    """Elman cell: `h = f(W x + b_W + R h_prev + b_R)`, `f` tanh or relu (cuDNN's RNN)."""
+
+    def __init__(self, num_hidden: int, activation: str = "tanh", prefix: str = "rnn_",
+                 input_size: int | None = None, **kwargs):
+        if activation not in ("tanh", "relu"):
+            raise ConfigError(f"RNNCell: 'activation' must be 'tanh' or 'relu', "
+                              f"given {activation!r}")
+        self._activation = activation
+        super().__init__(num_hidden, prefix, input_size, **kwargs)
+
+    def _step(self, x, states, t):
+        p = f"{self._prefix}t{t}_"
+        i2h, h2h = self._projections(x, states[0], t)
+        act = tanh if self._activation == "tanh" else relu
+        h = act(_add(i2h, h2h, p + "gates"), name=p + "h")
+        return h, [h]
+
+
+class LSTMCell(_GatedCell):
+    """LSTM in cuDNN's form, no peepholes; gates `i, f, g, o` packed in that order:
+    `c = f * c_prev + i * g`, `h = o * tanh(c)`. States `[h, c]`; the output is `h`."""
+
+    num_gates = 4
+    state_names = ("h", "c")
+
+    def __init__(self, num_hidden: int, prefix: str = "lstm_", input_size: int | None = None,
+                 **kwargs):
+        super().__init__(num_hidden, prefix, input_size, **kwargs)
+
+    def _step(self, x, states, t):
+        p = f"{self._prefix}t{t}_"
+        h_prev, c_prev = states
+        i2h, h2h = self._projections(x, h_prev, t)
+        gates = split(_add(i2h, h2h, p + "gates"), num_outputs=4, axis=1, name=p + "slice")
+        i = sigmoid(gates[0], name=p + "i")
+        f = sigmoid(gates[1], name=p + "f")
+        g = tanh(gates[2], name=p + "g")
+        o = sigmoid(gates[3], name=p + "o")
+        c = _add(_mul(f, c_prev, p + "f_c"), _mul(i, g, p + "i_g"), p + "c")
+        h = _mul(o, tanh(c, name=p + "tanh_c"), p + "h")
+        return h, [h, c]
+
+
+class GRUCell(_GatedCell):
+    """GRU in cuDNN's form, gates `r, z, n` packed in that order, the reset gate applied
+    after the recurrent product: `n = tanh(W_n x + b_Wn + r * (R_n h + b_Rn))`,
+    `h = (1 - z) * n + z * h_prev`. As the `n` gate needs `i2h` and `h2h` apart, both are
+    split into gates and `r`, `z` add their halves (MXNet's GRUCell does the same)."""
+
+    num_gates = 3
+
+    def __init__(self, num_hidden: int, prefix: str = "gru_", input_size: int | None = None,
+                 **kwargs):
+        super().__init__(num_hidden, prefix, input_size, **kwargs)
+
+    def _step(self, x, states, t):
+        p = f"{self._prefix}t{t}_"
+        h_prev = states[0]
+        i2h, h2h = self._projections(x, h_prev, t)
+        xi = split(i2h, num_outputs=3, axis=1, name=p + "i2h_slice")
+        hh = split(h2h, num_outputs=3, axis=1, name=p + "h2h_slice")
+        r = sigmoid(_add(xi[0], hh[0], p + "r_sum"), name=p + "r")
+        z = sigmoid(_add(xi[1], hh[1], p + "z_sum"), name=p + "z")
+        n = tanh(_add(xi[2], _mul(r, hh[2], p + "r_h2h"), p + "n_sum"), name=p + "n")
+        keep_new = _op("rsub_scalar", [z], p + "one_minus_z", scalar=1.0)
+        h = _add(_mul(keep_new, n, p + "new_part"), _mul(z, h_prev, p + "old_part"), p + "h")
+        return h, [h]
+
+
+__all__ = ["BaseRNNCell", "GRUCell", "LSTMCell", "RNNCell", "merge_steps", "split_steps"]

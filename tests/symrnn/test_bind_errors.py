@@ -1,0 +1,309 @@
+"""User errors at bind, forward and backward (DESIGN.md section 7).
+
+Each test checks the exception type and that the message names the argument and shows both the
+expected and the given value; after every refused call on an executor, its arguments and
+gradients must be exactly as they were.
+"""
+
+import numpy as np
+import pytest
+
+import symrnn as sym
+from symrnn import BindError, ConfigError, ShapeError, SymRNNError
+
+T, N, I, H, C = 5, 3, 4, 6, 3
+
+
+def _model(weight=None):
+    data = sym.Variable("data")
+    label = sym.Variable("label", dtype="int32")
+    h = sym.tanh(sym.FullyConnected(data, weight=weight, num_hidden=H, name="fc1"), name="act")
+    logits = sym.FullyConnected(h, num_hidden=C, name="fc2")
+    return sym.softmax_cross_entropy(logits, label, name="loss")
+
+
+def _executor(dtype="float32"):
+    """A bound model after one training step, so that gradients are not all zero."""
+    ex = _model().simple_bind(backend="reference", grad_req="add", dtype=dtype, data=(T, N, I))
+    rng = np.random.default_rng(0)
+    for k, v in ex.arg_dict.items():
+        v[...] = rng.integers(0, C, v.shape) if k == "label" else rng.standard_normal(v.shape)
+    ex.forward(is_train=True)
+    ex.backward()
+    return ex
+
+
+def _refused(ex, call, exc, *needles):
+    """Runs `call`, which must raise `exc` with every needle in its message, then checks that
+    every array of `ex` is the same object with the same dtype and contents as before."""
+    before = {d: {k: (v, v.dtype, v.copy()) for k, v in getattr(ex, d).items()}
+              for d in ("arg_dict", "grad_dict")}
+    with pytest.raises(exc) as info:
+        call()
+    msg = str(info.value)
+    for needle in needles:
+        assert needle in msg, f"{needle!r} not in {msg!r}"
+    assert isinstance(info.value, SymRNNError)
+    for d, arrays in before.items():
+        now = getattr(ex, d)
+        assert list(now) == list(arrays), d
+        for k, (obj, dtype, values) in arrays.items():
+            assert now[k] is obj and now[k].dtype == dtype, (d, k)
+            np.testing.assert_array_equal(now[k], values, err_msg=f"{d}[{k!r}] changed")
+    return msg
+
+
+# ---- shapes at bind ----------------------------------------------------------------------------
+
+def test_simple_bind_data_shape_conflicts_with_a_declared_weight():
+    model = _model(weight=sym.Variable("w1", shape=(H, I)))
+    with pytest.raises(ShapeError) as info:
+        model.simple_bind(backend="reference", data=(T, N, 7))
+    msg = str(info.value)
+    assert "'data'" in msg and "(5, 3, 7)" in msg and f"({H}, {I})" in msg and f"({H}, 7)" in msg
+
+
+def test_simple_bind_data_shape_conflicts_with_a_declared_data_shape():
+    data = sym.Variable("data", shape=(T, N, I))
+    model = sym.FullyConnected(data, num_hidden=H, name="fc")
+    with pytest.raises(ShapeError, match=r"'data' has shape \(5, 3, 7\) but the graph expects "
+                                         r"\(5, 3, 4\)"):
+        model.simple_bind(backend="reference", data=(T, N, 7))
+
+
+def test_simple_bind_weight_shape_conflicts_with_the_data():
+    with pytest.raises(ShapeError, match=r"'fc1_weight' has shape \(6, 5\) but the graph "
+                                         r"expects \(6, 4\)"):
+        _model().simple_bind(backend="reference", data=(T, N, I), fc1_weight=(H, 5))
+
+
+def test_bind_array_shape_conflicts_with_the_data():
+    ex = _executor()
+    args = {k: v.copy() for k, v in ex.arg_dict.items()}
+    args["fc2_weight"] = np.zeros((C, H + 1), "float32")
+    with pytest.raises(ShapeError, match=r"'fc2_weight' has shape \(3, 7\).*\(3, 6\)"):
+        _model().bind(backend="reference", args=args)
+
+
+@pytest.mark.parametrize("shape", [(0, N, I), (T, -1, I), (T, N, 0)])
+def test_simple_bind_zero_or_negative_dims(shape):
+    with pytest.raises(ShapeError) as info:
+        _model().simple_bind(backend="reference", data=shape)
+    msg = str(info.value)
+    assert "'data'" in msg and str(shape) in msg and "positive" in msg
+
+
+def test_variable_with_a_negative_declared_dim():
+    with pytest.raises(ConfigError, match=r"'shape'.*\(3, -1\)"):
+        sym.Variable("data", shape=(3, -1))
+
+
+# ---- shapes, dtypes and names at forward ----------------------------------------------------------
+
+def test_forward_wrong_data_shape():
+    ex = _executor()
+    _refused(ex, lambda: ex.forward(data=np.zeros((T, N, 7), "float32")), ShapeError,
+             "forward: 'data' has shape (5, 3, 7) but the executor was bound with (5, 3, 4)")
+
+
+def test_forward_one_bad_input_among_good_ones_changes_nothing():
+    ex = _executor()
+    good = np.ones((T, N, I), "float32")
+    _refused(ex, lambda: ex.forward(data=good, label=np.zeros((T, N + 1), "int32")),
+             ShapeError, "'label'", "(5, 4)", "(5, 3)")
+
+
+@pytest.mark.parametrize("value, given, want", [
+    (np.zeros((T, N, I), "float64"), "float64", "float32"),
+    (np.zeros((T, N, I), "int64"), "int64", "float32"),
+    (np.zeros((T, N, I), "float16"), "float16", "float32"),
+    (np.zeros((T, N, I), bool), "bool", "float32"),
+])
+def test_forward_wrong_dtype(value, given, want):
+    ex = _executor()
+    _refused(ex, lambda: ex.forward(data=value), BindError, "'data'", given, want)
+
+
+def test_forward_float32_into_a_float64_executor():
+    ex = _executor("float64")
+    _refused(ex, lambda: ex.forward(data=np.zeros((T, N, I), "float32")), BindError,
+             "'data'", "float32", "float64")
+
+
+def test_forward_a_python_list():
+    ex = _executor()
+    value = np.zeros((T, N, I)).tolist()
+    _refused(ex, lambda: ex.forward(data=value), BindError, "'data'", "numpy array", "list")
+
+
+def test_forward_non_integer_floats_into_an_int_argument():
+    ex = _executor()
+    _refused(ex, lambda: ex.forward(label=np.full((T, N), 0.5)), BindError, "'label'")
+
+
+def test_forward_out_of_range_label_changes_nothing():
+    ex = _executor()
+    _refused(ex, lambda: ex.forward(label=np.full((T, N), C, "int32")), BindError, "label",
+             str(C))
+
+
+def test_forward_unknown_argument():
+    ex = _executor()
+    _refused(ex, lambda: ex.forward(dat=np.zeros((T, N, I), "float32")), BindError,
+             "'dat'", "'data'", "'fc1_weight'")
+
+
+def test_forward_check_finite_refuses_a_nan_parameter():
+    ex = _executor()
+    ex.arg_dict["fc1_weight"][1, 2] = np.nan
+    _refused(ex, lambda: ex.forward(check_finite=True), BindError, "'fc1_weight'", "NaN")
+
+
+def test_forward_check_finite_refuses_an_inf_input():
+    ex = _executor()
+    bad = np.zeros((T, N, I), "float32")
+    bad[0, 0, 0] = np.inf
+    _refused(ex, lambda: ex.forward(check_finite=True, data=bad), BindError, "'data'", "Inf")
+
+
+# ---- names, backends and grad_req at bind ---------------------------------------------------------
+
+def test_simple_bind_unknown_argument():
+    with pytest.raises(SymRNNError) as info:
+        _model().simple_bind(backend="reference", data=(T, N, I), dta=(1, 2))
+    msg = str(info.value)
+    assert "'dta'" in msg and "'data'" in msg and "not an argument" in msg
+
+
+def test_bind_unknown_argument():
+    args = {k: v.copy() for k, v in _executor().arg_dict.items()}
+    args["fc3_weight"] = np.zeros((2, 2), "float32")
+    with pytest.raises(SymRNNError) as info:
+        _model().bind(backend="reference", args=args)
+    assert "'fc3_weight'" in str(info.value) and "'fc2_weight'" in str(info.value)
+
+
+def test_bind_unknown_argument_is_a_bind_error_named_bind():
+    args = {k: v.copy() for k, v in _executor().arg_dict.items()}
+    args["fc3_weight"] = np.zeros((2, 2), "float32")
+    with pytest.raises(BindError, match=r"^bind: 'fc3_weight'"):
+        _model().bind(backend="reference", args=args)
+
+
+def test_bind_unknown_args_grad_name():
+    args = {k: v.copy() for k, v in _executor().arg_dict.items()}
+    with pytest.raises(BindError, match="'fc1_wieght'"):
+        _model().bind(backend="reference", args=args,
+                      args_grad={"fc1_wieght": np.zeros((H, I), "float32")})
+
+
+def test_bind_missing_argument_and_wrong_list_length():
+    args = {k: v.copy() for k, v in _executor().arg_dict.items()}
+    del args["fc2_bias"]
+    with pytest.raises(BindError, match="'fc2_bias'"):
+        _model().bind(backend="reference", args=args)
+    with pytest.raises(BindError, match=r"'args' has 5 arrays but the symbol has 6"):
+        _model().bind(backend="reference", args=list(args.values()))
+
+
+def test_bind_args_grad_checked():
+    args = {k: v.copy() for k, v in _executor().arg_dict.items()}
+    with pytest.raises(ShapeError, match=r"fc1_weight.*\(4, 6\).*\(6, 4\)"):
+        _model().bind(backend="reference", args=args,
+                      args_grad={"fc1_weight": np.zeros((I, H), "float32")})
+    with pytest.raises(BindError, match=r"fc1_weight.*C-contiguous"):
+        _model().bind(backend="reference", args=args,
+                      args_grad={"fc1_weight": np.zeros((I, H), "float32").T})
+
+
+def test_unknown_backend():
+    with pytest.raises(BindError) as info:
+        _model().simple_bind(backend="tpu", data=(T, N, I))
+    msg = str(info.value)
+    assert "'backend'" in msg and "'tpu'" in msg and "'reference'" in msg
+    args = {k: v.copy() for k, v in _executor().arg_dict.items()}
+    with pytest.raises(BindError, match="'tpu'"):
+        _model().bind(backend="tpu", args=args)
+
+
+@pytest.mark.parametrize("req, needles", [
+    ("sum", ["'data'", "'sum'", "'write'"]),
+    ({"fc1_weight": "accumulate"}, ["'fc1_weight'", "'accumulate'", "'add'"]),
+    ({"fc9_weight": "write"}, ["'fc9_weight'", "'fc1_weight'"]),
+    (["write", "add"], ["['write', 'add']", "list of 6"]),
+    (None, ["'grad_req'", "None"]),
+])
+def test_bad_grad_req(req, needles):
+    with pytest.raises(BindError) as info:
+        _model().simple_bind(backend="reference", grad_req=req, data=(T, N, I))
+    for needle in needles:
+        assert needle in str(info.value)
+
+
+# ---- backward --------------------------------------------------------------------------------------
+
+def test_backward_before_forward():
+    ex = _model().simple_bind(backend="reference", data=(T, N, I))
+    _refused(ex, ex.backward, BindError, "backward", "forward")
+
+
+def test_backward_without_out_grads_for_a_non_scalar_head():
+    x = sym.Variable("x")
+    ex = sym.tanh(x, name="t").simple_bind(backend="reference", grad_req="add", x=(2, 3))
+    ex.forward(is_train=True, x=np.ones((2, 3), "float32"))
+    ex.backward(np.ones((2, 3), "float32"))
+    _refused(ex, ex.backward, BindError, "'t_output'", "(2, 3)", "out_grads")
+
+
+@pytest.mark.parametrize("grads, exc, needles", [
+    ([np.ones((2, 4), "float32")], ShapeError, ["t_output", "(2, 4)", "(2, 3)"]),
+    (np.ones((3, 2), "float32"), ShapeError, ["t_output", "(3, 2)", "(2, 3)"]),
+    ([np.ones((2, 3), "float64")], BindError, ["t_output", "float64", "float32"]),
+    ([np.ones((2, 3), "float32")] * 2, BindError, ["2 arrays", "1 heads", "'t_output'"]),
+    ([], BindError, ["0 arrays", "'t_output'"]),
+    ({"t": np.ones((2, 3), "float32")}, BindError, ["'t_output'"]),
+])
+def test_backward_wrong_out_grads(grads, exc, needles):
+    x = sym.Variable("x")
+    ex = sym.tanh(x, name="t").simple_bind(backend="reference", grad_req="add", x=(2, 3))
+    ex.forward(is_train=True, x=np.ones((2, 3), "float32"))
+    ex.backward(np.ones((2, 3), "float32"))
+    _refused(ex, lambda: ex.backward(grads), exc, *needles)
+
+
+# ---- copy_params_from -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("params, exc, needles", [
+    ({"fc1_weight": np.zeros((I, H), "float32")}, ShapeError, ["'fc1_weight'", "(4, 6)",
+                                                                "(6, 4)"]),
+    ({"fc1_weight": np.zeros((H, I), "float64")}, BindError, ["'fc1_weight'", "float64"]),
+    ({"fc1_bias": np.zeros(H, "float32"), "bias": np.zeros(H, "float32")}, BindError,
+     ["'bias'", "'fc1_bias'"]),
+])
+def test_copy_params_from_refused(params, exc, needles):
+    ex = _executor()
+    _refused(ex, lambda: ex.copy_params_from(params), exc, *needles)
+
+
+# ---- construction ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("p", [1.0, 1.5, -0.1, True, "0.5"])
+def test_dropout_rate_outside_unit_interval(p):
+    with pytest.raises(ConfigError) as info:
+        sym.Dropout(sym.Variable("x"), p=p)
+    assert "'p'" in str(info.value) and "[0, 1)" in str(info.value) and repr(p) in str(info.value)
+
+
+@pytest.mark.parametrize("p", [1, 2.0, -0.5])
+def test_zoneout_rate_outside_unit_interval(p):
+    with pytest.raises(ConfigError) as info:
+        sym.zoneout(sym.Variable("a"), sym.Variable("b"), p=p)
+    assert "'p'" in str(info.value) and "[0, 1)" in str(info.value) and repr(p) in str(info.value)
+
+
+@pytest.mark.parametrize("n", [0, -3, 2.5])
+def test_fully_connected_non_positive_num_hidden(n):
+    with pytest.raises(ConfigError) as info:
+        sym.FullyConnected(sym.Variable("x"), num_hidden=n)
+    msg = str(info.value)
+    assert "'num_hidden'" in msg and "positive" in msg and repr(n) in msg
