@@ -136,6 +136,9 @@ def replace_uses(g: nx.DiGraph, old: str, new: str) -> None:
     g.graph["outputs"] = tuple(new if o == old else o for o in g.graph.get("outputs", ()))
     if "grads" in g.graph:
         g.graph["grads"] = {a: (new if v == old else v) for a, v in g.graph["grads"].items()}
+    if old in g.graph.get("head_grads", {}):
+        g.graph["head_grads"] = {(new if h == old else h): v
+                                 for h, v in g.graph["head_grads"].items()}
 
 
 def roots(g: nx.DiGraph) -> list[str]:

@@ -21,7 +21,9 @@ def infer_shapes(g: nx.DiGraph, given: dict | None = None, where: str = "infer_s
     g = copy_graph(g)
     order = list(nx.topological_sort(g))
     _fixpoint(g, order, where, None)
-    for name, shape in (given or {}).items():
+    given = dict(given or {})
+    # States last: a conflict between the data and a state then names the state.
+    for name, shape in sorted(given.items(), key=lambda kv: _is_state(g, kv[0])):
         if name not in g or node(g, name).op != "var":
             raise ShapeError(f"{where}: {name!r} is not an argument of the graph")
         shape = _check_dims(name, shape, where)
@@ -34,6 +36,10 @@ def infer_shapes(g: nx.DiGraph, given: dict | None = None, where: str = "infer_s
         set_node(g, name, node(g, name).with_(shape=merged))
         _fixpoint(g, order, where, name)
     return g
+
+
+def _is_state(g, name) -> bool:
+    return name in g and node(g, name).attr("kind") == "state"
 
 
 def require_known(g: nx.DiGraph, where: str = "bind") -> None:

@@ -14,9 +14,8 @@ from runtime.errors import (  # noqa: F401
     SymRNNError,
 )
 from runtime.executor import Executor  # noqa: F401
-from symrnn.ops import *  # noqa: F401,F403
-from symrnn.ops import __all__ as _ops_all  # noqa: F401
-from symrnn.rnn import *  # noqa
+from symrnn.ops import *
+from symrnn.rnn import *
 from symrnn.symbol import Group, Symbol, Variable, load, load_json  # noqa: F401
 
 __version__ = "0.1.0"

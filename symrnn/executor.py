@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from codegen import autodiff, require_known
+from codegen.pipeline import compile_graph
 from codegen.reference import ReferenceEngine
 from runtime.errors import BackendUnavailable, BindError
 from runtime.executor import Executor, check_array, normalize_grad_req
@@ -35,18 +36,15 @@ def simple_bind(symbol: Symbol, backend="cpu", grad_req="write", fuse=True, dtyp
 
 
 def make_engine(backend, graph, wrt, output_names, fuse):
-    graph = autodiff(graph, wrt)
     if backend == "reference":
-        return ReferenceEngine(graph, output_names)
+        return ReferenceEngine(autodiff(graph, wrt), output_names)
     if backend == "cpu":
         from runtime.cpu import CpuEngine
-        from codegen.pipeline import compile_graph
 
-        return CpuEngine(compile_graph(graph, output_names, fuse=fuse))
+        return CpuEngine(compile_graph(graph, wrt, output_names, fuse=fuse))
     from runtime.cuda import CudaEngine  # raises BackendUnavailable with the missing piece
-    from codegen.pipeline import compile_graph
 
-    return CudaEngine(compile_graph(graph, output_names, fuse=fuse, target="cuda"))
+    return CudaEngine(compile_graph(graph, wrt, output_names, fuse=fuse, target="cuda"))
 
 
 def bind(symbol: Symbol, backend="cpu", args=None, args_grad=None, grad_req="write",

@@ -41,6 +41,19 @@ def FullyConnected(data: Symbol, weight: Symbol | None = None, bias: Symbol | No
     return _op("FullyConnected", inputs, name, num_hidden=num_hidden)
 
 
+def elemwise_add(lhs: Symbol, rhs: Symbol, name: str | None = None) -> Symbol:
+    """`lhs + rhs` with a chosen name (operators name nodes from a counter)."""
+    return _op("add", [lhs, rhs], name)
+
+
+def elemwise_mul(lhs: Symbol, rhs: Symbol, name: str | None = None) -> Symbol:
+    return _op("mul", [lhs, rhs], name)
+
+
+def elemwise_sub(lhs: Symbol, rhs: Symbol, name: str | None = None) -> Symbol:
+    return _op("sub", [lhs, rhs], name)
+
+
 def dot(lhs: Symbol, rhs: Symbol, transpose_a: bool = False, transpose_b: bool = False,
         name: str | None = None) -> Symbol:
     """Matrix product; leading axes of `lhs` are flattened into rows."""
@@ -165,7 +178,7 @@ def Embedding(data: Symbol, weight: Symbol | None = None, input_dim: int = 0,
 
 __all__ = [
     "Activation", "Concat", "Dropout", "Embedding", "FullyConnected", "SliceChannel",
-    "broadcast_to", "check_rate", "check_size", "concat", "dot", "exp", "log", "mask_id", "mean",
+    "broadcast_to", "check_rate", "elemwise_add", "elemwise_mul", "elemwise_sub", "check_size", "concat", "dot", "exp", "log", "mask_id", "mean",
     "negative", "one_hot", "relu", "reshape", "sigmoid", "slice_axis", "softmax",
     "softmax_cross_entropy", "split", "stack_steps", "sum", "take_step", "tanh", "zoneout",
 ]

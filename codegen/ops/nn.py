@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from codegen.ops import Mismatch, forward_rule, no_grad, register, unify
-from runtime.errors import BindError
+from runtime.libops import LIBOPS
 
 
 def _name(nid, tag):
     return f"d({nid}).{tag}"
 
 
-def _rows(x):
-    return x.reshape(-1, x.shape[-1])
+def _lib(name):
+    """The op's numpy implementation, which lives in runtime.libops."""
+    fn = LIBOPS[name]
+    return lambda ctx, attrs, *xs: fn(attrs, *xs)
 
 
 # ---- dot --------------------------------------------------------------------------------------
@@ -42,16 +42,6 @@ def _dot_shape(a, x, y):
     return (x[-1], y[-1])
 
 
-def _dot_impl(ctx, a, x, y):
-    ta, tb = a.get("transpose_a", False), a.get("transpose_b", False)
-    if ta:
-        xm = _rows(x).T
-        ym = y.T if tb else _rows(y)
-        return xm @ ym
-    out = _rows(x) @ (y.T if tb else y)
-    return out.reshape(x.shape[:-1] + (out.shape[-1],))
-
-
 def _dot_vjp(b, nid, node, g):
     x, y = node.inputs
     ta, tb = node.attr("transpose_a", False), node.attr("transpose_b", False)
@@ -67,7 +57,7 @@ def _dot_vjp(b, nid, node, g):
     return [b.add("dot", [p, q], _name(nid, i), **t) for i, (p, q, t) in enumerate(parts)]
 
 
-register("dot", shape=forward_rule(_dot_shape), impl=_dot_impl, vjp=_dot_vjp)
+register("dot", shape=forward_rule(_dot_shape), impl=_lib("dot"), vjp=_dot_vjp)
 
 
 # ---- FullyConnected: y = x W^T + b over the last axis --------------------------------------
@@ -86,13 +76,6 @@ def _fc_rule(a, ins, out):
     return [x, w], out
 
 
-def _fc_impl(ctx, a, x, w, bias=None):
-    y = _rows(x) @ w.T
-    if bias is not None:
-        y += bias
-    return y.reshape(x.shape[:-1] + (w.shape[0],))
-
-
 def _fc_vjp(b, nid, node, g):
     x, w = node.inputs[:2]
     grads = [b.add("dot", [g, w], _name(nid, 0)),
@@ -103,15 +86,10 @@ def _fc_vjp(b, nid, node, g):
     return grads
 
 
-register("FullyConnected", shape=_fc_rule, impl=_fc_impl, vjp=_fc_vjp)
+register("FullyConnected", shape=_fc_rule, impl=_lib("FullyConnected"), vjp=_fc_vjp)
 
 
 # ---- softmax and the cross-entropy loss ---------------------------------------------------------
-
-def _softmax(x, axis=-1):
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
 
 def _softmax_vjp(b, nid, node, g):
     ax = node.attr("axis", -1)
@@ -123,17 +101,12 @@ def _softmax_vjp(b, nid, node, g):
 
 register(
     "softmax", shape=forward_rule(lambda a, x: x), vjp=_softmax_vjp,
-    impl=lambda ctx, a, x: _softmax(x, a.get("axis", -1)),
+    impl=_lib("softmax"),
 )
 
 
-def _one_hot_impl(ctx, a, label):
-    idx = _indices(label, a["depth"], "one_hot")
-    return np.eye(a["depth"], dtype=a.get("dtype", "float32"))[idx]
-
-
 register(
-    "one_hot", shape=forward_rule(lambda a, x: x + (a["depth"],)), impl=_one_hot_impl,
+    "one_hot", shape=forward_rule(lambda a, x: x + (a["depth"],)), impl=_lib("one_hot"),
     vjp=no_grad, differentiable=False,
 )
 
@@ -143,14 +116,6 @@ def _sce_rule(a, ins, out):
     if logits is not None:
         label = unify(label, logits[:-1])
     return [logits, label], unify(out, ())
-
-
-def _sce_impl(ctx, a, logits, label):
-    idx = _indices(label, logits.shape[-1], "softmax_cross_entropy label")
-    rows = _rows(logits)
-    shifted = rows - rows.max(axis=1, keepdims=True)
-    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    return -logp[np.arange(rows.shape[0]), idx.reshape(-1)].sum()
 
 
 def _sce_vjp(b, nid, node, g):
@@ -165,19 +130,11 @@ def _sce_vjp(b, nid, node, g):
     return [b.add("mul", [diff, g], _name(nid, 0)), None]
 
 
-register("softmax_cross_entropy", shape=_sce_rule, impl=_sce_impl, vjp=_sce_vjp)
+register("softmax_cross_entropy", shape=_sce_rule, impl=_lib("softmax_cross_entropy"),
+         vjp=_sce_vjp)
 
 
-# ---- Embedding ------------------------------------------------------------------------------------
-
-def _indices(x, size, what):
-    idx = np.asarray(x).astype(np.int64)
-    if idx.size and (idx.min() < 0 or idx.max() >= size or not np.array_equal(idx, x)):
-        bad = x.reshape(-1)[np.argmax((idx.reshape(-1) < 0) | (idx.reshape(-1) >= size)
-                                      | (idx.reshape(-1) != x.reshape(-1)))]
-        raise BindError(f"{what}: index {bad} is not an integer in [0, {size})")
-    return idx
-
+# ---- Embedding ----------------------------------------------------------------------------------
 
 def _embedding_rule(a, ins, out):
     data, w = ins
@@ -189,24 +146,14 @@ def _embedding_rule(a, ins, out):
     return [data, w], out
 
 
-def _embedding_impl(ctx, a, data, w):
-    return w[_indices(data, a["input_dim"], "Embedding data")]
-
-
 def _embedding_vjp(b, nid, node, g):
     data = node.inputs[0]
     return [None, b.add("embedding_grad", [data, g], _name(nid, 1),
                         input_dim=node.attr("input_dim"))]
 
 
-register("Embedding", shape=_embedding_rule, impl=_embedding_impl, vjp=_embedding_vjp,
+register("Embedding", shape=_embedding_rule, impl=_lib("Embedding"), vjp=_embedding_vjp,
          dtype_input=1)
-
-
-def _embedding_grad_impl(ctx, a, data, g):
-    out = np.zeros((a["input_dim"], g.shape[-1]), g.dtype)
-    np.add.at(out, _indices(data, a["input_dim"], "Embedding data").reshape(-1), _rows(g))
-    return out
 
 
 def _embedding_grad_vjp(b, nid, node, g):
@@ -217,7 +164,7 @@ def _embedding_grad_vjp(b, nid, node, g):
 
 
 register(
-    "embedding_grad", impl=_embedding_grad_impl, vjp=_embedding_grad_vjp,
+    "embedding_grad", impl=_lib("embedding_grad"), vjp=_embedding_grad_vjp,
     shape=forward_rule(lambda a, data, g: (a["input_dim"], g[-1])), dtype_input=1,
 )
 

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from codegen.ops import Mismatch, forward_rule, known, no_grad, register, unify
+from runtime.libops import LIBOPS, reduced_axes, reshape_spec, split_span
 
 
 def _name(nid, tag):
     return f"d({nid}).{tag}"
+
+
+def _lib(name):
+    """The op's numpy implementation, which lives in runtime.libops."""
+    fn = LIBOPS[name]
+    return lambda ctx, attrs, *xs: fn(attrs, *xs)
 
 
 def _no_impl(ctx, attrs, *xs):
@@ -34,7 +39,7 @@ def _zeros_rule(attrs, ins, out):
 
 register(
     "zeros", shape=_zeros_rule, vjp=no_grad, c_expr="((real)0)", elementwise=True,
-    impl=lambda ctx, attrs: np.zeros(attrs["shape"], attrs.get("dtype", "float32")),
+    impl=_lib("zeros"),
 )
 
 
@@ -44,7 +49,7 @@ def resolve_reshape(src: tuple, spec: tuple) -> tuple:
     """MXNet-style target: 0 copies the source dimension, one -1 takes what is left."""
     if any(d == 0 and i >= len(src) for i, d in enumerate(spec)):
         raise Mismatch(spec, src, "reshape: a 0 past the source's rank")
-    dims = [src[i] if d == 0 else d for i, d in enumerate(spec)]
+    dims = list(reshape_spec(src, spec))
     if dims.count(-1) > 1:
         raise Mismatch(spec, src, "at most one -1 in a reshape")
     total = math.prod(src)
@@ -65,7 +70,7 @@ def _reshape_vjp(b, nid, node, g):
 
 register(
     "reshape", shape=forward_rule(lambda a, x: resolve_reshape(x, tuple(a["shape"]))),
-    impl=lambda ctx, a, x: x.reshape(resolve_reshape(x.shape, tuple(a["shape"]))),
+    impl=_lib("reshape"),
     vjp=_reshape_vjp,
 )
 
@@ -91,12 +96,6 @@ def _slice_rule(a, ins, out):
     return [unify(x, out[:ax] + (x[ax],) + out[ax + 1:])], out
 
 
-def _slice_impl(ctx, a, x):
-    index = [slice(None)] * x.ndim
-    index[_axis(a, x.ndim)] = slice(a["begin"], a["end"])
-    return x[tuple(index)]
-
-
 def _slice_vjp(b, nid, node, g):
     x = b.shape_of(node.inputs[0])
     ax = _axis(node.attr_dict, len(x))
@@ -104,7 +103,7 @@ def _slice_vjp(b, nid, node, g):
                   end=node.attr("end"), size=x[ax])]
 
 
-register("slice", shape=_slice_rule, impl=_slice_impl, vjp=_slice_vjp)
+register("slice", shape=_slice_rule, impl=_lib("slice"), vjp=_slice_vjp)
 
 
 def _split_rule(a, ins, out):
@@ -124,39 +123,15 @@ def _split_rule(a, ins, out):
     return [unify(x, out[:ax] + (x[ax],) + out[ax + 1:])], out
 
 
-def _split_span(a, shape):
-    ax = _axis(a, len(shape))
-    part = shape[ax] // a["num_outputs"]
-    return ax, a["index"] * part, (a["index"] + 1) * part
-
-
-def _split_impl(ctx, a, x):
-    ax, begin, end = _split_span(a, x.shape)
-    index = [slice(None)] * x.ndim
-    index[ax] = begin if a.get("squeeze_axis") else slice(begin, end)
-    return x[tuple(index)]
-
-
 def _split_vjp(b, nid, node, g):
     x = b.shape_of(node.inputs[0])
-    ax, begin, end = _split_span(node.attr_dict, x)
+    ax, begin, end = split_span(node.attr_dict, x)
     if node.attr("squeeze_axis"):
         g = b.add("reshape", [g], _name(nid, "unsqueeze"), shape=x[:ax] + (1,) + x[ax + 1:])
     return [b.add("pad", [g], _name(nid, 0), axis=ax, begin=begin, end=end, size=x[ax])]
 
 
-register("split", shape=_split_rule, impl=_split_impl, vjp=_split_vjp)
-
-
-def _pad_impl(ctx, a, x):
-    ax = _axis(a, x.ndim)
-    shape = list(x.shape)
-    shape[ax] = a["size"]
-    y = np.zeros(shape, x.dtype)
-    index = [slice(None)] * x.ndim
-    index[ax] = slice(a["begin"], a["end"])
-    y[tuple(index)] = x
-    return y
+register("split", shape=_split_rule, impl=_lib("split"), vjp=_split_vjp)
 
 
 def _pad_shape(a, x):
@@ -169,7 +144,7 @@ def _pad_vjp(b, nid, node, g):
     return [b.add("slice", [g], _name(nid, 0), axis=a["axis"], begin=a["begin"], end=a["end"])]
 
 
-register("pad", shape=forward_rule(_pad_shape), impl=_pad_impl, vjp=_pad_vjp)
+register("pad", shape=forward_rule(_pad_shape), impl=_lib("pad"), vjp=_pad_vjp)
 
 
 def _concat_shape(a, *xs):
@@ -193,7 +168,7 @@ def _concat_vjp(b, nid, node, g):
 
 register(
     "concat", shape=forward_rule(_concat_shape), vjp=_concat_vjp,
-    impl=lambda ctx, a, *xs: np.concatenate(xs, axis=a["axis"]),
+    impl=_lib("concat"),
 )
 
 
@@ -214,13 +189,7 @@ def _take_vjp(b, nid, node, g):
     return [b.add("put", [g], _name(nid, 0), index=node.attr("index"), size=size)]
 
 
-register("take", shape=_take_rule, impl=lambda ctx, a, x: x[a["index"]], vjp=_take_vjp)
-
-
-def _put_impl(ctx, a, x):
-    y = np.zeros((a["size"],) + x.shape, x.dtype)
-    y[a["index"]] = x
-    return y
+register("take", shape=_take_rule, impl=_lib("take"), vjp=_take_vjp)
 
 
 def _put_vjp(b, nid, node, g):
@@ -228,7 +197,7 @@ def _put_vjp(b, nid, node, g):
 
 
 register(
-    "put", shape=forward_rule(lambda a, x: (a["size"],) + x), impl=_put_impl, vjp=_put_vjp,
+    "put", shape=forward_rule(lambda a, x: (a["size"],) + x), impl=_lib("put"), vjp=_put_vjp,
 )
 
 
@@ -244,18 +213,10 @@ def _stack_vjp(b, nid, node, g):
     return [b.add("take", [g], _name(nid, i), index=i) for i in range(len(node.inputs))]
 
 
-register("stack", shape=_stack_rule, impl=lambda ctx, a, *xs: np.stack(xs), vjp=_stack_vjp)
+register("stack", shape=_stack_rule, impl=_lib("stack"), vjp=_stack_vjp)
 
 
 # ---- reductions and broadcasts ----------------------------------------------------------------
-
-def reduced_axes(a, rank) -> tuple:
-    ax = a.get("axis")
-    if ax is None:
-        return tuple(range(rank))
-    ax = (ax,) if isinstance(ax, int) else ax
-    return tuple(sorted(d + rank if d < 0 else d for d in ax))
-
 
 def _sum_shape(a, x):
     axes = reduced_axes(a, len(x))
@@ -264,10 +225,6 @@ def _sum_shape(a, x):
     if a.get("keepdims"):
         return tuple(1 if i in axes else d for i, d in enumerate(x))
     return tuple(d for i, d in enumerate(x) if i not in axes)
-
-
-def _sum_impl(ctx, a, x):
-    return np.sum(x, axis=reduced_axes(a, x.ndim), keepdims=bool(a.get("keepdims")))
 
 
 def _spread(b, nid, node, g, scale):
@@ -285,12 +242,11 @@ def _mean_scale(node, x):
     return 1.0 / math.prod(x[d] for d in reduced_axes(node.attr_dict, len(x)))
 
 
-register("sum", shape=forward_rule(_sum_shape), impl=_sum_impl,
+register("sum", shape=forward_rule(_sum_shape), impl=_lib("sum"),
          vjp=lambda b, nid, node, g: [_spread(b, nid, node, g, 1)])
 register(
     "mean", shape=forward_rule(_sum_shape),
-    impl=lambda ctx, a, x: np.mean(x, axis=reduced_axes(a, x.ndim),
-                                   keepdims=bool(a.get("keepdims"))),
+    impl=_lib("mean"),
     vjp=lambda b, nid, node, g: [
         _spread(b, nid, node, g, _mean_scale(node, b.shape_of(node.inputs[0])))],
 )
@@ -318,7 +274,7 @@ def _broadcast_vjp(b, nid, node, g):
 
 register(
     "broadcast_to", shape=forward_rule(_broadcast_shape), vjp=_broadcast_vjp,
-    impl=lambda ctx, a, x: np.broadcast_to(x, tuple(a["shape"])).copy(),
+    impl=_lib("broadcast_to"),
 )
 
-__all__ = ["known", "resolve_reshape", "reduced_axes"]
+__all__ = ["known", "reduced_axes", "resolve_reshape"]

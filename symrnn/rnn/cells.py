@@ -7,8 +7,9 @@ and the previous hidden state with one FullyConnected each over the packed `(G*H
 adds them and splits the sum into gates: the structure the compiler's GEMM batching and gate
 fusion look for.
 
-    >>> cell = LSTMCell(4, prefix="enc_", input_size=3)
-    >>> outputs, states = cell.unroll(5, Variable("data"))
+    >>> import symrnn as sym
+    >>> cell = sym.LSTMCell(4, prefix="enc_", input_size=3)
+    >>> outputs, states = cell.unroll(5, sym.Variable("data"))
     >>> [s.name for s in cell.begin_state()]
     ['enc_init_h', 'enc_init_c']
 """

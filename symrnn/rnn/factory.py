@@ -1,8 +1,9 @@
 """`RNNFactory`: a stack of recurrent layers described in one call, as in the proposal of
 MXNet issue #3930 (sxjscience's `RNNFactory`), built from the cells.
 
-    >>> rnn = RNNFactory(num_hidden=[5, 3], data_dim=4, typ="lstm", dropout=0.2, name="enc")
-    >>> all_h, all_c, last_h, last_c = rnn.step(Variable("data"), seq_len=10)
+    >>> import symrnn as sym
+    >>> rnn = sym.RNNFactory(num_hidden=[5, 3], data_dim=4, typ="lstm", dropout=0.2, name="enc")
+    >>> all_h, all_c, last_h, last_c = rnn.step(sym.Variable("data"), seq_len=10)
     >>> all_h[-1].infer_shape(data=(10, 2, 4))[1]
     [(10, 2, 3)]
 """
@@ -80,8 +81,8 @@ class RNNFactory:
         given = {k: _symbols(k, v, slots, self.bidirectional) for k, v in [
             ("i2h_weight", i2h_weight), ("i2h_bias", i2h_bias),
             ("h2h_weight", h2h_weight), ("h2h_bias", h2h_bias)]}
-        self._cells = [self._make_cell(l, d, {k: v[self._slot(l, d)] for k, v in given.items()})
-                       for l in range(layers) for d in range(self.num_directions)]
+        self._cells = [self._make_cell(i, d, {k: v[self._slot(i, d)] for k, v in given.items()})
+                       for i in range(layers) for d in range(self.num_directions)]
         self.init_h = self._initial("init_h", init_h, 0)
         self.init_c = self._initial("init_c", init_c, 1) if typ == "lstm" else None
 

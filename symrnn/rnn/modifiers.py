@@ -1,10 +1,11 @@
 """Cells built from cells: stacks, dropout on the output, zoneout, two directions.
 
-    >>> stack = SequentialRNNCell()
-    >>> stack.add(ZoneoutCell(LSTMCell(8, prefix="l0_", input_size=4), zoneout_states=0.1))
-    >>> stack.add(DropoutCell(0.2, prefix="l0_"))
-    >>> stack.add(LSTMCell(8, prefix="l1_", input_size=8))
-    >>> outputs, states = stack.unroll(10, Variable("data"))
+    >>> import symrnn as sym
+    >>> stack = sym.SequentialRNNCell()
+    >>> stack.add(sym.ZoneoutCell(sym.LSTMCell(8, prefix="l0_", input_size=4), zoneout_states=.1))
+    >>> stack.add(sym.DropoutCell(0.2, prefix="l0_"))
+    >>> stack.add(sym.LSTMCell(8, prefix="l1_", input_size=8))
+    >>> outputs, states = stack.unroll(10, sym.Variable("data"))
 """
 from __future__ import annotations
 

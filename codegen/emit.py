@@ -1,0 +1,129 @@
+"""emit: the planned graph -> a Program: steps, kernel sources from the kernel IR, stats.
+
+Each fused group becomes a KernelIR; kernels with the same structure (a layer's step kernel
+at every time step) are rendered and compiled once and launched with different views and
+mask ids.
+"""
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+
+from codegen.graph import node, roots
+from codegen.kernel_ir import Compute, KernelIR, Load, Store
+from codegen.render import kernel_from_ir
+from runtime.program import Buffer, Program, Step
+
+MASKED = ("dropout", "zoneout")
+
+
+def emit(g: nx.DiGraph, output_names: list[str], dtype: str) -> Program:
+    layout = g.graph["layout"]
+    groups = g.graph.get("groups", {})
+    out = set(roots(g))
+    steps, kernels = [], {}
+    for unit, phase in g.graph["schedule"]:
+        if unit in groups:
+            step, ir = _kernel_step(g, unit, groups[unit], out, layout, phase)
+            if ir.name not in kernels:
+                kernels[ir.name] = kernel_from_ir(ir)
+            steps.append(step)
+        else:
+            steps.append(_node_step(g, unit, layout, phase))
+    heads = list(g.graph["outputs"])
+    args = {nid: (node(g, nid).shape, node(g, nid).dtype) for nid in g
+            if node(g, nid).op == "var" and node(g, nid).attr("kind") != "head_grad"}
+    head_grads = g.graph.get("head_grads", {})
+    program = Program(
+        dtype=dtype, args=args,
+        outputs=[(name, layout[h]) for name, h in zip(output_names, heads)],
+        grads={a: layout[gid] for a, gid in g.graph.get("grads", {}).items()},
+        head_grads=[(name, layout[head_grads[h]].buffer) for name, h in zip(output_names, heads)
+                    if h in head_grads],
+        buffers=_buffers(g, args, head_grads), steps=steps, kernels=kernels)
+    program.stats = _stats(g, program)
+    return program
+
+
+def _kernel_step(g, unit, members, out, layout, phase):
+    inside = set(members)
+    loads, body, values, outs, masks = [], [], {}, [], []
+    for nid in members:
+        n = node(g, nid)
+        for src in n.inputs:
+            if src not in inside and src not in values:
+                values[src] = len(values)
+                body.append(Load(values[src], len(loads)))
+                loads.append(src)
+        attrs = dict(n.attrs)
+        if n.op in MASKED:
+            attrs = {"p": attrs["p"], "mask": len(masks)}
+            masks.append(int(n.attr("mask_id")))
+        values[nid] = len(values)
+        body.append(Compute(values[nid], n.op, tuple(values[s] for s in n.inputs),
+                            tuple(sorted(attrs.items()))))
+        if nid in layout and (nid in out or any(u not in inside for u in g.successors(nid))):
+            body.append(Store(len(outs), values[nid]))
+            outs.append(nid)
+    shape = node(g, members[-1]).shape
+    ir = KernelIR(node(g, members[-1]).dtype, len(loads), len(outs), len(masks), tuple(body))
+    step = Step("kernel", phase, unit, [layout[x] for x in loads], [layout[x] for x in outs],
+                {"kernel": ir.name, "rows": _rows(shape), "cols": _cols(shape),
+                 "masks": tuple(masks)})
+    return step, ir
+
+
+def _node_step(g, nid, layout, phase) -> Step:
+    n = node(g, nid)
+    kind = "gemm" if n.op == "dot" else "op"
+    attrs = dict(n.attrs)
+    if kind == "op":
+        attrs["op"] = n.op
+    return Step(kind, phase, nid, [layout[i] for i in n.inputs], [layout[nid]], attrs)
+
+
+def _buffers(g, args, head_grads) -> dict:
+    bufs = {b: Buffer(b, "arena", size, b.split(".", 1)[1])
+            for b, size in g.graph["arena"].items()}
+    for a, (shape, dtype) in args.items():
+        bufs[f"arg:{a}"] = Buffer(f"arg:{a}", "arg", math.prod(shape), dtype)
+    for var in head_grads.values():
+        n = node(g, var)
+        bufs[f"head_grad:{var}"] = Buffer(f"head_grad:{var}", "head_grad", math.prod(n.shape),
+                                          n.dtype)
+    return bufs
+
+
+def _stats(g, p: Program) -> dict:
+    stats = {"kernels": len(p.kernels), "arena_bytes": 0, "unplanned_bytes": 0, "flops": {}}
+    for phase in ("forward", "backward"):
+        steps = p.steps_in(phase)
+        stats[f"launches_{phase}"] = sum(s.kind == "kernel" for s in steps)
+        stats[f"gemms_{phase}"] = sum(s.kind == "gemm" for s in steps)
+        stats[f"ops_{phase}"] = sum(s.kind == "op" for s in steps)
+        stats["flops"][phase] = sum(_flops(s) for s in steps)
+    for name, size in g.graph["arena"].items():
+        item = 4 if name.endswith("float32") else 8
+        stats["arena_bytes"] += size * item
+        stats["unplanned_bytes"] += g.graph["unplanned"] * item
+    return stats
+
+
+def _flops(s: Step) -> int:
+    if s.kind == "gemm":
+        a = s.inputs[0]
+        k = a.rows if s.attrs.get("transpose_a") else a.cols
+        out = s.outputs[0]
+        return 2 * out.rows * out.cols * k
+    if s.kind == "kernel":
+        return s.attrs["rows"] * s.attrs["cols"] * len(s.outputs)
+    return 0
+
+
+def _rows(shape) -> int:
+    return math.prod(shape[:-1]) if shape else 1
+
+
+def _cols(shape) -> int:
+    return shape[-1] if shape else 1

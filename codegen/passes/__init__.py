@@ -1,0 +1,1 @@
+"""Compiler passes: pure functions, graph in and graph out, one file each."""

@@ -1,0 +1,27 @@
+"""canonicalize: FullyConnected -> dot with the transposed weight, plus a broadcast bias.
+
+Runs before autodiff, so that the bias becomes an elementwise add the fuser can put in the
+step kernel (its gradient a row sum), and every product in the graph is a plain `dot` that
+batch_gemms can find.
+"""
+from __future__ import annotations
+
+import networkx as nx
+
+from codegen.graph import add_node, copy_graph, make_node, node, set_node
+
+
+def canonicalize(g: nx.DiGraph) -> nx.DiGraph:
+    g = copy_graph(g)
+    for nid in [n for n in nx.topological_sort(g) if node(g, n).op == "FullyConnected"]:
+        n = node(g, nid)
+        x, w = n.inputs[:2]
+        product = make_node("dot", (x, w), n.shape, n.dtype, {"transpose_b": True})
+        if len(n.inputs) == 2:
+            set_node(g, nid, product)
+            continue
+        add_node(g, f"{nid}.gemm", product)
+        bias = make_node("broadcast_to", (n.inputs[2],), n.shape, n.dtype, {"shape": n.shape})
+        add_node(g, f"{nid}.bias", bias)
+        set_node(g, nid, make_node("add", (f"{nid}.gemm", f"{nid}.bias"), n.shape, n.dtype))
+    return g

@@ -1,0 +1,80 @@
+"""schedule: one order of the program's units (kernels, GEMMs, library ops), forward first.
+
+A unit is a fused group or a single node that needs a step; views and variables need none.
+A unit is in the forward pass when the outputs need it, else in the backward pass.
+The order is topological over units; among ready units the forward pass comes first, then
+the one whose first node came earliest in the graph's own order — which follows the time
+steps, so each step's temporaries die before the next step's are born.
+`graph["schedule"]` is the list of `(unit, phase)`.
+"""
+from __future__ import annotations
+
+import heapq
+
+import networkx as nx
+
+from codegen.graph import copy_graph, node
+from codegen.passes.fuse import forward_nodes
+from codegen.views import is_view
+
+
+def schedule(g: nx.DiGraph) -> nx.DiGraph:
+    g = copy_graph(g)
+    unit_of = unit_map(g)
+    position = {n: i for i, n in enumerate(nx.lexicographical_topological_sort(g))}
+    forward = forward_nodes(g)
+    q = nx.DiGraph()
+    for n, u in unit_of.items():
+        q.add_node(u)
+    for a, b in g.edges:
+        ua, ub = _unit_through_views(g, a, unit_of), unit_of.get(b)
+        if ua is not None and ub is not None and ua != ub:
+            q.add_edge(ua, ub)
+    first = {}
+    for n, u in unit_of.items():
+        first[u] = min(first.get(u, len(position)), position[n])
+    phase = {u: "forward" for u in q}
+    for n, u in unit_of.items():
+        if n not in forward:
+            phase[u] = "backward"
+    g.graph["schedule"] = _kahn(q, lambda u: (phase[u] == "backward", first[u], u), phase)
+    return g
+
+
+def unit_map(g) -> dict:
+    """node -> unit name, for every node that runs in a step."""
+    unit_of = {}
+    for name, members in g.graph.get("groups", {}).items():
+        for n in members:
+            unit_of[n] = name
+    for n in g:
+        if n not in unit_of and node(g, n).op != "var" and not is_view(g, n):
+            unit_of[n] = n
+    return unit_of
+
+
+def _unit_through_views(g, nid, unit_of):
+    """The unit that produces `nid`, looking through views; None for variables."""
+    while nid not in unit_of:
+        n = node(g, nid)
+        if n.op == "var" or not n.inputs:
+            return None
+        nid = n.inputs[0]
+    return unit_of[nid]
+
+
+def _kahn(q, priority, phase) -> list:
+    indeg = {u: q.in_degree(u) for u in q}
+    ready = [(priority(u), u) for u in q if indeg[u] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, u = heapq.heappop(ready)
+        order.append((u, phase[u]))
+        for v in q.successors(u):
+            indeg[v] -= 1
+            if indeg[v] == 0:
+                heapq.heappush(ready, (priority(v), v))
+    if len(order) != len(q):
+        raise RuntimeError("internal: the fused program has a cycle")
+    return order

@@ -1,0 +1,78 @@
+"""The compiler: one readable list of passes, from a shaped graph to a Program.
+
+    program = compile_graph(graph, wrt=["w"], output_names=["loss_output"])
+
+Lowering (Symbol -> graph) happens in the front end. `SYMRNN_DEBUG=1` verifies the graph
+after every pass, `2` also prints each graph, `3` also prints the generated sources.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import networkx as nx
+
+from codegen.autodiff import autodiff
+from codegen.emit import emit
+from codegen.graph import format_graph, node
+from codegen.passes.batch_gemms import batch_gemms
+from codegen.passes.canonicalize import canonicalize
+from codegen.passes.cse import eliminate_common_subexpressions
+from codegen.passes.dce import eliminate_dead_code
+from codegen.passes.fuse import fuse_elementwise
+from codegen.passes.plan_memory import plan_memory
+from codegen.passes.push_views import push_views
+from codegen.passes.schedule import schedule
+from codegen.verify import verify_graph, verify_memory
+from runtime.program import Program
+
+
+def passes(wrt, fuse: bool):
+    """The pipeline. `fuse=False` stops optimizing after dead-code elimination."""
+    optimize = [
+        ("push_views", push_views),
+        ("batch_gemms", batch_gemms),
+        ("cse", eliminate_common_subexpressions),
+        ("dce", eliminate_dead_code),
+    ]
+    return [
+        ("canonicalize", canonicalize),
+        ("autodiff", lambda g: autodiff(g, wrt)),
+        ("dce", eliminate_dead_code),
+        *(optimize if fuse else []),
+        ("fuse", lambda g: fuse_elementwise(g, fuse)),
+        ("schedule", schedule),
+        ("plan_memory", plan_memory),
+    ]
+
+
+def compile_graph(graph: nx.DiGraph, wrt, output_names, fuse: bool = True,
+                  target: str = "cpu") -> Program:
+    debug = int(os.environ.get("SYMRNN_DEBUG", "0") or 0)
+    timings = {}
+    g = graph
+    for name, run in passes(list(wrt), fuse):
+        start = time.perf_counter()
+        g = run(g)
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+        if debug >= 1:
+            verify_graph(g, name)
+        if debug >= 2:
+            print(f"---- after {name} ----\n{format_graph(g)}", file=sys.stderr)
+    if debug >= 1:
+        verify_memory(g)
+    start = time.perf_counter()
+    program = emit(g, list(output_names), _dtype(g))
+    timings["emit"] = time.perf_counter() - start
+    if debug >= 3:
+        for k in program.kernels.values():
+            print(k.cuda_source if target == "cuda" else k.c_source, file=sys.stderr)
+    program.stats["compile_seconds"] = {k: round(v, 4) for k, v in timings.items()}
+    program.stats["fused"] = bool(fuse)
+    return program
+
+
+def _dtype(g) -> str:
+    floats = [node(g, n).dtype for n in g if node(g, n).dtype in ("float32", "float64")]
+    return max(set(floats), key=floats.count) if floats else "float32"

@@ -1,0 +1,283 @@
+"""Compile C kernels with the system compiler, cache them on disk and in memory, load them.
+
+One argument-descriptor list, `kernel_args(n_in, n_out)`, yields both the C parameter list
+the renderer writes (`c_params`) and the ctypes signature `load_kernel` sets: the two cannot
+drift apart. Pointers travel as plain addresses (`c_void_p` accepts ints), so an executor
+passes `arena_base + offset * itemsize` without building ctypes objects per launch.
+
+Flags. Transcendentals must vectorize (DESIGN.md section 5). What was found with GCC 12.2 and
+glibc 2.36 on x86-64:
+
+- glibc's `math-vector.h` declares the libmvec variants (`_ZGVdN8v_tanhf`, ...) only when
+  `__FAST_MATH__` is defined, and GCC defines it only for the full `-ffast-math`:
+  `-ffast-math -fno-finite-math-only` compiles `tanhf` as a scalar call inside the simd loop
+  (`nm` shows no `_ZGV` symbol). The renderer's prelude therefore declares
+  `#pragma omp declare simd notinbranch` itself when `SYMRNN_LIBMVEC` is defined; with it
+  `nm` shows `_ZGVbN4v_tanhf`/`_ZGVdN8v_tanhf` and the kernel runs several times faster.
+- `-ffast-math` (and `-funsafe-math-optimizations`) make GCC < 13 link `crtfastmath.o` even
+  into a shared object; loading it sets FTZ/DAZ for the whole process, and numpy then flushes
+  denormals to zero (seen: `np.float32(1e-39) * 1 == 0` after `ctypes.CDLL`). So the flags
+  spell out fast-math's parts instead, leaving out `-ffinite-math-only` so that NaN and Inf
+  propagate (tested) and `-funsafe-math-optimizations` so that no FTZ startup code is linked.
+
+The toolchain probe compiles one simd `tanhf` loop with `-Wl,-z,defs -lmvec` and falls back to
+fewer flags if the compiler refuses; its answer is cached next to the kernels.
+
+Cache key: sha256 of the source, the flags, the compiler's path and `--version`, and the host
+CPU (model name and flags from /proc/cpuinfo, because of `-march=native`).
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from runtime.errors import BackendUnavailable, CompileError
+from runtime.program import Kernel
+
+FAST_FLAGS = (
+    "-O3", "-march=native", "-fPIC", "-shared", "-fopenmp-simd",
+    "-fno-math-errno", "-fno-trapping-math", "-fno-signed-zeros",
+    "-fassociative-math", "-freciprocal-math",
+)
+WIDE_FLAGS = ("-mprefer-vector-width=512",)
+PORTABLE_FLAGS = ("-O3", "-fPIC", "-shared")
+MVEC_FLAGS = ("-DSYMRNN_LIBMVEC", "-lmvec", "-lm")
+# Best first; the probe takes the first that this compiler accepts.
+FLAG_LADDER = (
+    FAST_FLAGS + WIDE_FLAGS + MVEC_FLAGS,
+    FAST_FLAGS + MVEC_FLAGS,
+    FAST_FLAGS + ("-lm",),
+    PORTABLE_FLAGS + ("-lm",),
+)
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One kernel parameter: its C declaration (over the prelude's `real`) and ctypes type."""
+    name: str
+    c_type: str
+    ctype: type
+
+
+def kernel_args(n_in: int, n_out: int) -> list[Arg]:
+    """The parameters of every elementwise kernel, in order."""
+    size = [Arg("rows", "long", ctypes.c_long), Arg("cols", "long", ctypes.c_long)]
+    ins = [Arg(f"{p}{k}", t, c) for k in range(n_in)
+           for p, t, c in (("in", "const real*", ctypes.c_void_p), ("ld_in", "long", ctypes.c_long))]
+    outs = [Arg(f"{p}{k}", t, c) for k in range(n_out)
+            for p, t, c in (("out", "real*", ctypes.c_void_p), ("ld_out", "long", ctypes.c_long))]
+    tail = [Arg("ctl", "const uint64_t*", ctypes.c_void_p),
+            Arg("masks", "const uint32_t*", ctypes.c_void_p)]
+    return size + ins + outs + tail
+
+
+def c_params(n_in: int, n_out: int) -> str:
+    """`long rows, long cols, const real* in0, long ld_in0, ...` for the renderer."""
+    return ", ".join(f"{a.c_type} {a.name}" for a in kernel_args(n_in, n_out))
+
+
+@dataclass
+class CacheInfo:
+    compiles: int = 0
+    disk_hits: int = 0
+    memory_hits: int = 0
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    command: tuple  # the compiler command, e.g. ("/usr/bin/cc",)
+    identity: str  # path, `--version` output and host CPU: what the binaries depend on
+    flags: tuple  # the flags the probe settled on
+
+    def key(self, source: str, flags: tuple) -> str:
+        parts = (source, "\0".join(flags), self.identity)
+        return hashlib.sha256("\0\0".join(parts).encode()).hexdigest()
+
+
+_info = CacheInfo()
+_libs: dict[str, ctypes.CDLL] = {}
+_toolchains: dict[str, Toolchain] = {}
+_lock = threading.Lock()
+_key_locks: dict[str, threading.Lock] = {}
+
+
+def cache_dir() -> Path:
+    """`SYMRNN_CACHE_DIR`, else `~/.cache/symrnn` (or under `XDG_CACHE_HOME`)."""
+    if os.environ.get("SYMRNN_CACHE_DIR"):
+        return Path(os.environ["SYMRNN_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "symrnn"
+
+
+def cache_info() -> CacheInfo:
+    """Counters since the process started (or since `clear_memory_cache`)."""
+    return CacheInfo(_info.compiles, _info.disk_hits, _info.memory_hits)
+
+
+def clear_memory_cache() -> None:
+    """Forget loaded libraries and zero the counters; the disk cache stays."""
+    global _info
+    with _lock:
+        _libs.clear()
+        _toolchains.clear()
+        _info = CacheInfo()
+
+
+def toolchain() -> Toolchain:
+    """The C compiler (`CC`, else `cc`, else `gcc`) with its identity and probed flags."""
+    cc = os.environ.get("CC", "")
+    with _lock:
+        if cc not in _toolchains:
+            _toolchains[cc] = _find_toolchain(cc)
+        return _toolchains[cc]
+
+
+def load_kernel(kernel: Kernel, flags: tuple | None = None):
+    """The compiled C function of `kernel`, with argtypes set; compiles at most once.
+
+    `flags` replaces the probed flags (benchmarks compare builds with it).
+    """
+    tc = toolchain()
+    flags = tc.flags if flags is None else tuple(flags)
+    key = tc.key(kernel.c_source, flags)
+    with _lock:
+        key_lock = _key_locks.setdefault(key, threading.Lock())
+    with key_lock:
+        lib = _libs.get(key)
+        if lib is not None:
+            _count("memory_hits")
+        else:
+            lib = _libs[key] = _load_or_compile(tc, kernel, flags, key)
+    fn = getattr(lib, kernel.name)
+    fn.argtypes = [a.ctype for a in kernel_args(kernel.n_in, kernel.n_out)]
+    fn.restype = None
+    return fn
+
+
+def load_kernels(kernels, flags: tuple | None = None) -> dict:
+    """`{name: function}` for several kernels, compiling the missing ones in parallel."""
+    kernels = list({k.name: k for k in kernels}.values())
+    with ThreadPoolExecutor(max_workers=max(1, min(len(kernels), os.cpu_count() or 1))) as pool:
+        fns = pool.map(lambda k: load_kernel(k, flags), kernels)
+        return {k.name: fn for k, fn in zip(kernels, fns)}
+
+
+def _count(name: str) -> None:
+    with _lock:
+        setattr(_info, name, getattr(_info, name) + 1)
+
+
+def _load_or_compile(tc: Toolchain, kernel: Kernel, flags: tuple, key: str) -> ctypes.CDLL:
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    lib_path = folder / f"{key}.so"
+    if lib_path.exists():
+        try:
+            lib = ctypes.CDLL(str(lib_path))
+            _count("disk_hits")
+            return lib
+        except OSError:
+            pass  # unreadable or foreign: build it again
+    src_path = folder / f"{key}.c"
+    _write_atomic(src_path, kernel.c_source)
+    _compile(tc, src_path, lib_path, flags, what=f"kernel {kernel.name}")
+    _count("compiles")
+    return ctypes.CDLL(str(lib_path))
+
+
+def _compile(tc: Toolchain, src: Path, dst: Path, flags: tuple, what: str) -> None:
+    """`cc` into a temporary file renamed into place, so readers never see half a library."""
+    compile_flags = [f for f in flags if not f.startswith("-l")]
+    libs = [f for f in flags if f.startswith("-l")]
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=dst.stem, suffix=".tmp")
+    os.close(fd)
+    try:
+        cmd = [*tc.command, *compile_flags, str(src), "-o", tmp, *libs]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise CompileError(f"{shlex.join(cmd)} failed on {src} ({what}):\n{done.stderr}")
+        os.replace(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _find_toolchain(cc: str) -> Toolchain:
+    command = shlex.split(cc) or [shutil.which("cc") or shutil.which("gcc") or "cc"]
+    path = shutil.which(command[0])
+    if path is None:
+        raise BackendUnavailable(
+            f"backend 'cpu' needs a C compiler, but {command[0]!r} was not found "
+            f"(set CC to one, or use backend='reference')")
+    command[0] = path
+    version = subprocess.run([*command, "--version"], capture_output=True, text=True).stdout
+    identity = "\0".join([shlex.join(command), version, _host_cpu()])
+    tc = Toolchain(tuple(command), identity, ())
+    return Toolchain(tc.command, identity, _probe_flags(tc))
+
+
+def _host_cpu() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return f"{platform.machine()} {platform.processor()}"
+    wanted = ("model name", "flags", "Features", "CPU part")
+    found = {ln.split(":")[0].strip(): ln for ln in lines if ln.startswith(wanted)}
+    return "\n".join(sorted(found.values())) or platform.machine()
+
+
+PROBE_SOURCE = """
+#include <math.h>
+#pragma omp declare simd notinbranch
+float tanhf(float);
+void symrnn_probe(long n, const float* x, float* y)
+{
+#pragma omp simd
+    for (long i = 0; i < n; ++i) y[i] = tanhf(x[i]);
+}
+"""
+
+
+def _probe_flags(tc: Toolchain) -> tuple:
+    """The fastest flag set this compiler accepts; the answer is cached on disk."""
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    record = folder / f"toolchain-{tc.key(PROBE_SOURCE, ())[:32]}.txt"
+    if record.exists():
+        return tuple(record.read_text().split())
+    src = folder / f"probe-{os.getpid()}-{threading.get_ident()}.c"
+    _write_atomic(src, PROBE_SOURCE)
+    out = src.with_suffix(".so")
+    errors = []
+    try:
+        for flags in FLAG_LADDER:
+            try:
+                _compile(tc, src, out, flags + ("-Wl,-z,defs",), what="toolchain probe")
+            except CompileError as e:
+                errors.append(str(e))
+                continue
+            _write_atomic(record, " ".join(flags))
+            return flags
+    finally:
+        for p in (src, out):
+            p.unlink(missing_ok=True)
+    raise BackendUnavailable(
+        "backend 'cpu': the C compiler cannot build a shared library (use backend='reference'):"
+        "\n" + "\n".join(errors))

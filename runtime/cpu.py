@@ -1,0 +1,264 @@
+"""The CPU engine: runs a Program with compiled C kernels, numpy's BLAS and the library ops.
+
+Everything a call needs is built once, at construction: the arena (one zeroed allocation per
+arena buffer), a numpy view for every value a step touches, and for every step a callable with
+its arguments bound (`functools.partial` over `np.matmul` with `out=`, over a ctypes kernel
+with its pointers and row strides, or over a library op). `forward` then only writes the seed
+into the persistent control block and calls the forward callables in order: the time loop
+allocates nothing and builds no view.
+
+Argument buffers (a `Buffer` of kind "arg" is named after its argument) are the caller's
+arrays (the executor's `arg_dict`), bound by data pointer. The steps that touch an argument
+are rebuilt only when a different array arrives for it; one that cannot be bound (wrong dtype,
+not C-contiguous) is copied into a staging array of the engine's own, which is bound once.
+Head gradients are copied into their `head_grad` buffers; gradients are returned as views of
+the arena, which the executor copies or adds.
+
+Step attributes read: gemm `trans_a`, `trans_b`, `accumulate` (`C += op(A) @ op(B)`);
+kernel `kernel`, `rows`, `cols` (default: the first output's), `masks`; op `op` (a LIBOPS
+name) and `attrs` (the op's attributes; without it, every other entry of the step's attrs).
+
+Threads: the kernels are single-threaded (`omp simd` only) and numpy's BLAS keeps its own
+threads; OpenMP threads in the kernels fought the BLAS threads and made the forward pass 3x
+slower (DESIGN.md, "What was measured on the CPU").
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+from functools import partial
+
+import numpy as np
+
+from runtime.errors import BindError, ShapeError, fmt_shape
+from runtime.libops import LIBOPS
+from runtime.program import Program, Step, View
+
+PHASES = ("forward", "backward")
+
+
+class CpuEngine:
+    """An engine (see runtime.executor) for `program` on the CPU.
+
+    >>> ex = Executor(CpuEngine(program), grad_req="write")     # doctest: +SKIP
+
+    `load_kernels(kernels) -> {name: ctypes function}` defaults to runtime.compile_cache's.
+    """
+
+    def __init__(self, program: Program, load_kernels=None):
+        self.program = program
+        self.arg_specs = {n: (tuple(s), d) for n, (s, d) in program.args.items()}
+        self.out_specs = [(n, tuple(v.shape), program.buffers[v.buffer].dtype)
+                          for n, v in program.outputs]
+        self.wrt = list(program.grads)
+        odd = [s.name for s in program.steps if s.phase not in PHASES]
+        if odd:
+            raise ValueError(f"program: steps {odd} are in neither phase {PHASES}")
+        self._ctl = np.zeros(2, np.uint64)  # [seed, is_train], read by every kernel
+        self._flat = {b.name: _allocate(b.size, b.dtype) for b in program.buffers.values()}
+        self._given = dict.fromkeys(self._arg_buffers())  # the caller's array bound per arg
+        self._staging: dict = {}
+        self._steps = [s for phase in PHASES for s in program.steps_in(phase)]
+        self._users = _users(self._steps)
+        self._kernels = self._load_kernels(load_kernels)
+        self._scratch = self._accumulate_scratch()
+        self._calls = [self._build(s) for s in self._steps]
+        self._refresh()
+        self._head_grads = [self._head_grad_view(h, b) for h, b in program.head_grads]
+
+    # ---- the engine protocol ------------------------------------------------------------------
+    def forward(self, args: dict, is_train: bool, seed: int) -> list:
+        self._bind_args(args)
+        self._ctl[0] = int(seed) % 2**64
+        self._ctl[1] = int(bool(is_train))
+        for call in self._phase_calls["forward"]:
+            call()
+        return [view.copy().reshape(shape) for view, shape in self._outputs]
+
+    def backward(self, head_grads: list) -> dict:
+        for index, dst in self._head_grads:
+            np.copyto(dst, head_grads[index], casting="unsafe")
+        for call in self._phase_calls["backward"]:
+            call()
+        return {n: view if view.shape == shape else view.reshape(shape)
+                for n, (view, shape) in self._grads.items()}
+
+    # ---- binding the caller's argument arrays ---------------------------------------------------
+    def _arg_buffers(self) -> list:
+        return [b.name for b in self.program.buffers.values() if b.kind == "arg"]
+
+    def _bind_args(self, args: dict) -> None:
+        changed = [n for n in self._given if self._bind_arg(n, args)]
+        if changed:
+            for i in sorted(set().union(*(self._users.get(n, ()) for n in changed))):
+                self._calls[i] = self._build(self._steps[i])
+            self._refresh()
+
+    def _bind_arg(self, name: str, args: dict) -> bool:
+        """Binds `args[name]` (or a staged copy of it); True if its data pointer moved."""
+        value = args.get(name)
+        if value is self._given[name]:
+            return False  # the array bound last time: same memory, nothing to rebuild
+        buf = self.program.buffers[name]
+        if not isinstance(value, np.ndarray):
+            raise BindError(f"forward: no array for argument {name!r}")
+        if value.size != buf.size:
+            raise ShapeError(f"forward: {name!r} has shape {fmt_shape(value.shape)} "
+                             f"({value.size} elements) but the program holds {buf.size}")
+        self._given[name] = value
+        if value.dtype != np.dtype(buf.dtype) or not value.flags.c_contiguous:
+            if name not in self._staging:
+                self._staging[name] = np.empty(buf.size, buf.dtype)
+            np.copyto(self._staging[name], value.reshape(-1), casting="unsafe")
+            value, self._given[name] = self._staging[name], None  # copy again next call
+        flat = value.reshape(-1)
+        moved = _address(flat) != _address(self._flat[name])
+        self._flat[name] = flat
+        return moved
+
+    # ---- views ----------------------------------------------------------------------------
+    def _view(self, v: View) -> np.ndarray:
+        """The 2-D window `v` over its buffer (row stride `ld`, 0 repeats one row)."""
+        flat = self._flat[v.buffer]
+        if v.offset < 0 or v.offset + (v.rows - 1) * v.ld + v.cols > flat.size:
+            raise ValueError(f"program: view {v} reaches past buffer {v.buffer!r} "
+                             f"({flat.size} elements)")
+        item = flat.itemsize
+        return np.ndarray((v.rows, v.cols), flat.dtype, flat, v.offset * item,
+                          (v.ld * item, item))
+
+    def _nd_view(self, v: View):
+        """`v` in its logical shape without a copy, or the 2-D view where that needs one."""
+        x = self._view(v)
+        y = x.reshape(v.shape)
+        return y if np.may_share_memory(x, y) else x
+
+    def _refresh(self) -> None:
+        """The output and gradient views and the per-phase call lists, after a rebind."""
+        self._outputs = [(self._view(v), tuple(v.shape)) for _, v in self.program.outputs]
+        self._grads = {n: (self._nd_view(v), tuple(v.shape))
+                       for n, v in self.program.grads.items()}
+        self._phase_calls = {p: [c for c, s in zip(self._calls, self._steps) if s.phase == p]
+                             for p in PHASES}
+
+    def _head_grad_view(self, head: str, buffer: str):
+        names = [n for n, _ in self.program.outputs]
+        if head not in names:
+            raise ValueError(f"program: head gradient for {head!r}, which is not an output "
+                             f"{names}")
+        shape = self.out_specs[names.index(head)][1]
+        flat = self._flat[buffer]
+        return names.index(head), flat[:int(np.prod(shape, dtype=np.int64))].reshape(shape)
+
+    # ---- steps --------------------------------------------------------------------------------
+    def _build(self, step: Step):
+        build = {"gemm": self._gemm, "kernel": self._kernel, "op": self._op}.get(step.kind)
+        if build is None:
+            raise ValueError(f"program: step {step.name!r} has unknown kind {step.kind!r}")
+        return build(step)
+
+    def _gemm(self, step: Step):
+        a, b = (self._view(v) for v in step.inputs[:2])
+        c = self._view(step.outputs[0])
+        a = a.T if step.attrs.get("trans_a") else a
+        b = b.T if step.attrs.get("trans_b") else b
+        if a.shape[1] != b.shape[0] or c.shape != (a.shape[0], b.shape[1]):
+            raise ValueError(f"program: gemm {step.name!r} multiplies {a.shape} by {b.shape} "
+                             f"into {c.shape}")
+        if step.attrs.get("accumulate"):
+            scratch = self._scratch[c.dtype.str][:c.size].reshape(c.shape)
+            return partial(_gemm_add, a, b, c, scratch)
+        return partial(np.matmul, a, b, out=c)
+
+    def _kernel(self, step: Step):
+        kernel = self.program.kernels[step.attrs["kernel"]]
+        rows = int(step.attrs.get("rows", step.outputs[0].rows))
+        cols = int(step.attrs.get("cols", step.outputs[0].cols))
+        masks = np.asarray(step.attrs.get("masks", ()) or (0,), np.uint32)
+        views = [*step.inputs, *step.outputs]
+        _check_kernel(step, kernel, {self.program.buffers[v.buffer].dtype for v in views})
+        args = [ctypes.c_long(rows), ctypes.c_long(cols)]
+        for v in views:
+            span = View(v.buffer, v.offset, rows, cols, v.ld, v.shape)
+            args += [ctypes.c_void_p(_address(self._view(span))), ctypes.c_long(v.ld)]
+        args += [ctypes.c_void_p(self._ctl.ctypes.data), ctypes.c_void_p(masks.ctypes.data)]
+        call = partial(self._kernels[kernel.name], *args)
+        call.keep = masks  # the mask ids live as long as the call that points at them
+        return call
+
+    def _op(self, step: Step):
+        name = step.attrs.get("op")
+        if name not in LIBOPS:
+            raise ValueError(f"program: op step {step.name!r} runs {name!r}, which is not a "
+                             f"library op {sorted(LIBOPS)}")
+        if len(step.outputs) != 1:
+            raise ValueError(f"program: op step {step.name!r} has {len(step.outputs)} outputs")
+        attrs = step.attrs.get("attrs")
+        if attrs is None:
+            attrs = {k: v for k, v in step.attrs.items() if k != "op"}
+        ins = [(self._nd_view(v), tuple(v.shape)) for v in step.inputs]
+        return partial(_run_op, LIBOPS[name], attrs, ins, self._view(step.outputs[0]))
+
+    # ---- construction helpers ---------------------------------------------------------------
+    def _load_kernels(self, load) -> dict:
+        names = {s.attrs["kernel"] for s in self._steps if s.kind == "kernel"}
+        if not names:
+            return {}
+        if load is None:
+            from runtime.compile_cache import load_kernels as load  # needs a C compiler
+        return load([self.program.kernels[n] for n in sorted(names)])
+
+    def _accumulate_scratch(self) -> dict:
+        """One scratch per dtype for `C += A @ B`: numpy's matmul has no beta, so the product
+        lands here first and is added in place; accumulating steps run one at a time."""
+        sizes: dict = {}
+        for s in self._steps:
+            if s.kind == "gemm" and s.attrs.get("accumulate"):
+                out = s.outputs[0]
+                key = np.dtype(self.program.buffers[out.buffer].dtype).str
+                sizes[key] = max(sizes.get(key, 0), out.rows * out.cols)
+        return {k: np.empty(n, k) for k, n in sizes.items()}
+
+
+def _allocate(size: int, dtype: str) -> np.ndarray:
+    """Zeroed; under SYMRNN_DEBUG float buffers start as NaN, so a read before any write
+    shows up in the results."""
+    flat = np.zeros(size, dtype)
+    if os.environ.get("SYMRNN_DEBUG", "0") not in ("", "0") and flat.dtype.kind == "f":
+        flat.fill(np.nan)
+    return flat
+
+
+def _address(x: np.ndarray) -> int:
+    return x.__array_interface__["data"][0]
+
+
+def _users(steps: list) -> dict:
+    """buffer name -> indices of the steps that read or write it."""
+    users: dict = {}
+    for i, s in enumerate(steps):
+        for v in [*s.inputs, *s.outputs]:
+            users.setdefault(v.buffer, set()).add(i)
+    return users
+
+
+def _check_kernel(step: Step, kernel, dtypes: set) -> None:
+    counts = (len(step.inputs), len(step.outputs), len(step.attrs.get("masks", ())))
+    if counts != (kernel.n_in, kernel.n_out, kernel.n_masks):
+        raise ValueError(f"program: step {step.name!r} gives kernel {kernel.name!r} "
+                         f"(inputs, outputs, masks) {counts}, it takes "
+                         f"{(kernel.n_in, kernel.n_out, kernel.n_masks)}")
+    if dtypes != {kernel.dtype}:
+        raise ValueError(f"program: step {step.name!r} passes {sorted(dtypes)} buffers to "
+                         f"{kernel.dtype} kernel {kernel.name!r}")
+
+
+def _gemm_add(a, b, c, scratch):
+    np.matmul(a, b, out=scratch)
+    np.add(c, scratch, out=c)
+
+
+def _run_op(fn, attrs, ins, out):
+    args = [x if x.shape == shape else x.reshape(shape) for x, shape in ins]
+    np.copyto(out, np.reshape(fn(attrs, *args), out.shape), casting="unsafe")
+
