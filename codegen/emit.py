@@ -78,7 +78,10 @@ def _node_step(g, nid, layout, phase) -> Step:
     n = node(g, nid)
     kind = "gemm" if n.op == "dot" else "op"
     attrs = dict(n.attrs)
-    if kind == "op":
+    if kind == "gemm":
+        attrs = {"trans_a": bool(attrs.get("transpose_a")),
+                 "trans_b": bool(attrs.get("transpose_b"))}
+    else:
         attrs["op"] = n.op
     return Step(kind, phase, nid, [layout[i] for i in n.inputs], [layout[nid]], attrs)
 
@@ -113,7 +116,7 @@ def _stats(g, p: Program) -> dict:
 def _flops(s: Step) -> int:
     if s.kind == "gemm":
         a = s.inputs[0]
-        k = a.rows if s.attrs.get("transpose_a") else a.cols
+        k = a.rows if s.attrs.get("trans_a") else a.cols
         out = s.outputs[0]
         return 2 * out.rows * out.cols * k
     if s.kind == "kernel":

@@ -122,7 +122,8 @@ class CRenderer:
     col_loop = "#pragma omp simd\nfor (long c = 0; c < cols; ++c)"
 
     def render(self, ir: KernelIR) -> str:
-        return self.prelude(ir.dtype) + self.kernel(ir)
+        kernel = self.kernel(ir)  # checks the IR first
+        return self.prelude(ir.dtype) + kernel
 
     def prelude(self, dtype: str) -> str:
         helpers = HELPERS.format(real=C_TYPE[dtype], **MATH[dtype])

@@ -203,7 +203,7 @@ def _compile(tc: Toolchain, src: Path, dst: Path, flags: tuple, what: str) -> No
     os.close(fd)
     try:
         cmd = [*tc.command, *compile_flags, str(src), "-o", tmp, *libs]
-        done = subprocess.run(cmd, capture_output=True, text=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise CompileError(f"{shlex.join(cmd)} failed on {src} ({what}):\n{done.stderr}")
         os.replace(tmp, dst)
@@ -227,7 +227,8 @@ def _find_toolchain(cc: str) -> Toolchain:
             f"backend 'cpu' needs a C compiler, but {command[0]!r} was not found "
             f"(set CC to one, or use backend='reference')")
     command[0] = path
-    version = subprocess.run([*command, "--version"], capture_output=True, text=True).stdout
+    version = subprocess.run([*command, "--version"], capture_output=True, text=True,
+                             check=False).stdout
     identity = "\0".join([shlex.join(command), version, _host_cpu()])
     tc = Toolchain(tuple(command), identity, ())
     return Toolchain(tc.command, identity, _probe_flags(tc))

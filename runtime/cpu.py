@@ -7,14 +7,15 @@ with its pointers and row strides, or over a library op). `forward` then only wr
 into the persistent control block and calls the forward callables in order: the time loop
 allocates nothing and builds no view.
 
-Argument buffers (a `Buffer` of kind "arg" is named after its argument) are the caller's
+Argument buffers (a `Buffer` of kind "arg" named `arg:NAME`, or just `NAME`) are the caller's
 arrays (the executor's `arg_dict`), bound by data pointer. The steps that touch an argument
 are rebuilt only when a different array arrives for it; one that cannot be bound (wrong dtype,
 not C-contiguous) is copied into a staging array of the engine's own, which is bound once.
 Head gradients are copied into their `head_grad` buffers; gradients are returned as views of
 the arena, which the executor copies or adds.
 
-Step attributes read: gemm `trans_a`, `trans_b`, `accumulate` (`C += op(A) @ op(B)`);
+Step attributes read: gemm `trans_a`, `trans_b` (or the dot op's `transpose_a`,
+`transpose_b`), `accumulate` (`C += op(A) @ op(B)`);
 kernel `kernel`, `rows`, `cols` (default: the first output's), `masks`; op `op` (a LIBOPS
 name) and `attrs` (the op's attributes; without it, every other entry of the step's attrs).
 
@@ -56,7 +57,8 @@ class CpuEngine:
             raise ValueError(f"program: steps {odd} are in neither phase {PHASES}")
         self._ctl = np.zeros(2, np.uint64)  # [seed, is_train], read by every kernel
         self._flat = {b.name: _allocate(b.size, b.dtype) for b in program.buffers.values()}
-        self._given = dict.fromkeys(self._arg_buffers())  # the caller's array bound per arg
+        self._arg_of = self._arg_buffers()  # buffer -> argument name
+        self._given = dict.fromkeys(self._arg_of)  # the caller's array bound per arg buffer
         self._staging: dict = {}
         self._steps = [s for phase in PHASES for s in program.steps_in(phase)]
         self._users = _users(self._steps)
@@ -84,8 +86,16 @@ class CpuEngine:
                 for n, (view, shape) in self._grads.items()}
 
     # ---- binding the caller's argument arrays ---------------------------------------------------
-    def _arg_buffers(self) -> list:
-        return [b.name for b in self.program.buffers.values() if b.kind == "arg"]
+    def _arg_buffers(self) -> dict:
+        found = {}
+        for b in self.program.buffers.values():
+            if b.kind == "arg":
+                name = b.name if b.name in self.arg_specs else b.name.removeprefix("arg:")
+                if name not in self.arg_specs:
+                    raise ValueError(f"program: argument buffer {b.name!r} names no argument "
+                                     f"of {list(self.arg_specs)}")
+                found[b.name] = name
+        return found
 
     def _bind_args(self, args: dict) -> None:
         changed = [n for n in self._given if self._bind_arg(n, args)]
@@ -95,15 +105,17 @@ class CpuEngine:
             self._refresh()
 
     def _bind_arg(self, name: str, args: dict) -> bool:
-        """Binds `args[name]` (or a staged copy of it); True if its data pointer moved."""
-        value = args.get(name)
+        """Binds buffer `name` to its argument's array (or a staged copy of it); True if its
+        data pointer moved."""
+        arg = self._arg_of[name]
+        value = args.get(arg)
         if value is self._given[name]:
             return False  # the array bound last time: same memory, nothing to rebuild
         buf = self.program.buffers[name]
         if not isinstance(value, np.ndarray):
-            raise BindError(f"forward: no array for argument {name!r}")
+            raise BindError(f"forward: no array for argument {arg!r}")
         if value.size != buf.size:
-            raise ShapeError(f"forward: {name!r} has shape {fmt_shape(value.shape)} "
+            raise ShapeError(f"forward: {arg!r} has shape {fmt_shape(value.shape)} "
                              f"({value.size} elements) but the program holds {buf.size}")
         self._given[name] = value
         if value.dtype != np.dtype(buf.dtype) or not value.flags.c_contiguous:
@@ -160,8 +172,9 @@ class CpuEngine:
     def _gemm(self, step: Step):
         a, b = (self._view(v) for v in step.inputs[:2])
         c = self._view(step.outputs[0])
-        a = a.T if step.attrs.get("trans_a") else a
-        b = b.T if step.attrs.get("trans_b") else b
+        attrs = step.attrs
+        a = a.T if attrs.get("trans_a", attrs.get("transpose_a")) else a
+        b = b.T if attrs.get("trans_b", attrs.get("transpose_b")) else b
         if a.shape[1] != b.shape[0] or c.shape != (a.shape[0], b.shape[1]):
             raise ValueError(f"program: gemm {step.name!r} multiplies {a.shape} by {b.shape} "
                              f"into {c.shape}")

@@ -19,3 +19,16 @@ from symrnn.rnn import *
 from symrnn.symbol import Group, Symbol, Variable, load, load_json  # noqa: F401
 
 __version__ = "0.1.0"
+from symrnn import optim  # noqa: E402,F401
+from symrnn.compare import compare  # noqa: E402,F401
+from symrnn.model import (  # noqa: E402,F401
+    CharLM,
+    bind_model,
+    dense,
+    embedding,
+    init_params,
+    softmax_ce_mean,
+    state_links,
+)
+from symrnn.optim import SGD, Adam, clip_global_norm  # noqa: E402,F401
+from symrnn.train import batchify, evaluate, train  # noqa: E402,F401

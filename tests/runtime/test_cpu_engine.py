@@ -71,10 +71,12 @@ LD = C + 3  # the temp's rows are padded
 
 
 def loss_program(dtype="float32"):
+    """Argument buffers named as codegen.emit names them, `arg:NAME`."""
     k = add_kernel(dtype)
+    x, w, b, label = "arg:x", "arg:w", "arg:b", "arg:label"
     buffers = {
-        "x": Buffer("x", "arg", T * N * K, dtype), "w": Buffer("w", "arg", C * K, dtype),
-        "b": Buffer("b", "arg", C, dtype), "label": Buffer("label", "arg", T * N, dtype),
+        x: Buffer(x, "arg", T * N * K, dtype), w: Buffer(w, "arg", C * K, dtype),
+        b: Buffer(b, "arg", C, dtype), label: Buffer(label, "arg", T * N, dtype),
         "arena": Buffer("arena", "arena", 2 * T * N * LD + 1 + 2 * C * K + C, dtype),
         "g_loss": Buffer("g_loss", "head_grad", 1, dtype),
         "g_y": Buffer("g_y", "head_grad", T * N * C, dtype),
@@ -83,17 +85,17 @@ def loss_program(dtype="float32"):
     dw, db = loss + 1, loss + 1 + C * K
     rows = T * N
     steps = [
-        Step("gemm", "forward", "xw", [v("x", 0, rows, K), v("w", 0, C, K)],
-             [v("arena", temp, rows, C, LD)], {"trans_b": True}),
-        Step("kernel", "forward", "y", [v("arena", temp, rows, C, LD), v("b", 0, rows, C, 0)],
+        Step("gemm", "forward", "xw", [v(x, 0, rows, K), v(w, 0, C, K)],
+             [v("arena", temp, rows, C, LD)], {"transpose_b": True}),
+        Step("kernel", "forward", "y", [v("arena", temp, rows, C, LD), v(b, 0, rows, C, 0)],
              [v("arena", y, rows, C, LD)], {"kernel": k.name, "rows": rows, "cols": C,
                                              "masks": (7,)}),
         Step("op", "forward", "loss",
-             [v("arena", y, rows, C, LD, (T, N, C)), v("label", 0, 1, rows, shape=(T, N))],
+             [v("arena", y, rows, C, LD, (T, N, C)), v(label, 0, 1, rows, shape=(T, N))],
              [v("arena", loss, 1, 1, shape=())], {"op": "softmax_cross_entropy"}),
-        Step("gemm", "backward", "dw", [v("g_y", 0, rows, C), v("x", 0, rows, K)],
+        Step("gemm", "backward", "dw", [v("g_y", 0, rows, C), v(x, 0, rows, K)],
              [v("arena", dw, C, K)], {"trans_a": True}),
-        Step("gemm", "backward", "dw+", [v("g_y", 0, rows, C), v("x", 0, rows, K)],
+        Step("gemm", "backward", "dw+", [v("g_y", 0, rows, C), v(x, 0, rows, K)],
              [v("arena", dw, C, K)], {"trans_a": True, "accumulate": True}),
         Step("op", "backward", "db", [v("g_y", 0, rows, C, shape=(T, N, C))],
              [v("arena", db, 1, C, shape=(C,))], {"op": "sum", "attrs": {"axis": (0, 1)}}),
@@ -283,3 +285,29 @@ def test_recurrence_matches_numpy_and_forward_allocates_nothing_sizable(loader):
     finally:
         tracemalloc.stop()
     assert peak < 16 * 1024, f"forward allocated a peak of {peak} bytes"
+
+
+def test_compiled_symbol_matches_the_reference_engine(tmp_path, monkeypatch):
+    """End to end through codegen: a two-layer perceptron with a loss, fused and unfused."""
+    sym = pytest.importorskip("symrnn")
+    monkeypatch.setenv("SYMRNN_CACHE_DIR", str(tmp_path))
+    data, label = sym.Variable("data"), sym.Variable("label")
+    h = sym.tanh(sym.FullyConnected(data, num_hidden=5, name="fc1"), name="act")
+    loss = sym.softmax_cross_entropy(sym.FullyConnected(h, num_hidden=3, name="fc2"), label)
+    r = np.random.default_rng(0)
+    values = None
+    results = []
+    for backend, fuse in [("reference", True), ("cpu", True), ("cpu", False)]:
+        ex = loss.simple_bind(backend=backend, fuse=fuse, dtype="float64", data=(T, N, K))
+        values = values or {n: r.integers(0, 3, a.shape).astype(a.dtype) if n == "label"
+                            else r.standard_normal(a.shape) for n, a in ex.arg_dict.items()}
+        ex.copy_params_from(values)
+        out = ex.forward(is_train=True)
+        ex.backward()
+        results.append((out[0], {n: g.copy() for n, g in ex.grad_dict.items()}))
+    (ref_loss, ref_grads), *compiled = results
+    for got_loss, got_grads in compiled:
+        np.testing.assert_allclose(got_loss, ref_loss, rtol=1e-12)
+        assert got_grads.keys() == ref_grads.keys()
+        for n, g in ref_grads.items():
+            np.testing.assert_allclose(got_grads[n], g, rtol=1e-10, atol=1e-12, err_msg=n)
