@@ -5,6 +5,9 @@ of `runtime.rng`), the parameter list (`runtime.compile_cache.kernel_args`) and 
 (one line per SSA statement, each op's `c_expr` from the op table). They differ only in the
 class attributes of `CRenderer` and `CudaRenderer`: qualifiers, the loop header, includes.
 
+Outputs may alias inputs only element for element (the same view): the loops carry no
+dependence from one element to the next, which is what `#pragma omp simd` asserts.
+
 The CUDA kernel walks rows with `blockIdx.y` and columns with the x threads, both
 grid-stride, so any launch covers the index space; for example block `(256, 1, 1)` and grid
 `(ceil(cols / 256), min(rows, 65535), 1)`.
@@ -16,6 +19,7 @@ thresholds `runtime.rng.threshold(p)` unsigned literals, and the dropout scale i
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -35,7 +39,8 @@ C_TYPE = {"float32": "float", "float64": "double"}
 # declarations let the simd loop call `_ZGV...` variants with NaN/Inf semantics kept
 # (see runtime/compile_cache.py). tanh/tanhf entered libmvec in glibc 2.35.
 SIMD_DECLS = """
-#if defined(SYMRNN_LIBMVEC) && defined(__GLIBC__) && __GLIBC_PREREQ(2, 35)
+#if defined(SYMRNN_LIBMVEC) && defined(__GLIBC__)
+#if __GLIBC_PREREQ(2, 35)
 #pragma omp declare simd notinbranch
 float expf(float);
 #pragma omp declare simd notinbranch
@@ -48,6 +53,7 @@ double exp(double);
 double log(double);
 #pragma omp declare simd notinbranch
 double tanh(double);
+#endif
 #endif
 """
 
@@ -216,7 +222,14 @@ def _check_compute(s: Compute, n_masks: int) -> None:
     if op is None or not op.elementwise or op.c_expr is None:
         raise ValueError(f"{s.op!r} is not an elementwise op with a C expression")
     attrs = dict(s.attrs)
-    if "{mask}" in op.c_expr and not 0 <= attrs.get("mask", -1) < n_masks:
-        raise ValueError(f"{s} needs a 'mask' attribute below n_masks={n_masks}")
-    if s.op == "dropout" and not 0.0 <= attrs["p"] < 1.0:
-        raise ValueError(f"dropout rate must be in [0, 1), got {attrs['p']}")
+    if s.op == "dropout" and not 0.0 <= attrs.get("p", -1) < 1.0:
+        raise ValueError(f"dropout rate must be in [0, 1), got {attrs.get('p')}")
+    if "mask" in attrs and not 0 <= attrs["mask"] < n_masks:
+        raise ValueError(f"{s}: mask {attrs['mask']} but the kernel has n_masks={n_masks}")
+    wanted = set(re.findall(r"\{([a-z_]+)\}", op.c_expr))
+    missing = wanted - set(placeholders(attrs, "float64"))
+    if missing:
+        raise ValueError(f"{s}: {s.op} needs the attributes behind {sorted(missing)}")
+    arity = len(set(re.findall(r"\{(\d+)\}", op.c_expr)))
+    if len(s.srcs) != arity:
+        raise ValueError(f"{s}: {s.op} takes {arity} inputs, got {len(s.srcs)}")

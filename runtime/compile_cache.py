@@ -260,7 +260,7 @@ def _probe_flags(tc: Toolchain) -> tuple:
     """The fastest flag set this compiler accepts; the answer is cached on disk."""
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    record = folder / f"toolchain-{tc.key(PROBE_SOURCE, ())[:32]}.txt"
+    record = folder / f"toolchain-{tc.key(PROBE_SOURCE, sum(FLAG_LADDER, ()))[:32]}.txt"
     if record.exists():
         return tuple(record.read_text().split())
     src = folder / f"probe-{os.getpid()}-{threading.get_ident()}.c"

@@ -156,6 +156,11 @@ def _mean(a, x):
 
 # ---- products -------------------------------------------------------------------------------
 
+@libop("transpose")
+def _transpose(a, x):
+    return np.ascontiguousarray(x.T)
+
+
 @libop("dot")
 def _dot(a, x, y):
     """Leading axes flatten into rows; with transpose_a they are summed over."""

@@ -40,8 +40,13 @@ def make_engine(backend, graph, wrt, output_names, fuse):
         return ReferenceEngine(autodiff(graph, wrt), output_names)
     if backend == "cpu":
         from runtime.cpu import CpuEngine
+        from runtime.dual import DualEngine
 
-        return CpuEngine(compile_graph(graph, wrt, output_names, fuse=fuse))
+        train = CpuEngine(compile_graph(graph, wrt, output_names, fuse=fuse))
+        if not wrt:
+            return train
+        return DualEngine(train, lambda: CpuEngine(
+            compile_graph(graph, [], output_names, fuse=fuse)))
     from runtime.cuda import CudaEngine  # raises BackendUnavailable with the missing piece
 
     return CudaEngine(compile_graph(graph, wrt, output_names, fuse=fuse, target="cuda"))

@@ -112,7 +112,7 @@ def train(executor, stream: np.ndarray, links: dict | None = None, *, epochs: in
           optimizer=None, clip: float | None = None, state: str = "remember",
           valid: tuple | None = None, data: str = "data", label: str = "label",
           max_seconds: float | None = None, progress: bool = True, log=print,
-          plot: str | None = None) -> History:
+          plot: str | None = None, on_epoch=None) -> History:
     """Trains the executor's parameters (those with gradients) on `stream` `(T_total, N)`.
 
     The executor's first head is the scalar loss (mean per token); its other heads include
@@ -121,7 +121,9 @@ def train(executor, stream: np.ndarray, links: dict | None = None, *, epochs: in
     `(executor, stream)` evaluated after every epoch (the executor is bound with the same
     parameters' shapes; parameters are copied into it). `max_seconds` stops early, at a
     window's end. `progress` shows a tqdm bar when tqdm is installed; `plot` writes a loss
-    curve to that path (needs matplotlib). Returns the History.
+    curve to that path (needs matplotlib). `on_epoch(record, optimizer)` runs after each
+    epoch (to change `optimizer.lr`, say) and stops training by returning True.
+    Returns the History.
     """
     links, optimizer = links or {}, optimizer or Adam(1e-3)
     seq_len = executor.arg_dict[data].shape[0]
@@ -148,6 +150,8 @@ def train(executor, stream: np.ndarray, links: dict | None = None, *, epochs: in
         history.epochs.append(record)
         if log:
             log(_format(record))
+        if on_epoch is not None and on_epoch(record, optimizer):
+            break
         if max_seconds is not None and time.perf_counter() - start > max_seconds:
             break
     reset_states(executor, links)

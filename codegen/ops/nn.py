@@ -60,6 +60,16 @@ def _dot_vjp(b, nid, node, g):
 register("dot", shape=forward_rule(_dot_shape), impl=_lib("dot"), vjp=_dot_vjp)
 
 
+def _transpose_shape(a, x):
+    if len(x) != 2:
+        raise Mismatch((None, None), x, "transpose of a matrix")
+    return (x[1], x[0])
+
+
+register("transpose", shape=forward_rule(_transpose_shape), impl=_lib("transpose"),
+         vjp=lambda b, nid, node, g: [b.add("transpose", [g], _name(nid, 0))])
+
+
 # ---- FullyConnected: y = x W^T + b over the last axis --------------------------------------
 
 def _fc_rule(a, ins, out):

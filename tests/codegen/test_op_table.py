@@ -127,6 +127,7 @@ CASES = [
     Case("broadcast_to", {"x": rand(1, 3)}, {"shape": (2, 3)}, "rows"),
     Case("broadcast_to", {"x": rand(3, 1, 4)}, {"shape": (3, 2, 4)}, "middle"),
     Case("broadcast_to", {"x": rand(2, 3)}, {"shape": (2, 3)}, "same"),
+    Case("transpose", {"x": rand(2, 3)}, {}, "2d", ref=lambda v: v["x"].T),
     Case("dot", {"a": rand(2, 3), "b": rand(3, 4)}, {}, "NN", ref=lambda v: v["a"] @ v["b"]),
     Case("dot", {"a": rand(3, 2, 4), "b": rand(4, 5)}, {}, "NN,3d"),
     Case("dot", {"a": rand(2, 3), "b": rand(4, 3)}, {"transpose_b": True}, "NT",

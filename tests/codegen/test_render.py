@@ -237,6 +237,11 @@ def test_invalid_ir_is_refused():
         KernelIR("float32", 1, 1, 0, (Load(0, 1), Store(0, 0))),
         KernelIR("float32", 1, 1, 0, (Load(0, 0), Compute(1, "dropout", (0,), (("p", .5),)))),
         KernelIR("float16", 1, 1, 0, (Load(0, 0), Store(0, 0))),
+        KernelIR("float32", 1, 1, 0, (Load(0, 0), Compute(1, "mul_scalar", (0,)))),
+        KernelIR("float32", 1, 1, 0, (Load(0, 0), Compute(1, "add", (0,)))),
+        KernelIR("float32", 1, 1, 0, (Load(0, 0), Compute(1, "dot", (0, 0)))),
+        single_op("dropout", "float32", (("mask", 2), ("p", 0.5))),
+        single_op("dropout", "float32", (("mask", 0), ("p", 1.0))),
     ]
     for ir in bad:
         with pytest.raises(ValueError):

@@ -132,11 +132,9 @@ def test_broken_source_raises_compile_error_with_stderr_and_path(cache):
 
 
 def test_corrupt_library_on_disk_is_rebuilt(cache):
-    k = scale_kernel()
-    cc.load_kernel(k)
-    (lib,) = cache.glob("*.so")
-    lib.write_bytes(b"not an ELF file")
-    cc.clear_memory_cache()
+    # Planted before any load: a library this process has mapped must never be rewritten.
+    k, tc = scale_kernel(), cc.toolchain()
+    (cache / f"{tc.key(k.c_source, tc.flags)}.so").write_bytes(b"not an ELF file")
     fn = cc.load_kernel(k)
     assert cc.cache_info().compiles == 1
     np.testing.assert_array_equal(call(fn, np.ones((1, 2), np.float32)), [[2, 2]])

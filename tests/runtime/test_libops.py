@@ -47,6 +47,7 @@ CASES = [
     ("take", {"index": 2}, [rand(3, 2, 4)], lambda x: x[2]),
     ("put", {"index": 1, "size": 3}, [rand(2, 4)], None),
     ("stack", {}, [rand(2, 3), rand(2, 3)], lambda a, b: np.stack([a, b])),
+    ("transpose", {}, [rand(3, 2)], lambda x: x.T),
     ("dot", {}, [rand(3, 2, 4), rand(4, 5)], lambda a, b: a @ b),
     ("dot", {"transpose_a": True}, [rand(3, 2, 4), rand(3, 2, 5)],
      lambda a, b: np.einsum("tni,tnj->ij", a, b)),

@@ -1,0 +1,222 @@
+"""The `symrnn` command: one function per subcommand, registered in `COMMANDS`.
+
+    symrnn demo                      # compare fused and unrolled, train a char LM, sample
+    symrnn compare --hidden 512,256 --zoneout 0.1 -T 50
+
+A subcommand is `(configure(parser), run(args) -> exit code, one-line help)`; add one by
+adding an entry. User errors (bad arguments, SymRNNError) print one line on stderr and exit
+non-zero; `SYMRNN_DEBUG=1` shows the traceback of an unexpected error.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from runtime.errors import SymRNNError
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+# ---- argument types -----------------------------------------------------------------------------
+
+def sizes(text: str) -> list[int]:
+    """'512,256' -> [512, 256]; every size a positive int."""
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected positive ints like 512,256, given "
+                                         f"{text!r}") from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"sizes must be positive, given {text!r}")
+    return values
+
+
+def rates(text: str) -> list[float]:
+    """'0.1' or '0.1,0.2' -> rates in [0, 1), one for all layers or one per layer."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected rates like 0.1 or 0.1,0.2, given "
+                                         f"{text!r}") from None
+    if any(not 0 <= v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"rates must be in [0, 1), given {text!r}")
+    return values
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive int, given {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, given {text!r}")
+    return value
+
+
+def _per_layer(values: list[float], layers: int, what: str) -> list[float]:
+    if len(values) == 1:
+        return values * layers
+    if len(values) != layers:
+        raise SymRNNError(f"--{what}: give one rate or one per layer ({layers}), given "
+                          f"{len(values)}")
+    return values
+
+
+# ---- compare ------------------------------------------------------------------------------------
+
+def add_stack_args(p: argparse.ArgumentParser, hidden="256,128", zoneout="0.1") -> None:
+    p.add_argument("--typ", default="lstm", choices=["lstm", "gru", "rnn_tanh", "rnn_relu"])
+    p.add_argument("--hidden", type=sizes, default=sizes(hidden),
+                   help=f"per-layer hidden sizes (default {hidden})")
+    p.add_argument("--zoneout", type=rates, default=rates(zoneout),
+                   help=f"zoneout rate, one or per layer (default {zoneout})")
+    p.add_argument("--dropout", type=rates, default=[0.0], help="dropout on layer outputs")
+    p.add_argument("--dropout-mode", default="step", choices=["step", "sequence"])
+    p.add_argument("--backend", default="cpu", choices=["cpu", "reference", "cuda"])
+    p.add_argument("--seed", type=int, default=0)
+
+
+def configure_compare(p: argparse.ArgumentParser) -> None:
+    add_stack_args(p)
+    p.add_argument("-T", "--seq-len", type=positive, default=50)
+    p.add_argument("-N", "--batch", type=positive, default=32)
+    p.add_argument("-I", "--input", type=positive, default=64, help="input size")
+    p.add_argument("--repeat", type=positive, default=5, help="timed runs (best is shown)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--no-reference", action="store_true",
+                   help="skip the reference interpreter (slow at large sizes)")
+
+
+def stack_symbol(args, seq_len: int, data_dim: int):
+    """The comparison's network: the stack's output sequence and its final states."""
+    import symrnn as sym
+
+    layers = len(args.hidden)
+    rnn = sym.RNNFactory(args.hidden, data_dim=data_dim, typ=args.typ,
+                         zoneout=_per_layer(args.zoneout, layers, "zoneout"),
+                         dropout=_per_layer(args.dropout, layers, "dropout"),
+                         dropout_mode=args.dropout_mode, name=args.typ)
+    out = rnn.step(sym.Variable("data"), seq_len=seq_len)
+    finals = out[2] + out[3] if args.typ == "lstm" else out[1]
+    return sym.Group([out[0][-1], *finals])
+
+
+def run_compare(args) -> int:
+    from symrnn.compare import compare
+
+    net = stack_symbol(args, args.seq_len, args.input)
+    print(f"{args.typ} {args.hidden}, zoneout {args.zoneout}, dropout {args.dropout}, "
+          f"T={args.seq_len} N={args.batch} I={args.input}, backend {args.backend}, "
+          f"{args.dtype}, training mode, seed {args.seed}\n")
+    result = compare(net, backend=args.backend, seed=args.seed, repeat=args.repeat,
+                     reference=not args.no_reference, dtype=args.dtype,
+                     data=(args.seq_len, args.batch, args.input))
+    tolerance = 1e-3 if args.dtype == "float32" else 1e-9
+    if result["max_diff"] > tolerance:
+        print(f"symrnn compare: the programs disagree: max |diff| {result['max_diff']:.3g} > "
+              f"{tolerance:g}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# ---- demo ---------------------------------------------------------------------------------------
+
+def configure_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--minutes", type=positive_float, default=2.5,
+                   help="training time budget in minutes (default 2.5)")
+    p.add_argument("--backend", default="cpu", choices=["cpu", "reference", "cuda"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sample-length", type=positive, default=300)
+
+
+def run_demo(args) -> int:
+    import symrnn as sym
+    from symrnn.compare import compare
+    from symrnn.data import CharVocab, pydoc_text, split_holdout
+
+    print("1. A 2-layer LSTM [256, 128] with zoneout 0.1 (training mode), compiled fused and "
+          "unrolled from one symbol; same weights, same seed.\n")
+    net = stack_symbol(argparse.Namespace(hidden=[256, 128], zoneout=[0.1], dropout=[0.0],
+                                          typ="lstm", dropout_mode="step"), 20, 64)
+    compare(net, backend=args.backend, seed=args.seed, repeat=3, data=(20, 32, 64))
+
+    text = pydoc_text()
+    vocab = CharVocab.from_text(text)
+    train_tokens, valid_tokens = split_holdout(vocab.encode(text), 0.1)
+    print(f"\n2. A character language model on pydoc_data.topics ({len(text):,} characters, "
+          f"vocabulary {len(vocab)}): LSTM [256], {args.minutes:g} minutes.\n")
+    lm = sym.CharLM(len(vocab), 64, [256], name="lm")
+    ex, links = lm.bind(64, 32, args.backend, seed=args.seed)
+    vex, _ = lm.bind(64, 32, args.backend, train=False, head="loss")
+    sym.init_params(ex, seed=args.seed)
+    t0 = time.perf_counter()
+    history = sym.train(ex, sym.batchify(train_tokens, 32), links, epochs=1000,
+                        optimizer=sym.Adam(3e-3), clip=5.0, max_seconds=args.minutes * 60,
+                        valid=(vex, sym.batchify(valid_tokens, 32)))
+    print(f"held-out perplexity {history.last['valid_ppl']:.2f} after "
+          f"{time.perf_counter() - t0:.0f} s\n\n3. Sampled text:\n")
+    print(lm.sample(ex.arg_dict, vocab, prime="The ", length=args.sample_length,
+                    seed=args.seed, backend=args.backend))
+    return 0
+
+
+# ---- the table and the entry point -----------------------------------------------------------
+
+COMMANDS = {
+    "demo": (configure_demo, run_demo,
+             "compare fused and unrolled, train a character model, sample text"),
+    "compare": (configure_compare, run_compare,
+                "fused vs unrolled vs reference: differences, kernels, memory, time"),
+}
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="symrnn", description="symrnn: a compiler for stacked RNNs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (configure, run, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        configure(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except SymRNNError as e:
+        print(f"symrnn {args.command}: error: {_one_line(e)}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"symrnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug, not a user error: one line unless debugging
+        if os.environ.get("SYMRNN_DEBUG", "0") not in ("", "0"):
+            raise
+        print(f"symrnn {args.command}: internal error: {type(e).__name__}: {_one_line(e)} "
+              f"(SYMRNN_DEBUG=1 shows the traceback)", file=sys.stderr)
+    return 1
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
