@@ -35,7 +35,7 @@ def batch_gemms(g: nx.DiGraph) -> nx.DiGraph:
 
 def _shared_operand_groups(g) -> list[list[str]]:
     groups = defaultdict(list)
-    for nid in nx.lexicographical_topological_sort(g):
+    for nid in nx.topological_sort(g):
         n = node(g, nid)
         if n.op == "dot" and not n.attr("transpose_a", False):
             a = node(g, n.inputs[0])
@@ -89,7 +89,7 @@ def stack_of(g, items: list[str], name: str) -> str:
 def _sum_roots(g, out) -> list[str]:
     """Add nodes whose value leaves the add tree: each is the root of one tree."""
     found = []
-    for nid in nx.lexicographical_topological_sort(g):
+    for nid in nx.topological_sort(g):
         if node(g, nid).op != "add":
             continue
         users = consumers(g, nid)

@@ -9,7 +9,7 @@ from codegen.graph import copy_graph, node, replace_uses
 def eliminate_common_subexpressions(g: nx.DiGraph) -> nx.DiGraph:
     g = copy_graph(g)
     seen: dict = {}
-    for nid in list(nx.lexicographical_topological_sort(g)):
+    for nid in list(nx.topological_sort(g)):
         n = node(g, nid)
         if n.op == "var":
             continue

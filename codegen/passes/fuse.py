@@ -36,7 +36,7 @@ def forward_nodes(g) -> set:
 
 def fuse_elementwise(g: nx.DiGraph, fuse: bool = True) -> nx.DiGraph:
     g = copy_graph(g)
-    order = list(nx.lexicographical_topological_sort(g))
+    order = list(nx.topological_sort(g))
     ew = [n for n in order if is_elementwise(g, n)]
     if not fuse:
         return _label(g, order, {n: n for n in ew})

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import networkx as nx
+import numpy as np
 
 from codegen.graph import copy_graph, node, roots
 from codegen.passes.schedule import unit_map
@@ -57,7 +58,7 @@ def _owners(g, unit_of) -> list[str]:
     """Nodes whose value is stored: step outputs that someone outside their unit reads."""
     out = set(roots(g))
     owners = []
-    for nid in nx.lexicographical_topological_sort(g):
+    for nid in nx.topological_sort(g):
         if nid not in unit_of:
             continue
         users = [u for u in g.successors(nid) if unit_of.get(u) != unit_of[nid]]
@@ -139,22 +140,32 @@ def _viewed_by_roots(g, nid, out) -> bool:
 
 def _place(g, live, root) -> tuple[dict, dict]:
     """Offsets for each root: largest first, lowest offset free during its live range."""
-    placed: dict[str, list] = {}
+    placed: dict[str, np.ndarray] = {}  # rows of (offset, end offset, first step, last step)
+    count: dict[str, int] = {}
     offsets, sizes = {}, {}
     for r in sorted(live, key=lambda r: (-math.prod(node(g, r).shape), r)):
         n = node(g, r)
         buf, size = arena_name(n.dtype), _aligned(math.prod(n.shape))
         start, end = live[r]
-        busy = sorted((o, o + s) for o, s, a, b in placed.get(buf, []) if a <= end and start <= b)
-        at = 0
-        for lo, hi in busy:
-            if at + size <= lo:
-                break
-            at = max(at, hi)
-        placed.setdefault(buf, []).append((at, size, start, end))
+        rows = placed.setdefault(buf, np.zeros((len(live), 4), np.int64))[:count.get(buf, 0)]
+        busy = rows[(rows[:, 2] <= end) & (start <= rows[:, 3])]
+        at = _first_fit(busy[:, 0], busy[:, 1], size)
+        placed[buf][len(rows)] = (at, at + size, start, end)
+        count[buf] = len(rows) + 1
         offsets[r] = (buf, at)
         sizes[buf] = max(sizes.get(buf, 0), at + size)
     return offsets, sizes
+
+
+def _first_fit(lo: np.ndarray, hi: np.ndarray, size: int) -> int:
+    """The lowest offset where `size` elements miss every busy range [lo, hi)."""
+    if not len(lo):
+        return 0
+    order = np.argsort(lo, kind="stable")
+    lo, covered = lo[order], np.maximum.accumulate(hi[order])
+    starts = np.concatenate([[0], covered])
+    ends = np.concatenate([lo, [np.iinfo(np.int64).max]])
+    return int(starts[np.argmax(ends - starts >= size)])
 
 
 def _layout(g, owners, parent, root, offsets) -> dict:
@@ -172,7 +183,7 @@ def _layout(g, owners, parent, root, offsets) -> dict:
 
     for o in owners:
         place(o)
-    for nid in nx.lexicographical_topological_sort(g):
+    for nid in nx.topological_sort(g):
         n = node(g, nid)
         if n.op == "var":
             kind = "head_grad" if n.attr("kind") == "head_grad" else "arg"

@@ -21,7 +21,7 @@ from codegen.views import is_view
 def schedule(g: nx.DiGraph) -> nx.DiGraph:
     g = copy_graph(g)
     unit_of = unit_map(g)
-    position = {n: i for i, n in enumerate(nx.lexicographical_topological_sort(g))}
+    position = {n: i for i, n in enumerate(nx.topological_sort(g))}
     forward = forward_nodes(g)
     q = nx.DiGraph()
     for n, u in unit_of.items():

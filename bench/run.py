@@ -1,0 +1,707 @@
+"""symrnn on the CPU against the unrolled program, the reference interpreter and PyTorch CPU.
+
+    python bench/run.py                       # T=100, N=64, I=H=512, every case (minutes)
+    python bench/run.py --quick               # tiny shapes (T=5, N=4, I=H=16), seconds
+    python bench/run.py --out bench/results/cpu-2025-01-01.json --cases lstm1,zoneout
+
+One process, one run, one machine: for every case the fused CPU program (`fuse=True`), the
+unrolled one (`fuse=False`), the reference executor and the PyTorch peer are built with the
+same random weights, checked against each other once, then timed: each implementation in a
+block of its own (warm-up, then back-to-back runs), in two passes in opposite orders (see
+`blocked`); the median is reported, with the minimum and every sample in the JSON. Forward is `forward(is_train=False)` (PyTorch: `torch.no_grad()`);
+forward+backward is `forward(is_train=True)` then `backward(out_grads=...)` (PyTorch:
+`output.backward(grad)`), with gradients for every argument (data, weights, initial states).
+
+Cases: `lstm1`, `lstm2`, `gru1`, `gru2` (`nn.LSTM` / `nn.GRU` peers) and `zoneout` (an LSTM
+stack `[H, H/2]` with zoneout 0.1 against an `nn.LSTMCell` loop doing the same zoneout).
+Also measured: numpy's single-precision GEMM rate (the roof) and, per fused program, where
+the time goes, step kind by step kind (`breakdown`).
+
+The machine's environment sets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which hold numpy's
+OpenBLAS to older kernels: this script removes both and re-executes itself before numpy is
+imported (unless --keep-blas-env), and records which BLAS kernel ran (threadpoolctl).
+
+Writes `<out>.json` (every time in ms, every ratio) and `<out>.md` (the table), prints the
+table and the issue's speed goals as PASS/FAIL lines. Nothing here asserts a time.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+_REMOVED_MARK = "SYMRNN_BENCH_REMOVED_ENV"
+
+
+def _clean_environment() -> None:
+    """Re-executes this script without BLAS_ENV if any is set (numpy not yet imported)."""
+    if "--keep-blas-env" in sys.argv or not any(v in os.environ for v in BLAS_ENV):
+        return
+    import json
+
+    removed = {v: os.environ[v] for v in BLAS_ENV if v in os.environ}
+    env = {k: v for k, v in os.environ.items() if k not in BLAS_ENV}
+    env[_REMOVED_MARK] = json.dumps(removed)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env)
+
+
+if __name__ == "__main__":
+    _clean_environment()
+
+# ruff: noqa: E402  (numpy must come after the environment is cleaned)
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import time
+from collections import defaultdict
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+for p in (ROOT, HERE):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+import symrnn as sym  # noqa: E402
+from peers import TorchRNN, TorchZoneoutLoop, torch_or_none  # noqa: E402
+
+IMPLS = ("fused", "unrolled", "reference", "torch")
+ALL_CASES = ("lstm1", "lstm2", "gru1", "gru2", "zoneout")
+ZONEOUT = 0.1
+CHECK_ATOL = 1e-3  # float32 outputs, fused against every other implementation
+GOALS = {  # the issue's speed goals (issue 3, acceptance)
+    "reference_over_fused_fwdbwd_min": 5.0,
+    "fused_over_torch_lstm_max": 1.3,
+    "fused_over_torch_gru_max": 1.0,
+    "torch_over_fused_zoneout_fwdbwd_min": 3.0,
+}
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+# ---- environment ---------------------------------------------------------------------------
+def machine_info() -> dict:
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "nproc": os.cpu_count(),
+        "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu_model": _cpu_model(),
+        "cpu_flags_avx512": _has_flag("avx512f"),
+        "removed_env": json.loads(os.environ.get(_REMOVED_MARK, "{}")),
+        "env": {k: v for k, v in os.environ.items()
+                if any(s in k for s in ("BLAS", "OMP", "MKL", "SYMRNN", "KMP"))
+                and k != _REMOVED_MARK},
+        "blas_env_kept": "--keep-blas-env" in sys.argv,
+        "threadpools": _threadpools(),
+    }
+    torch = torch_or_none()
+    if torch is None:
+        info["torch"] = None
+    else:
+        info["torch"] = {
+            "version": torch.__version__,
+            "num_threads": torch.get_num_threads(),
+            "num_interop_threads": torch.get_num_interop_threads(),
+            "mkldnn": bool(torch.backends.mkldnn.is_available()),
+        }
+    return info
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _has_flag(flag: str) -> bool | None:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return flag in line.split()
+    except OSError:
+        pass
+    return None
+
+
+def _threadpools():
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return {"error": "threadpoolctl is not installed (pip install threadpoolctl)"}
+    keys = ("user_api", "internal_api", "version", "architecture", "num_threads",
+            "threading_layer", "prefix", "filepath")
+    return [{k: p.get(k) for k in keys} for p in threadpool_info()]
+
+
+def loadavg():
+    try:
+        return list(os.getloadavg())
+    except OSError:
+        return None
+
+
+# ---- timing ------------------------------------------------------------------------------------
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1e3
+
+
+def summary(samples: list) -> dict | None:
+    if not samples:
+        return None
+    return {"median_ms": statistics.median(samples), "min_ms": min(samples),
+            "samples_ms": [round(s, 4) for s in samples]}
+
+
+def blocked(runners: dict, repeats: dict, warmup: dict) -> dict:
+    """{impl: summary}. Each implementation runs in a block of its own (warm-up, then timed
+    runs back to back), in two passes, A B C D then D C B A, half the repeats each, so that a
+    drift in the machine's load cancels to first order.
+
+    Not interleaved run by run: numpy's OpenBLAS threads and PyTorch's OpenMP threads share the
+    cores, and on a loaded machine the first call after the other library ran waits for the
+    scheduler to wake its sleeping worker threads: a 0.6 ms PyTorch call took 300 ms right
+    after a numpy GEMM (load average 9 on 2 cores). Blocks measure each library in its steady
+    state, as a user running only that library sees it."""
+    order = list(runners)
+    samples = defaultdict(list)
+    for pass_no, names in enumerate((order, order[::-1])):
+        for name in names:
+            n = repeats[name] // 2 + (repeats[name] % 2 if pass_no == 0 else 0)
+            if n <= 0:
+                continue
+            fn = runners[name]
+            for _ in range(warmup[name]):
+                fn()
+            samples[name] += [timed(fn) for _ in range(n)]
+    return {name: summary(samples[name]) for name in runners}
+
+
+# ---- the GEMM roof -------------------------------------------------------------------------------
+def gemm_rate(m: int, k: int, n: int, repeats: int, threads: int | None = None,
+              count: int = 1) -> dict:
+    """numpy float32 `(m x k) @ (k x n)` (`count` times per sample), GFLOP/s from the median."""
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    c = np.empty((m, n), np.float32)
+
+    def run():
+        for _ in range(count):
+            np.matmul(a, b, out=c)
+
+    def measure():
+        run()
+        return [timed(run) for _ in range(repeats)]
+
+    if threads is None:
+        samples = measure()
+    else:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            return {"error": "threadpoolctl is not installed"}
+        with threadpool_limits(limits=threads, user_api="blas"):
+            samples = measure()
+    flops = 2.0 * m * k * n * count
+    med = statistics.median(samples)
+    return {"shape": [m, k, n], "count": count, "threads": threads, "flops": flops,
+            "median_ms": med, "min_ms": min(samples), "samples_ms": samples,
+            "gflops": flops / (med / 1e3) / 1e9, "gflops_best": flops / (min(samples) / 1e3) / 1e9}
+
+
+def measure_roof(cfg) -> dict:
+    T, N, I, H = cfg.T, cfg.N, cfg.I, cfg.H
+    sq = cfg.roof_size
+    rates = {
+        f"square_{sq}": gemm_rate(sq, sq, sq, cfg.roof_repeats),
+        "input_projection": gemm_rate(T * N, I, 4 * H, cfg.roof_repeats),
+        # the per-step recurrent products of one LSTM layer, T of them: what the fused
+        # forward spends in BLAS at the least; at the default threads and at one thread
+        "recurrent_steps": gemm_rate(N, H, 4 * H, cfg.roof_repeats, count=T),
+        "recurrent_steps_1thread": gemm_rate(N, H, 4 * H, cfg.roof_repeats, threads=1, count=T),
+    }
+    roof = max(rates[f"square_{sq}"]["gflops"], rates["input_projection"]["gflops"])
+    return {"roof_gflops": roof, "rates": rates}
+
+
+# ---- symrnn ----------------------------------------------------------------------------------
+class SymRunner:
+    def __init__(self, ex, grad: np.ndarray):
+        self.ex, self.grad = ex, grad
+
+    def fwd(self):
+        self.ex.forward(is_train=False)
+
+    def fwdbwd(self):
+        self.ex.forward(is_train=True)
+        self.ex.backward(out_grads=[self.grad])
+
+    def output(self) -> np.ndarray:
+        return np.array(self.ex.forward(is_train=False)[0], copy=True)
+
+
+def case_spec(name: str, cfg) -> dict:
+    H = cfg.H
+    specs = {
+        "lstm1": dict(typ="lstm", sizes=[H], zoneout=0.0),
+        "lstm2": dict(typ="lstm", sizes=[H, H], zoneout=0.0),
+        "gru1": dict(typ="gru", sizes=[H], zoneout=0.0),
+        "gru2": dict(typ="gru", sizes=[H, H], zoneout=0.0),
+        "zoneout": dict(typ="lstm", sizes=[H, max(1, H // 2)], zoneout=ZONEOUT),
+    }
+    spec = specs[name]
+    spec["name"] = name
+    spec["rnn_name"] = spec["typ"]
+    spec["peer"] = ("nn.LSTMCell loop, zoneout %g" % ZONEOUT if spec["zoneout"]
+                    else {"lstm": "nn.LSTM", "gru": "nn.GRU"}[spec["typ"]])
+    return spec
+
+
+def build_symbol(spec, cfg):
+    rnn = sym.RNNFactory(num_hidden=spec["sizes"], data_dim=cfg.I, typ=spec["typ"],
+                         zoneout=spec["zoneout"], name=spec["rnn_name"])
+    return rnn.step(sym.Variable("data"), seq_len=cfg.T, ret_typ="out")[-1]
+
+
+def random_args(ex, spec, cfg, rng) -> dict:
+    """PyTorch's initialisation, U(-1/sqrt(H_l), 1/sqrt(H_l)); zero initial states; N(0,1)
+    data."""
+    args = {}
+    for name, arr in ex.arg_dict.items():
+        if name == "data":
+            args[name] = rng.standard_normal(arr.shape, dtype=np.float32)
+        elif name.endswith(("_init_h", "_init_c")):
+            args[name] = np.zeros(arr.shape, np.float32)
+        else:
+            layer = int(name[len(spec["rnn_name"]) + 2:].split("_", 1)[0])
+            bound = 1.0 / np.sqrt(spec["sizes"][layer])
+            args[name] = rng.uniform(-bound, bound, arr.shape).astype(np.float32)
+    return args
+
+
+def max_abs(a, b) -> float:
+    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+
+
+# ---- where the time goes -----------------------------------------------------------------------
+def _step_label(step, cfg) -> tuple:
+    """(kind, label) of a program step, by shape: GEMMs get a role from their operands."""
+    attrs = step.attrs
+    if step.kind == "gemm":
+        a, b = step.inputs[0], step.inputs[1]
+        ta = bool(attrs.get("trans_a", attrs.get("transpose_a")))
+        tb = bool(attrs.get("trans_b", attrs.get("transpose_b")))
+        m, k = (a.cols, a.rows) if ta else (a.rows, a.cols)
+        n = b.rows if tb else b.cols
+        acc = " +=" if attrs.get("accumulate") else ""
+        tn = cfg.T * cfg.N
+        if k == tn:
+            role = "weight gradient over all steps"
+        elif m == tn:
+            role = "input projection, all steps" if step.phase == "forward" else \
+                "data gradient, all steps"
+        elif m == cfg.N:
+            role = "recurrent, per step" if step.phase == "forward" else \
+                "recurrent gradient, per step"
+        else:
+            role = "other"
+        return "gemm", f"gemm {role} ({m}x{k}x{n}{acc})"
+    if step.kind == "kernel":
+        rows = attrs.get("rows", step.outputs[0].rows)
+        cols = attrs.get("cols", step.outputs[0].cols)
+        return "kernel", f"kernel {attrs.get('kernel')} ({rows}x{cols})"
+    return step.kind, f"{step.kind} {attrs.get('op', '?')}"
+
+
+def breakdown(ex, grad: np.ndarray, cfg, runs: int) -> dict:
+    """Times every step of the fused program's forward (inference) and forward+backward
+    (training) one by one, through the CPU engine's prepared calls; medians over `runs`.
+    `loop_ms` is the phase run bare (no per-step timers); `api_ms` the executor call
+    (argument checks, head-gradient and gradient copies included)."""
+    eng = ex.engine
+    if not all(hasattr(eng, a) for a in ("_steps", "_phase_calls", "_head_grads")):
+        return {"error": "the CPU engine's internals (_steps, _phase_calls, _head_grads) "
+                         "changed; breakdown unavailable"}
+    steps = {p: [s for s in eng._steps if s.phase == p] for p in ("forward", "backward")}
+    labels = {p: [_step_label(s, cfg) for s in steps[p]] for p in steps}
+
+    def run_phase(phase, per_step: bool):
+        calls = eng._phase_calls[phase]
+        if not per_step:
+            return timed(lambda: [c() for c in calls]), None
+        acc = defaultdict(float)
+        t_all = time.perf_counter()
+        for (kind, label), call in zip(labels[phase], calls):
+            t0 = time.perf_counter()
+            call()
+            acc[label] += (time.perf_counter() - t0) * 1e3
+        return (time.perf_counter() - t_all) * 1e3, acc
+
+    def load_head_grads():
+        for _, dst in eng._head_grads:
+            np.copyto(dst, grad, casting="unsafe")
+
+    out = {}
+    for mode in ("fwd", "fwdbwd"):
+        phases = ("forward",) if mode == "fwd" else ("forward", "backward")
+        per_label = defaultdict(list)
+        loops = defaultdict(list)
+        apis = []
+        for _ in range(runs):
+            # the executor call sets the seed and is_train flag and binds the arguments;
+            # the bare and per-step runs below reuse them
+            if mode == "fwd":
+                apis.append(timed(lambda: ex.forward(is_train=False)))
+            else:
+                apis.append(timed(lambda: (ex.forward(is_train=True),
+                                           ex.backward(out_grads=[grad]))))
+            for phase in phases:
+                if phase == "backward":
+                    load_head_grads()
+                loops[phase].append(run_phase(phase, False)[0])
+                if phase == "backward":
+                    load_head_grads()
+                _, acc = run_phase(phase, True)
+                for label, ms in acc.items():
+                    per_label[(phase, label)].append(ms)
+        counts = defaultdict(int)
+        for phase in phases:
+            for _, label in labels[phase]:
+                counts[(phase, label)] += 1
+        rows = []
+        for (phase, label), samples in per_label.items():
+            rows.append({"phase": phase, "step": label, "kind": label.split(" ", 1)[0],
+                         "count": counts[(phase, label)],
+                         "ms": statistics.median(samples)})
+        rows.sort(key=lambda r: -r["ms"])
+        by_kind = defaultdict(float)
+        for r in rows:
+            by_kind[f"{r['phase']} {r['kind']}"] += r["ms"]
+        loop_ms = {p: statistics.median(v) for p, v in loops.items()}
+        step_sum = sum(r["ms"] for r in rows)
+        out[mode] = {
+            "api_ms": statistics.median(apis),
+            "loop_ms": loop_ms,
+            "steps_sum_ms": step_sum,
+            "outside_steps_ms": statistics.median(apis) - sum(loop_ms.values()),
+            "by_kind_ms": dict(sorted(by_kind.items(), key=lambda kv: -kv[1])),
+            "steps": rows,
+        }
+    out["launches"] = {p: len(steps[p]) for p in steps}
+    return out
+
+
+# ---- one case ----------------------------------------------------------------------------------
+def run_case(name: str, cfg, torch, rng) -> dict:
+    spec = case_spec(name, cfg)
+    T, N, I = cfg.T, cfg.N, cfg.I
+    H_out = spec["sizes"][-1]
+    res = {"case": name, "typ": spec["typ"], "sizes": spec["sizes"], "zoneout": spec["zoneout"],
+           "T": T, "N": N, "I": I, "peer": spec["peer"] if torch else None,
+           "load_before": loadavg()}
+    log(f"[{name}] {spec['typ']} {spec['sizes']} zoneout={spec['zoneout']} T={T} N={N} I={I}")
+    symbol = build_symbol(spec, cfg)
+    impls = ["fused", "unrolled"] + (["reference"] if cfg.ref_repeats > 0 else [])
+    exs, bind_s = {}, {}
+    for impl in impls:
+        kw = {"reference": dict(backend="reference"),
+              "fused": dict(backend="cpu", fuse=True),
+              "unrolled": dict(backend="cpu", fuse=False)}[impl]
+        t0 = time.perf_counter()
+        exs[impl] = symbol.simple_bind(data=(T, N, I), **kw)
+        bind_s[impl] = time.perf_counter() - t0
+        log(f"  bind {impl}: {bind_s[impl]:.2f} s")
+    res["bind_seconds"] = bind_s
+    stats = exs["fused"].program.stats
+    res["flops"] = dict(stats.get("flops", {}))
+    res["program_stats"] = {impl: {k: v for k, v in exs[impl].program.stats.items()
+                                   if k != "compile_seconds"}
+                            for impl in ("fused", "unrolled")}
+    args = random_args(exs["fused"], spec, cfg, rng)
+    grad = rng.standard_normal((T, N, H_out), dtype=np.float32)
+    runners = {}
+    for impl, ex in exs.items():
+        ex.copy_params_from(args)
+        runners[impl] = SymRunner(ex, grad)
+    if torch is not None:
+        if spec["zoneout"]:
+            runners["torch"] = TorchZoneoutLoop(torch, spec["sizes"], I, spec["zoneout"], args,
+                                                spec["rnn_name"], args["data"], grad)
+        else:
+            runners["torch"] = TorchRNN(torch, spec["typ"], len(spec["sizes"]), I, H_out,
+                                        args, spec["rnn_name"], args["data"], grad)
+
+    # correctness, once, before timing (inference outputs: deterministic, zoneout included)
+    outs = {impl: r.output() for impl, r in runners.items()}
+    checks = {}
+    for impl in outs:
+        if impl != "fused":
+            d = max_abs(outs["fused"], outs[impl])
+            checks[f"fused_vs_{impl}_output_max_abs_diff"] = d
+            checks[f"fused_vs_{impl}_output_ok"] = bool(d < CHECK_ATOL)
+    if "torch" in runners and not spec["zoneout"]:
+        # training without dropout/zoneout is deterministic: compare gradients too
+        runners["fused"].fwdbwd()
+        runners["torch"].fwdbwd()
+        ours = exs["fused"].grad_dict
+        theirs = runners["torch"].grads()
+        rn = spec["rnn_name"]
+        pairs = {"data": ("data", "data")}
+        for l in range(len(spec["sizes"])):
+            for w in ("i2h_weight", "h2h_weight"):
+                pairs[f"l{l}_{w}"] = (f"{rn}_l{l}_{w}", f"l{l}_{w}")
+        gd = {}
+        for key, (o, t) in pairs.items():
+            scale = max(1.0, float(np.max(np.abs(theirs[t]))))
+            gd[key] = max_abs(ours[o], theirs[t]) / scale
+        checks["fused_vs_torch_grad_max_rel_diff"] = gd
+        checks["fused_vs_torch_grad_ok"] = bool(max(gd.values()) < CHECK_ATOL)
+    res["checks"] = checks
+    log("  checks: " + ", ".join(f"{k}={v:.2e}" for k, v in checks.items()
+                                 if isinstance(v, float)))
+
+    repeats = {impl: (cfg.ref_repeats if impl == "reference" else cfg.repeats)
+               for impl in runners}
+    warmup = {impl: (0 if impl == "reference" else cfg.warmup) for impl in runners}
+    for mode in ("fwd", "fwdbwd"):
+        fns = {impl: getattr(r, mode) for impl, r in runners.items()}
+        res[mode] = blocked(fns, repeats, warmup)
+        log(f"  {mode}: " + ", ".join(f"{k} {v['median_ms']:.1f} ms"
+                                      for k, v in res[mode].items() if v))
+    res["ratios"] = ratios(res)
+    if cfg.breakdown:
+        res["breakdown"] = breakdown(exs["fused"], grad, cfg, cfg.breakdown_runs)
+    res["load_after"] = loadavg()
+    return res
+
+
+def ratios(res) -> dict:
+    out = {}
+    for mode in ("fwd", "fwdbwd"):
+        m = {k: (v["median_ms"] if v else None) for k, v in res[mode].items()}
+        f = m.get("fused")
+
+        def ratio(a, b):
+            return None if a is None or b is None or b == 0 else a / b
+
+        out[mode] = {
+            "fused_over_torch": ratio(f, m.get("torch")),
+            "torch_over_fused": ratio(m.get("torch"), f),
+            "unrolled_over_fused": ratio(m.get("unrolled"), f),
+            "reference_over_fused": ratio(m.get("reference"), f),
+        }
+    return out
+
+
+# ---- report ------------------------------------------------------------------------------------
+def fmt(x, digits=1):
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def table(results: dict) -> str:
+    head = ("| case | fused ms | unrolled ms | reference ms | torch ms | fused/torch "
+            "| unrolled/fused | reference/fused |")
+    lines = [head, "|" + "---|" * 8]
+    for c in results["cases"]:
+        for mode, label in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
+            t = {k: (v["median_ms"] if v else None) for k, v in c[mode].items()}
+            r = c["ratios"][mode]
+            peer = f" vs {c['peer']}" if c.get("peer") else ""
+            lines.append(
+                f"| {c['case']} {c['typ']} {c['sizes']} {label}{peer} | {fmt(t.get('fused'))} "
+                f"| {fmt(t.get('unrolled'))} | {fmt(t.get('reference'))} "
+                f"| {fmt(t.get('torch'))} | {fmt(r['fused_over_torch'], 2)} "
+                f"| {fmt(r['unrolled_over_fused'], 2)} | {fmt(r['reference_over_fused'], 2)} |")
+    return "\n".join(lines)
+
+
+def roof_lines(results: dict) -> list:
+    roof = results["roof"]
+    lines = [f"GEMM roof (numpy float32): {roof['roof_gflops']:.1f} GFLOP/s"]
+    for k, v in roof["rates"].items():
+        if "gflops" in v:
+            lines.append(f"  {k} {v['shape']} x{v['count']} threads={v['threads'] or 'default'}:"
+                         f" {v['median_ms']:.2f} ms, {v['gflops']:.1f} GFLOP/s")
+    for c in results["cases"]:
+        fr = c.get("roof_fraction", {})
+        parts = [f"{k} {v:.3f}" for k, v in fr.items() if v is not None]
+        if parts:
+            lines.append(f"  {c['case']}: fraction of roof: " + ", ".join(parts))
+    return lines
+
+
+def evaluate_goals(results: dict) -> list:
+    goals = []
+
+    def add(goal, value, threshold, ok):
+        goals.append({"goal": goal, "value": value, "threshold": threshold,
+                      "pass": None if value is None else bool(ok)})
+
+    for c in results["cases"]:
+        r = c["ratios"]
+        v = r["fwdbwd"]["reference_over_fused"]
+        add(f"{c['case']}: fused fwd+bwd >= 5x faster than reference (reference/fused)", v,
+            GOALS["reference_over_fused_fwdbwd_min"],
+            v is not None and v >= GOALS["reference_over_fused_fwdbwd_min"])
+        if c["zoneout"]:
+            v = r["fwdbwd"]["torch_over_fused"]
+            add(f"{c['case']}: zoneout stack fwd+bwd >= 3x faster than the LSTMCell loop "
+                f"(torch/fused)", v, GOALS["torch_over_fused_zoneout_fwdbwd_min"],
+                v is not None and v >= GOALS["torch_over_fused_zoneout_fwdbwd_min"])
+            continue
+        key = "fused_over_torch_lstm_max" if c["typ"] == "lstm" else "fused_over_torch_gru_max"
+        peer = "nn.LSTM" if c["typ"] == "lstm" else "nn.GRU"
+        word = "within 1.3x of" if c["typ"] == "lstm" else "no slower than"
+        for mode, label in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
+            v = r[mode]["fused_over_torch"]
+            add(f"{c['case']}: fused {label} {word} {peer} (fused/torch)", v, GOALS[key],
+                v is not None and v <= GOALS[key])
+    return goals
+
+
+def goal_lines(goals: list) -> list:
+    out = []
+    for g in goals:
+        word = {True: "PASS", False: "FAIL", None: "SKIP"}[g["pass"]]
+        out.append(f"{word}: {g['goal']}: {fmt(g['value'], 2)} (goal {g['threshold']:g})")
+    return out
+
+
+# ---- main ----------------------------------------------------------------------------------------
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="tiny shapes (T=5, N=4, I=H=16), 2 repeats: checks that it all runs")
+    p.add_argument("--out", help="JSON path (the .md goes beside it); default "
+                                 "bench/results/cpu[-quick]-<date>.json")
+    p.add_argument("--cases", default=",".join(ALL_CASES),
+                   help=f"comma-separated subset of {','.join(ALL_CASES)}")
+    for dim, full, quick in (("T", 100, 5), ("N", 64, 4), ("I", 512, 16), ("H", 512, 16)):
+        p.add_argument(f"--{dim}", type=int, default=None,
+                       help=f"default {full} ({quick} with --quick)")
+    p.add_argument("--repeats", type=int, default=None, help="timed runs per implementation (default 7; quick 2)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed runs first (default 2)")
+    p.add_argument("--ref-repeats", type=int, default=None,
+                   help="timed runs of the slow reference executor (default 2; quick 1; 0 skips it)")
+    p.add_argument("--roof-size", type=int, default=None,
+                   help="side of the square roof GEMM (default 4096; quick 256)")
+    p.add_argument("--no-breakdown", dest="breakdown", action="store_false",
+                   help="skip the per-step time breakdown of the fused programs")
+    p.add_argument("--keep-blas-env", action="store_true",
+                   help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (to measure their effect)")
+    cfg = p.parse_args(argv)
+    q = cfg.quick
+    for dim, full, quick in (("T", 100, 5), ("N", 64, 4), ("I", 512, 16), ("H", 512, 16)):
+        if getattr(cfg, dim) is None:
+            setattr(cfg, dim, quick if q else full)
+    cfg.repeats = cfg.repeats if cfg.repeats is not None else (2 if q else 7)
+    cfg.warmup = cfg.warmup if cfg.warmup is not None else (1 if q else 2)
+    cfg.ref_repeats = cfg.ref_repeats if cfg.ref_repeats is not None else (1 if q else 2)
+    cfg.roof_size = cfg.roof_size or (256 if q else 4096)
+    cfg.roof_repeats = 3
+    cfg.breakdown_runs = 2 if q else 3
+    cfg.case_list = [c.strip() for c in cfg.cases.split(",") if c.strip()]
+    bad = [c for c in cfg.case_list if c not in ALL_CASES]
+    if bad:
+        p.error(f"unknown case(s) {bad}; choose from {list(ALL_CASES)}")
+    if not cfg.out:
+        date = datetime.date.today().isoformat()
+        cfg.out = os.path.join(HERE, "results", f"cpu{'-quick' if q else ''}-{date}.json")
+    return cfg
+
+
+def main(argv=None) -> int:
+    cfg = parse(argv)
+    started = time.time()
+    results = {
+        "schema": 1,
+        "command": " ".join([os.path.relpath(sys.argv[0], ROOT) if sys.argv else "run.py",
+                             *sys.argv[1:]]),
+        "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "load_before": loadavg(),
+        "config": {"quick": cfg.quick, "T": cfg.T, "N": cfg.N, "I": cfg.I, "H": cfg.H,
+                   "dtype": "float32", "repeats": cfg.repeats, "warmup": cfg.warmup,
+                   "ref_repeats": cfg.ref_repeats, "cases": cfg.case_list,
+                   "statistic": "median of the timed runs (time.perf_counter), each implementation "
+                                "in blocks after a warm-up, passes A..D then D..A; min and "
+                                "samples beside it",
+                   "check_atol": CHECK_ATOL, "zoneout": ZONEOUT},
+        "machine": machine_info(),
+    }
+    torch = torch_or_none()
+    results["torch_available"] = torch is not None
+    log(f"machine: {results['machine']['cpu_model']}, nproc {results['machine']['nproc']}, "
+        f"load {results['load_before']}, removed env {results['machine']['removed_env']}")
+    log(f"BLAS: {results['machine']['threadpools']}")
+    log("measuring the GEMM roof ...")
+    results["roof"] = measure_roof(cfg)
+    roof = results["roof"]["roof_gflops"]
+    rng = np.random.default_rng(0)
+    results["cases"] = []
+    for name in cfg.case_list:
+        c = run_case(name, cfg, torch, rng)
+        fl = c["flops"]
+        fw, bw = fl.get("forward"), fl.get("backward")
+        fr = {}
+        for impl in ("fused", "torch"):
+            t_f = c["fwd"].get(impl)
+            t_fb = c["fwdbwd"].get(impl)
+            if fw and t_f:
+                fr[f"{impl}_fwd"] = fw / (t_f["median_ms"] / 1e3) / 1e9 / roof
+            if fw and bw and t_fb:
+                fr[f"{impl}_fwdbwd"] = (fw + bw) / (t_fb["median_ms"] / 1e3) / 1e9 / roof
+        c["roof_fraction"] = fr
+        results["cases"].append(c)
+    results["load_after"] = loadavg()
+    results["seconds"] = time.time() - started
+    results["checks_ok"] = all(v for c in results["cases"] for k, v in c["checks"].items()
+                               if k.endswith("_ok"))
+    results["goals"] = evaluate_goals(results)
+
+    md = [f"# symrnn CPU benchmark ({results['started']})", "",
+          f"`{results['command']}`", "",
+          f"T={cfg.T}, N={cfg.N}, I={cfg.I}, H={cfg.H}, float32; median of {cfg.repeats} "
+          f"runs in blocks after {cfg.warmup} warm-up (reference: {cfg.ref_repeats}); "
+          f"times in ms.", "",
+          f"CPU: {results['machine']['cpu_model']}, nproc {results['machine']['nproc']}; "
+          f"load average before {results['load_before']}, after {results['load_after']}.",
+          f"BLAS: " + "; ".join(f"{p.get('internal_api')} {p.get('version')} "
+                                f"{p.get('architecture')} threads={p.get('num_threads')}"
+                                for p in results['machine']['threadpools']
+                                if isinstance(p, dict) and p.get('user_api') == 'blas')
+          if isinstance(results['machine']['threadpools'], list) else "BLAS: unknown",
+          f"torch: {results['machine']['torch']}", "",
+          table(results), "", "```", *roof_lines(results), "", *goal_lines(results["goals"]),
+          f"checks (fused vs others, max abs diff < {CHECK_ATOL:g}): "
+          f"{'PASS' if results['checks_ok'] else 'FAIL'}", "```", ""]
+    text = "\n".join(md)
+    os.makedirs(os.path.dirname(os.path.abspath(cfg.out)), exist_ok=True)
+    with open(cfg.out, "w") as f:
+        json.dump(results, f, indent=1, default=float)
+    md_path = os.path.splitext(cfg.out)[0] + ".md"
+    with open(md_path, "w") as f:
+        f.write(text)
+    print(text)
+    log(f"wrote {cfg.out} and {md_path} ({results['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""bench/run.py runs end to end on tiny shapes and writes the results it promises.
+
+No timing is asserted: only that every case, implementation, ratio, check and goal is there.
+The benchmark is run with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE set in its environment, to
+check that it removes them from its own process (re-executing itself) and says so.
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUN = os.path.join(ROOT, "bench", "run.py")
+CASES = ["lstm1", "gru1", "zoneout"]
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "quick.json"
+    env = dict(os.environ, OPENBLAS_CORETYPE="Haswell", OPENBLAS_L2_SIZE="1048576")
+    cmd = [sys.executable, RUN, "--quick", "--T", "5", "--N", "4", "--H", "16", "--I", "16",
+           "--cases", ",".join(CASES), "--roof-size", "64", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with open(out) as f:
+        data = json.load(f)
+    md = out.with_suffix(".md").read_text()
+    return data, md, proc.stdout
+
+
+def test_config_and_machine(results):
+    data, _, _ = results
+    cfg = data["config"]
+    assert (cfg["T"], cfg["N"], cfg["I"], cfg["H"], cfg["quick"]) == (5, 4, 16, 16, True)
+    assert cfg["cases"] == CASES
+    m = data["machine"]
+    for key in ("numpy", "nproc", "cpu_model", "threadpools", "torch", "removed_env", "env"):
+        assert key in m
+    assert m["removed_env"] == {"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "1048576"}
+    assert "OPENBLAS_CORETYPE" not in m["env"] and "OPENBLAS_L2_SIZE" not in m["env"]
+    if isinstance(m["threadpools"], list):
+        blas = [p for p in m["threadpools"] if p["user_api"] == "blas"]
+        assert blas and all(k in blas[0] for k in
+                            ("internal_api", "version", "architecture", "num_threads"))
+    if HAVE_TORCH:
+        assert {"version", "num_threads"} <= set(m["torch"])
+    assert len(data["load_before"]) == 3 and len(data["load_after"]) == 3
+
+
+def test_roof(results):
+    data, _, _ = results
+    roof = data["roof"]
+    assert roof["roof_gflops"] > 0
+    assert {"square_64", "input_projection", "recurrent_steps"} <= set(roof["rates"])
+
+
+def test_cases_times_ratios_checks(results):
+    data, _, _ = results
+    assert [c["case"] for c in data["cases"]] == CASES
+    impls = ["fused", "unrolled", "reference"] + (["torch"] if HAVE_TORCH else [])
+    for c in data["cases"]:
+        for mode in ("fwd", "fwdbwd"):
+            for impl in impls:
+                assert c[mode][impl]["median_ms"] > 0, (c["case"], mode, impl)
+            assert set(c["ratios"][mode]) == {"fused_over_torch", "torch_over_fused",
+                                              "unrolled_over_fused", "reference_over_fused"}
+            assert c["ratios"][mode]["reference_over_fused"] > 0
+        assert c["flops"]["forward"] > 0 and c["flops"]["backward"] > 0
+        assert c["roof_fraction"]["fused_fwd"] > 0
+        checks = c["checks"]
+        assert checks["fused_vs_unrolled_output_ok"] and checks["fused_vs_reference_output_ok"]
+        if HAVE_TORCH:
+            assert checks["fused_vs_torch_output_ok"], checks
+            if not c["zoneout"]:
+                assert checks["fused_vs_torch_grad_ok"], checks
+        for mode in ("fwd", "fwdbwd"):
+            b = c["breakdown"][mode]
+            assert b["steps"] and b["by_kind_ms"] and b["api_ms"] > 0
+    assert data["checks_ok"] is True
+
+
+def test_goals_and_table(results):
+    data, md, stdout = results
+    goals = data["goals"]
+    assert goals and all(g["pass"] in (True, False, None) for g in goals)
+    if HAVE_TORCH:
+        assert any("zoneout" in g["goal"] and "LSTMCell" in g["goal"] for g in goals)
+        assert any("nn.GRU" in g["goal"] for g in goals)
+    for text in (md, stdout):
+        assert "| case | fused ms | unrolled ms | reference ms | torch ms | fused/torch " \
+               "| unrolled/fused | reference/fused |" in text
+        assert "PASS" in text or "FAIL" in text
