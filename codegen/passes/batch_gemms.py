@@ -22,9 +22,13 @@ from codegen.graph import add_node, consumers, copy_graph, make_node, node, root
 
 def batch_gemms(g: nx.DiGraph) -> nx.DiGraph:
     g = copy_graph(g)
-    for group in _shared_operand_groups(g):
-        if len(group) > 1 and _independent(g, group):
+    order = list(nx.topological_sort(g))
+    for group in _shared_operand_groups(g, order):
+        # Batching adds dependencies (every step on every input), so a later group is
+        # checked against the graph as it is after the earlier ones.
+        if len(group) > 1 and _independent(g, group, order):
             _batch_products(g, group)
+            order = list(nx.topological_sort(g))
     protected = set(roots(g))
     for root in _sum_roots(g, protected):
         _batch_sum(g, root, protected)
@@ -33,22 +37,24 @@ def batch_gemms(g: nx.DiGraph) -> nx.DiGraph:
 
 # ---- independent products sharing the right operand -------------------------------------------
 
-def _shared_operand_groups(g) -> list[list[str]]:
+def _shared_operand_groups(g, order) -> list[list[str]]:
+    """Products grouped by right operand, attributes and left shape, in topological order."""
     groups = defaultdict(list)
-    for nid in nx.topological_sort(g):
+    for nid in order:
         n = node(g, nid)
         if n.op == "dot" and not n.attr("transpose_a", False):
             a = node(g, n.inputs[0])
             groups[(n.inputs[1], n.attrs, a.shape)].append(nid)
-    order = {n: i for i, n in enumerate(nx.topological_sort(g))}
-    return [sorted(v, key=order.__getitem__) for v in groups.values()]
+    return list(groups.values())
 
 
-def _independent(g, group) -> bool:
-    """No member reaches another: one topological sweep with a bitmask of member ancestors."""
+def _independent(g, group, order) -> bool:
+    """No member reaches another: one topological sweep with a bitmask of member ancestors,
+    from the first member on."""
     bit = {nid: 1 << i for i, nid in enumerate(group)}
     reach: dict[str, int] = {}
-    for nid in nx.topological_sort(g):
+    first = order.index(group[0])
+    for nid in order[first:]:
         mask = 0
         for src in g.predecessors(nid):
             mask |= reach.get(src, 0) | bit.get(src, 0)
