@@ -330,36 +330,63 @@ def _step_label(step, cfg) -> tuple:
     return step.kind, f"{step.kind} {attrs.get('op', '?')}"
 
 
+def cpu_engines(ex) -> dict | None:
+    """{'fwd': engine, 'fwdbwd': engine}: the executor's CPU engines, the forward-only
+    (inference) program's and the training program's where it keeps two (DualEngine)."""
+    eng = ex.engine
+    if hasattr(eng, "train") and hasattr(eng, "infer"):
+        return {"fwd": eng.infer, "fwdbwd": eng.train}
+    if hasattr(eng, "program"):
+        return {"fwd": eng, "fwdbwd": eng}
+    return None
+
+
+def program_flops(ex) -> dict:
+    """FLOPs of the inference forward and of the training forward and backward, from the
+    programs' stats."""
+    engines = cpu_engines(ex) or {}
+    out = {}
+    for mode, eng in engines.items():
+        fl = getattr(eng, "program", None) and eng.program.stats.get("flops", {})
+        if fl:
+            out[mode] = fl.get("forward", 0) + (fl.get("backward", 0) if mode == "fwdbwd" else 0)
+    return out
+
+
 def breakdown(ex, grad: np.ndarray, cfg, runs: int) -> dict:
     """Times every step of the fused program's forward (inference) and forward+backward
     (training) one by one, through the CPU engine's prepared calls; medians over `runs`.
     `loop_ms` is the phase run bare (no per-step timers); `api_ms` the executor call
     (argument checks, head-gradient and gradient copies included)."""
-    eng = ex.engine
-    if not all(hasattr(eng, a) for a in ("_steps", "_phase_calls", "_head_grads")):
-        return {"error": "the CPU engine's internals (_steps, _phase_calls, _head_grads) "
-                         "changed; breakdown unavailable"}
-    steps = {p: [s for s in eng._steps if s.phase == p] for p in ("forward", "backward")}
-    labels = {p: [_step_label(s, cfg) for s in steps[p]] for p in steps}
+    engines = cpu_engines(ex)
+    need = ("_steps", "_phase_calls", "_head_grads")
+    if engines is None or not all(hasattr(e, a) for e in engines.values() for a in need):
+        return {"error": f"the CPU engine's internals ({', '.join(need)}) changed; "
+                         f"breakdown unavailable"}
 
-    def run_phase(phase, per_step: bool):
+    def step_list(eng, phase):
+        return [s for s in eng._steps if s.phase == phase]
+
+    def run_phase(eng, phase, per_step: bool):
         calls = eng._phase_calls[phase]
         if not per_step:
             return timed(lambda: [c() for c in calls]), None
+        labels = [_step_label(step, cfg)[1] for step in step_list(eng, phase)]
         acc = defaultdict(float)
         t_all = time.perf_counter()
-        for (kind, label), call in zip(labels[phase], calls):
+        for label, call in zip(labels, calls):
             t0 = time.perf_counter()
             call()
             acc[label] += (time.perf_counter() - t0) * 1e3
         return (time.perf_counter() - t_all) * 1e3, acc
 
-    def load_head_grads():
+    def load_head_grads(eng):
         for _, dst in eng._head_grads:
             np.copyto(dst, grad, casting="unsafe")
 
     out = {}
     for mode in ("fwd", "fwdbwd"):
+        eng = engines[mode]
         phases = ("forward",) if mode == "fwd" else ("forward", "backward")
         per_label = defaultdict(list)
         loops = defaultdict(list)
@@ -373,18 +400,20 @@ def breakdown(ex, grad: np.ndarray, cfg, runs: int) -> dict:
                 apis.append(timed(lambda: (ex.forward(is_train=True),
                                            ex.backward(out_grads=[grad]))))
             for phase in phases:
-                if phase == "backward":
-                    load_head_grads()
-                loops[phase].append(run_phase(phase, False)[0])
-                if phase == "backward":
-                    load_head_grads()
-                _, acc = run_phase(phase, True)
-                for label, ms in acc.items():
-                    per_label[(phase, label)].append(ms)
+                for per_step in (False, True):
+                    if phase == "backward":  # a fresh forward, then the head gradients
+                        run_phase(eng, "forward", False)
+                        load_head_grads(eng)
+                    ms, acc = run_phase(eng, phase, per_step)
+                    if not per_step:
+                        loops[phase].append(ms)
+                        continue
+                    for label, ms in acc.items():
+                        per_label[(phase, label)].append(ms)
         counts = defaultdict(int)
         for phase in phases:
-            for _, label in labels[phase]:
-                counts[(phase, label)] += 1
+            for step in step_list(eng, phase):
+                counts[(phase, _step_label(step, cfg)[1])] += 1
         rows = []
         for (phase, label), samples in per_label.items():
             rows.append({"phase": phase, "step": label, "kind": label.split(" ", 1)[0],
@@ -404,7 +433,7 @@ def breakdown(ex, grad: np.ndarray, cfg, runs: int) -> dict:
             "by_kind_ms": dict(sorted(by_kind.items(), key=lambda kv: -kv[1])),
             "steps": rows,
         }
-    out["launches"] = {p: len(steps[p]) for p in steps}
+        out[mode]["program_steps"] = {p: len(step_list(eng, p)) for p in phases}
     return out
 
 
@@ -429,11 +458,6 @@ def run_case(name: str, cfg, torch, rng) -> dict:
         bind_s[impl] = time.perf_counter() - t0
         log(f"  bind {impl}: {bind_s[impl]:.2f} s")
     res["bind_seconds"] = bind_s
-    stats = exs["fused"].program.stats
-    res["flops"] = dict(stats.get("flops", {}))
-    res["program_stats"] = {impl: {k: v for k, v in exs[impl].program.stats.items()
-                                   if k != "compile_seconds"}
-                            for impl in ("fused", "unrolled")}
     args = random_args(exs["fused"], spec, cfg, rng)
     grad = rng.standard_normal((T, N, H_out), dtype=np.float32)
     runners = {}
@@ -448,8 +472,20 @@ def run_case(name: str, cfg, torch, rng) -> dict:
             runners["torch"] = TorchRNN(torch, spec["typ"], len(spec["sizes"]), I, H_out,
                                         args, spec["rnn_name"], args["data"], grad)
 
-    # correctness, once, before timing (inference outputs: deterministic, zoneout included)
-    outs = {impl: r.output() for impl, r in runners.items()}
+    # correctness, once, before timing (inference outputs: deterministic, zoneout included);
+    # the first inference forward also builds the forward-only program where there is one
+    outs, first_s = {}, {}
+    for impl, r in runners.items():
+        t0 = time.perf_counter()
+        outs[impl] = r.output()
+        first_s[impl] = time.perf_counter() - t0
+    res["first_inference_forward_seconds"] = first_s
+    res["flops"] = program_flops(exs["fused"])
+    res["program_stats"] = {}
+    for impl in ("fused", "unrolled"):
+        for mode, eng in (cpu_engines(exs[impl]) or {}).items():
+            res["program_stats"][f"{impl}_{mode}"] = {
+                k: v for k, v in eng.program.stats.items() if k != "compile_seconds"}
     checks = {}
     for impl in outs:
         if impl != "fused":
@@ -544,6 +580,25 @@ def roof_lines(results: dict) -> list:
         parts = [f"{k} {v:.3f}" for k, v in fr.items() if v is not None]
         if parts:
             lines.append(f"  {c['case']}: fraction of roof: " + ", ".join(parts))
+    return lines
+
+
+def breakdown_lines(results: dict, top: int = 8) -> list:
+    lines = []
+    for c in results["cases"]:
+        b = c.get("breakdown")
+        if not b or "error" in b:
+            continue
+        for mode, label in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
+            m = b[mode]
+            loops = ", ".join(f"{p} {v:.1f}" for p, v in m["loop_ms"].items())
+            lines.append(f"{c['case']} fused {label}: executor call {m['api_ms']:.1f} ms; bare "
+                         f"step loop {loops} ms; outside the steps {m['outside_steps_ms']:.1f} ms")
+            lines.append("  by kind: " + ", ".join(f"{k} {v:.1f}" for k, v in
+                                                   m["by_kind_ms"].items()))
+            for r in m["steps"][:top]:
+                lines.append(f"  {r['ms']:8.2f} ms  {r['count']:4d} x {r['phase']:8s} "
+                             f"{r['step']}")
     return lines
 
 
@@ -657,16 +712,12 @@ def main(argv=None) -> int:
     results["cases"] = []
     for name in cfg.case_list:
         c = run_case(name, cfg, torch, rng)
-        fl = c["flops"]
-        fw, bw = fl.get("forward"), fl.get("backward")
         fr = {}
-        for impl in ("fused", "torch"):
-            t_f = c["fwd"].get(impl)
-            t_fb = c["fwdbwd"].get(impl)
-            if fw and t_f:
-                fr[f"{impl}_fwd"] = fw / (t_f["median_ms"] / 1e3) / 1e9 / roof
-            if fw and bw and t_fb:
-                fr[f"{impl}_fwdbwd"] = (fw + bw) / (t_fb["median_ms"] / 1e3) / 1e9 / roof
+        for impl in ("fused", "torch"):  # torch at the same FLOP count: the same products
+            for mode in ("fwd", "fwdbwd"):
+                t, flops = c[mode].get(impl), c["flops"].get(mode)
+                if t and flops:
+                    fr[f"{impl}_{mode}"] = flops / (t["median_ms"] / 1e3) / 1e9 / roof
         c["roof_fraction"] = fr
         results["cases"].append(c)
     results["load_after"] = loadavg()
@@ -690,7 +741,9 @@ def main(argv=None) -> int:
           f"torch: {results['machine']['torch']}", "",
           table(results), "", "```", *roof_lines(results), "", *goal_lines(results["goals"]),
           f"checks (fused vs others, max abs diff < {CHECK_ATOL:g}): "
-          f"{'PASS' if results['checks_ok'] else 'FAIL'}", "```", ""]
+          f"{'PASS' if results['checks_ok'] else 'FAIL'}", "```", "",
+          "Where the fused programs' time goes (median per step group, ms):", "", "```",
+          *breakdown_lines(results), "```", ""]
     text = "\n".join(md)
     os.makedirs(os.path.dirname(os.path.abspath(cfg.out)), exist_ok=True)
     with open(cfg.out, "w") as f:

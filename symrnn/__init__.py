@@ -19,9 +19,9 @@ from symrnn.rnn import *
 from symrnn.symbol import Group, Symbol, Variable, load, load_json  # noqa: F401
 
 __version__ = "0.1.0"
-from symrnn import optim  # noqa: E402,F401
-from symrnn.compare import compare  # noqa: E402,F401
-from symrnn.model import (  # noqa: E402,F401
+from symrnn import optim  # noqa: F401
+from symrnn.compare import compare  # noqa: F401
+from symrnn.model import (  # noqa: F401
     CharLM,
     bind_model,
     dense,
@@ -30,5 +30,5 @@ from symrnn.model import (  # noqa: E402,F401
     softmax_ce_mean,
     state_links,
 )
-from symrnn.optim import SGD, Adam, clip_global_norm  # noqa: E402,F401
-from symrnn.train import batchify, evaluate, train  # noqa: E402,F401
+from symrnn.optim import SGD, Adam, clip_global_norm  # noqa: F401
+from symrnn.train import batchify, evaluate, train  # noqa: F401

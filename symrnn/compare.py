@@ -86,10 +86,11 @@ def _max_diff(a: dict, b: dict) -> dict:
 
 def compare(symbol: Symbol, backend: str = "cpu", seed: int = 0, repeat: int = 5,
             reference: bool = True, dtype: str | None = None, grad_req="write",
-            inputs: dict | None = None, file=sys.stdout, **shapes) -> dict:
+            inputs: dict | None = None, file=None, quiet: bool = False, **shapes) -> dict:
     """Binds `symbol` fused and unrolled (and on `backend='reference'` when `reference`),
     runs forward(is_train=True, seed) and backward on each with the same arguments (random,
-    from `seed`, or `inputs`), prints one table to `file` (None: print nothing) and returns
+    from `seed`, or `inputs`), prints one table to `file` (default stdout; nothing when
+    `quiet`) and returns
 
     `{"columns": {name: {stats..., "forward_ms", "forward_backward_ms"}},
       "diffs": {name: {"out X" | "grad Y": max |x - fused|}}, "max_diff": float,
@@ -117,8 +118,8 @@ def compare(symbol: Symbol, backend: str = "cpu", seed: int = 0, repeat: int = 5
     result = {"columns": columns, "diffs": diffs,
               "max_diff": max((v for d in diffs.values() for v in d.values()), default=0.0)}
     result["table"] = format_table(result)
-    if file is not None:
-        print(result["table"], file=file)
+    if not quiet:
+        print(result["table"], file=file or sys.stdout)
     return result
 
 

@@ -115,4 +115,4 @@ def clip_global_norm(grads, max_norm: float) -> float:
     return norm
 
 
-__all__ = ["Adam", "Optimizer", "SGD", "clip_global_norm", "global_norm"]
+__all__ = ["SGD", "Adam", "Optimizer", "clip_global_norm", "global_norm"]

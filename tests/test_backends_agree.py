@@ -79,6 +79,12 @@ class Stack:
         return sym.Group([all_h[-1]] + last_h + last_c)
 
     @property
+    def masked(self) -> bool:
+        """Whether training draws any mask (dropout, recurrent dropout or zoneout)."""
+        rates = (self.dropout, self.recurrent_dropout, self.zoneout)
+        return any(any(r) if isinstance(r, tuple) else r for r in rates)
+
+    @property
     def shapes(self) -> dict:
         return {"data": (self.T, self.N, self.data_dim)}
 
@@ -211,9 +217,12 @@ def check_stack(stack: Stack, grad_req="write", config=None, seeds=(SEED, SEED),
                 np.testing.assert_allclose(
                     g, factor * firsts[name][arg], rtol=1e-6, atol=0,
                     err_msg=f"{name}: grad_req {reqs[arg]!r} of {arg!r} after {len(seeds)} passes")
+    trained = [o.copy() for o in exs["reference"].outputs]
     for ex in exs.values():
         ex.forward(is_train=False)
     assert_outputs_agree(exs, stack.dtype, "inference: ")
+    if stack.masked:  # the masks were drawn: training differs from inference
+        assert any(not np.allclose(a, b) for a, b in zip(trained, exs["reference"].outputs))
     return exs
 
 
@@ -227,31 +236,58 @@ def full_stack(typ: str, **kw) -> Stack:
     return Stack(typ, (7, 5, 3), bidirectional=True, **RATES, **kw)
 
 
-@pytest.mark.parametrize("typ", TYPES)
-def test_bidirectional_step_dropout_float64_write(typ, pytestconfig):
-    """[7, 5, 3] bidirectional, dropout per step, recurrent dropout and zoneout; two passes
-    with different seeds and head gradients."""
-    stack = full_stack(typ, dropout_mode="step", dtype="float64")
-    exs = check_stack(stack, "write", pytestconfig, seeds=(SEED, SEED + 1), new_out_grads=True)
-    assert set(exs["fused"].grad_dict) == set(stack.symbol().list_arguments())
+def grad_req_of(spec: str, symbol: sym.Symbol):
+    """'write' | 'add' | 'null' as given; 'mixed': the per-argument dict of all three."""
+    return mixed_grad_req(symbol) if spec == "mixed" else spec
 
 
-@pytest.mark.parametrize("typ", TYPES)
-def test_bidirectional_sequence_dropout_float32_mixed_grad_req(typ, pytestconfig):
-    """[7, 5, 3] bidirectional, one dropout mask per sequence; a per-argument dict of 'write',
-    'add' and 'null'; two passes with the same seed and head gradients."""
-    stack = full_stack(typ, dropout_mode="sequence", dtype="float32")
-    check_stack(stack, mixed_grad_req(stack.symbol()), pytestconfig, seeds=(SEED, SEED))
+@dataclass(frozen=True)
+class Case:
+    stack: Stack
+    grad_req: str  # 'write' | 'add' | 'null' | 'mixed'
+    seeds: tuple = (SEED, SEED)
+    new_out_grads: bool = False
 
 
-@pytest.mark.parametrize("grad_req", ["add", "null"])
-@pytest.mark.parametrize("typ", TYPES)
-def test_grad_req_add_and_null(typ, grad_req, pytestconfig):
-    """[7, 5, 3] one direction, every mask on, float32: 'add' sums two passes, 'null' binds a
-    forward-only program and gives no gradients at all."""
-    stack = Stack(typ, (7, 5, 3), **RATES, dtype="float32")
-    exs = check_stack(stack, grad_req, pytestconfig, seeds=(SEED, SEED))
-    if grad_req == "null":
-        for ex in exs.values():
-            assert ex.grad_dict == {}
+def cases() -> dict:
+    """{test id: Case}, per cell type:
+
+    - bidirectional [7, 5, 3], dropout per step, recurrent dropout and zoneout, float64,
+      'write', two passes with different seeds and head gradients;
+    - the same with one dropout mask per sequence, float32, a per-argument dict of 'write',
+      'add' and 'null', two identical passes ('add' doubles, 'write' does not);
+    - one direction [7, 5, 3], every mask on, float32, 'add' (two identical passes: doubles)
+      and 'null' (a forward-only program, no gradients).
+    """
+    out = {}
+    for typ in TYPES:
+        out[f"{typ}-bidir-step-float64-write"] = Case(
+            full_stack(typ, dropout_mode="step", dtype="float64"), "write",
+            seeds=(SEED, SEED + 1), new_out_grads=True)
+        out[f"{typ}-bidir-sequence-float32-mixed"] = Case(
+            full_stack(typ, dropout_mode="sequence", dtype="float32"), "mixed")
+        for req in ("add", "null"):
+            out[f"{typ}-float32-{req}"] = Case(Stack(typ, (7, 5, 3), **RATES, dtype="float32"),
+                                               req)
+    return out
+
+
+CASES = cases()
+
+
+@pytest.mark.parametrize("case_id", list(CASES))
+def test_stack_agrees(case_id, pytestconfig):
+    case = CASES[case_id]
+    symbol = case.stack.symbol()
+    exs = check_stack(case.stack, grad_req_of(case.grad_req, symbol), pytestconfig,
+                      seeds=case.seeds, new_out_grads=case.new_out_grads, symbol=symbol)
+    args = set(symbol.list_arguments())
+    got = set(exs["fused"].grad_dict)
+    if case.grad_req in ("write", "add"):
+        assert got == args
+    elif case.grad_req == "null":
+        assert got == set()
         assert exs["fused"].program.stats["launches_backward"] == 0
+        assert exs["unrolled"].program.stats["launches_backward"] == 0
+    else:
+        assert got == {a for a, r in mixed_grad_req(symbol).items() if r != "null"}

@@ -13,6 +13,7 @@ A stack of every step of one tensor, in order, is that tensor: no copy.
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 import networkx as nx
@@ -27,12 +28,21 @@ def batch_gemms(g: nx.DiGraph) -> nx.DiGraph:
         # Batching adds dependencies (every step on every input), so a later group is
         # checked against the graph as it is after the earlier ones.
         if len(group) > 1 and _independent(g, group, order):
-            _batch_products(g, group)
+            _batch_products(g, sorted(group, key=lambda m: step_key(g, m, 0)))
             order = list(nx.topological_sort(g))
     protected = set(roots(g))
     for root in _sum_roots(g, protected):
         _batch_sum(g, root, protected)
     return g
+
+
+def step_key(g, nid: str, operand: int) -> tuple:
+    """Orders the members of a batch by time: the step a `take` operand reads, else the
+    node's name in natural order (names carry the step: `..._t12_...` after `..._t3_...`),
+    so that stacks come out in step order and are the tensors they stack."""
+    src = node(g, node(g, nid).inputs[operand])
+    step = src.attr("index") if src.op == "take" else -1
+    return (step, [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", nid)])
 
 
 # ---- independent products sharing the right operand -------------------------------------------
@@ -148,6 +158,7 @@ def _batch_sum(g, root, protected) -> None:
 
 
 def _merge(g, root, xs) -> str:
+    xs = sorted(xs, key=lambda x: step_key(g, x, 1 if node(g, x).op == "dot" else 0))
     n = node(g, xs[0])
     name = f"batch({root}).{xs[0]}"
     if n.op == "dot":

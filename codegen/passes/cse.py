@@ -9,9 +9,10 @@ from codegen.graph import copy_graph, node, replace_uses
 def eliminate_common_subexpressions(g: nx.DiGraph) -> nx.DiGraph:
     g = copy_graph(g)
     seen: dict = {}
+    heads = set(g.graph.get("outputs", ()))  # each head keeps its own incoming gradient
     for nid in list(nx.topological_sort(g)):
         n = node(g, nid)
-        if n.op == "var":
+        if n.op == "var" or nid in heads:
             continue
         first = seen.setdefault(n, nid)
         if first != nid:

@@ -18,6 +18,8 @@ serves gradients: those run in the backward pass, recomputing `y * (1 - y)` from
 """
 from __future__ import annotations
 
+import hashlib
+
 import networkx as nx
 
 from codegen.graph import copy_graph, node
@@ -77,6 +79,11 @@ def _union(g, ew, joinable) -> dict:
         for p in g.predecessors(n):
             if p in parent and joinable(p, n):
                 parent[find(p)] = find(n)
+    for x in g:  # siblings: elementwise readers of one value at one level
+        readers = [u for u in g.successors(x) if u in parent]
+        for a, b in zip(readers, readers[1:]):
+            if joinable(a, b):
+                parent[find(a)] = find(b)
     return {n: find(n) for n in ew}
 
 
@@ -93,5 +100,46 @@ def _label(g, order, groups) -> nx.DiGraph:
     for n in order:
         if n in groups:
             members.setdefault(groups[n], []).append(n)
-    g.graph["groups"] = {f"fused({ids[-1]})": tuple(ids) for ids in members.values()}
+    labelled = {}
+    for ids in members.values():
+        ids = _canonical(g, ids)
+        labelled[f"fused({ids[-1]})"] = tuple(ids)
+    g.graph["groups"] = labelled
     return g
+
+
+def _canonical(g, ids: list[str]) -> list[str]:
+    """The members in an order that depends only on the group's structure (and, between
+    equal structures, on the graph's order), so that the same step at every time step
+    renders the same kernel: a post-order walk from the outputs, inputs in operand order."""
+    inside = set(ids)
+    position = {n: i for i, n in enumerate(ids)}
+    shape = {}
+    for n in ids:  # ids are in topological order
+        rec = node(g, n)
+        attrs = tuple((k, v) for k, v in rec.attrs if k != "mask_id")
+        key = repr((rec.op, attrs, tuple(shape.get(i, "in") for i in rec.inputs)))
+        shape[n] = hashlib.sha1(key.encode()).hexdigest()
+    outs = [n for n in ids if any(u not in inside for u in g.successors(n))
+            or not any(True for _ in g.successors(n))]
+    outs.sort(key=lambda n: (shape[n], position[n]))
+    done, walk = set(), []
+
+    def visit(n):
+        stack = [(n, False)]
+        while stack:
+            cur, expanded = stack.pop()
+            if cur in done:
+                continue
+            if expanded:
+                done.add(cur)
+                walk.append(cur)
+                continue
+            stack.append((cur, True))
+            stack.extend((i, False) for i in reversed(node(g, cur).inputs) if i in inside)
+
+    for n in outs:
+        visit(n)
+    for n in ids:  # members no output needs (none after dead-code elimination)
+        visit(n)
+    return walk

@@ -87,13 +87,6 @@ def test_left_operands_that_are_not_steps_of_one_tensor_are_stacked():
                                                    attrs={"index": t})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "batch_gemms.py _shared_operand_groups orders a group by nx.topological_sort, i.e. by "
-    "node insertion order: products created for t = 2, 1, 0 give stack(x2, x1, x0), a copy "
-    "of X, instead of X. In the LSTM backward pass the layer data gradient "
-    "dot(dgates_t, W_i2h) is created from t = T-1 down, so its left operand becomes a "
-    "reversed stack copied in an extra op step that CSE cannot share with the in-order "
-    "stack of the bias and weight gradients"))
 def test_group_order_follows_the_step_index_not_insertion_order():
     after = eliminate_dead_code(batch_gemms(projections(order=(2, 1, 0))))
     assert not [n for n in after if record(after, n).op == "stack"], format_graph(after)
@@ -164,11 +157,6 @@ def test_weight_gradient_of_separate_operands_stacks_both_sides():
         "dot", ("batch(s2).d0.a", "batch(s2).d0.b"), (H, I), attrs={"transpose_a": True})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "batch_gemms.py _leaves collects the leaves of ((d0 + d1) + d2) right to left, "
-    "[d2, d1, d0], and stack_of only recognises the steps of X in increasing order, so "
-    "the tree a user writes gets two stack copies, stack(g2, g1, g0) and "
-    "stack(x2, x1, x0), instead of dot(G, X); only autodiff's reversed trees batch for free"))
 def test_weight_gradient_written_in_time_order_needs_no_stack():
     after = eliminate_dead_code(batch_gemms(weight_gradient(natural=True)))
     assert not [n for n in after if record(after, n).op == "stack"], format_graph(after)

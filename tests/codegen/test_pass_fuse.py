@@ -78,13 +78,9 @@ def test_forward_and_gradient_nodes_never_share_a_group():
                         "fused(d(y).0)": ("d(y).y2", "d(y).1-y2", "d(y).0")}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fuse.py _label lists a group's members in the lexicographic topological order of the "
-    "whole graph, so the order depends on node names: the same structure named p/q/r gives "
-    "(tanh, sigmoid, add) and named z/q/r gives (sigmoid, tanh, add). emit builds the "
-    "kernel IR in member order, so structurally equal step kernels hash differently: a "
-    "2-layer LSTM has 10 kernels at T=6 but 11 at T=12 (steps t10, t11 sort before t2)"))
 def test_member_order_does_not_depend_on_names():
+    """emit builds a kernel's IR in member order and deduplicates kernels by IR: an order
+    taken from node names (t10 sorts before t2) would compile the same step kernel twice."""
     def roles(names):
         b = Builder()
         x, W = b.var("x", (4, 4)), b.var("W", (4, 4))
@@ -97,12 +93,20 @@ def test_member_order_does_not_depend_on_names():
     assert roles(("p", "q", "r")) == roles(("z", "q", "r"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fuse.py _union joins only nodes linked by an edge: two elementwise nodes of one shape "
-    "and level that read the same value (here g) stay two kernels. In a 2-layer LSTM "
-    "training graph the last step of layer 0 reads its h gradient from the batched data "
-    "gradient of layer 1 with no add before it, so d(h).0 = g*tanh(c) and d(h).1 = g*o "
-    "split that step's backward into two kernels: launches_backward is 2T+1, not 2T"))
+def test_member_order_does_not_depend_on_where_inputs_come_from():
+    def roles(deep_first):
+        b = Builder()
+        x, W = b.var("x", (4, 4)), b.var("W", (4, 4))
+        deep = b.add("dot", [b.add("dot", [x, W], "d1"), W], "d2")
+        p, q = (deep, x) if deep_first else (x, deep)
+        u, v = b.add("tanh", [p], "u"), b.add("sigmoid", [q], "v")
+        b.set_outputs([b.add("add", [u, v], "r")])
+        (members,) = [ms for ms in fused(b.g).values() if "r" in ms]
+        return [node(b.g, m).op for m in members]
+
+    assert roles(deep_first=True) == roles(deep_first=False)
+
+
 def test_siblings_reading_one_value_share_a_kernel():
     b = Builder()
     g, o, tc = b.var("g", (4, 4)), b.var("o", (4, 4)), b.var("tc", (4, 4))

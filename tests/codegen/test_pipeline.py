@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-import codegen.pipeline as pipeline
 import symrnn as sym
+from codegen import pipeline
 from codegen.pipeline import compile_graph, passes
 from symrnn.lower import lower_and_infer
 
@@ -31,10 +31,13 @@ def forward_kernels(program):
 
 def test_the_pipeline_is_one_readable_list():
     names = [name for name, _ in passes([], fuse=True)]
-    assert names == ["canonicalize", "autodiff", "dce", "push_views", "batch_gemms", "cse",
-                     "dce", "fuse", "schedule", "plan_memory"]
-    assert [name for name, _ in passes([], fuse=False)] == [
-        "canonicalize", "autodiff", "dce", "fuse", "schedule", "plan_memory"]
+    design = ["canonicalize", "autodiff", "dce", "batch_gemms", "fuse", "schedule",
+              "plan_memory"]  # DESIGN.md section 4, in this order
+    first = [names.index(n) for n in design]
+    assert first == sorted(first)
+    assert "push_views" in names and "cse" in names
+    unrolled = [name for name, _ in passes([], fuse=False)]
+    assert unrolled == ["canonicalize", "autodiff", "dce", "fuse", "schedule", "plan_memory"]
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +50,10 @@ def test_fused_lstm_forward_is_one_kernel_per_layer_per_step(lstm6):
     # Forward kernels: each layer's step (gates, c, h) is one kernel, 2 * T launches. The
     # loss adds one: `out * out` over the whole (T, N, H) output, which reads the stack of
     # the last layer's h (built in place by the step kernels, so no copy step). The sum is a
-    # library op, not a kernel (ops_forward == 1).
+    # library op, not a kernel; so is the one-off transpose of each recurrent weight.
     assert stats["launches_forward"] == 2 * T + 1
-    assert stats["ops_forward"] == 1
+    ops = sorted(s.attrs["op"] for s in lstm6.steps_in("forward") if s.kind == "op")
+    assert ops.count("sum") == 1 and set(ops) <= {"sum", "transpose"} and len(ops) <= 3
     # GEMMs: one recurrent product per layer per step, and one input projection per layer
     # over all T steps at once
     assert stats["gemms_forward"] == 2 * T + 2
@@ -59,8 +63,12 @@ def test_fused_lstm_forward_is_one_kernel_per_layer_per_step(lstm6):
     assert [s.inputs[0].cols for s in projections] == [5, 8]  # data_dim, then H of layer 0
     steps = [s for s in forward_kernels(lstm6) if s.name.startswith("fused(lstm_")]
     assert len(steps) == 2 * T
-    # a step kernel is compiled once and launched for every step but the last, whose c has
-    # no next step to feed, so it stores one value less
+
+
+def test_a_step_kernel_is_compiled_once_for_every_step_but_the_last(lstm6):
+    T = 6
+    steps = [s for s in forward_kernels(lstm6) if s.name.startswith("fused(lstm_")]
+    # the last step stores one value less: its c feeds no next step
     assert len({s.attrs["kernel"] for s in steps if f"_t{T - 1}_" not in s.name}) == 1
 
 
@@ -68,37 +76,31 @@ def test_fused_lstm_stats_against_the_unrolled_baseline(lstm6):
     unrolled = compiled(6, fuse=False).stats
     assert unrolled["launches_forward"] > 4 * lstm6.stats["launches_forward"]
     assert unrolled["gemms_forward"] > lstm6.stats["gemms_forward"]
-    assert lstm6.stats["flops"]["forward"] == unrolled["flops"]["forward"] or \
-        lstm6.stats["flops"]["forward"] > 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "backward: the last step of layer 0 runs as two kernels, because its h gradient comes "
-    "straight from layer 1's batched data gradient (no add) and fuse.py _union never joins "
-    "the two consumers of that value (see test_pass_fuse: siblings); 2T+1 launches"))
 def test_fused_lstm_backward_is_one_kernel_per_layer_per_step(lstm6):
     # the loss gradient 2 * out * g is pushed into the step kernels by push_views
     assert lstm6.stats["launches_backward"] == 2 * 6
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kernels are deduplicated by IR, and fuse.py _label orders a group's members by node "
-    "name (lexicographic topological order): steps t10 and t11 sort before t2, their views "
-    "are loaded in another order, and the same step kernel is emitted again: 10 kernels at "
-    "T=6, 11 at T=12 (see test_pass_fuse: member order)"))
 def test_distinct_kernels_do_not_grow_with_t(lstm6):
+    # T=12 has steps t10 and t11, whose names sort before t2: kernel identity must not
+    # depend on names (see test_pass_fuse: member order)
     assert compiled(12).stats["kernels"] == lstm6.stats["kernels"]
 
 
-def test_arena_is_at_most_half_the_unplanned_sum_at_t50():
+def test_arena_is_at_most_half_the_unplanned_sum_at_t50(monkeypatch):
+    monkeypatch.setenv("SYMRNN_DEBUG", "0")  # the plan is verified on smaller T elsewhere
     stats = compiled(50).stats
     print(f"T=50: arena {stats['arena_bytes']} B, unplanned {stats['unplanned_bytes']} B")
     assert stats["arena_bytes"] <= 0.5 * stats["unplanned_bytes"]
 
 
-def test_compile_time_of_a_two_layer_lstm_at_t100():
+def test_compile_time_of_a_two_layer_lstm_at_t100(monkeypatch):
     # DESIGN.md section 4 wants well under 2 s; only a pathological slowdown fails here,
-    # as timing assertions do not belong in tests (section 8)
+    # as timing assertions do not belong in tests (section 8). The verifiers are off: they
+    # are not part of the compile, and the shadow arena alone would take ~600 MB here.
+    monkeypatch.setenv("SYMRNN_DEBUG", "0")
     g, wrt = training_graph(100, N=64, hidden=(512, 512), data_dim=512)
     start = time.perf_counter()
     program = compile_graph(g, wrt, ["loss"])

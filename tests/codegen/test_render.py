@@ -23,6 +23,7 @@ from codegen.render import (
     render_cuda,
 )
 from runtime import compile_cache, rng
+from runtime.errors import BackendUnavailable
 
 DTYPES = ["float32", "float64"]
 TOL = {"float32": {"rtol": 2e-6, "atol": 1e-7}, "float64": {"rtol": 1e-14, "atol": 1e-15}}
@@ -37,7 +38,10 @@ def cache_dir(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("SYMRNN_CACHE_DIR", str(tmp_path_factory.mktemp("symrnn-cache")))
     compile_cache.clear_memory_cache()
-    compile_cache.load_kernels(kernel_from_ir(ir) for ir in all_cases())  # in parallel
+    try:  # in parallel; without a C compiler only the tests that run kernels fail
+        compile_cache.load_kernels(kernel_from_ir(ir) for ir in all_cases())
+    except BackendUnavailable:
+        pass
     yield
     mp.undo()
     compile_cache.clear_memory_cache()

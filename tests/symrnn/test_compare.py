@@ -67,7 +67,7 @@ def test_table_is_printed_once_with_every_row(result):
 
 
 def test_compare_without_reference_and_bad_repeat():
-    res = sym.compare(_stack((3,), 0.0), backend=BACKEND, reference=False, repeat=1, file=None,
+    res = sym.compare(_stack((3,), 0.0), backend=BACKEND, reference=False, repeat=1, quiet=True,
                       data=(T, N, I))
     assert set(res["columns"]) == {"fused", "unrolled"}
     with pytest.raises(ConfigError, match="repeat"):

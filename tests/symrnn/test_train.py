@@ -6,7 +6,7 @@ import pytest
 
 import symrnn as sym
 from runtime.errors import ConfigError
-from symrnn.optim import Adam, SGD, clip_global_norm
+from symrnn.optim import SGD, Adam, clip_global_norm
 from symrnn.train import batchify, evaluate, train, windows
 
 BACKEND = "cpu"  # the compiled default; "reference" runs the same tests on the interpreter

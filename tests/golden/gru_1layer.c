@@ -1,0 +1,913 @@
+/* ===== kernel symrnn_k1dba3dc68e5158f9: float32, 1 in, 1 out, 1 masks ===== */
+#define SYMRNN_INLINE static inline
+#include <math.h>
+
+#ifndef SYMRNN_INLINE
+#define SYMRNN_INLINE static inline
+#endif
+#ifdef __CUDACC_RTC__
+typedef unsigned int uint32_t;
+typedef unsigned long long uint64_t;
+#else
+#include <stdint.h>
+#endif
+
+/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
+{
+    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int r = 0; r < 10; ++r) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * c0;
+        uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
+        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c1 = (uint32_t)p1;
+        c3 = (uint32_t)p0;
+        c0 = n0;
+        c2 = n2;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    return c0;
+}
+
+#if defined(SYMRNN_LIBMVEC) && defined(__GLIBC__)
+#if __GLIBC_PREREQ(2, 35)
+#pragma omp declare simd notinbranch
+float expf(float);
+#pragma omp declare simd notinbranch
+float logf(float);
+#pragma omp declare simd notinbranch
+float tanhf(float);
+#pragma omp declare simd notinbranch
+double exp(double);
+#pragma omp declare simd notinbranch
+double log(double);
+#pragma omp declare simd notinbranch
+double tanh(double);
+#endif
+#endif
+
+typedef float real;
+
+SYMRNN_INLINE real symrnn_sigmoid(real x) { return (real)1 / ((real)1 + expf(-x)); }
+SYMRNN_INLINE real symrnn_tanh(real x) { return tanhf(x); }
+/* `x < 0 ? 0 : x` (not `x > 0 ? x : 0`) lets NaN through, as np.maximum does. */
+SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
+SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
+SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
+
+/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
+   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
+   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
+SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
+                                  uint32_t threshold, real scale)
+{
+    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
+    return ctl[1] ? factor : (real)1;
+}
+
+/* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
+   result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
+SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
+                                  uint32_t threshold, real p, real prev, real next)
+{
+    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
+    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
+}
+
+void symrnn_k1dba3dc68e5158f9(long rows, long cols, const real* in0, long ld_in0, real* out0, long ld_out0, const uint64_t* ctl, const uint32_t* masks)
+{
+    if (ctl[1]) {
+        for (long r = 0; r < rows; ++r) {
+            #pragma omp simd
+            for (long c = 0; c < cols; ++c) {
+                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
+                const real v0 = in0[r * ld_in0 + c];
+                const real v1 = (v0 * symrnn_dropout(ctl, masks[0], idx, 858993459u, 0x1.4p+0f));
+                out0[r * ld_out0 + c] = v1;
+            }
+        }
+    } else {
+        for (long r = 0; r < rows; ++r) {
+            #pragma omp simd
+            for (long c = 0; c < cols; ++c) {
+                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
+                const real v0 = in0[r * ld_in0 + c];
+                const real v1 = (v0 * symrnn_dropout(ctl, masks[0], idx, 858993459u, 0x1.4p+0f));
+                out0[r * ld_out0 + c] = v1;
+            }
+        }
+    }
+}
+
+/* ===== kernel symrnn_kb61ae6b29212f7cf: float32, 13 in, 7 out, 2 masks ===== */
+#define SYMRNN_INLINE static inline
+#include <math.h>
+
+#ifndef SYMRNN_INLINE
+#define SYMRNN_INLINE static inline
+#endif
+#ifdef __CUDACC_RTC__
+typedef unsigned int uint32_t;
+typedef unsigned long long uint64_t;
+#else
+#include <stdint.h>
+#endif
+
+/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
+{
+    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int r = 0; r < 10; ++r) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * c0;
+        uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
+        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c1 = (uint32_t)p1;
+        c3 = (uint32_t)p0;
+        c0 = n0;
+        c2 = n2;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    return c0;
+}
+
+#if defined(SYMRNN_LIBMVEC) && defined(__GLIBC__)
+#if __GLIBC_PREREQ(2, 35)
+#pragma omp declare simd notinbranch
+float expf(float);
+#pragma omp declare simd notinbranch
+float logf(float);
+#pragma omp declare simd notinbranch
+float tanhf(float);
+#pragma omp declare simd notinbranch
+double exp(double);
+#pragma omp declare simd notinbranch
+double log(double);
+#pragma omp declare simd notinbranch
+double tanh(double);
+#endif
+#endif
+
+typedef float real;
+
+SYMRNN_INLINE real symrnn_sigmoid(real x) { return (real)1 / ((real)1 + expf(-x)); }
+SYMRNN_INLINE real symrnn_tanh(real x) { return tanhf(x); }
+/* `x < 0 ? 0 : x` (not `x > 0 ? x : 0`) lets NaN through, as np.maximum does. */
+SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
+SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
+SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
+
+/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
+   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
+   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
+SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
+                                  uint32_t threshold, real scale)
+{
+    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
+    return ctl[1] ? factor : (real)1;
+}
+
+/* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
+   result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
+SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
+                                  uint32_t threshold, real p, real prev, real next)
+{
+    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
+    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
+}
+
+void symrnn_kb61ae6b29212f7cf(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
+{
+    if (ctl[1]) {
+        for (long r = 0; r < rows; ++r) {
+            #pragma omp simd
+            for (long c = 0; c < cols; ++c) {
+                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
+                const real v0 = in0[r * ld_in0 + c];
+                const real v1 = in1[r * ld_in1 + c];
+                const real v2 = (v0 + v1);
+                const real v3 = in2[r * ld_in2 + c];
+                const real v4 = in3[r * ld_in3 + c];
+                const real v5 = (v3 + v4);
+                const real v6 = in4[r * ld_in4 + c];
+                const real v7 = in5[r * ld_in5 + c];
+                const real v8 = (v6 + v7);
+                const real v9 = in6[r * ld_in6 + c];
+                const real v10 = in7[r * ld_in7 + c];
+                const real v11 = (v9 + v10);
+                const real v12 = in8[r * ld_in8 + c];
+                const real v13 = in9[r * ld_in9 + c];
+                const real v14 = (v12 + v13);
+                const real v15 = in10[r * ld_in10 + c];
+                const real v16 = in11[r * ld_in11 + c];
+                const real v17 = (v15 + v16);
+                out0[r * ld_out0 + c] = v17;
+                const real v18 = (v2 + v11);
+                const real v19 = (v5 + v14);
+                const real v20 = symrnn_sigmoid(v18);
+                out1[r * ld_out1 + c] = v20;
+                const real v21 = symrnn_sigmoid(v19);
+                out2[r * ld_out2 + c] = v21;
+                const real v22 = (v20 * v17);
+                const real v23 = (0x1p+0f - v21);
+                out3[r * ld_out3 + c] = v23;
+                const real v24 = in12[r * ld_in12 + c];
+                const real v25 = (v21 * v24);
+                const real v26 = (v8 + v22);
+                const real v27 = symrnn_tanh(v26);
+                out4[r * ld_out4 + c] = v27;
+                const real v28 = (v23 * v27);
+                const real v29 = (v28 + v25);
+                const real v30 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v24, v29);
+                out5[r * ld_out5 + c] = v30;
+                const real v31 = (v30 * symrnn_dropout(ctl, masks[1], idx, 858993459u, 0x1.4p+0f));
+                out6[r * ld_out6 + c] = v31;
+            }
+        }
+    } else {
+        for (long r = 0; r < rows; ++r) {
+            #pragma omp simd
+            for (long c = 0; c < cols; ++c) {
+                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
+                const real v0 = in0[r * ld_in0 + c];
+                const real v1 = in1[r * ld_in1 + c];
+                const real v2 = (v0 + v1);
+                const real v3 = in2[r * ld_in2 + c];
+                const real v4 = in3[r * ld_in3 + c];
+                const real v5 = (v3 + v4);
+                const real v6 = in4[r * ld_in4 + c];
+                const real v7 = in5[r * ld_in5 + c];
+                const real v8 = (v6 + v7);
+                const real v9 = in6[r * ld_in6 + c];
+                const real v10 = in7[r * ld_in7 + c];
+                const real v11 = (v9 + v10);
+                const real v12 = in8[r * ld_in8 + c];
+                const real v13 = in9[r * ld_in9 + c];
+                const real v14 = (v12 + v13);
+                const real v15 = in10[r * ld_in10 + c];
+                const real v16 = in11[r * ld_in11 + c];
+                const real v17 = (v15 + v16);
+                out0[r * ld_out0 + c] = v17;
+                const real v18 = (v2 + v11);
+                const real v19 = (v5 + v14);
+                const real v20 = symrnn_sigmoid(v18);
+                out1[r * ld_out1 + c] = v20;
+                const real v21 = symrnn_sigmoid(v19);
+                out2[r * ld_out2 + c] = v21;
+                const real v22 = (v20 * v17);
+                const real v23 = (0x1p+0f - v21);
+                out3[r * ld_out3 + c] = v23;
+                const real v24 = in12[r * ld_in12 + c];
+                const real v25 = (v21 * v24);
+                const real v26 = (v8 + v22);
+                const real v27 = symrnn_tanh(v26);
+                out4[r * ld_out4 + c] = v27;
+                const real v28 = (v23 * v27);
+                const real v29 = (v28 + v25);
+                const real v30 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v24, v29);
+                out5[r * ld_out5 + c] = v30;
+                const real v31 = (v30 * symrnn_dropout(ctl, masks[1], idx, 858993459u, 0x1.4p+0f));
+                out6[r * ld_out6 + c] = v31;
+            }
+        }
+    }
+}
+
+/* ===== kernel symrnn_kff18c6903a8c2379: float32, 13 in, 6 out, 1 masks ===== */
+#define SYMRNN_INLINE static inline
+#include <math.h>
+
+#ifndef SYMRNN_INLINE
+#define SYMRNN_INLINE static inline
+#endif
+#ifdef __CUDACC_RTC__
+typedef unsigned int uint32_t;
+typedef unsigned long long uint64_t;
+#else
+#include <stdint.h>
+#endif
+
+/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
+{
+    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int r = 0; r < 10; ++r) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * c0;
+        uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
+        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c1 = (uint32_t)p1;
+        c3 = (uint32_t)p0;
+        c0 = n0;
+        c2 = n2;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    return c0;
+}
+
+#if defined(SYMRNN_LIBMVEC) && defined(__GLIBC__)
+#if __GLIBC_PREREQ(2, 35)
+#pragma omp declare simd notinbranch
+float expf(float);
+#pragma omp declare simd notinbranch
+float logf(float);
+#pragma omp declare simd notinbranch
+float tanhf(float);
+#pragma omp declare simd notinbranch
+double exp(double);
+#pragma omp declare simd notinbranch
+double log(double);
+#pragma omp declare simd notinbranch
+double tanh(double);
+#endif
+#endif
+
+typedef float real;
+
+SYMRNN_INLINE real symrnn_sigmoid(real x) { return (real)1 / ((real)1 + expf(-x)); }
+SYMRNN_INLINE real symrnn_tanh(real x) { return tanhf(x); }
+/* `x < 0 ? 0 : x` (not `x > 0 ? x : 0`) lets NaN through, as np.maximum does. */
+SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
+SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
+SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
+
+/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
+   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
+   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
+SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
+                                  uint32_t threshold, real scale)
+{
+    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
+    return ctl[1] ? factor : (real)1;
+}
+
+/* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
+   result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
+SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
+                                  uint32_t threshold, real p, real prev, real next)
+{
+    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
+    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
+}
+
+void symrnn_kff18c6903a8c2379(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
+{
+    if (ctl[1]) {
+        for (long r = 0; r < rows; ++r) {
+            #pragma omp simd
+            for (long c = 0; c < cols; ++c) {
+                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
+                const real v0 = in0[r * ld_in0 + c];
+                const real v1 = in1[r * ld_in1 + c];
+                const real v2 = (v0 + v1);
+                const real v3 = in2[r * ld_in2 + c];
+                const real v4 = in3[r * ld_in3 + c];
+                const real v5 = (v3 + v4);
+                const real v6 = in4[r * ld_in4 + c];
+                const real v7 = in5[r * ld_in5 + c];
+                const real v8 = (v6 + v7);
+                const real v9 = in6[r * ld_in6 + c];
+                const real v10 = in7[r * ld_in7 + c];
+                const real v11 = (v9 + v10);
+                const real v12 = in8[r * ld_in8 + c];
+                const real v13 = in9[r * ld_in9 + c];
+                const real v14 = (v12 + v13);
+                const real v15 = in10[r * ld_in10 + c];
+                const real v16 = in11[r * ld_in11 + c];
+                const real v17 = (v15 + v16);
+                out0[r * ld_out0 + c] = v17;
+                const real v18 = (v2 + v11);
+                const real v19 = (v5 + v14);
+                const real v20 = symrnn_sigmoid(v18);
+                out1[r * ld_out1 + c] = v20;
+                const real v21 = symrnn_sigmoid(v19);
+                out2[r * ld_out2 + c] = v21;
+                const real v22 = (v20 * v17);
+                const real v23 = (0x1p+0f - v21);
+                out3[r * ld_out3 + c] = v23;
+                const real v24 = in12[r * ld_in12 + c];
+                const real v25 = (v21 * v24);
+                const real v26 = (v8 + v22);
+                const real v27 = symrnn_tanh(v26);
+                out4[r * ld_out4 + c] = v27;
+                const real v28 = (v23 * v27);
+                const real v29 = (v28 + v25);
+                const real v30 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v24, v29);
+                out5[r * ld_out5 + c] = v30;
+            }
+        }
+    } else {
+        for (long r = 0; r < rows; ++r) {
+            #pragma omp simd
+            for (long c = 0; c < cols; ++c) {
+                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
+                const real v0 = in0[r * ld_in0 + c];
+                const real v1 = in1[r * ld_in1 + c];
+                const real v2 = (v0 + v1);
+                const real v3 = in2[r * ld_in2 + c];
+                const real v4 = in3[r * ld_in3 + c];
+                const real v5 = (v3 + v4);
+                const real v6 = in4[r * ld_in4 + c];
+                const real v7 = in5[r * ld_in5 + c];
+                const real v8 = (v6 + v7);
+                const real v9 = in6[r * ld_in6 + c];
+                const real v10 = in7[r * ld_in7 + c];
+                const real v11 = (v9 + v10);
+                const real v12 = in8[r * ld_in8 + c];
+                const real v13 = in9[r * ld_in9 + c];
+                const real v14 = (v12 + v13);
+                const real v15 = in10[r * ld_in10 + c];
+                const real v16 = in11[r * ld_in11 + c];
+                const real v17 = (v15 + v16);
+                out0[r * ld_out0 + c] = v17;
+                const real v18 = (v2 + v11);
+                const real v19 = (v5 + v14);
+                const real v20 = symrnn_sigmoid(v18);
+                out1[r * ld_out1 + c] = v20;
+                const real v21 = symrnn_sigmoid(v19);
+                out2[r * ld_out2 + c] = v21;
+                const real v22 = (v20 * v17);
+                const real v23 = (0x1p+0f - v21);
+                out3[r * ld_out3 + c] = v23;
+                const real v24 = in12[r * ld_in12 + c];
+                const real v25 = (v21 * v24);
+                const real v26 = (v8 + v22);
+                const real v27 = symrnn_tanh(v26);
+                out4[r * ld_out4 + c] = v27;
+                const real v28 = (v23 * v27);
+                const real v29 = (v28 + v25);
+                const real v30 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v24, v29);
+                out5[r * ld_out5 + c] = v30;
+            }
+        }
+    }
+}
+
+/* ===== kernel symrnn_k196122372c9df036: float32, 8 in, 7 out, 1 masks ===== */
+#define SYMRNN_INLINE static inline
+#include <math.h>
+
+#ifndef SYMRNN_INLINE
+#define SYMRNN_INLINE static inline
+#endif
+#ifdef __CUDACC_RTC__
+typedef unsigned int uint32_t;
+typedef unsigned long long uint64_t;
+#else
+#include <stdint.h>
+#endif
+
+/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
+{
+    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int r = 0; r < 10; ++r) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * c0;
+        uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
+        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c1 = (uint32_t)p1;
+        c3 = (uint32_t)p0;
+        c0 = n0;
+        c2 = n2;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    return c0;
+}
+
+#if defined(SYMRNN_LIBMVEC) && defined(__GLIBC__)
+#if __GLIBC_PREREQ(2, 35)
+#pragma omp declare simd notinbranch
+float expf(float);
+#pragma omp declare simd notinbranch
+float logf(float);
+#pragma omp declare simd notinbranch
+float tanhf(float);
+#pragma omp declare simd notinbranch
+double exp(double);
+#pragma omp declare simd notinbranch
+double log(double);
+#pragma omp declare simd notinbranch
+double tanh(double);
+#endif
+#endif
+
+typedef float real;
+
+SYMRNN_INLINE real symrnn_sigmoid(real x) { return (real)1 / ((real)1 + expf(-x)); }
+SYMRNN_INLINE real symrnn_tanh(real x) { return tanhf(x); }
+/* `x < 0 ? 0 : x` (not `x > 0 ? x : 0`) lets NaN through, as np.maximum does. */
+SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
+SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
+SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
+
+/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
+   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
+   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
+SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
+                                  uint32_t threshold, real scale)
+{
+    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
+    return ctl[1] ? factor : (real)1;
+}
+
+/* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
+   result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
+SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
+                                  uint32_t threshold, real p, real prev, real next)
+{
+    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
+    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
+}
+
+void symrnn_k196122372c9df036(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
+{
+    if (ctl[1]) {
+        for (long r = 0; r < rows; ++r) {
+            #pragma omp simd
+            for (long c = 0; c < cols; ++c) {
+                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
+                const real v0 = ((real)0);
+                out0[r * ld_out0 + c] = v0;
+                const real v1 = in0[r * ld_in0 + c];
+                const real v2 = in1[r * ld_in1 + c];
+                const real v3 = (v1 + v2);
+                out1[r * ld_out1 + c] = v3;
+                const real v4 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v0, v3);
+                out2[r * ld_out2 + c] = v4;
+                const real v5 = in2[r * ld_in2 + c];
+                const real v6 = (v4 * v5);
+                const real v7 = in3[r * ld_in3 + c];
+                const real v8 = (0x1p+0f - v7);
+                const real v9 = (v7 * v8);
+                const real v10 = in4[r * ld_in4 + c];
+                const real v11 = (v4 * v10);
+                const real v12 = in5[r * ld_in5 + c];
+                const real v13 = (v12 * v10);
+                const real v14 = in6[r * ld_in6 + c];
+                const real v15 = (v4 * v14);
+                const real v16 = (v14 * v14);
+                const real v17 = (-v15);
+                const real v18 = (0x1p+0f - v16);
+                const real v19 = (v6 + v17);
+                const real v20 = (v11 * v18);
+                out3[r * ld_out3 + c] = v20;
+                const real v21 = (v19 * v13);
+                out4[r * ld_out4 + c] = v21;
+                const real v22 = in7[r * ld_in7 + c];
+                const real v23 = (v20 * v22);
+                const real v24 = (v20 * v7);
+                out5[r * ld_out5 + c] = v24;
+                const real v25 = (v23 * v9);
+                out6[r * ld_out6 + c] = v25;
+            }
+        }
+    } else {
+        for (long r = 0; r < rows; ++r) {
+            #pragma omp simd
+            for (long c = 0; c < cols; ++c) {
+                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
+                const real v0 = ((real)0);
+                out0[r * ld_out0 + c] = v0;
+                const real v1 = in0[r * ld_in0 + c];
+                const real v2 = in1[r * ld_in1 + c];
+                const real v3 = (v1 + v2);
+                out1[r * ld_out1 + c] = v3;
+                const real v4 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v0, v3);
+                out2[r * ld_out2 + c] = v4;
+                const real v5 = in2[r * ld_in2 + c];
+                const real v6 = (v4 * v5);
+                const real v7 = in3[r * ld_in3 + c];
+                const real v8 = (0x1p+0f - v7);
+                const real v9 = (v7 * v8);
+                const real v10 = in4[r * ld_in4 + c];
+                const real v11 = (v4 * v10);
+                const real v12 = in5[r * ld_in5 + c];
+                const real v13 = (v12 * v10);
+                const real v14 = in6[r * ld_in6 + c];
+                const real v15 = (v4 * v14);
+                const real v16 = (v14 * v14);
+                const real v17 = (-v15);
+                const real v18 = (0x1p+0f - v16);
+                const real v19 = (v6 + v17);
+                const real v20 = (v11 * v18);
+                out3[r * ld_out3 + c] = v20;
+                const real v21 = (v19 * v13);
+                out4[r * ld_out4 + c] = v21;
+                const real v22 = in7[r * ld_in7 + c];
+                const real v23 = (v20 * v22);
+                const real v24 = (v20 * v7);
+                out5[r * ld_out5 + c] = v24;
+                const real v25 = (v23 * v9);
+                out6[r * ld_out6 + c] = v25;
+            }
+        }
+    }
+}
+
+/* ===== kernel symrnn_kf3561f4263544115: float32, 12 in, 6 out, 3 masks ===== */
+#define SYMRNN_INLINE static inline
+#include <math.h>
+
+#ifndef SYMRNN_INLINE
+#define SYMRNN_INLINE static inline
+#endif
+#ifdef __CUDACC_RTC__
+typedef unsigned int uint32_t;
+typedef unsigned long long uint64_t;
+#else
+#include <stdint.h>
+#endif
+
+/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
+{
+    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int r = 0; r < 10; ++r) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * c0;
+        uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
+        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c1 = (uint32_t)p1;
+        c3 = (uint32_t)p0;
+        c0 = n0;
+        c2 = n2;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    return c0;
+}
+
+#if defined(SYMRNN_LIBMVEC) && defined(__GLIBC__)
+#if __GLIBC_PREREQ(2, 35)
+#pragma omp declare simd notinbranch
+float expf(float);
+#pragma omp declare simd notinbranch
+float logf(float);
+#pragma omp declare simd notinbranch
+float tanhf(float);
+#pragma omp declare simd notinbranch
+double exp(double);
+#pragma omp declare simd notinbranch
+double log(double);
+#pragma omp declare simd notinbranch
+double tanh(double);
+#endif
+#endif
+
+typedef float real;
+
+SYMRNN_INLINE real symrnn_sigmoid(real x) { return (real)1 / ((real)1 + expf(-x)); }
+SYMRNN_INLINE real symrnn_tanh(real x) { return tanhf(x); }
+/* `x < 0 ? 0 : x` (not `x > 0 ? x : 0`) lets NaN through, as np.maximum does. */
+SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
+SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
+SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
+
+/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
+   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
+   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
+SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
+                                  uint32_t threshold, real scale)
+{
+    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
+    return ctl[1] ? factor : (real)1;
+}
+
+/* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
+   result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
+SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
+                                  uint32_t threshold, real p, real prev, real next)
+{
+    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
+    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
+}
+
+void symrnn_kf3561f4263544115(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
+{
+    if (ctl[1]) {
+        for (long r = 0; r < rows; ++r) {
+            #pragma omp simd
+            for (long c = 0; c < cols; ++c) {
+                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
+                const real v0 = in0[r * ld_in0 + c];
+                const real v1 = in1[r * ld_in1 + c];
+                const real v2 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v0, v1);
+                const real v3 = in2[r * ld_in2 + c];
+                const real v4 = (v3 + v2);
+                const real v5 = in3[r * ld_in3 + c];
+                const real v6 = (0x1p+0f - v5);
+                const real v7 = (v5 * v6);
+                const real v8 = in4[r * ld_in4 + c];
+                const real v9 = in5[r * ld_in5 + c];
+                const real v10 = (v8 * v9);
+                const real v11 = in6[r * ld_in6 + c];
+                const real v12 = (v11 * v11);
+                const real v13 = (0x1p+0f - v12);
+                const real v14 = in7[r * ld_in7 + c];
+                const real v15 = in8[r * ld_in8 + c];
+                const real v16 = (v14 * v15);
+                const real v17 = (v4 + v16);
+                const real v18 = in9[r * ld_in9 + c];
+                const real v19 = (v18 * symrnn_dropout(ctl, masks[1], idx, 858993459u, 0x1.4p+0f));
+                const real v20 = (v17 + v19);
+                out0[r * ld_out0 + c] = v20;
+                const real v21 = symrnn_zoneout(ctl, masks[2], idx, 429496730u, 0x1.99999ap-4f, v1, v20);
+                out1[r * ld_out1 + c] = v21;
+                const real v22 = (v21 * v11);
+                const real v23 = (v21 * v9);
+                const real v24 = in10[r * ld_in10 + c];
+                const real v25 = (v21 * v24);
+                const real v26 = (-v22);
+                const real v27 = (v23 * v13);
+                out2[r * ld_out2 + c] = v27;
+                const real v28 = (v25 + v26);
+                const real v29 = in11[r * ld_in11 + c];
+                const real v30 = (v27 * v29);
+                const real v31 = (v27 * v5);
+                out3[r * ld_out3 + c] = v31;
+                const real v32 = (v28 * v10);
+                out4[r * ld_out4 + c] = v32;
+                const real v33 = (v30 * v7);
+                out5[r * ld_out5 + c] = v33;
+            }
+        }
+    } else {
+        for (long r = 0; r < rows; ++r) {
+            #pragma omp simd
+            for (long c = 0; c < cols; ++c) {
+                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
+                const real v0 = in0[r * ld_in0 + c];
+                const real v1 = in1[r * ld_in1 + c];
+                const real v2 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v0, v1);
+                const real v3 = in2[r * ld_in2 + c];
+                const real v4 = (v3 + v2);
+                const real v5 = in3[r * ld_in3 + c];
+                const real v6 = (0x1p+0f - v5);
+                const real v7 = (v5 * v6);
+                const real v8 = in4[r * ld_in4 + c];
+                const real v9 = in5[r * ld_in5 + c];
+                const real v10 = (v8 * v9);
+                const real v11 = in6[r * ld_in6 + c];
+                const real v12 = (v11 * v11);
+                const real v13 = (0x1p+0f - v12);
+                const real v14 = in7[r * ld_in7 + c];
+                const real v15 = in8[r * ld_in8 + c];
+                const real v16 = (v14 * v15);
+                const real v17 = (v4 + v16);
+                const real v18 = in9[r * ld_in9 + c];
+                const real v19 = (v18 * symrnn_dropout(ctl, masks[1], idx, 858993459u, 0x1.4p+0f));
+                const real v20 = (v17 + v19);
+                out0[r * ld_out0 + c] = v20;
+                const real v21 = symrnn_zoneout(ctl, masks[2], idx, 429496730u, 0x1.99999ap-4f, v1, v20);
+                out1[r * ld_out1 + c] = v21;
+                const real v22 = (v21 * v11);
+                const real v23 = (v21 * v9);
+                const real v24 = in10[r * ld_in10 + c];
+                const real v25 = (v21 * v24);
+                const real v26 = (-v22);
+                const real v27 = (v23 * v13);
+                out2[r * ld_out2 + c] = v27;
+                const real v28 = (v25 + v26);
+                const real v29 = in11[r * ld_in11 + c];
+                const real v30 = (v27 * v29);
+                const real v31 = (v27 * v5);
+                out3[r * ld_out3 + c] = v31;
+                const real v32 = (v28 * v10);
+                out4[r * ld_out4 + c] = v32;
+                const real v33 = (v30 * v7);
+                out5[r * ld_out5 + c] = v33;
+            }
+        }
+    }
+}
+
+/* ===== kernel symrnn_k050edb15769f0fb5: float32, 5 in, 1 out, 2 masks ===== */
+#define SYMRNN_INLINE static inline
+#include <math.h>
+
+#ifndef SYMRNN_INLINE
+#define SYMRNN_INLINE static inline
+#endif
+#ifdef __CUDACC_RTC__
+typedef unsigned int uint32_t;
+typedef unsigned long long uint64_t;
+#else
+#include <stdint.h>
+#endif
+
+/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
+{
+    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int r = 0; r < 10; ++r) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * c0;
+        uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
+        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c1 = (uint32_t)p1;
+        c3 = (uint32_t)p0;
+        c0 = n0;
+        c2 = n2;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    return c0;
+}
+
+#if defined(SYMRNN_LIBMVEC) && defined(__GLIBC__)
+#if __GLIBC_PREREQ(2, 35)
+#pragma omp declare simd notinbranch
+float expf(float);
+#pragma omp declare simd notinbranch
+float logf(float);
+#pragma omp declare simd notinbranch
+float tanhf(float);
+#pragma omp declare simd notinbranch
+double exp(double);
+#pragma omp declare simd notinbranch
+double log(double);
+#pragma omp declare simd notinbranch
+double tanh(double);
+#endif
+#endif
+
+typedef float real;
+
+SYMRNN_INLINE real symrnn_sigmoid(real x) { return (real)1 / ((real)1 + expf(-x)); }
+SYMRNN_INLINE real symrnn_tanh(real x) { return tanhf(x); }
+/* `x < 0 ? 0 : x` (not `x > 0 ? x : 0`) lets NaN through, as np.maximum does. */
+SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
+SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
+SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
+
+/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
+   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
+   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
+SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
+                                  uint32_t threshold, real scale)
+{
+    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
+    return ctl[1] ? factor : (real)1;
+}
+
+/* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
+   result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
+SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
+                                  uint32_t threshold, real p, real prev, real next)
+{
+    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
+    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
+}
+
+void symrnn_k050edb15769f0fb5(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, real* out0, long ld_out0, const uint64_t* ctl, const uint32_t* masks)
+{
+    if (ctl[1]) {
+        for (long r = 0; r < rows; ++r) {
+            #pragma omp simd
+            for (long c = 0; c < cols; ++c) {
+                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
+                const real v0 = in0[r * ld_in0 + c];
+                const real v1 = in1[r * ld_in1 + c];
+                const real v2 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v0, v1);
+                const real v3 = in2[r * ld_in2 + c];
+                const real v4 = in3[r * ld_in3 + c];
+                const real v5 = (v3 * v4);
+                const real v6 = (v2 + v5);
+                const real v7 = in4[r * ld_in4 + c];
+                const real v8 = (v7 * symrnn_dropout(ctl, masks[1], idx, 858993459u, 0x1.4p+0f));
+                const real v9 = (v6 + v8);
+                out0[r * ld_out0 + c] = v9;
+            }
+        }
+    } else {
+        for (long r = 0; r < rows; ++r) {
+            #pragma omp simd
+            for (long c = 0; c < cols; ++c) {
+                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
+                const real v0 = in0[r * ld_in0 + c];
+                const real v1 = in1[r * ld_in1 + c];
+                const real v2 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v0, v1);
+                const real v3 = in2[r * ld_in2 + c];
+                const real v4 = in3[r * ld_in3 + c];
+                const real v5 = (v3 * v4);
+                const real v6 = (v2 + v5);
+                const real v7 = in4[r * ld_in4 + c];
+                const real v8 = (v7 * symrnn_dropout(ctl, masks[1], idx, 858993459u, 0x1.4p+0f));
+                const real v9 = (v6 + v8);
+                out0[r * ld_out0 + c] = v9;
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+"""Hypothesis-generated stacks: fused, unrolled and reference executors agree.
+
+The strategy draws the cell type, 1-3 layers of sizes 1-6, the input size, direction, rates
+of dropout (either mode), recurrent dropout and zoneout (one for all layers or one per layer),
+T, N, the dtype, which heads to take and the `grad_req`; the checks are those of
+`tests/test_backends_agree.py` (same tolerances, two passes, 'add' doubles, 'null' gives no
+gradients, inference agrees). Rates come from a small set so that the kernels generated stay
+few and the on-disk kernel cache serves later runs. `SYMRNN_HYPOTHESIS_EXAMPLES` raises the
+number of examples (8 by default, to keep the suite fast).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+
+
+def _sibling(filename: str):
+    """The helpers of a sibling test file (tests/ is not a package under importlib mode)."""
+    path = Path(__file__).with_name(filename)
+    name = f"_symrnn_{path.stem}_helpers"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up here
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+agree = _sibling("test_backends_agree.py")
+
+RATE = st.sampled_from([0.0, 0.25, 0.5])
+
+
+@st.composite
+def stacks(draw):
+    layers = draw(st.integers(1, 3))
+
+    def rates():
+        return draw(st.one_of(RATE, st.lists(RATE, min_size=layers, max_size=layers).map(tuple)))
+
+    return agree.Stack(
+        typ=draw(st.sampled_from(agree.TYPES)),
+        sizes=tuple(draw(st.lists(st.integers(1, 6), min_size=layers, max_size=layers))),
+        data_dim=draw(st.integers(1, 5)),
+        bidirectional=draw(st.booleans()),
+        dropout=rates(),
+        dropout_mode=draw(st.sampled_from(["step", "sequence"])),
+        recurrent_dropout=rates(),
+        zoneout=rates(),
+        T=draw(st.integers(1, 4)),
+        N=draw(st.integers(1, 3)),
+        dtype=draw(st.sampled_from(["float32", "float64"])),
+        heads=draw(st.sampled_from(["final", "all"])),
+    )
+
+
+# More examples for a longer hunt: SYMRNN_HYPOTHESIS_EXAMPLES=200 python -m pytest this file.
+EXAMPLES = int(os.environ.get("SYMRNN_HYPOTHESIS_EXAMPLES", "8"))
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(stack=stacks(), req=st.sampled_from(["write", "add", "null", "mixed"]))
+def test_generated_stack_agrees(stack, req, pytestconfig):
+    note(f"stack={stack!r} grad_req={req!r}")
+    symbol = stack.symbol()
+    grad_req = agree.mixed_grad_req(symbol) if req == "mixed" else req
+    exs = agree.check_stack(stack, grad_req, pytestconfig, seeds=(agree.SEED, agree.SEED),
+                            symbol=symbol)
+    if req == "null":
+        assert all(ex.grad_dict == {} for ex in exs.values())
