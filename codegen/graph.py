@@ -80,13 +80,13 @@ def set_node(g: nx.DiGraph, nid: str, node: Node) -> None:
     """Replaces the record of `nid` (and its in-edges) in place; callers own `g`."""
     for src in list(g.predecessors(nid)):
         g.remove_edge(src, nid)
-    g.nodes[nid]["node"] = node
+    g._node[nid] = {"node": node}  # a new dict: copies of the graph share the old one
     for src in node.inputs:
         g.add_edge(src, nid)
 
 
 def node(g: nx.DiGraph, nid: str) -> Node:
-    return g.nodes[nid]["node"]
+    return g._node[nid]["node"]  # g.nodes[nid] builds a view per call: hot in every pass
 
 
 def nodes(g: nx.DiGraph):
@@ -105,7 +105,7 @@ def copy_graph(g: nx.DiGraph) -> nx.DiGraph:
     adjacency is copied one level deep: much faster than networkx's generic copy."""
     h = nx.DiGraph()
     h.graph = dict(g.graph)
-    h._node.update((n, dict(d)) for n, d in g._node.items())
+    h._node.update(g._node)  # node dicts are replaced, never mutated (set_node)
     h._succ.update((n, dict(s)) for n, s in g._succ.items())
     h._pred.update((n, dict(p)) for n, p in g._pred.items())
     return h
