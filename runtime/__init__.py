@@ -2,6 +2,7 @@
 
 `runtime` imports neither `codegen` nor `symrnn`, so an exported program runs with it alone.
 """
+from runtime.artifact import load  # noqa: F401
 from runtime.errors import (  # noqa: F401
     ArtifactError,
     BackendUnavailable,

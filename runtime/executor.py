@@ -142,6 +142,13 @@ class Executor:
             elif self._reqs[n] == "write":
                 np.copyto(self.grad_dict[n], g)
 
+    def export(self, path, symbol_json: str | None = None, producer: str | None = None) -> dict:
+        """Writes this executor's program(s), kernel sources, symbol and argument values to one
+        zip that `runtime.load(path)` runs; returns the manifest (see runtime.artifact)."""
+        from runtime.artifact import export_executor
+
+        return export_executor(self, path, symbol_json=symbol_json, producer=producer)
+
     # ---- validation -----------------------------------------------------------------------------
     def _check_args(self, where, values: dict, allow_extra: bool) -> dict:
         specs, checked = self.engine.arg_specs, {}

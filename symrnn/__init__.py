@@ -21,6 +21,7 @@ from symrnn.symbol import Group, Symbol, Variable, load, load_json  # noqa: F401
 __version__ = "0.1.0"
 from symrnn import optim  # noqa: F401
 from symrnn.compare import compare  # noqa: F401
+from symrnn.export import export  # noqa: F401
 from symrnn.model import (  # noqa: F401
     CharLM,
     bind_model,

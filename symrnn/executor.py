@@ -32,7 +32,9 @@ def simple_bind(symbol: Symbol, backend="cpu", grad_req="write", fuse=True, dtyp
            and graph.nodes[a]["node"].dtype in DTYPES]
     reqs = {a: (r if a in wrt else "null") for a, r in reqs.items()}
     engine = make_engine(backend, graph, wrt, symbol.list_outputs(), fuse)
-    return Executor(engine, reqs, seed)
+    ex = Executor(engine, reqs, seed)
+    ex.symbol, ex.input_names = symbol, list(shapes or ()) if where == "simple_bind" else None
+    return ex
 
 
 def make_engine(backend, graph, wrt, output_names, fuse):

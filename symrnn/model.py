@@ -132,6 +132,8 @@ class CharLM:
 
     def symbol(self, seq_len: int, batch: int, head: str = "loss"):
         """`(Group([head, *final states]), links)`; `head` is 'loss' or 'logits'."""
+        if head not in ("loss", "logits"):
+            raise ConfigError(f"CharLM: 'head' must be 'loss' or 'logits', given {head!r}")
         data = Variable("data", shape=(seq_len, batch), dtype="int32")
         label = Variable("label", shape=(seq_len, batch), dtype="int32")
         rnn = self._factory()

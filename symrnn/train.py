@@ -120,10 +120,10 @@ def train(executor, stream: np.ndarray, links: dict | None = None, *, epochs: in
     `optimizer` defaults to `Adam(1e-3)`; `clip` is a global-norm bound. `valid` is
     `(executor, stream)` evaluated after every epoch (the executor is bound with the same
     parameters' shapes; parameters are copied into it). `max_seconds` stops early, at a
-    window's end. `progress` shows a tqdm bar when tqdm is installed; `plot` writes a loss
-    curve to that path (needs matplotlib). `on_epoch(record, optimizer)` runs after each
-    epoch (to change `optimizer.lr`, say) and stops training by returning True.
-    Returns the History.
+    window's end. `progress` shows a tqdm bar when tqdm is installed (else a line every
+    20 s); `plot` writes a loss curve to that path (needs matplotlib). `on_epoch(record,
+    optimizer)` runs after each epoch (to change `optimizer.lr`, say) and stops training by
+    returning True. Returns the History.
     """
     links, optimizer = links or {}, optimizer or Adam(1e-3)
     seq_len = executor.arg_dict[data].shape[0]
@@ -150,9 +150,9 @@ def train(executor, stream: np.ndarray, links: dict | None = None, *, epochs: in
         history.epochs.append(record)
         if log:
             log(_format(record))
-        if on_epoch is not None and on_epoch(record, optimizer):
-            break
         if max_seconds is not None and time.perf_counter() - start > max_seconds:
+            break
+        if on_epoch is not None and on_epoch(record, optimizer):
             break
     reset_states(executor, links)
     if plot:
@@ -195,13 +195,32 @@ def _format(r: dict) -> str:
     return text
 
 
+class _Ticker:
+    """A stand-in for tqdm: a line at most every `every` seconds."""
+
+    def __init__(self, total: int, desc: str, every: float = 20.0):
+        self.total, self.desc, self.every, self.n = total, desc, every, 0
+        self.last = time.perf_counter()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def set_postfix(self, loss: str, refresh: bool = False) -> None:
+        if time.perf_counter() - self.last >= self.every:
+            self.last = time.perf_counter()
+            print(f"  {self.desc}: {self.n}/{self.total} windows, loss {loss}", flush=True)
+
+    def close(self) -> None:
+        pass
+
+
 def _progress(total: int, desc: str, enabled: bool):
     if not enabled:
         return None
     try:
         from tqdm.auto import tqdm
-    except ImportError:  # tqdm is an optional extra: no bar, the epoch lines remain
-        return None
+    except ImportError:  # tqdm is an optional extra
+        return _Ticker(total, desc)
     return tqdm(total=total, desc=desc, leave=False)
 
 

@@ -150,13 +150,6 @@ def random_out_grads(ex, seed: int = 1) -> list:
     return [rng.standard_normal(o.shape).astype(o.dtype) for o in ex.outputs]
 
 
-def forward_backward(exs: dict, out_grads, seed: int = SEED, backward: bool = True) -> None:
-    for ex in exs.values():
-        ex.forward(is_train=True, seed=seed)
-        if backward:
-            ex.backward(out_grads=out_grads)
-
-
 def assert_close(actual, expected, dtype: str, what: str) -> None:
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
     assert actual.dtype == expected.dtype == np.dtype(dtype), f"{what}: dtype {actual.dtype}"
@@ -183,13 +176,14 @@ def assert_grads_agree(exs: dict, dtype: str, when: str = "") -> None:
 
 
 def check_stack(stack: Stack, grad_req="write", config=None, seeds=(SEED, SEED),
-                new_out_grads: bool = False, symbol=None) -> dict:
+                new_out_grads: bool = False, symbol=None, masks_visible: bool = False) -> dict:
     """Binds the three executors with identical arguments, runs one training forward and
     backward pass per seed in `seeds`, and checks after each that outputs and gradients
     agree. With one seed and one set of head gradients for all passes, it also checks what
     `grad_req` did: 'write' gradients equal the first pass's, 'add' twice them (two passes),
     'null' arguments have none. Ends with an inference forward (dropout the identity,
-    zoneout its expectation). Returns the executors."""
+    zoneout its expectation); with `masks_visible` (stacks large enough that some mask surely
+    hits), training outputs must differ from inference ones. Returns the executors."""
     symbol = stack.symbol() if symbol is None else symbol
     exs = bind_all(stack, grad_req, config, symbol)
     reqs = exs["reference"].grad_req
@@ -221,7 +215,8 @@ def check_stack(stack: Stack, grad_req="write", config=None, seeds=(SEED, SEED),
     for ex in exs.values():
         ex.forward(is_train=False)
     assert_outputs_agree(exs, stack.dtype, "inference: ")
-    if stack.masked:  # the masks were drawn: training differs from inference
+    if masks_visible:  # the masks were drawn: training differs from inference
+        assert stack.masked
         assert any(not np.allclose(a, b) for a, b in zip(trained, exs["reference"].outputs))
     return exs
 
@@ -280,7 +275,8 @@ def test_stack_agrees(case_id, pytestconfig):
     case = CASES[case_id]
     symbol = case.stack.symbol()
     exs = check_stack(case.stack, grad_req_of(case.grad_req, symbol), pytestconfig,
-                      seeds=case.seeds, new_out_grads=case.new_out_grads, symbol=symbol)
+                      seeds=case.seeds, new_out_grads=case.new_out_grads, symbol=symbol,
+                      masks_visible=True)
     args = set(symbol.list_arguments())
     got = set(exs["fused"].grad_dict)
     if case.grad_req in ("write", "add"):

@@ -55,9 +55,9 @@ def nvcc_path() -> str | None:
 def build_program(stack, grad_req, fuse: bool):
     """The Program `simple_bind(backend='cpu', ...)` would run, without compiling its C."""
     from codegen.pipeline import compile_graph
+    from runtime.executor import normalize_grad_req
     from symrnn.executor import DTYPES
     from symrnn.lower import lower_and_infer
-    from runtime.executor import normalize_grad_req
 
     symbol = stack.symbol()
     graph, _ = lower_and_infer(symbol, dict(stack.shapes), stack.dtype, "test_emitted_cuda")
@@ -118,14 +118,15 @@ def nvcc(nvcc_bin: str, arch: str, text: str, folder: Path, stem: str) -> tuple[
     src, ptx = folder / f"{stem}.cu", folder / f"{stem}.{arch}.ptx"
     src.write_text(text)
     proc = subprocess.run([nvcc_bin, "-ptx", f"-arch={arch}", "-Werror", "all-warnings",
-                           str(src), "-o", str(ptx)], capture_output=True, text=True,
-                          timeout=300)
+                           str(src), "-o", str(ptx)], check=False, capture_output=True,
+                          text=True, timeout=300)
     out = proc.stdout + proc.stderr
     return proc.returncode, out, ptx.read_text() if ptx.exists() else ""
 
 
 def supported_archs(nvcc_bin: str) -> set:
-    proc = subprocess.run([nvcc_bin, "--list-gpu-arch"], capture_output=True, text=True)
+    proc = subprocess.run([nvcc_bin, "--list-gpu-arch"], check=False, capture_output=True,
+                          text=True)
     return {a.replace("compute_", "sm_") for a in proc.stdout.split()}
 
 

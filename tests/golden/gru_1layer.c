@@ -102,7 +102,7 @@ void symrnn_k1dba3dc68e5158f9(long rows, long cols, const real* in0, long ld_in0
     }
 }
 
-/* ===== kernel symrnn_kb61ae6b29212f7cf: float32, 13 in, 7 out, 2 masks ===== */
+/* ===== kernel symrnn_k8397715e934f565c: float32, 13 in, 7 out, 2 masks ===== */
 #define SYMRNN_INLINE static inline
 #include <math.h>
 
@@ -181,7 +181,7 @@ SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t i
     return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
 }
 
-void symrnn_kb61ae6b29212f7cf(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
+void symrnn_k8397715e934f565c(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = 0; r < rows; ++r) {
@@ -194,36 +194,36 @@ void symrnn_kb61ae6b29212f7cf(long rows, long cols, const real* in0, long ld_in0
                 const real v3 = in2[r * ld_in2 + c];
                 const real v4 = in3[r * ld_in3 + c];
                 const real v5 = (v3 + v4);
-                const real v6 = in4[r * ld_in4 + c];
-                const real v7 = in5[r * ld_in5 + c];
-                const real v8 = (v6 + v7);
-                const real v9 = in6[r * ld_in6 + c];
-                const real v10 = in7[r * ld_in7 + c];
-                const real v11 = (v9 + v10);
-                const real v12 = in8[r * ld_in8 + c];
-                const real v13 = in9[r * ld_in9 + c];
-                const real v14 = (v12 + v13);
-                const real v15 = in10[r * ld_in10 + c];
-                const real v16 = in11[r * ld_in11 + c];
-                const real v17 = (v15 + v16);
-                out0[r * ld_out0 + c] = v17;
-                const real v18 = (v2 + v11);
-                const real v19 = (v5 + v14);
-                const real v20 = symrnn_sigmoid(v18);
-                out1[r * ld_out1 + c] = v20;
-                const real v21 = symrnn_sigmoid(v19);
-                out2[r * ld_out2 + c] = v21;
-                const real v22 = (v20 * v17);
-                const real v23 = (0x1p+0f - v21);
-                out3[r * ld_out3 + c] = v23;
-                const real v24 = in12[r * ld_in12 + c];
-                const real v25 = (v21 * v24);
-                const real v26 = (v8 + v22);
-                const real v27 = symrnn_tanh(v26);
-                out4[r * ld_out4 + c] = v27;
-                const real v28 = (v23 * v27);
-                const real v29 = (v28 + v25);
-                const real v30 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v24, v29);
+                const real v6 = (v2 + v5);
+                const real v7 = symrnn_sigmoid(v6);
+                out0[r * ld_out0 + c] = v7;
+                const real v8 = in4[r * ld_in4 + c];
+                const real v9 = in5[r * ld_in5 + c];
+                const real v10 = (v8 + v9);
+                const real v11 = in6[r * ld_in6 + c];
+                const real v12 = in7[r * ld_in7 + c];
+                const real v13 = (v11 + v12);
+                const real v14 = (v10 + v13);
+                const real v15 = symrnn_sigmoid(v14);
+                out1[r * ld_out1 + c] = v15;
+                const real v16 = (0x1p+0f - v15);
+                out2[r * ld_out2 + c] = v16;
+                const real v17 = in8[r * ld_in8 + c];
+                const real v18 = in9[r * ld_in9 + c];
+                const real v19 = (v17 + v18);
+                const real v20 = in10[r * ld_in10 + c];
+                const real v21 = in11[r * ld_in11 + c];
+                const real v22 = (v20 + v21);
+                out3[r * ld_out3 + c] = v22;
+                const real v23 = (v7 * v22);
+                const real v24 = (v19 + v23);
+                const real v25 = symrnn_tanh(v24);
+                out4[r * ld_out4 + c] = v25;
+                const real v26 = (v16 * v25);
+                const real v27 = in12[r * ld_in12 + c];
+                const real v28 = (v15 * v27);
+                const real v29 = (v26 + v28);
+                const real v30 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v27, v29);
                 out5[r * ld_out5 + c] = v30;
                 const real v31 = (v30 * symrnn_dropout(ctl, masks[1], idx, 858993459u, 0x1.4p+0f));
                 out6[r * ld_out6 + c] = v31;
@@ -240,36 +240,36 @@ void symrnn_kb61ae6b29212f7cf(long rows, long cols, const real* in0, long ld_in0
                 const real v3 = in2[r * ld_in2 + c];
                 const real v4 = in3[r * ld_in3 + c];
                 const real v5 = (v3 + v4);
-                const real v6 = in4[r * ld_in4 + c];
-                const real v7 = in5[r * ld_in5 + c];
-                const real v8 = (v6 + v7);
-                const real v9 = in6[r * ld_in6 + c];
-                const real v10 = in7[r * ld_in7 + c];
-                const real v11 = (v9 + v10);
-                const real v12 = in8[r * ld_in8 + c];
-                const real v13 = in9[r * ld_in9 + c];
-                const real v14 = (v12 + v13);
-                const real v15 = in10[r * ld_in10 + c];
-                const real v16 = in11[r * ld_in11 + c];
-                const real v17 = (v15 + v16);
-                out0[r * ld_out0 + c] = v17;
-                const real v18 = (v2 + v11);
-                const real v19 = (v5 + v14);
-                const real v20 = symrnn_sigmoid(v18);
-                out1[r * ld_out1 + c] = v20;
-                const real v21 = symrnn_sigmoid(v19);
-                out2[r * ld_out2 + c] = v21;
-                const real v22 = (v20 * v17);
-                const real v23 = (0x1p+0f - v21);
-                out3[r * ld_out3 + c] = v23;
-                const real v24 = in12[r * ld_in12 + c];
-                const real v25 = (v21 * v24);
-                const real v26 = (v8 + v22);
-                const real v27 = symrnn_tanh(v26);
-                out4[r * ld_out4 + c] = v27;
-                const real v28 = (v23 * v27);
-                const real v29 = (v28 + v25);
-                const real v30 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v24, v29);
+                const real v6 = (v2 + v5);
+                const real v7 = symrnn_sigmoid(v6);
+                out0[r * ld_out0 + c] = v7;
+                const real v8 = in4[r * ld_in4 + c];
+                const real v9 = in5[r * ld_in5 + c];
+                const real v10 = (v8 + v9);
+                const real v11 = in6[r * ld_in6 + c];
+                const real v12 = in7[r * ld_in7 + c];
+                const real v13 = (v11 + v12);
+                const real v14 = (v10 + v13);
+                const real v15 = symrnn_sigmoid(v14);
+                out1[r * ld_out1 + c] = v15;
+                const real v16 = (0x1p+0f - v15);
+                out2[r * ld_out2 + c] = v16;
+                const real v17 = in8[r * ld_in8 + c];
+                const real v18 = in9[r * ld_in9 + c];
+                const real v19 = (v17 + v18);
+                const real v20 = in10[r * ld_in10 + c];
+                const real v21 = in11[r * ld_in11 + c];
+                const real v22 = (v20 + v21);
+                out3[r * ld_out3 + c] = v22;
+                const real v23 = (v7 * v22);
+                const real v24 = (v19 + v23);
+                const real v25 = symrnn_tanh(v24);
+                out4[r * ld_out4 + c] = v25;
+                const real v26 = (v16 * v25);
+                const real v27 = in12[r * ld_in12 + c];
+                const real v28 = (v15 * v27);
+                const real v29 = (v26 + v28);
+                const real v30 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v27, v29);
                 out5[r * ld_out5 + c] = v30;
                 const real v31 = (v30 * symrnn_dropout(ctl, masks[1], idx, 858993459u, 0x1.4p+0f));
                 out6[r * ld_out6 + c] = v31;
@@ -278,7 +278,7 @@ void symrnn_kb61ae6b29212f7cf(long rows, long cols, const real* in0, long ld_in0
     }
 }
 
-/* ===== kernel symrnn_kff18c6903a8c2379: float32, 13 in, 6 out, 1 masks ===== */
+/* ===== kernel symrnn_kfb7d24f57736df37: float32, 13 in, 6 out, 1 masks ===== */
 #define SYMRNN_INLINE static inline
 #include <math.h>
 
@@ -357,7 +357,7 @@ SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t i
     return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
 }
 
-void symrnn_kff18c6903a8c2379(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
+void symrnn_kfb7d24f57736df37(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = 0; r < rows; ++r) {
@@ -370,36 +370,36 @@ void symrnn_kff18c6903a8c2379(long rows, long cols, const real* in0, long ld_in0
                 const real v3 = in2[r * ld_in2 + c];
                 const real v4 = in3[r * ld_in3 + c];
                 const real v5 = (v3 + v4);
-                const real v6 = in4[r * ld_in4 + c];
-                const real v7 = in5[r * ld_in5 + c];
-                const real v8 = (v6 + v7);
-                const real v9 = in6[r * ld_in6 + c];
-                const real v10 = in7[r * ld_in7 + c];
-                const real v11 = (v9 + v10);
-                const real v12 = in8[r * ld_in8 + c];
-                const real v13 = in9[r * ld_in9 + c];
-                const real v14 = (v12 + v13);
-                const real v15 = in10[r * ld_in10 + c];
-                const real v16 = in11[r * ld_in11 + c];
-                const real v17 = (v15 + v16);
-                out0[r * ld_out0 + c] = v17;
-                const real v18 = (v2 + v11);
-                const real v19 = (v5 + v14);
-                const real v20 = symrnn_sigmoid(v18);
-                out1[r * ld_out1 + c] = v20;
-                const real v21 = symrnn_sigmoid(v19);
-                out2[r * ld_out2 + c] = v21;
-                const real v22 = (v20 * v17);
-                const real v23 = (0x1p+0f - v21);
-                out3[r * ld_out3 + c] = v23;
-                const real v24 = in12[r * ld_in12 + c];
-                const real v25 = (v21 * v24);
-                const real v26 = (v8 + v22);
-                const real v27 = symrnn_tanh(v26);
-                out4[r * ld_out4 + c] = v27;
-                const real v28 = (v23 * v27);
-                const real v29 = (v28 + v25);
-                const real v30 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v24, v29);
+                const real v6 = (v2 + v5);
+                const real v7 = symrnn_sigmoid(v6);
+                out0[r * ld_out0 + c] = v7;
+                const real v8 = in4[r * ld_in4 + c];
+                const real v9 = in5[r * ld_in5 + c];
+                const real v10 = (v8 + v9);
+                const real v11 = in6[r * ld_in6 + c];
+                const real v12 = in7[r * ld_in7 + c];
+                const real v13 = (v11 + v12);
+                const real v14 = (v10 + v13);
+                const real v15 = symrnn_sigmoid(v14);
+                out1[r * ld_out1 + c] = v15;
+                const real v16 = (0x1p+0f - v15);
+                out2[r * ld_out2 + c] = v16;
+                const real v17 = in8[r * ld_in8 + c];
+                const real v18 = in9[r * ld_in9 + c];
+                const real v19 = (v17 + v18);
+                const real v20 = in10[r * ld_in10 + c];
+                const real v21 = in11[r * ld_in11 + c];
+                const real v22 = (v20 + v21);
+                out3[r * ld_out3 + c] = v22;
+                const real v23 = (v7 * v22);
+                const real v24 = (v19 + v23);
+                const real v25 = symrnn_tanh(v24);
+                out4[r * ld_out4 + c] = v25;
+                const real v26 = (v16 * v25);
+                const real v27 = in12[r * ld_in12 + c];
+                const real v28 = (v15 * v27);
+                const real v29 = (v26 + v28);
+                const real v30 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v27, v29);
                 out5[r * ld_out5 + c] = v30;
             }
         }
@@ -414,43 +414,43 @@ void symrnn_kff18c6903a8c2379(long rows, long cols, const real* in0, long ld_in0
                 const real v3 = in2[r * ld_in2 + c];
                 const real v4 = in3[r * ld_in3 + c];
                 const real v5 = (v3 + v4);
-                const real v6 = in4[r * ld_in4 + c];
-                const real v7 = in5[r * ld_in5 + c];
-                const real v8 = (v6 + v7);
-                const real v9 = in6[r * ld_in6 + c];
-                const real v10 = in7[r * ld_in7 + c];
-                const real v11 = (v9 + v10);
-                const real v12 = in8[r * ld_in8 + c];
-                const real v13 = in9[r * ld_in9 + c];
-                const real v14 = (v12 + v13);
-                const real v15 = in10[r * ld_in10 + c];
-                const real v16 = in11[r * ld_in11 + c];
-                const real v17 = (v15 + v16);
-                out0[r * ld_out0 + c] = v17;
-                const real v18 = (v2 + v11);
-                const real v19 = (v5 + v14);
-                const real v20 = symrnn_sigmoid(v18);
-                out1[r * ld_out1 + c] = v20;
-                const real v21 = symrnn_sigmoid(v19);
-                out2[r * ld_out2 + c] = v21;
-                const real v22 = (v20 * v17);
-                const real v23 = (0x1p+0f - v21);
-                out3[r * ld_out3 + c] = v23;
-                const real v24 = in12[r * ld_in12 + c];
-                const real v25 = (v21 * v24);
-                const real v26 = (v8 + v22);
-                const real v27 = symrnn_tanh(v26);
-                out4[r * ld_out4 + c] = v27;
-                const real v28 = (v23 * v27);
-                const real v29 = (v28 + v25);
-                const real v30 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v24, v29);
+                const real v6 = (v2 + v5);
+                const real v7 = symrnn_sigmoid(v6);
+                out0[r * ld_out0 + c] = v7;
+                const real v8 = in4[r * ld_in4 + c];
+                const real v9 = in5[r * ld_in5 + c];
+                const real v10 = (v8 + v9);
+                const real v11 = in6[r * ld_in6 + c];
+                const real v12 = in7[r * ld_in7 + c];
+                const real v13 = (v11 + v12);
+                const real v14 = (v10 + v13);
+                const real v15 = symrnn_sigmoid(v14);
+                out1[r * ld_out1 + c] = v15;
+                const real v16 = (0x1p+0f - v15);
+                out2[r * ld_out2 + c] = v16;
+                const real v17 = in8[r * ld_in8 + c];
+                const real v18 = in9[r * ld_in9 + c];
+                const real v19 = (v17 + v18);
+                const real v20 = in10[r * ld_in10 + c];
+                const real v21 = in11[r * ld_in11 + c];
+                const real v22 = (v20 + v21);
+                out3[r * ld_out3 + c] = v22;
+                const real v23 = (v7 * v22);
+                const real v24 = (v19 + v23);
+                const real v25 = symrnn_tanh(v24);
+                out4[r * ld_out4 + c] = v25;
+                const real v26 = (v16 * v25);
+                const real v27 = in12[r * ld_in12 + c];
+                const real v28 = (v15 * v27);
+                const real v29 = (v26 + v28);
+                const real v30 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v27, v29);
                 out5[r * ld_out5 + c] = v30;
             }
         }
     }
 }
 
-/* ===== kernel symrnn_k196122372c9df036: float32, 8 in, 7 out, 1 masks ===== */
+/* ===== kernel symrnn_k59b2d8c23fa7ae21: float32, 8 in, 7 out, 1 masks ===== */
 #define SYMRNN_INLINE static inline
 #include <math.h>
 
@@ -529,7 +529,7 @@ SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t i
     return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
 }
 
-void symrnn_k196122372c9df036(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
+void symrnn_k59b2d8c23fa7ae21(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = 0; r < rows; ++r) {
@@ -547,27 +547,27 @@ void symrnn_k196122372c9df036(long rows, long cols, const real* in0, long ld_in0
                 const real v5 = in2[r * ld_in2 + c];
                 const real v6 = (v4 * v5);
                 const real v7 = in3[r * ld_in3 + c];
-                const real v8 = (0x1p+0f - v7);
-                const real v9 = (v7 * v8);
-                const real v10 = in4[r * ld_in4 + c];
-                const real v11 = (v4 * v10);
-                const real v12 = in5[r * ld_in5 + c];
-                const real v13 = (v12 * v10);
-                const real v14 = in6[r * ld_in6 + c];
-                const real v15 = (v4 * v14);
-                const real v16 = (v14 * v14);
-                const real v17 = (-v15);
-                const real v18 = (0x1p+0f - v16);
-                const real v19 = (v6 + v17);
-                const real v20 = (v11 * v18);
-                out3[r * ld_out3 + c] = v20;
-                const real v21 = (v19 * v13);
-                out4[r * ld_out4 + c] = v21;
-                const real v22 = in7[r * ld_in7 + c];
-                const real v23 = (v20 * v22);
-                const real v24 = (v20 * v7);
-                out5[r * ld_out5 + c] = v24;
-                const real v25 = (v23 * v9);
+                const real v8 = (v7 * v7);
+                const real v9 = (0x1p+0f - v8);
+                const real v10 = (v6 * v9);
+                out3[r * ld_out3 + c] = v10;
+                const real v11 = in4[r * ld_in4 + c];
+                const real v12 = (v10 * v11);
+                out4[r * ld_out4 + c] = v12;
+                const real v13 = in5[r * ld_in5 + c];
+                const real v14 = (v10 * v13);
+                const real v15 = (0x1p+0f - v11);
+                const real v16 = (v11 * v15);
+                const real v17 = (v14 * v16);
+                out5[r * ld_out5 + c] = v17;
+                const real v18 = in6[r * ld_in6 + c];
+                const real v19 = (v4 * v18);
+                const real v20 = (v4 * v7);
+                const real v21 = (-v20);
+                const real v22 = (v19 + v21);
+                const real v23 = in7[r * ld_in7 + c];
+                const real v24 = (v23 * v5);
+                const real v25 = (v22 * v24);
                 out6[r * ld_out6 + c] = v25;
             }
         }
@@ -587,34 +587,34 @@ void symrnn_k196122372c9df036(long rows, long cols, const real* in0, long ld_in0
                 const real v5 = in2[r * ld_in2 + c];
                 const real v6 = (v4 * v5);
                 const real v7 = in3[r * ld_in3 + c];
-                const real v8 = (0x1p+0f - v7);
-                const real v9 = (v7 * v8);
-                const real v10 = in4[r * ld_in4 + c];
-                const real v11 = (v4 * v10);
-                const real v12 = in5[r * ld_in5 + c];
-                const real v13 = (v12 * v10);
-                const real v14 = in6[r * ld_in6 + c];
-                const real v15 = (v4 * v14);
-                const real v16 = (v14 * v14);
-                const real v17 = (-v15);
-                const real v18 = (0x1p+0f - v16);
-                const real v19 = (v6 + v17);
-                const real v20 = (v11 * v18);
-                out3[r * ld_out3 + c] = v20;
-                const real v21 = (v19 * v13);
-                out4[r * ld_out4 + c] = v21;
-                const real v22 = in7[r * ld_in7 + c];
-                const real v23 = (v20 * v22);
-                const real v24 = (v20 * v7);
-                out5[r * ld_out5 + c] = v24;
-                const real v25 = (v23 * v9);
+                const real v8 = (v7 * v7);
+                const real v9 = (0x1p+0f - v8);
+                const real v10 = (v6 * v9);
+                out3[r * ld_out3 + c] = v10;
+                const real v11 = in4[r * ld_in4 + c];
+                const real v12 = (v10 * v11);
+                out4[r * ld_out4 + c] = v12;
+                const real v13 = in5[r * ld_in5 + c];
+                const real v14 = (v10 * v13);
+                const real v15 = (0x1p+0f - v11);
+                const real v16 = (v11 * v15);
+                const real v17 = (v14 * v16);
+                out5[r * ld_out5 + c] = v17;
+                const real v18 = in6[r * ld_in6 + c];
+                const real v19 = (v4 * v18);
+                const real v20 = (v4 * v7);
+                const real v21 = (-v20);
+                const real v22 = (v19 + v21);
+                const real v23 = in7[r * ld_in7 + c];
+                const real v24 = (v23 * v5);
+                const real v25 = (v22 * v24);
                 out6[r * ld_out6 + c] = v25;
             }
         }
     }
 }
 
-/* ===== kernel symrnn_kf3561f4263544115: float32, 12 in, 6 out, 3 masks ===== */
+/* ===== kernel symrnn_k72414d5ee0f509da: float32, 12 in, 6 out, 3 masks ===== */
 #define SYMRNN_INLINE static inline
 #include <math.h>
 
@@ -693,7 +693,7 @@ SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t i
     return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
 }
 
-void symrnn_kf3561f4263544115(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
+void symrnn_k72414d5ee0f509da(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = 0; r < rows; ++r) {
@@ -706,39 +706,39 @@ void symrnn_kf3561f4263544115(long rows, long cols, const real* in0, long ld_in0
                 const real v3 = in2[r * ld_in2 + c];
                 const real v4 = (v3 + v2);
                 const real v5 = in3[r * ld_in3 + c];
-                const real v6 = (0x1p+0f - v5);
+                const real v6 = in4[r * ld_in4 + c];
                 const real v7 = (v5 * v6);
-                const real v8 = in4[r * ld_in4 + c];
+                const real v8 = (v4 + v7);
                 const real v9 = in5[r * ld_in5 + c];
-                const real v10 = (v8 * v9);
-                const real v11 = in6[r * ld_in6 + c];
-                const real v12 = (v11 * v11);
-                const real v13 = (0x1p+0f - v12);
-                const real v14 = in7[r * ld_in7 + c];
-                const real v15 = in8[r * ld_in8 + c];
-                const real v16 = (v14 * v15);
-                const real v17 = (v4 + v16);
-                const real v18 = in9[r * ld_in9 + c];
-                const real v19 = (v18 * symrnn_dropout(ctl, masks[1], idx, 858993459u, 0x1.4p+0f));
-                const real v20 = (v17 + v19);
-                out0[r * ld_out0 + c] = v20;
-                const real v21 = symrnn_zoneout(ctl, masks[2], idx, 429496730u, 0x1.99999ap-4f, v1, v20);
-                out1[r * ld_out1 + c] = v21;
-                const real v22 = (v21 * v11);
-                const real v23 = (v21 * v9);
-                const real v24 = in10[r * ld_in10 + c];
-                const real v25 = (v21 * v24);
-                const real v26 = (-v22);
-                const real v27 = (v23 * v13);
-                out2[r * ld_out2 + c] = v27;
-                const real v28 = (v25 + v26);
-                const real v29 = in11[r * ld_in11 + c];
-                const real v30 = (v27 * v29);
-                const real v31 = (v27 * v5);
-                out3[r * ld_out3 + c] = v31;
-                const real v32 = (v28 * v10);
+                const real v10 = (v9 * symrnn_dropout(ctl, masks[1], idx, 858993459u, 0x1.4p+0f));
+                const real v11 = (v8 + v10);
+                out0[r * ld_out0 + c] = v11;
+                const real v12 = symrnn_zoneout(ctl, masks[2], idx, 429496730u, 0x1.99999ap-4f, v1, v11);
+                out1[r * ld_out1 + c] = v12;
+                const real v13 = in6[r * ld_in6 + c];
+                const real v14 = (v12 * v13);
+                const real v15 = in7[r * ld_in7 + c];
+                const real v16 = (v15 * v15);
+                const real v17 = (0x1p+0f - v16);
+                const real v18 = (v14 * v17);
+                out2[r * ld_out2 + c] = v18;
+                const real v19 = in8[r * ld_in8 + c];
+                const real v20 = (v18 * v19);
+                const real v21 = in9[r * ld_in9 + c];
+                const real v22 = (0x1p+0f - v21);
+                const real v23 = (v21 * v22);
+                const real v24 = (v20 * v23);
+                out3[r * ld_out3 + c] = v24;
+                const real v25 = in10[r * ld_in10 + c];
+                const real v26 = (v12 * v25);
+                const real v27 = (v12 * v15);
+                const real v28 = (-v27);
+                const real v29 = (v26 + v28);
+                const real v30 = in11[r * ld_in11 + c];
+                const real v31 = (v30 * v13);
+                const real v32 = (v29 * v31);
                 out4[r * ld_out4 + c] = v32;
-                const real v33 = (v30 * v7);
+                const real v33 = (v18 * v21);
                 out5[r * ld_out5 + c] = v33;
             }
         }
@@ -753,39 +753,39 @@ void symrnn_kf3561f4263544115(long rows, long cols, const real* in0, long ld_in0
                 const real v3 = in2[r * ld_in2 + c];
                 const real v4 = (v3 + v2);
                 const real v5 = in3[r * ld_in3 + c];
-                const real v6 = (0x1p+0f - v5);
+                const real v6 = in4[r * ld_in4 + c];
                 const real v7 = (v5 * v6);
-                const real v8 = in4[r * ld_in4 + c];
+                const real v8 = (v4 + v7);
                 const real v9 = in5[r * ld_in5 + c];
-                const real v10 = (v8 * v9);
-                const real v11 = in6[r * ld_in6 + c];
-                const real v12 = (v11 * v11);
-                const real v13 = (0x1p+0f - v12);
-                const real v14 = in7[r * ld_in7 + c];
-                const real v15 = in8[r * ld_in8 + c];
-                const real v16 = (v14 * v15);
-                const real v17 = (v4 + v16);
-                const real v18 = in9[r * ld_in9 + c];
-                const real v19 = (v18 * symrnn_dropout(ctl, masks[1], idx, 858993459u, 0x1.4p+0f));
-                const real v20 = (v17 + v19);
-                out0[r * ld_out0 + c] = v20;
-                const real v21 = symrnn_zoneout(ctl, masks[2], idx, 429496730u, 0x1.99999ap-4f, v1, v20);
-                out1[r * ld_out1 + c] = v21;
-                const real v22 = (v21 * v11);
-                const real v23 = (v21 * v9);
-                const real v24 = in10[r * ld_in10 + c];
-                const real v25 = (v21 * v24);
-                const real v26 = (-v22);
-                const real v27 = (v23 * v13);
-                out2[r * ld_out2 + c] = v27;
-                const real v28 = (v25 + v26);
-                const real v29 = in11[r * ld_in11 + c];
-                const real v30 = (v27 * v29);
-                const real v31 = (v27 * v5);
-                out3[r * ld_out3 + c] = v31;
-                const real v32 = (v28 * v10);
+                const real v10 = (v9 * symrnn_dropout(ctl, masks[1], idx, 858993459u, 0x1.4p+0f));
+                const real v11 = (v8 + v10);
+                out0[r * ld_out0 + c] = v11;
+                const real v12 = symrnn_zoneout(ctl, masks[2], idx, 429496730u, 0x1.99999ap-4f, v1, v11);
+                out1[r * ld_out1 + c] = v12;
+                const real v13 = in6[r * ld_in6 + c];
+                const real v14 = (v12 * v13);
+                const real v15 = in7[r * ld_in7 + c];
+                const real v16 = (v15 * v15);
+                const real v17 = (0x1p+0f - v16);
+                const real v18 = (v14 * v17);
+                out2[r * ld_out2 + c] = v18;
+                const real v19 = in8[r * ld_in8 + c];
+                const real v20 = (v18 * v19);
+                const real v21 = in9[r * ld_in9 + c];
+                const real v22 = (0x1p+0f - v21);
+                const real v23 = (v21 * v22);
+                const real v24 = (v20 * v23);
+                out3[r * ld_out3 + c] = v24;
+                const real v25 = in10[r * ld_in10 + c];
+                const real v26 = (v12 * v25);
+                const real v27 = (v12 * v15);
+                const real v28 = (-v27);
+                const real v29 = (v26 + v28);
+                const real v30 = in11[r * ld_in11 + c];
+                const real v31 = (v30 * v13);
+                const real v32 = (v29 * v31);
                 out4[r * ld_out4 + c] = v32;
-                const real v33 = (v30 * v7);
+                const real v33 = (v18 * v21);
                 out5[r * ld_out5 + c] = v33;
             }
         }

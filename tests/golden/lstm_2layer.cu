@@ -1,4 +1,4 @@
-/* ===== kernel symrnn_kcc08e2a07d4a8954: float32, 17 in, 8 out, 1 masks ===== */
+/* ===== kernel symrnn_kbf44485b8275108c: float32, 17 in, 8 out, 1 masks ===== */
 #define SYMRNN_INLINE __device__ __forceinline__
 
 #ifndef SYMRNN_INLINE
@@ -59,7 +59,7 @@ SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t i
     return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
 }
 
-extern "C" __global__ void symrnn_kcc08e2a07d4a8954(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, const real* in13, long ld_in13, const real* in14, long ld_in14, const real* in15, long ld_in15, const real* in16, long ld_in16, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, real* out7, long ld_out7, const uint64_t* ctl, const uint32_t* masks)
+extern "C" __global__ void symrnn_kbf44485b8275108c(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, const real* in13, long ld_in13, const real* in14, long ld_in14, const real* in15, long ld_in15, const real* in16, long ld_in16, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, real* out7, long ld_out7, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -71,44 +71,44 @@ extern "C" __global__ void symrnn_kcc08e2a07d4a8954(long rows, long cols, const 
                 const real v3 = in2[r * ld_in2 + c];
                 const real v4 = in3[r * ld_in3 + c];
                 const real v5 = (v3 + v4);
-                const real v6 = in4[r * ld_in4 + c];
-                const real v7 = in5[r * ld_in5 + c];
-                const real v8 = (v6 + v7);
-                const real v9 = in6[r * ld_in6 + c];
-                const real v10 = in7[r * ld_in7 + c];
-                const real v11 = (v9 + v10);
-                const real v12 = in8[r * ld_in8 + c];
-                const real v13 = in9[r * ld_in9 + c];
-                const real v14 = (v12 + v13);
-                const real v15 = in10[r * ld_in10 + c];
-                const real v16 = in11[r * ld_in11 + c];
-                const real v17 = (v15 + v16);
-                const real v18 = in12[r * ld_in12 + c];
-                const real v19 = in13[r * ld_in13 + c];
-                const real v20 = (v18 + v19);
-                const real v21 = in14[r * ld_in14 + c];
-                const real v22 = in15[r * ld_in15 + c];
-                const real v23 = (v21 + v22);
-                const real v24 = (v2 + v14);
-                const real v25 = (v5 + v17);
-                const real v26 = (v8 + v20);
-                const real v27 = (v11 + v23);
-                const real v28 = symrnn_sigmoid(v24);
-                out0[r * ld_out0 + c] = v28;
-                const real v29 = symrnn_sigmoid(v25);
-                out1[r * ld_out1 + c] = v29;
-                const real v30 = symrnn_tanh(v26);
-                out2[r * ld_out2 + c] = v30;
-                const real v31 = symrnn_sigmoid(v27);
-                out3[r * ld_out3 + c] = v31;
-                const real v32 = in16[r * ld_in16 + c];
-                const real v33 = (v29 * v32);
-                const real v34 = (v28 * v30);
-                const real v35 = (v33 + v34);
+                const real v6 = (v2 + v5);
+                const real v7 = symrnn_sigmoid(v6);
+                out0[r * ld_out0 + c] = v7;
+                const real v8 = in4[r * ld_in4 + c];
+                const real v9 = in5[r * ld_in5 + c];
+                const real v10 = (v8 + v9);
+                const real v11 = in6[r * ld_in6 + c];
+                const real v12 = in7[r * ld_in7 + c];
+                const real v13 = (v11 + v12);
+                const real v14 = (v10 + v13);
+                const real v15 = symrnn_sigmoid(v14);
+                out1[r * ld_out1 + c] = v15;
+                const real v16 = in8[r * ld_in8 + c];
+                const real v17 = in9[r * ld_in9 + c];
+                const real v18 = (v16 + v17);
+                const real v19 = in10[r * ld_in10 + c];
+                const real v20 = in11[r * ld_in11 + c];
+                const real v21 = (v19 + v20);
+                const real v22 = (v18 + v21);
+                const real v23 = symrnn_sigmoid(v22);
+                out2[r * ld_out2 + c] = v23;
+                const real v24 = in12[r * ld_in12 + c];
+                const real v25 = (v15 * v24);
+                const real v26 = in13[r * ld_in13 + c];
+                const real v27 = in14[r * ld_in14 + c];
+                const real v28 = (v26 + v27);
+                const real v29 = in15[r * ld_in15 + c];
+                const real v30 = in16[r * ld_in16 + c];
+                const real v31 = (v29 + v30);
+                const real v32 = (v28 + v31);
+                const real v33 = symrnn_tanh(v32);
+                out3[r * ld_out3 + c] = v33;
+                const real v34 = (v7 * v33);
+                const real v35 = (v25 + v34);
                 out4[r * ld_out4 + c] = v35;
                 const real v36 = symrnn_tanh(v35);
                 out5[r * ld_out5 + c] = v36;
-                const real v37 = (v31 * v36);
+                const real v37 = (v23 * v36);
                 out6[r * ld_out6 + c] = v37;
                 const real v38 = (v37 * symrnn_dropout(ctl, masks[0], idx, 1073741824u, 0x1.555556p+0f));
                 out7[r * ld_out7 + c] = v38;
@@ -124,44 +124,44 @@ extern "C" __global__ void symrnn_kcc08e2a07d4a8954(long rows, long cols, const 
                 const real v3 = in2[r * ld_in2 + c];
                 const real v4 = in3[r * ld_in3 + c];
                 const real v5 = (v3 + v4);
-                const real v6 = in4[r * ld_in4 + c];
-                const real v7 = in5[r * ld_in5 + c];
-                const real v8 = (v6 + v7);
-                const real v9 = in6[r * ld_in6 + c];
-                const real v10 = in7[r * ld_in7 + c];
-                const real v11 = (v9 + v10);
-                const real v12 = in8[r * ld_in8 + c];
-                const real v13 = in9[r * ld_in9 + c];
-                const real v14 = (v12 + v13);
-                const real v15 = in10[r * ld_in10 + c];
-                const real v16 = in11[r * ld_in11 + c];
-                const real v17 = (v15 + v16);
-                const real v18 = in12[r * ld_in12 + c];
-                const real v19 = in13[r * ld_in13 + c];
-                const real v20 = (v18 + v19);
-                const real v21 = in14[r * ld_in14 + c];
-                const real v22 = in15[r * ld_in15 + c];
-                const real v23 = (v21 + v22);
-                const real v24 = (v2 + v14);
-                const real v25 = (v5 + v17);
-                const real v26 = (v8 + v20);
-                const real v27 = (v11 + v23);
-                const real v28 = symrnn_sigmoid(v24);
-                out0[r * ld_out0 + c] = v28;
-                const real v29 = symrnn_sigmoid(v25);
-                out1[r * ld_out1 + c] = v29;
-                const real v30 = symrnn_tanh(v26);
-                out2[r * ld_out2 + c] = v30;
-                const real v31 = symrnn_sigmoid(v27);
-                out3[r * ld_out3 + c] = v31;
-                const real v32 = in16[r * ld_in16 + c];
-                const real v33 = (v29 * v32);
-                const real v34 = (v28 * v30);
-                const real v35 = (v33 + v34);
+                const real v6 = (v2 + v5);
+                const real v7 = symrnn_sigmoid(v6);
+                out0[r * ld_out0 + c] = v7;
+                const real v8 = in4[r * ld_in4 + c];
+                const real v9 = in5[r * ld_in5 + c];
+                const real v10 = (v8 + v9);
+                const real v11 = in6[r * ld_in6 + c];
+                const real v12 = in7[r * ld_in7 + c];
+                const real v13 = (v11 + v12);
+                const real v14 = (v10 + v13);
+                const real v15 = symrnn_sigmoid(v14);
+                out1[r * ld_out1 + c] = v15;
+                const real v16 = in8[r * ld_in8 + c];
+                const real v17 = in9[r * ld_in9 + c];
+                const real v18 = (v16 + v17);
+                const real v19 = in10[r * ld_in10 + c];
+                const real v20 = in11[r * ld_in11 + c];
+                const real v21 = (v19 + v20);
+                const real v22 = (v18 + v21);
+                const real v23 = symrnn_sigmoid(v22);
+                out2[r * ld_out2 + c] = v23;
+                const real v24 = in12[r * ld_in12 + c];
+                const real v25 = (v15 * v24);
+                const real v26 = in13[r * ld_in13 + c];
+                const real v27 = in14[r * ld_in14 + c];
+                const real v28 = (v26 + v27);
+                const real v29 = in15[r * ld_in15 + c];
+                const real v30 = in16[r * ld_in16 + c];
+                const real v31 = (v29 + v30);
+                const real v32 = (v28 + v31);
+                const real v33 = symrnn_tanh(v32);
+                out3[r * ld_out3 + c] = v33;
+                const real v34 = (v7 * v33);
+                const real v35 = (v25 + v34);
                 out4[r * ld_out4 + c] = v35;
                 const real v36 = symrnn_tanh(v35);
                 out5[r * ld_out5 + c] = v36;
-                const real v37 = (v31 * v36);
+                const real v37 = (v23 * v36);
                 out6[r * ld_out6 + c] = v37;
                 const real v38 = (v37 * symrnn_dropout(ctl, masks[0], idx, 1073741824u, 0x1.555556p+0f));
                 out7[r * ld_out7 + c] = v38;
@@ -170,7 +170,7 @@ extern "C" __global__ void symrnn_kcc08e2a07d4a8954(long rows, long cols, const 
     }
 }
 
-/* ===== kernel symrnn_k007d03427856c942: float32, 17 in, 7 out, 0 masks ===== */
+/* ===== kernel symrnn_keef8767969ce8b61: float32, 17 in, 7 out, 0 masks ===== */
 #define SYMRNN_INLINE __device__ __forceinline__
 
 #ifndef SYMRNN_INLINE
@@ -231,7 +231,7 @@ SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t i
     return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
 }
 
-extern "C" __global__ void symrnn_k007d03427856c942(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, const real* in13, long ld_in13, const real* in14, long ld_in14, const real* in15, long ld_in15, const real* in16, long ld_in16, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
+extern "C" __global__ void symrnn_keef8767969ce8b61(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, const real* in13, long ld_in13, const real* in14, long ld_in14, const real* in15, long ld_in15, const real* in16, long ld_in16, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
 {
     for (long r = blockIdx.y; r < rows; r += gridDim.y) {
         for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
@@ -241,269 +241,155 @@ extern "C" __global__ void symrnn_k007d03427856c942(long rows, long cols, const 
             const real v3 = in2[r * ld_in2 + c];
             const real v4 = in3[r * ld_in3 + c];
             const real v5 = (v3 + v4);
-            const real v6 = in4[r * ld_in4 + c];
-            const real v7 = in5[r * ld_in5 + c];
-            const real v8 = (v6 + v7);
-            const real v9 = in6[r * ld_in6 + c];
-            const real v10 = in7[r * ld_in7 + c];
-            const real v11 = (v9 + v10);
-            const real v12 = in8[r * ld_in8 + c];
-            const real v13 = in9[r * ld_in9 + c];
-            const real v14 = (v12 + v13);
-            const real v15 = in10[r * ld_in10 + c];
-            const real v16 = in11[r * ld_in11 + c];
-            const real v17 = (v15 + v16);
-            const real v18 = in12[r * ld_in12 + c];
-            const real v19 = in13[r * ld_in13 + c];
-            const real v20 = (v18 + v19);
-            const real v21 = in14[r * ld_in14 + c];
-            const real v22 = in15[r * ld_in15 + c];
-            const real v23 = (v21 + v22);
-            const real v24 = (v14 + v2);
-            const real v25 = (v17 + v5);
-            const real v26 = (v20 + v8);
-            const real v27 = (v23 + v11);
-            const real v28 = symrnn_sigmoid(v24);
-            out0[r * ld_out0 + c] = v28;
-            const real v29 = symrnn_sigmoid(v25);
-            out1[r * ld_out1 + c] = v29;
-            const real v30 = symrnn_tanh(v26);
-            out2[r * ld_out2 + c] = v30;
-            const real v31 = symrnn_sigmoid(v27);
-            out3[r * ld_out3 + c] = v31;
-            const real v32 = in16[r * ld_in16 + c];
-            const real v33 = (v29 * v32);
-            const real v34 = (v28 * v30);
-            const real v35 = (v33 + v34);
-            out4[r * ld_out4 + c] = v35;
-            const real v36 = symrnn_tanh(v35);
-            out5[r * ld_out5 + c] = v36;
-            const real v37 = (v31 * v36);
-            out6[r * ld_out6 + c] = v37;
-        }
-    }
-}
-
-/* ===== kernel symrnn_k88da9d92cc1eaf75: float32, 17 in, 7 out, 0 masks ===== */
-#define SYMRNN_INLINE __device__ __forceinline__
-
-#ifndef SYMRNN_INLINE
-#define SYMRNN_INLINE static inline
-#endif
-#ifdef __CUDACC_RTC__
-typedef unsigned int uint32_t;
-typedef unsigned long long uint64_t;
-#else
-#include <stdint.h>
-#endif
-
-/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
-SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
-{
-    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int r = 0; r < 10; ++r) {
-        uint64_t p0 = (uint64_t)0xD2511F53u * c0;
-        uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
-        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
-        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-        c1 = (uint32_t)p1;
-        c3 = (uint32_t)p0;
-        c0 = n0;
-        c2 = n2;
-        k0 += 0x9E3779B9u;
-        k1 += 0xBB67AE85u;
-    }
-    return c0;
-}
-
-typedef float real;
-
-SYMRNN_INLINE real symrnn_sigmoid(real x) { return (real)1 / ((real)1 + expf(-x)); }
-SYMRNN_INLINE real symrnn_tanh(real x) { return tanhf(x); }
-/* `x < 0 ? 0 : x` (not `x > 0 ? x : 0`) lets NaN through, as np.maximum does. */
-SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
-SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
-SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
-
-/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
-   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
-   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
-SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real scale)
-{
-    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
-    return ctl[1] ? factor : (real)1;
-}
-
-/* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
-   result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
-SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real p, real prev, real next)
-{
-    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
-    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
-}
-
-extern "C" __global__ void symrnn_k88da9d92cc1eaf75(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, const real* in13, long ld_in13, const real* in14, long ld_in14, const real* in15, long ld_in15, const real* in16, long ld_in16, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
-{
-    for (long r = blockIdx.y; r < rows; r += gridDim.y) {
-        for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
-            const real v0 = in0[r * ld_in0 + c];
-            const real v1 = in1[r * ld_in1 + c];
-            const real v2 = (v0 + v1);
-            const real v3 = in2[r * ld_in2 + c];
-            const real v4 = in3[r * ld_in3 + c];
-            const real v5 = (v3 + v4);
-            const real v6 = in4[r * ld_in4 + c];
-            const real v7 = in5[r * ld_in5 + c];
-            const real v8 = (v6 + v7);
-            const real v9 = in6[r * ld_in6 + c];
-            const real v10 = in7[r * ld_in7 + c];
-            const real v11 = (v9 + v10);
-            const real v12 = in8[r * ld_in8 + c];
-            const real v13 = in9[r * ld_in9 + c];
-            const real v14 = (v12 + v13);
-            const real v15 = in10[r * ld_in10 + c];
-            const real v16 = in11[r * ld_in11 + c];
-            const real v17 = (v15 + v16);
-            const real v18 = in12[r * ld_in12 + c];
-            const real v19 = in13[r * ld_in13 + c];
-            const real v20 = (v18 + v19);
-            const real v21 = in14[r * ld_in14 + c];
-            const real v22 = in15[r * ld_in15 + c];
-            const real v23 = (v21 + v22);
-            const real v24 = (v2 + v14);
-            const real v25 = (v5 + v17);
-            const real v26 = (v8 + v20);
-            const real v27 = (v11 + v23);
-            const real v28 = symrnn_sigmoid(v24);
-            out0[r * ld_out0 + c] = v28;
-            const real v29 = symrnn_sigmoid(v25);
-            out1[r * ld_out1 + c] = v29;
-            const real v30 = symrnn_tanh(v26);
-            out2[r * ld_out2 + c] = v30;
-            const real v31 = symrnn_sigmoid(v27);
-            out3[r * ld_out3 + c] = v31;
-            const real v32 = in16[r * ld_in16 + c];
-            const real v33 = (v29 * v32);
-            const real v34 = (v28 * v30);
-            const real v35 = (v33 + v34);
-            out4[r * ld_out4 + c] = v35;
-            const real v36 = symrnn_tanh(v35);
-            out5[r * ld_out5 + c] = v36;
-            const real v37 = (v31 * v36);
-            out6[r * ld_out6 + c] = v37;
-        }
-    }
-}
-
-/* ===== kernel symrnn_ka15a1e1d0badafa3: float32, 9 in, 5 out, 0 masks ===== */
-#define SYMRNN_INLINE __device__ __forceinline__
-
-#ifndef SYMRNN_INLINE
-#define SYMRNN_INLINE static inline
-#endif
-#ifdef __CUDACC_RTC__
-typedef unsigned int uint32_t;
-typedef unsigned long long uint64_t;
-#else
-#include <stdint.h>
-#endif
-
-/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
-SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
-{
-    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int r = 0; r < 10; ++r) {
-        uint64_t p0 = (uint64_t)0xD2511F53u * c0;
-        uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
-        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
-        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-        c1 = (uint32_t)p1;
-        c3 = (uint32_t)p0;
-        c0 = n0;
-        c2 = n2;
-        k0 += 0x9E3779B9u;
-        k1 += 0xBB67AE85u;
-    }
-    return c0;
-}
-
-typedef float real;
-
-SYMRNN_INLINE real symrnn_sigmoid(real x) { return (real)1 / ((real)1 + expf(-x)); }
-SYMRNN_INLINE real symrnn_tanh(real x) { return tanhf(x); }
-/* `x < 0 ? 0 : x` (not `x > 0 ? x : 0`) lets NaN through, as np.maximum does. */
-SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
-SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
-SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
-
-/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
-   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
-   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
-SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real scale)
-{
-    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
-    return ctl[1] ? factor : (real)1;
-}
-
-/* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
-   result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
-SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real p, real prev, real next)
-{
-    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
-    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
-}
-
-extern "C" __global__ void symrnn_ka15a1e1d0badafa3(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
-{
-    for (long r = blockIdx.y; r < rows; r += gridDim.y) {
-        for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
-            const real v0 = in0[r * ld_in0 + c];
-            const real v1 = in1[r * ld_in1 + c];
-            const real v2 = (v0 + v1);
-            const real v3 = in2[r * ld_in2 + c];
-            const real v4 = (0x1p+0f - v3);
-            const real v5 = in3[r * ld_in3 + c];
-            const real v6 = (0x1p+0f - v5);
-            const real v7 = in4[r * ld_in4 + c];
-            const real v8 = (v7 * v7);
+            const real v6 = (v2 + v5);
+            const real v7 = symrnn_sigmoid(v6);
+            out0[r * ld_out0 + c] = v7;
+            const real v8 = in4[r * ld_in4 + c];
             const real v9 = in5[r * ld_in5 + c];
-            const real v10 = (v2 * v9);
-            const real v11 = (0x1p+0f - v9);
-            const real v12 = (v3 * v4);
-            const real v13 = (v5 * v6);
-            const real v14 = (0x1p+0f - v8);
-            const real v15 = (v9 * v11);
-            const real v16 = in6[r * ld_in6 + c];
-            const real v17 = (v2 * v16);
-            const real v18 = (v16 * v16);
-            const real v19 = (v17 * v15);
-            out0[r * ld_out0 + c] = v19;
-            const real v20 = (0x1p+0f - v18);
-            const real v21 = (v10 * v20);
-            const real v22 = in7[r * ld_in7 + c];
-            const real v23 = (v22 + v21);
-            out1[r * ld_out1 + c] = v23;
-            const real v24 = (v23 * v7);
-            const real v25 = (v23 * v3);
-            const real v26 = in8[r * ld_in8 + c];
-            const real v27 = (v23 * v26);
-            const real v28 = (v24 * v12);
-            out2[r * ld_out2 + c] = v28;
-            const real v29 = (v25 * v14);
-            out3[r * ld_out3 + c] = v29;
-            const real v30 = (v27 * v13);
+            const real v10 = (v8 + v9);
+            const real v11 = in6[r * ld_in6 + c];
+            const real v12 = in7[r * ld_in7 + c];
+            const real v13 = (v11 + v12);
+            const real v14 = (v10 + v13);
+            const real v15 = symrnn_sigmoid(v14);
+            out1[r * ld_out1 + c] = v15;
+            const real v16 = in8[r * ld_in8 + c];
+            const real v17 = in9[r * ld_in9 + c];
+            const real v18 = (v16 + v17);
+            const real v19 = in10[r * ld_in10 + c];
+            const real v20 = in11[r * ld_in11 + c];
+            const real v21 = (v19 + v20);
+            const real v22 = (v18 + v21);
+            const real v23 = symrnn_sigmoid(v22);
+            out2[r * ld_out2 + c] = v23;
+            const real v24 = in12[r * ld_in12 + c];
+            const real v25 = (v15 * v24);
+            const real v26 = in13[r * ld_in13 + c];
+            const real v27 = in14[r * ld_in14 + c];
+            const real v28 = (v26 + v27);
+            const real v29 = in15[r * ld_in15 + c];
+            const real v30 = in16[r * ld_in16 + c];
+            const real v31 = (v29 + v30);
+            const real v32 = (v28 + v31);
+            const real v33 = symrnn_tanh(v32);
+            out3[r * ld_out3 + c] = v33;
+            const real v34 = (v7 * v33);
+            const real v35 = (v25 + v34);
+            out4[r * ld_out4 + c] = v35;
+            const real v36 = symrnn_tanh(v35);
+            out5[r * ld_out5 + c] = v36;
+            const real v37 = (v23 * v36);
+            out6[r * ld_out6 + c] = v37;
+        }
+    }
+}
+
+/* ===== kernel symrnn_k2d245f42f3fd907f: float32, 9 in, 5 out, 0 masks ===== */
+#define SYMRNN_INLINE __device__ __forceinline__
+
+#ifndef SYMRNN_INLINE
+#define SYMRNN_INLINE static inline
+#endif
+#ifdef __CUDACC_RTC__
+typedef unsigned int uint32_t;
+typedef unsigned long long uint64_t;
+#else
+#include <stdint.h>
+#endif
+
+/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
+{
+    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int r = 0; r < 10; ++r) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * c0;
+        uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
+        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c1 = (uint32_t)p1;
+        c3 = (uint32_t)p0;
+        c0 = n0;
+        c2 = n2;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    return c0;
+}
+
+typedef float real;
+
+SYMRNN_INLINE real symrnn_sigmoid(real x) { return (real)1 / ((real)1 + expf(-x)); }
+SYMRNN_INLINE real symrnn_tanh(real x) { return tanhf(x); }
+/* `x < 0 ? 0 : x` (not `x > 0 ? x : 0`) lets NaN through, as np.maximum does. */
+SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
+SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
+SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
+
+/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
+   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
+   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
+SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
+                                  uint32_t threshold, real scale)
+{
+    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
+    return ctl[1] ? factor : (real)1;
+}
+
+/* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
+   result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
+SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
+                                  uint32_t threshold, real p, real prev, real next)
+{
+    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
+    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
+}
+
+extern "C" __global__ void symrnn_k2d245f42f3fd907f(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
+{
+    for (long r = blockIdx.y; r < rows; r += gridDim.y) {
+        for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
+            const real v0 = in0[r * ld_in0 + c];
+            const real v1 = in1[r * ld_in1 + c];
+            const real v2 = (v0 + v1);
+            const real v3 = in2[r * ld_in2 + c];
+            const real v4 = (v2 * v3);
+            const real v5 = in3[r * ld_in3 + c];
+            const real v6 = (v5 * v5);
+            const real v7 = (0x1p+0f - v6);
+            const real v8 = (v4 * v7);
+            const real v9 = in4[r * ld_in4 + c];
+            const real v10 = (v9 + v8);
+            out0[r * ld_out0 + c] = v10;
+            const real v11 = in5[r * ld_in5 + c];
+            const real v12 = (v10 * v11);
+            const real v13 = in6[r * ld_in6 + c];
+            const real v14 = (0x1p+0f - v13);
+            const real v15 = (v13 * v14);
+            const real v16 = (v12 * v15);
+            out1[r * ld_out1 + c] = v16;
+            const real v17 = in7[r * ld_in7 + c];
+            const real v18 = (v10 * v17);
+            const real v19 = in8[r * ld_in8 + c];
+            const real v20 = (0x1p+0f - v19);
+            const real v21 = (v19 * v20);
+            const real v22 = (v18 * v21);
+            out2[r * ld_out2 + c] = v22;
+            const real v23 = (v10 * v13);
+            const real v24 = (v11 * v11);
+            const real v25 = (0x1p+0f - v24);
+            const real v26 = (v23 * v25);
+            out3[r * ld_out3 + c] = v26;
+            const real v27 = (v2 * v5);
+            const real v28 = (0x1p+0f - v3);
+            const real v29 = (v3 * v28);
+            const real v30 = (v27 * v29);
             out4[r * ld_out4 + c] = v30;
         }
     }
 }
 
-/* ===== kernel symrnn_k4f3ef9f92fbbe630: float32, 10 in, 5 out, 0 masks ===== */
+/* ===== kernel symrnn_kc9df1b0f36eef63e: float32, 10 in, 5 out, 0 masks ===== */
 #define SYMRNN_INLINE __device__ __forceinline__
 
 #ifndef SYMRNN_INLINE
@@ -564,54 +450,54 @@ SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t i
     return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
 }
 
-extern "C" __global__ void symrnn_k4f3ef9f92fbbe630(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
+extern "C" __global__ void symrnn_kc9df1b0f36eef63e(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
 {
     for (long r = blockIdx.y; r < rows; r += gridDim.y) {
         for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
             const real v0 = in0[r * ld_in0 + c];
-            const real v1 = (0x1p+0f - v0);
-            const real v2 = in1[r * ld_in1 + c];
-            const real v3 = (0x1p+0f - v2);
-            const real v4 = in2[r * ld_in2 + c];
-            const real v5 = (v4 * v4);
-            const real v6 = in3[r * ld_in3 + c];
-            const real v7 = (0x1p+0f - v6);
-            const real v8 = (v0 * v1);
-            const real v9 = (v2 * v3);
-            const real v10 = (0x1p+0f - v5);
-            const real v11 = (v6 * v7);
-            const real v12 = in4[r * ld_in4 + c];
-            const real v13 = (v12 * v12);
-            const real v14 = (0x1p+0f - v13);
-            const real v15 = in5[r * ld_in5 + c];
-            const real v16 = in6[r * ld_in6 + c];
-            const real v17 = (v15 * v16);
-            const real v18 = in7[r * ld_in7 + c];
-            const real v19 = in8[r * ld_in8 + c];
-            const real v20 = (v18 + v19);
-            const real v21 = (v20 * v12);
-            const real v22 = (v20 * v6);
-            const real v23 = (v21 * v11);
-            out0[r * ld_out0 + c] = v23;
-            const real v24 = (v22 * v14);
-            const real v25 = (v17 + v24);
-            const real v26 = (v25 * v4);
-            const real v27 = (v25 * v0);
-            const real v28 = in9[r * ld_in9 + c];
-            const real v29 = (v25 * v28);
-            const real v30 = (v25 * v2);
-            out1[r * ld_out1 + c] = v30;
-            const real v31 = (v26 * v8);
-            out2[r * ld_out2 + c] = v31;
-            const real v32 = (v27 * v10);
+            const real v1 = in1[r * ld_in1 + c];
+            const real v2 = (v0 * v1);
+            const real v3 = in2[r * ld_in2 + c];
+            const real v4 = in3[r * ld_in3 + c];
+            const real v5 = (v3 + v4);
+            const real v6 = in4[r * ld_in4 + c];
+            const real v7 = (v5 * v6);
+            const real v8 = in5[r * ld_in5 + c];
+            const real v9 = (v8 * v8);
+            const real v10 = (0x1p+0f - v9);
+            const real v11 = (v7 * v10);
+            const real v12 = (v2 + v11);
+            const real v13 = in6[r * ld_in6 + c];
+            const real v14 = (v12 * v13);
+            const real v15 = in7[r * ld_in7 + c];
+            const real v16 = (v15 * v15);
+            const real v17 = (0x1p+0f - v16);
+            const real v18 = (v14 * v17);
+            out0[r * ld_out0 + c] = v18;
+            const real v19 = (v12 * v15);
+            const real v20 = (0x1p+0f - v13);
+            const real v21 = (v13 * v20);
+            const real v22 = (v19 * v21);
+            out1[r * ld_out1 + c] = v22;
+            const real v23 = in8[r * ld_in8 + c];
+            const real v24 = (v12 * v23);
+            const real v25 = in9[r * ld_in9 + c];
+            const real v26 = (0x1p+0f - v25);
+            const real v27 = (v25 * v26);
+            const real v28 = (v24 * v27);
+            out2[r * ld_out2 + c] = v28;
+            const real v29 = (v5 * v8);
+            const real v30 = (0x1p+0f - v6);
+            const real v31 = (v6 * v30);
+            const real v32 = (v29 * v31);
             out3[r * ld_out3 + c] = v32;
-            const real v33 = (v29 * v9);
+            const real v33 = (v12 * v25);
             out4[r * ld_out4 + c] = v33;
         }
     }
 }
 
-/* ===== kernel symrnn_k0b793bdef4b3d80e: float32, 9 in, 5 out, 1 masks ===== */
+/* ===== kernel symrnn_k0069be8df9c5840a: float32, 9 in, 5 out, 1 masks ===== */
 #define SYMRNN_INLINE __device__ __forceinline__
 
 #ifndef SYMRNN_INLINE
@@ -672,48 +558,48 @@ SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t i
     return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
 }
 
-extern "C" __global__ void symrnn_k0b793bdef4b3d80e(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
+extern "C" __global__ void symrnn_k0069be8df9c5840a(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
             for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
                 const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
                 const real v0 = in0[r * ld_in0 + c];
-                const real v1 = (0x1p+0f - v0);
+                const real v1 = (v0 * symrnn_dropout(ctl, masks[0], idx, 1073741824u, 0x1.555556p+0f));
                 const real v2 = in1[r * ld_in1 + c];
-                const real v3 = (0x1p+0f - v2);
+                const real v3 = (v2 + v1);
                 const real v4 = in2[r * ld_in2 + c];
-                const real v5 = (v4 * v4);
+                const real v5 = (v3 * v4);
                 const real v6 = in3[r * ld_in3 + c];
-                const real v7 = (0x1p+0f - v6);
-                const real v8 = (v0 * v1);
-                const real v9 = (v2 * v3);
-                const real v10 = (0x1p+0f - v5);
-                const real v11 = (v6 * v7);
-                const real v12 = in4[r * ld_in4 + c];
-                const real v13 = (v12 * v12);
-                const real v14 = (0x1p+0f - v13);
-                const real v15 = in5[r * ld_in5 + c];
-                const real v16 = (v15 * symrnn_dropout(ctl, masks[0], idx, 1073741824u, 0x1.555556p+0f));
-                const real v17 = in6[r * ld_in6 + c];
-                const real v18 = (v17 + v16);
-                const real v19 = (v18 * v12);
-                const real v20 = (v18 * v6);
-                const real v21 = (v19 * v11);
-                out0[r * ld_out0 + c] = v21;
-                const real v22 = (v20 * v14);
-                const real v23 = in7[r * ld_in7 + c];
-                const real v24 = (v23 + v22);
-                out1[r * ld_out1 + c] = v24;
-                const real v25 = (v24 * v4);
-                const real v26 = (v24 * v0);
-                const real v27 = in8[r * ld_in8 + c];
-                const real v28 = (v24 * v27);
-                const real v29 = (v25 * v8);
-                out2[r * ld_out2 + c] = v29;
-                const real v30 = (v26 * v10);
-                out3[r * ld_out3 + c] = v30;
-                const real v31 = (v28 * v9);
+                const real v7 = (v6 * v6);
+                const real v8 = (0x1p+0f - v7);
+                const real v9 = (v5 * v8);
+                const real v10 = in4[r * ld_in4 + c];
+                const real v11 = (v10 + v9);
+                out0[r * ld_out0 + c] = v11;
+                const real v12 = (v3 * v6);
+                const real v13 = (0x1p+0f - v4);
+                const real v14 = (v4 * v13);
+                const real v15 = (v12 * v14);
+                out1[r * ld_out1 + c] = v15;
+                const real v16 = in5[r * ld_in5 + c];
+                const real v17 = (v11 * v16);
+                const real v18 = in6[r * ld_in6 + c];
+                const real v19 = (v18 * v18);
+                const real v20 = (0x1p+0f - v19);
+                const real v21 = (v17 * v20);
+                out2[r * ld_out2 + c] = v21;
+                const real v22 = (v11 * v18);
+                const real v23 = (0x1p+0f - v16);
+                const real v24 = (v16 * v23);
+                const real v25 = (v22 * v24);
+                out3[r * ld_out3 + c] = v25;
+                const real v26 = in7[r * ld_in7 + c];
+                const real v27 = (v11 * v26);
+                const real v28 = in8[r * ld_in8 + c];
+                const real v29 = (0x1p+0f - v28);
+                const real v30 = (v28 * v29);
+                const real v31 = (v27 * v30);
                 out4[r * ld_out4 + c] = v31;
             }
         }
@@ -722,48 +608,48 @@ extern "C" __global__ void symrnn_k0b793bdef4b3d80e(long rows, long cols, const 
             for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
                 const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
                 const real v0 = in0[r * ld_in0 + c];
-                const real v1 = (0x1p+0f - v0);
+                const real v1 = (v0 * symrnn_dropout(ctl, masks[0], idx, 1073741824u, 0x1.555556p+0f));
                 const real v2 = in1[r * ld_in1 + c];
-                const real v3 = (0x1p+0f - v2);
+                const real v3 = (v2 + v1);
                 const real v4 = in2[r * ld_in2 + c];
-                const real v5 = (v4 * v4);
+                const real v5 = (v3 * v4);
                 const real v6 = in3[r * ld_in3 + c];
-                const real v7 = (0x1p+0f - v6);
-                const real v8 = (v0 * v1);
-                const real v9 = (v2 * v3);
-                const real v10 = (0x1p+0f - v5);
-                const real v11 = (v6 * v7);
-                const real v12 = in4[r * ld_in4 + c];
-                const real v13 = (v12 * v12);
-                const real v14 = (0x1p+0f - v13);
-                const real v15 = in5[r * ld_in5 + c];
-                const real v16 = (v15 * symrnn_dropout(ctl, masks[0], idx, 1073741824u, 0x1.555556p+0f));
-                const real v17 = in6[r * ld_in6 + c];
-                const real v18 = (v17 + v16);
-                const real v19 = (v18 * v12);
-                const real v20 = (v18 * v6);
-                const real v21 = (v19 * v11);
-                out0[r * ld_out0 + c] = v21;
-                const real v22 = (v20 * v14);
-                const real v23 = in7[r * ld_in7 + c];
-                const real v24 = (v23 + v22);
-                out1[r * ld_out1 + c] = v24;
-                const real v25 = (v24 * v4);
-                const real v26 = (v24 * v0);
-                const real v27 = in8[r * ld_in8 + c];
-                const real v28 = (v24 * v27);
-                const real v29 = (v25 * v8);
-                out2[r * ld_out2 + c] = v29;
-                const real v30 = (v26 * v10);
-                out3[r * ld_out3 + c] = v30;
-                const real v31 = (v28 * v9);
+                const real v7 = (v6 * v6);
+                const real v8 = (0x1p+0f - v7);
+                const real v9 = (v5 * v8);
+                const real v10 = in4[r * ld_in4 + c];
+                const real v11 = (v10 + v9);
+                out0[r * ld_out0 + c] = v11;
+                const real v12 = (v3 * v6);
+                const real v13 = (0x1p+0f - v4);
+                const real v14 = (v4 * v13);
+                const real v15 = (v12 * v14);
+                out1[r * ld_out1 + c] = v15;
+                const real v16 = in5[r * ld_in5 + c];
+                const real v17 = (v11 * v16);
+                const real v18 = in6[r * ld_in6 + c];
+                const real v19 = (v18 * v18);
+                const real v20 = (0x1p+0f - v19);
+                const real v21 = (v17 * v20);
+                out2[r * ld_out2 + c] = v21;
+                const real v22 = (v11 * v18);
+                const real v23 = (0x1p+0f - v16);
+                const real v24 = (v16 * v23);
+                const real v25 = (v22 * v24);
+                out3[r * ld_out3 + c] = v25;
+                const real v26 = in7[r * ld_in7 + c];
+                const real v27 = (v11 * v26);
+                const real v28 = in8[r * ld_in8 + c];
+                const real v29 = (0x1p+0f - v28);
+                const real v30 = (v28 * v29);
+                const real v31 = (v27 * v30);
                 out4[r * ld_out4 + c] = v31;
             }
         }
     }
 }
 
-/* ===== kernel symrnn_k0916a5272b693413: float32, 10 in, 5 out, 1 masks ===== */
+/* ===== kernel symrnn_k8ab3fc5c81b0b3ca: float32, 10 in, 5 out, 1 masks ===== */
 #define SYMRNN_INLINE __device__ __forceinline__
 
 #ifndef SYMRNN_INLINE
@@ -824,51 +710,51 @@ SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t i
     return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
 }
 
-extern "C" __global__ void symrnn_k0916a5272b693413(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
+extern "C" __global__ void symrnn_k8ab3fc5c81b0b3ca(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
             for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
                 const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
                 const real v0 = in0[r * ld_in0 + c];
-                const real v1 = (0x1p+0f - v0);
+                const real v1 = (v0 * symrnn_dropout(ctl, masks[0], idx, 1073741824u, 0x1.555556p+0f));
                 const real v2 = in1[r * ld_in1 + c];
-                const real v3 = (0x1p+0f - v2);
+                const real v3 = (v2 + v1);
                 const real v4 = in2[r * ld_in2 + c];
-                const real v5 = (v4 * v4);
+                const real v5 = (v3 * v4);
                 const real v6 = in3[r * ld_in3 + c];
                 const real v7 = (0x1p+0f - v6);
-                const real v8 = (v0 * v1);
-                const real v9 = (v2 * v3);
-                const real v10 = (0x1p+0f - v5);
-                const real v11 = (v6 * v7);
-                const real v12 = in4[r * ld_in4 + c];
-                const real v13 = (v12 * v12);
-                const real v14 = (0x1p+0f - v13);
-                const real v15 = in5[r * ld_in5 + c];
-                const real v16 = (v15 * symrnn_dropout(ctl, masks[0], idx, 1073741824u, 0x1.555556p+0f));
-                const real v17 = in6[r * ld_in6 + c];
-                const real v18 = in7[r * ld_in7 + c];
+                const real v8 = (v6 * v7);
+                const real v9 = (v5 * v8);
+                out0[r * ld_out0 + c] = v9;
+                const real v10 = in4[r * ld_in4 + c];
+                const real v11 = in5[r * ld_in5 + c];
+                const real v12 = (v10 * v11);
+                const real v13 = (v3 * v6);
+                const real v14 = (v4 * v4);
+                const real v15 = (0x1p+0f - v14);
+                const real v16 = (v13 * v15);
+                const real v17 = (v12 + v16);
+                const real v18 = in6[r * ld_in6 + c];
                 const real v19 = (v17 * v18);
-                const real v20 = in8[r * ld_in8 + c];
-                const real v21 = (v20 + v16);
-                const real v22 = (v21 * v12);
-                const real v23 = (v21 * v6);
-                const real v24 = (v22 * v11);
-                out0[r * ld_out0 + c] = v24;
-                const real v25 = (v23 * v14);
-                const real v26 = (v19 + v25);
-                const real v27 = (v26 * v4);
-                const real v28 = (v26 * v0);
-                const real v29 = in9[r * ld_in9 + c];
-                const real v30 = (v26 * v29);
-                const real v31 = (v26 * v2);
-                out1[r * ld_out1 + c] = v31;
-                const real v32 = (v27 * v8);
-                out2[r * ld_out2 + c] = v32;
-                const real v33 = (v28 * v10);
-                out3[r * ld_out3 + c] = v33;
-                const real v34 = (v30 * v9);
+                const real v20 = in7[r * ld_in7 + c];
+                const real v21 = (0x1p+0f - v20);
+                const real v22 = (v20 * v21);
+                const real v23 = (v19 * v22);
+                out1[r * ld_out1 + c] = v23;
+                const real v24 = in8[r * ld_in8 + c];
+                const real v25 = (v17 * v24);
+                const real v26 = in9[r * ld_in9 + c];
+                const real v27 = (0x1p+0f - v26);
+                const real v28 = (v26 * v27);
+                const real v29 = (v25 * v28);
+                out2[r * ld_out2 + c] = v29;
+                const real v30 = (v17 * v26);
+                out3[r * ld_out3 + c] = v30;
+                const real v31 = (v17 * v20);
+                const real v32 = (v18 * v18);
+                const real v33 = (0x1p+0f - v32);
+                const real v34 = (v31 * v33);
                 out4[r * ld_out4 + c] = v34;
             }
         }
@@ -877,44 +763,44 @@ extern "C" __global__ void symrnn_k0916a5272b693413(long rows, long cols, const 
             for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
                 const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
                 const real v0 = in0[r * ld_in0 + c];
-                const real v1 = (0x1p+0f - v0);
+                const real v1 = (v0 * symrnn_dropout(ctl, masks[0], idx, 1073741824u, 0x1.555556p+0f));
                 const real v2 = in1[r * ld_in1 + c];
-                const real v3 = (0x1p+0f - v2);
+                const real v3 = (v2 + v1);
                 const real v4 = in2[r * ld_in2 + c];
-                const real v5 = (v4 * v4);
+                const real v5 = (v3 * v4);
                 const real v6 = in3[r * ld_in3 + c];
                 const real v7 = (0x1p+0f - v6);
-                const real v8 = (v0 * v1);
-                const real v9 = (v2 * v3);
-                const real v10 = (0x1p+0f - v5);
-                const real v11 = (v6 * v7);
-                const real v12 = in4[r * ld_in4 + c];
-                const real v13 = (v12 * v12);
-                const real v14 = (0x1p+0f - v13);
-                const real v15 = in5[r * ld_in5 + c];
-                const real v16 = (v15 * symrnn_dropout(ctl, masks[0], idx, 1073741824u, 0x1.555556p+0f));
-                const real v17 = in6[r * ld_in6 + c];
-                const real v18 = in7[r * ld_in7 + c];
+                const real v8 = (v6 * v7);
+                const real v9 = (v5 * v8);
+                out0[r * ld_out0 + c] = v9;
+                const real v10 = in4[r * ld_in4 + c];
+                const real v11 = in5[r * ld_in5 + c];
+                const real v12 = (v10 * v11);
+                const real v13 = (v3 * v6);
+                const real v14 = (v4 * v4);
+                const real v15 = (0x1p+0f - v14);
+                const real v16 = (v13 * v15);
+                const real v17 = (v12 + v16);
+                const real v18 = in6[r * ld_in6 + c];
                 const real v19 = (v17 * v18);
-                const real v20 = in8[r * ld_in8 + c];
-                const real v21 = (v20 + v16);
-                const real v22 = (v21 * v12);
-                const real v23 = (v21 * v6);
-                const real v24 = (v22 * v11);
-                out0[r * ld_out0 + c] = v24;
-                const real v25 = (v23 * v14);
-                const real v26 = (v19 + v25);
-                const real v27 = (v26 * v4);
-                const real v28 = (v26 * v0);
-                const real v29 = in9[r * ld_in9 + c];
-                const real v30 = (v26 * v29);
-                const real v31 = (v26 * v2);
-                out1[r * ld_out1 + c] = v31;
-                const real v32 = (v27 * v8);
-                out2[r * ld_out2 + c] = v32;
-                const real v33 = (v28 * v10);
-                out3[r * ld_out3 + c] = v33;
-                const real v34 = (v30 * v9);
+                const real v20 = in7[r * ld_in7 + c];
+                const real v21 = (0x1p+0f - v20);
+                const real v22 = (v20 * v21);
+                const real v23 = (v19 * v22);
+                out1[r * ld_out1 + c] = v23;
+                const real v24 = in8[r * ld_in8 + c];
+                const real v25 = (v17 * v24);
+                const real v26 = in9[r * ld_in9 + c];
+                const real v27 = (0x1p+0f - v26);
+                const real v28 = (v26 * v27);
+                const real v29 = (v25 * v28);
+                out2[r * ld_out2 + c] = v29;
+                const real v30 = (v17 * v26);
+                out3[r * ld_out3 + c] = v30;
+                const real v31 = (v17 * v20);
+                const real v32 = (v18 * v18);
+                const real v33 = (0x1p+0f - v32);
+                const real v34 = (v31 * v33);
                 out4[r * ld_out4 + c] = v34;
             }
         }

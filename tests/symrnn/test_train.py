@@ -134,3 +134,18 @@ def test_train_refuses_bad_arguments(tiny_lm):
         train(ex, stream[:, 0], links, log=None)
     with pytest.raises(ConfigError, match="not an argument or output"):
         train(ex, stream, {"nope": "tiny_l0_init_h"}, log=None)
+
+
+def test_plot_losses_needs_matplotlib_or_writes_the_curve(tmp_path):
+    from symrnn.train import History, plot_losses
+
+    h = History(epochs=[{"windows": 3, "valid_loss": 1.0}], losses=[2.0, 1.5, 1.2])
+    path = tmp_path / "loss.png"
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match="matplotlib"):
+            plot_losses(h, str(path))
+        return
+    plot_losses(h, str(path))
+    assert path.stat().st_size > 0
