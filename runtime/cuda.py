@@ -101,7 +101,7 @@ class Segment:
             finally:
                 graph = device.end_capture()
             self.graph = graph
-        if self.graph is not None:
+        if engine.graphs and self.graph is not None:
             device.launch_graph(self.graph)
         else:
             self.issue(device)
@@ -380,10 +380,7 @@ def _check_bounds(v: View, rows: int, cols: int, size: int) -> None:
 
 def _free_all(device, pointers: list) -> None:
     for ptr in reversed(pointers):
-        try:
-            device.free(ptr)
-        except Exception:  # the context may be gone at interpreter exit
-            pass
+        device.free(ptr)
 
 
 def _env_flag(name: str) -> bool:

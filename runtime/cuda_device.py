@@ -15,11 +15,14 @@ stream) and graph capture. PyCUDA 2026.1 has no graph API, so `begin_capture`,
 
 Kernels are compiled from `Kernel.cuda_source` with `pycuda.compiler.SourceModule(...,
 no_extern_c=True)` (the source declares `extern "C"` itself), which caches the binary on
-disk keyed by source, options and nvcc version; modules are also kept in memory here.
+disk keyed by source, options and nvcc version; modules are also kept in memory here. The
+kernels of one program share their prelude (codegen/render.py), so they are compiled as one
+module: the prelude once, then every kernel.
 """
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import functools
 import os
@@ -30,12 +33,13 @@ from runtime.errors import BackendUnavailable, CompileError
 
 HINT = ("on a machine with an NVIDIA GPU and the CUDA toolkit, `pip install -e '.[cuda]'`; "
         "or use backend='cpu'")
+MARKER = 'extern "C" __global__'  # where the shared prelude of a CUDA rendering ends
 FORMAT = {ctypes.c_long: "q", ctypes.c_void_p: "P"}  # kernel_args ctype -> struct format
 CAPTURE_THREAD_LOCAL = 1  # CUstreamCaptureMode
 WORKSPACE_BYTES = 32 << 20  # cuBLAS workspace: set explicitly so capture never allocates
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def default_device(ordinal: int = 0) -> PyCudaDevice:
     """One device per process and ordinal: one context push, one stream, one cuBLAS handle."""
     return PyCudaDevice(ordinal)
@@ -80,7 +84,7 @@ def primary_context(cuda, ordinal: int):
                                  f"use backend='cpu'")
     context = cuda.Device(ordinal).retain_primary_context()
     context.push()
-    atexit.register(_pop, context)
+    atexit.register(_pop, cuda, context)
     return context
 
 
@@ -108,7 +112,9 @@ class PyCudaDevice:
         return int(allocation)
 
     def free(self, ptr: int) -> None:
-        self._allocations.pop(ptr).free()
+        allocation = self._allocations.pop(ptr)
+        with contextlib.suppress(self.cuda.Error):  # the context may be gone at exit
+            allocation.free()
 
     def memcpy_htod(self, ptr: int, host) -> None:
         self.cuda.memcpy_htod_async(ptr, host, self.stream)
@@ -118,20 +124,27 @@ class PyCudaDevice:
         self.stream.synchronize()
 
     def load_kernels(self, kernels: list) -> None:
+        """Compiles the kernels not loaded yet, those with the same prelude in one module
+        (one nvcc call per program rather than one per kernel)."""
         from pycuda.compiler import SourceModule
 
+        batches: dict = {}
         for k in kernels:
-            if k.name in self._functions:
-                continue
-            if k.cuda_source not in self._modules:
+            if k.name not in self._functions:
+                prelude, marker, body = k.cuda_source.partition(MARKER)
+                batches.setdefault(prelude, {})[k.name] = (k, marker + body)
+        for prelude, batch in batches.items():
+            source = prelude + "".join(body for _, body in batch.values())
+            if source not in self._modules:
                 try:
-                    self._modules[k.cuda_source] = SourceModule(
-                        k.cuda_source, nvcc=self.nvcc, no_extern_c=True)
-                except Exception as e:  # pycuda.driver.CompileError, or nvcc missing
-                    raise CompileError(f"nvcc refused kernel {k.name}:\n{e}") from e
-            fn = self._modules[k.cuda_source].get_function(k.name)
-            fn.prepare("".join(FORMAT[a.ctype] for a in kernel_args(k.n_in, k.n_out)))
-            self._functions[k.name] = fn
+                    self._modules[source] = SourceModule(source, nvcc=self.nvcc,
+                                                         no_extern_c=True)
+                except Exception as e:  # pycuda.driver.CompileError, or nvcc failing
+                    raise CompileError(f"nvcc refused kernels {sorted(batch)}:\n{e}") from e
+            for name, (k, _) in batch.items():
+                fn = self._modules[source].get_function(name)
+                fn.prepare("".join(FORMAT[a.ctype] for a in kernel_args(k.n_in, k.n_out)))
+                self._functions[name] = fn
 
     def launch(self, kernel: str, grid: tuple, block: tuple, args: tuple) -> None:
         self._functions[kernel].prepared_async_call(grid, block, self.stream, *args)
@@ -169,8 +182,6 @@ class PyCudaDevice:
             raise RuntimeError(f"{name} failed: {(text.value or b'?').decode()} ({status})")
 
 
-def _pop(context) -> None:
-    try:
+def _pop(cuda, context) -> None:
+    with contextlib.suppress(cuda.Error):  # already popped, or the driver is shutting down
         context.pop()
-    except Exception:  # already popped, or the driver is shutting down
-        pass

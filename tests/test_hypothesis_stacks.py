@@ -2,9 +2,9 @@
 
 The strategy draws the cell type, 1-3 layers of sizes 1-6, the input size, direction, rates
 of dropout (either mode), recurrent dropout and zoneout (one for all layers or one per layer),
-T, N, the dtype, which heads to take and the `grad_req`; the checks are those of
-`tests/test_backends_agree.py` (same tolerances, two passes, 'add' doubles, 'null' gives no
-gradients, inference agrees). Rates come from a small set so that the kernels generated stay
+T, N, the dtype, which heads to take and the `grad_req` (a string, the fixed mixed dict, or
+one drawn per argument); the checks are those of `tests/test_backends_agree.py` (same
+tolerances, two passes, 'add' doubles, 'null' gives no gradients, inference agrees). Rates come from a small set so that the kernels generated stay
 few and the on-disk kernel cache serves later runs. `SYMRNN_HYPOTHESIS_EXAMPLES` raises the
 number of examples (8 by default, to keep the suite fast).
 """
@@ -65,11 +65,19 @@ EXAMPLES = int(os.environ.get("SYMRNN_HYPOTHESIS_EXAMPLES", "8"))
 
 @settings(max_examples=EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(stack=stacks(), req=st.sampled_from(["write", "add", "null", "mixed"]))
-def test_generated_stack_agrees(stack, req, pytestconfig):
-    note(f"stack={stack!r} grad_req={req!r}")
+@given(stack=stacks(), req=st.sampled_from(["write", "add", "null", "mixed", "drawn"]),
+       data=st.data())
+def test_generated_stack_agrees(stack, req, data, pytestconfig):
+    """'mixed' is the fixed per-argument dict of the parametrized tests; 'drawn' draws a
+    request per argument, so that any subset of the arguments may want gradients."""
     symbol = stack.symbol()
-    grad_req = agree.mixed_grad_req(symbol) if req == "mixed" else req
+    if req == "drawn":
+        grad_req = data.draw(st.fixed_dictionaries(
+            {n: st.sampled_from(["write", "add", "null"]) for n in symbol.list_arguments()}),
+            label="grad_req")
+    else:
+        grad_req = agree.grad_req_of(req, symbol)
+    note(f"stack={stack!r} grad_req={grad_req!r}")
     exs = agree.check_stack(stack, grad_req, pytestconfig, seeds=(agree.SEED, agree.SEED),
                             symbol=symbol)
     if req == "null":
