@@ -11,6 +11,8 @@ nodes between them and the heads are differentiated.
 """
 from __future__ import annotations
 
+import itertools
+
 import networkx as nx
 
 from codegen.builder import Builder
@@ -98,7 +100,7 @@ def _concat_pads(b, nid, pads) -> list[str]:
     axis, size = recs[0].attr("axis"), recs[0].attr("size")
     spans = [(r.attr("begin"), r.attr("end")) for r in recs]
     same_axis = all(r.attr("axis") == axis and r.attr("size") == size for r in recs)
-    disjoint = all(a[1] <= c[0] for a, c in zip(spans, spans[1:]))
+    disjoint = all(a[1] <= c[0] for a, c in itertools.pairwise(spans))
     if not (same_axis and disjoint):
         return list(pads)
     items, at = [], 0

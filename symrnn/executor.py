@@ -25,7 +25,7 @@ def simple_bind(symbol: Symbol, backend="cpu", grad_req="write", fuse=True, dtyp
         raise BindError(f"{where}: 'backend' must be one of {BACKENDS}, given {backend!r}")
     if dtype is not None and dtype not in DTYPES:
         raise BindError(f"{where}: 'dtype' must be one of {DTYPES}, given {dtype!r}")
-    graph, outputs = lower_and_infer(symbol, dict(shapes or {}), dtype, where)
+    graph, _ = lower_and_infer(symbol, dict(shapes or {}), dtype, where)
     require_known(graph, where)
     reqs = normalize_grad_req(grad_req, symbol.list_arguments())
     wrt = [a for a in symbol.list_arguments() if reqs[a] != "null"
@@ -38,20 +38,25 @@ def simple_bind(symbol: Symbol, backend="cpu", grad_req="write", fuse=True, dtyp
 
 
 def make_engine(backend, graph, wrt, output_names, fuse):
+    """The engine for `backend`: the reference interpreter, or compiled programs — one for
+    training and, built on first use, a forward-only one for inference."""
     if backend == "reference":
         return ReferenceEngine(autodiff(graph, wrt), output_names)
     if backend == "cpu":
-        from runtime.cpu import CpuEngine
-        from runtime.dual import DualEngine
+        from runtime.cpu import CpuEngine as Engine
+    else:
+        from runtime.cuda import CudaEngine as Engine
+        from runtime.cuda_device import default_device
 
-        train = CpuEngine(compile_graph(graph, wrt, output_names, fuse=fuse))
-        if not wrt:
-            return train
-        return DualEngine(train, lambda: CpuEngine(
-            compile_graph(graph, [], output_names, fuse=fuse)))
-    from runtime.cuda import CudaEngine  # raises BackendUnavailable with the missing piece
+        default_device()  # fails fast, naming the missing piece, before compiling
+    from runtime.dual import DualEngine
 
-    return CudaEngine(compile_graph(graph, wrt, output_names, fuse=fuse, target="cuda"))
+    target = "cuda" if backend == "cuda" else "cpu"
+    train = Engine(compile_graph(graph, wrt, output_names, fuse=fuse, target=target))
+    if not wrt:
+        return train
+    return DualEngine(train, lambda: Engine(
+        compile_graph(graph, [], output_names, fuse=fuse, target=target)))
 
 
 def bind(symbol: Symbol, backend="cpu", args=None, args_grad=None, grad_req="write",
@@ -98,4 +103,4 @@ def _adopt_grads(ex: Executor, args_grad) -> None:
         ex.grad_dict[n] = g
 
 
-__all__ = ["simple_bind", "bind", "BackendUnavailable"]
+__all__ = ["BackendUnavailable", "bind", "simple_bind"]

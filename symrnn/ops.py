@@ -123,7 +123,7 @@ def stack_steps(steps, name: str | None = None) -> Symbol:
     return _op("stack", list(steps), name)
 
 
-def sum(data: Symbol, axis=None, keepdims: bool = False, name: str | None = None):  # noqa: A001
+def sum(data: Symbol, axis=None, keepdims: bool = False, name: str | None = None):
     return _op("sum", [data], name, axis=axis, keepdims=bool(keepdims))
 
 
@@ -177,8 +177,36 @@ def Embedding(data: Symbol, weight: Symbol | None = None, input_dim: int = 0,
 
 
 __all__ = [
-    "Activation", "Concat", "Dropout", "Embedding", "FullyConnected", "SliceChannel",
-    "broadcast_to", "check_rate", "elemwise_add", "elemwise_mul", "elemwise_sub", "check_size", "concat", "dot", "exp", "log", "mask_id", "mean",
-    "negative", "one_hot", "relu", "reshape", "sigmoid", "slice_axis", "softmax",
-    "softmax_cross_entropy", "split", "stack_steps", "sum", "take_step", "tanh", "zoneout",
+    "Activation",
+    "Concat",
+    "Dropout",
+    "Embedding",
+    "FullyConnected",
+    "SliceChannel",
+    "broadcast_to",
+    "check_rate",
+    "check_size",
+    "concat",
+    "dot",
+    "elemwise_add",
+    "elemwise_mul",
+    "elemwise_sub",
+    "exp",
+    "log",
+    "mask_id",
+    "mean",
+    "negative",
+    "one_hot",
+    "relu",
+    "reshape",
+    "sigmoid",
+    "slice_axis",
+    "softmax",
+    "softmax_cross_entropy",
+    "split",
+    "stack_steps",
+    "sum",
+    "take_step",
+    "tanh",
+    "zoneout",
 ]

@@ -12,7 +12,8 @@ attributes and inputs. It is plain description: binding lowers it to the compile
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
+from typing import ClassVar
 
 from runtime.errors import ConfigError, SymRNNError
 
@@ -21,7 +22,7 @@ FORMAT_VERSION = 1
 
 
 class SymNode:
-    __slots__ = ("op", "name", "attrs", "inputs", "num_outputs")
+    __slots__ = ("attrs", "inputs", "name", "num_outputs", "op")
 
     def __init__(self, op: str, name: str, attrs: dict, inputs, num_outputs: int = 1):
         self.op, self.name, self.attrs = op, name, dict(attrs)
@@ -37,7 +38,7 @@ class SymNode:
 class NameManager:
     """Names for ops the user did not name: `tanh0`, `tanh1`, ... per op, per process."""
 
-    counts: dict[str, int] = {}
+    counts: ClassVar[dict[str, int]] = {}
 
     @classmethod
     def get(cls, name: str | None, op: str) -> str:

@@ -13,8 +13,8 @@ Each entry holds
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 OPS: dict[str, OpDef] = {}
 
@@ -94,4 +94,6 @@ def no_grad(b, nid, node, g):
     return [None] * len(node.inputs)
 
 
-from codegen.ops import elementwise, nn, tensor  # noqa: E402,F401  (fills OPS)
+import codegen.ops.elementwise  # each module fills OPS
+import codegen.ops.nn
+import codegen.ops.tensor

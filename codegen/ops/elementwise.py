@@ -85,7 +85,7 @@ def _mul_vjp(b, nid, node, g):
 
 
 def _div_vjp(b, nid, node, g):
-    x, y = node.inputs
+    y = node.inputs[1]
     dx = b.add("div", [g, y], _name(nid, 0))
     q = b.add("div", [nid, y], _name(nid, "y/b"))
     gq = b.add("mul", [g, q], _name(nid, "g*y/b"))

@@ -143,7 +143,7 @@ def _batch_sum(g, root, protected) -> None:
         elif n.op == "sum" and not n.attr("keepdims", False):
             kinds[("sum", n.attr("axis"), node(g, n.inputs[0]).shape)].append(x)
     merged = {}
-    for key, xs in kinds.items():
+    for xs in kinds.values():
         if len(xs) > 1:
             merged[xs[0]] = xs
     if not merged:

@@ -19,6 +19,7 @@ serves gradients: those run in the backward pass, recomputing `y * (1 - y)` from
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import networkx as nx
 
@@ -81,7 +82,7 @@ def _union(g, ew, joinable) -> dict:
                 parent[find(p)] = find(n)
     for x in g:  # siblings: elementwise readers of one value at one level
         readers = [u for u in g.successors(x) if u in parent]
-        for a, b in zip(readers, readers[1:]):
+        for a, b in itertools.pairwise(readers):
             if joinable(a, b):
                 parent[find(a)] = find(b)
     return {n: find(n) for n in ew}

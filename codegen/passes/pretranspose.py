@@ -19,9 +19,9 @@ def pretranspose(g: nx.DiGraph) -> nx.DiGraph:
     users = defaultdict(list)
     for nid in sorted(g):
         n = node(g, nid)
-        if n.op == "dot" and n.attr("transpose_b", False) and not n.attr("transpose_a", False):
-            if node(g, n.inputs[1]).op == "var":
-                users[n.inputs[1]].append(nid)
+        if n.op == "dot" and n.attr("transpose_b", False) and not n.attr("transpose_a", False) \
+                and node(g, n.inputs[1]).op == "var":
+            users[n.inputs[1]].append(nid)
     for w, dots in users.items():
         if len(dots) < 2:
             continue
