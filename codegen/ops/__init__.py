@@ -96,4 +96,4 @@ def no_grad(b, nid, node, g):
 
 import codegen.ops.elementwise  # each module fills OPS
 import codegen.ops.nn
-import codegen.ops.tensor
+import codegen.ops.tensor  # noqa: F401
