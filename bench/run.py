@@ -52,6 +52,7 @@ if __name__ == "__main__":
 
 # ruff: noqa: E402  (numpy must come after the environment is cleaned)
 import argparse
+import contextlib
 import datetime
 import json
 import platform
@@ -227,18 +228,25 @@ def gemm_rate(m: int, k: int, n: int, repeats: int, threads: int | None = None,
 
 
 def measure_roof(cfg) -> dict:
+    """The roof under each thread setting: numpy's rate on a square GEMM and on the input
+    projection `(T*N x I)·(I x 4H)`, the larger of the two; also the `T` per-step recurrent
+    products `(N x H)·(H x 4H)` of one LSTM layer, the least the fused forward spends in BLAS
+    (at the default threads and at one thread)."""
     T, N, I, H = cfg.T, cfg.N, cfg.I, cfg.H
-    sq = cfg.roof_size
-    rates = {
-        f"square_{sq}": gemm_rate(sq, sq, sq, cfg.roof_repeats),
-        "input_projection": gemm_rate(T * N, I, 4 * H, cfg.roof_repeats),
-        # the per-step recurrent products of one LSTM layer, T of them: what the fused
-        # forward spends in BLAS at the least; at the default threads and at one thread
-        "recurrent_steps": gemm_rate(N, H, 4 * H, cfg.roof_repeats, count=T),
-        "recurrent_steps_1thread": gemm_rate(N, H, 4 * H, cfg.roof_repeats, threads=1, count=T),
-    }
-    roof = max(rates[f"square_{sq}"]["gflops"], rates["input_projection"]["gflops"])
-    return {"roof_gflops": roof, "rates": rates}
+    sq, reps = cfg.roof_size, cfg.roof_repeats
+    rates, roofs = {}, {}
+    for setting in cfg.thread_settings:
+        label = threads_label(setting)
+        sfx = "" if label == "default" else f"_{label}thread"
+        threads = None if setting == "default" else int(setting)
+        rates[f"square_{sq}{sfx}"] = gemm_rate(sq, sq, sq, reps, threads=threads)
+        rates[f"input_projection{sfx}"] = gemm_rate(T * N, I, 4 * H, reps, threads=threads)
+        roofs[label] = max(rates[f"square_{sq}{sfx}"].get("gflops", 0),
+                           rates[f"input_projection{sfx}"].get("gflops", 0))
+    rates["recurrent_steps"] = gemm_rate(N, H, 4 * H, reps, count=T)
+    rates["recurrent_steps_1thread"] = gemm_rate(N, H, 4 * H, reps, threads=1, count=T)
+    first = threads_label(cfg.thread_settings[0])
+    return {"roof_gflops": roofs[first], "roof_gflops_by_threads": roofs, "rates": rates}
 
 
 # ---- symrnn ----------------------------------------------------------------------------------
@@ -516,16 +524,63 @@ def run_case(name: str, cfg, torch, rng) -> dict:
     repeats = {impl: (cfg.ref_repeats if impl == "reference" else cfg.repeats)
                for impl in runners}
     warmup = {impl: (0 if impl == "reference" else cfg.warmup) for impl in runners}
-    for mode in ("fwd", "fwdbwd"):
-        fns = {impl: getattr(r, mode) for impl, r in runners.items()}
-        res[mode] = blocked(fns, repeats, warmup)
-        log(f"  {mode}: " + ", ".join(f"{k} {v['median_ms']:.1f} ms"
-                                      for k, v in res[mode].items() if v))
-    res["ratios"] = ratios(res)
-    if cfg.breakdown:
-        res["breakdown"] = breakdown(exs["fused"], grad, cfg, cfg.breakdown_runs)
+    res["timings"] = {}
+    first = None
+    for setting in cfg.thread_settings:
+        label = threads_label(setting)
+        with thread_limit(setting, torch) as threads:
+            # the slow reference runs under the first setting only; later settings reuse it
+            names = [k for k in runners if k != "reference" or first is None]
+            t = {"threads": threads, "load_before": loadavg()}
+            for mode in ("fwd", "fwdbwd"):
+                fns = {impl: getattr(runners[impl], mode) for impl in names}
+                t[mode] = blocked(fns, repeats, warmup)
+                if first is not None and "reference" in runners:
+                    t[mode]["reference"] = dict(res["timings"][first][mode]["reference"],
+                                                note=f"measured under threads={first}")
+                log(f"  threads={label} {mode}: " + ", ".join(
+                    f"{k} {v['median_ms']:.1f} ms" for k, v in t[mode].items() if v))
+            t["ratios"] = ratios(t)
+            if cfg.breakdown:
+                t["breakdown"] = breakdown(exs["fused"], grad, cfg, cfg.breakdown_runs)
+            t["load_after"] = loadavg()
+        res["timings"][label] = t
+        first = first or label
+    primary = res["timings"][first]  # the first setting, also at the top level of the case
+    for key in ("fwd", "fwdbwd", "ratios", "breakdown"):
+        if key in primary:
+            res[key] = primary[key]
     res["load_after"] = loadavg()
     return res
+
+
+def threads_label(setting) -> str:
+    return "default" if setting == "default" else str(int(setting))
+
+
+@contextlib.contextmanager
+def thread_limit(setting, torch):
+    """Runs the block with numpy's BLAS (threadpoolctl) and PyTorch limited to `setting`
+    threads ('default': as they are); yields what is in force."""
+    def current():
+        return {"blas": [p.get("num_threads") for p in _threadpools()
+                         if isinstance(p, dict) and p.get("user_api") == "blas"],
+                "torch": torch.get_num_threads() if torch is not None else None}
+
+    if setting == "default":
+        yield current()
+        return
+    from threadpoolctl import threadpool_limits
+
+    old = torch.get_num_threads() if torch is not None else None
+    with threadpool_limits(limits=int(setting), user_api="blas"):
+        if torch is not None:
+            torch.set_num_threads(int(setting))
+        try:
+            yield current()
+        finally:
+            if torch is not None:
+                torch.set_num_threads(old)
 
 
 def ratios(res) -> dict:
@@ -551,54 +606,67 @@ def fmt(x, digits=1):
     return "-" if x is None else f"{x:.{digits}f}"
 
 
+def settings_of(c: dict) -> list:
+    """[(suffix, timings)] of a case: one per thread setting; the suffix names the setting
+    where it is not the machine's default."""
+    return [("" if label == "default" else f" [threads={label}]", t)
+            for label, t in c["timings"].items()]
+
+
 def table(results: dict) -> str:
     head = ("| case | fused ms | unrolled ms | reference ms | torch ms | fused/torch "
             "| unrolled/fused | reference/fused |")
     lines = [head, "|" + "---|" * 8]
     for c in results["cases"]:
-        for mode, label in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
-            t = {k: (v["median_ms"] if v else None) for k, v in c[mode].items()}
-            r = c["ratios"][mode]
-            peer = f" vs {c['peer']}" if c.get("peer") else ""
-            lines.append(
-                f"| {c['case']} {c['typ']} {c['sizes']} {label}{peer} | {fmt(t.get('fused'))} "
-                f"| {fmt(t.get('unrolled'))} | {fmt(t.get('reference'))} "
-                f"| {fmt(t.get('torch'))} | {fmt(r['fused_over_torch'], 2)} "
-                f"| {fmt(r['unrolled_over_fused'], 2)} | {fmt(r['reference_over_fused'], 2)} |")
+        for suffix, tm in settings_of(c):
+            for mode, label in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
+                t = {k: (v["median_ms"] if v else None) for k, v in tm[mode].items()}
+                r = tm["ratios"][mode]
+                peer = f" vs {c['peer']}" if c.get("peer") else ""
+                lines.append(
+                    f"| {c['case']} {c['typ']} {c['sizes']} {label}{peer}{suffix} "
+                    f"| {fmt(t.get('fused'))} | {fmt(t.get('unrolled'))} "
+                    f"| {fmt(t.get('reference'))} | {fmt(t.get('torch'))} "
+                    f"| {fmt(r['fused_over_torch'], 2)} | {fmt(r['unrolled_over_fused'], 2)} "
+                    f"| {fmt(r['reference_over_fused'], 2)} |")
     return "\n".join(lines)
 
 
 def roof_lines(results: dict) -> list:
     roof = results["roof"]
-    lines = [f"GEMM roof (numpy float32): {roof['roof_gflops']:.1f} GFLOP/s"]
+    lines = ["GEMM roof (numpy float32): " + ", ".join(
+        f"{v:.1f} GFLOP/s (threads={k})" for k, v in roof["roof_gflops_by_threads"].items())]
     for k, v in roof["rates"].items():
         if "gflops" in v:
             lines.append(f"  {k} {v['shape']} x{v['count']} threads={v['threads'] or 'default'}:"
                          f" {v['median_ms']:.2f} ms, {v['gflops']:.1f} GFLOP/s")
     for c in results["cases"]:
-        fr = c.get("roof_fraction", {})
-        parts = [f"{k} {v:.3f}" for k, v in fr.items() if v is not None]
-        if parts:
-            lines.append(f"  {c['case']}: fraction of roof: " + ", ".join(parts))
+        for suffix, tm in settings_of(c):
+            parts = [f"{k} {v:.3f}" for k, v in tm.get("roof_fraction", {}).items()
+                     if v is not None]
+            if parts:
+                lines.append(f"  {c['case']}{suffix}: fraction of roof: " + ", ".join(parts))
     return lines
 
 
 def breakdown_lines(results: dict, top: int = 8) -> list:
     lines = []
     for c in results["cases"]:
-        b = c.get("breakdown")
-        if not b or "error" in b:
-            continue
-        for mode, label in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
-            m = b[mode]
-            loops = ", ".join(f"{p} {v:.1f}" for p, v in m["loop_ms"].items())
-            lines.append(f"{c['case']} fused {label}: executor call {m['api_ms']:.1f} ms; bare "
-                         f"step loop {loops} ms; outside the steps {m['outside_steps_ms']:.1f} ms")
-            lines.append("  by kind: " + ", ".join(f"{k} {v:.1f}" for k, v in
-                                                   m["by_kind_ms"].items()))
-            for r in m["steps"][:top]:
-                lines.append(f"  {r['ms']:8.2f} ms  {r['count']:4d} x {r['phase']:8s} "
-                             f"{r['step']}")
+        for suffix, tm in settings_of(c):
+            b = tm.get("breakdown")
+            if not b or "error" in b:
+                continue
+            for mode, label in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
+                m = b[mode]
+                loops = ", ".join(f"{p} {v:.1f}" for p, v in m["loop_ms"].items())
+                lines.append(f"{c['case']}{suffix} fused {label}: executor call "
+                             f"{m['api_ms']:.1f} ms; bare step loop {loops} ms; outside the "
+                             f"steps {m['outside_steps_ms']:.1f} ms")
+                lines.append("  by kind: " + ", ".join(f"{k} {v:.1f}" for k, v in
+                                                       m["by_kind_ms"].items()))
+                for r in m["steps"][:top]:
+                    lines.append(f"  {r['ms']:8.2f} ms  {r['count']:4d} x {r['phase']:8s} "
+                                 f"{r['step']}")
     return lines
 
 
@@ -610,24 +678,27 @@ def evaluate_goals(results: dict) -> list:
                       "pass": None if value is None else bool(ok)})
 
     for c in results["cases"]:
-        r = c["ratios"]
-        v = r["fwdbwd"]["reference_over_fused"]
-        add(f"{c['case']}: fused fwd+bwd >= 5x faster than reference (reference/fused)", v,
-            GOALS["reference_over_fused_fwdbwd_min"],
-            v is not None and v >= GOALS["reference_over_fused_fwdbwd_min"])
-        if c["zoneout"]:
-            v = r["fwdbwd"]["torch_over_fused"]
-            add(f"{c['case']}: zoneout stack fwd+bwd >= 3x faster than the LSTMCell loop "
-                f"(torch/fused)", v, GOALS["torch_over_fused_zoneout_fwdbwd_min"],
-                v is not None and v >= GOALS["torch_over_fused_zoneout_fwdbwd_min"])
-            continue
-        key = "fused_over_torch_lstm_max" if c["typ"] == "lstm" else "fused_over_torch_gru_max"
-        peer = "nn.LSTM" if c["typ"] == "lstm" else "nn.GRU"
-        word = "within 1.3x of" if c["typ"] == "lstm" else "no slower than"
-        for mode, label in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
-            v = r[mode]["fused_over_torch"]
-            add(f"{c['case']}: fused {label} {word} {peer} (fused/torch)", v, GOALS[key],
-                v is not None and v <= GOALS[key])
+        for suffix, tm in settings_of(c):
+            r = tm["ratios"]
+            name = c["case"] + suffix
+            v = r["fwdbwd"]["reference_over_fused"]
+            add(f"{name}: fused fwd+bwd >= 5x faster than reference (reference/fused)", v,
+                GOALS["reference_over_fused_fwdbwd_min"],
+                v is not None and v >= GOALS["reference_over_fused_fwdbwd_min"])
+            if c["zoneout"]:
+                v = r["fwdbwd"]["torch_over_fused"]
+                add(f"{name}: zoneout stack fwd+bwd >= 3x faster than the LSTMCell loop "
+                    f"(torch/fused)", v, GOALS["torch_over_fused_zoneout_fwdbwd_min"],
+                    v is not None and v >= GOALS["torch_over_fused_zoneout_fwdbwd_min"])
+                continue
+            key = ("fused_over_torch_lstm_max" if c["typ"] == "lstm"
+                   else "fused_over_torch_gru_max")
+            peer = "nn.LSTM" if c["typ"] == "lstm" else "nn.GRU"
+            word = "within 1.3x of" if c["typ"] == "lstm" else "no slower than"
+            for mode, label in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
+                v = r[mode]["fused_over_torch"]
+                add(f"{name}: fused {label} {word} {peer} (fused/torch)", v, GOALS[key],
+                    v is not None and v <= GOALS[key])
     return goals
 
 
@@ -659,6 +730,10 @@ def parse(argv=None):
                    help="side of the square roof GEMM (default 4096; quick 256)")
     p.add_argument("--no-breakdown", dest="breakdown", action="store_false",
                    help="skip the per-step time breakdown of the fused programs")
+    p.add_argument("--threads", default="default",
+                   help="comma-separated thread settings to time under, each 'default' (the "
+                        "libraries as they start) or a count applied to numpy's BLAS "
+                        "(threadpoolctl) and PyTorch alike; e.g. 'default,1'")
     p.add_argument("--keep-blas-env", action="store_true",
                    help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (to measure their effect)")
     cfg = p.parse_args(argv)
@@ -672,6 +747,18 @@ def parse(argv=None):
     cfg.roof_size = cfg.roof_size or (256 if q else 4096)
     cfg.roof_repeats = 3
     cfg.breakdown_runs = 2 if q else 3
+    cfg.thread_settings = []
+    for t in (x.strip() for x in cfg.threads.split(",") if x.strip()):
+        if t != "default" and not (t.isdigit() and int(t) > 0):
+            p.error(f"--threads: {t!r} is neither 'default' nor a positive count")
+        cfg.thread_settings.append(t if t == "default" else int(t))
+    if not cfg.thread_settings:
+        p.error("--threads: give at least one setting")
+    if any(t != "default" for t in cfg.thread_settings):
+        try:
+            import threadpoolctl  # noqa: F401
+        except ImportError:
+            p.error("--threads with a count needs threadpoolctl (pip install threadpoolctl)")
     cfg.case_list = [c.strip() for c in cfg.cases.split(",") if c.strip()]
     bad = [c for c in cfg.case_list if c not in ALL_CASES]
     if bad:
@@ -697,7 +784,8 @@ def main(argv=None) -> int:
                    "statistic": "median of the timed runs (time.perf_counter), each implementation "
                                 "in blocks after a warm-up, passes A..D then D..A; min and "
                                 "samples beside it",
-                   "check_atol": CHECK_ATOL, "zoneout": ZONEOUT},
+                   "check_atol": CHECK_ATOL, "zoneout": ZONEOUT,
+                   "threads": cfg.thread_settings},
         "machine": machine_info(),
     }
     torch = torch_or_none()
@@ -707,30 +795,47 @@ def main(argv=None) -> int:
     log(f"BLAS: {results['machine']['threadpools']}")
     log("measuring the GEMM roof ...")
     results["roof"] = measure_roof(cfg)
-    roof = results["roof"]["roof_gflops"]
+    roofs = results["roof"]["roof_gflops_by_threads"]
     rng = np.random.default_rng(0)
     results["cases"] = []
     for name in cfg.case_list:
         c = run_case(name, cfg, torch, rng)
-        fr = {}
-        for impl in ("fused", "torch"):  # torch at the same FLOP count: the same products
-            for mode in ("fwd", "fwdbwd"):
-                t, flops = c[mode].get(impl), c["flops"].get(mode)
-                if t and flops:
-                    fr[f"{impl}_{mode}"] = flops / (t["median_ms"] / 1e3) / 1e9 / roof
-        c["roof_fraction"] = fr
+        for label, tm in c["timings"].items():
+            roof = roofs[label]  # the roof measured under the same threads
+            fr = {}
+            for impl in ("fused", "torch"):  # torch at the same FLOP count: the same products
+                for mode in ("fwd", "fwdbwd"):
+                    t, flops = tm[mode].get(impl), c["flops"].get(mode)
+                    if t and flops:
+                        fr[f"{impl}_{mode}"] = flops / (t["median_ms"] / 1e3) / 1e9 / roof
+            tm["roof_fraction"] = fr
+        c["roof_fraction"] = next(iter(c["timings"].values()))["roof_fraction"]
         results["cases"].append(c)
+        finish(results, cfg, started, final=False)  # what is done so far, in case of a stop
+    text = finish(results, cfg, started, final=True)
+    print(text)
+    log(f"wrote {cfg.out} and {os.path.splitext(cfg.out)[0] + '.md'} "
+        f"({results['seconds']:.0f} s)")
+    return 0
+
+
+def finish(results: dict, cfg, started: float, final: bool) -> str:
+    """Completes `results` (goals, checks, load) and writes the JSON and the markdown;
+    returns the markdown. Called after every case (`final=False`: marked partial)."""
+    results["complete"] = final
     results["load_after"] = loadavg()
     results["seconds"] = time.time() - started
     results["checks_ok"] = all(v for c in results["cases"] for k, v in c["checks"].items()
                                if k.endswith("_ok"))
     results["goals"] = evaluate_goals(results)
 
-    md = [f"# symrnn CPU benchmark ({results['started']})", "",
+    md = [f"# symrnn CPU benchmark ({results['started']})"
+          + ("" if final else " (partial: the run has not finished)"), "",
           f"`{results['command']}`", "",
           f"T={cfg.T}, N={cfg.N}, I={cfg.I}, H={cfg.H}, float32; median of {cfg.repeats} "
           f"runs in blocks after {cfg.warmup} warm-up (reference: {cfg.ref_repeats}); "
-          f"times in ms.", "",
+          f"times in ms. Thread settings: {', '.join(map(str, cfg.thread_settings))} "
+          f"('default': numpy's BLAS and PyTorch as they start).", "",
           f"CPU: {results['machine']['cpu_model']}, nproc {results['machine']['nproc']}; "
           f"load average before {results['load_before']}, after {results['load_after']}.",
           f"BLAS: " + "; ".join(f"{p.get('internal_api')} {p.get('version')} "
@@ -748,12 +853,9 @@ def main(argv=None) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(cfg.out)), exist_ok=True)
     with open(cfg.out, "w") as f:
         json.dump(results, f, indent=1, default=float)
-    md_path = os.path.splitext(cfg.out)[0] + ".md"
-    with open(md_path, "w") as f:
+    with open(os.path.splitext(cfg.out)[0] + ".md", "w") as f:
         f.write(text)
-    print(text)
-    log(f"wrote {cfg.out} and {md_path} ({results['seconds']:.0f} s)")
-    return 0
+    return text
 
 
 if __name__ == "__main__":

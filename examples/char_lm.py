@@ -4,7 +4,7 @@ Trains an LSTM with truncated BPTT on the first 90% of the corpus, reports the p
 the held-out last 10% after every epoch (halving the learning rate when it stops improving),
 and samples text from the model.
 
-    python examples/char_lm.py              # the defaults: about 12 minutes on 2 cores
+    python examples/char_lm.py              # the defaults: at most 12 minutes of training
     python examples/char_lm.py --quick      # seconds: a tiny model on a slice of the text
 """
 from __future__ import annotations
@@ -43,13 +43,16 @@ def parse_args(argv=None):
     return args
 
 
-def halve_on_plateau(best: dict):
-    """An `on_epoch` callback: halves the learning rate when held-out loss stops falling."""
+def halve_on_plateau(best: dict, max_halvings: int = 5):
+    """An `on_epoch` callback: halves the learning rate when held-out loss stops falling,
+    and stops training after `max_halvings` halvings."""
     def on_epoch(record, optimizer):
         if record["valid_loss"] >= best.get("loss", float("inf")):
             optimizer.lr *= 0.5
+            best["halvings"] = best.get("halvings", 0) + 1
             print(f"  held-out loss did not improve: lr -> {optimizer.lr:g}")
         best["loss"] = min(record["valid_loss"], best.get("loss", float("inf")))
+        return best.get("halvings", 0) > max_halvings
     return on_epoch
 
 

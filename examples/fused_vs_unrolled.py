@@ -45,10 +45,11 @@ def main(argv=None) -> dict:
         res = sym.compare(net, backend=args.backend, seed=0, repeat=3,
                           data=(args.seq_len, args.batch, args.input))
         fused, unrolled = res["columns"]["fused"], res["columns"]["unrolled"]
+        speedup = unrolled["forward_backward_ms"] / fused["forward_backward_ms"]
         print(f"\nfused: {fused['launches_forward']} kernel launches per forward instead of "
               f"{unrolled['launches_forward']} ({len(hidden)} layers x {args.seq_len} steps), "
-              f"forward+backward {unrolled['forward_backward_ms'] / fused['forward_backward_ms']:.1f}x"
-              f" faster; largest difference {res['max_diff']:.2e}")
+              f"forward+backward {speedup:.1f}x faster; largest difference "
+              f"{res['max_diff']:.2e}")
         results[f"{typ}{hidden}"] = res
     return results
 

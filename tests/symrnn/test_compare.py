@@ -7,11 +7,11 @@ import symrnn as sym
 from runtime.errors import ConfigError
 
 BACKEND = "cpu"
-T, N, I = 4, 3, 5
+T, N, IN = 4, 3, 5
 
 
 def _stack(layers=(6, 4), zoneout=0.1):
-    rnn = sym.RNNFactory(list(layers), data_dim=I, typ="lstm", zoneout=zoneout, name="cmp")
+    rnn = sym.RNNFactory(list(layers), data_dim=IN, typ="lstm", zoneout=zoneout, name="cmp")
     all_h, _, last_h, last_c = rnn.step(sym.Variable("data"), seq_len=T)
     return sym.Group([all_h[-1], *last_h, *last_c])
 
@@ -19,7 +19,7 @@ def _stack(layers=(6, 4), zoneout=0.1):
 @pytest.fixture(scope="module")
 def result():
     out = io.StringIO()
-    res = sym.compare(_stack(), backend=BACKEND, seed=7, repeat=1, file=out, data=(T, N, I))
+    res = sym.compare(_stack(), backend=BACKEND, seed=7, repeat=1, file=out, data=(T, N, IN))
     res["printed"] = out.getvalue()
     return res
 
@@ -47,7 +47,7 @@ def test_fused_lstm_launch_counts(result):
 
 
 def test_one_input_projection_gemm_per_layer():
-    ex = _stack().simple_bind(backend=BACKEND, data=(T, N, I))
+    ex = _stack().simple_bind(backend=BACKEND, data=(T, N, IN))
     for layer in range(2):
         weight = f"arg:cmp_l{layer}_i2h_weight"
         gemms = [s for s in ex.program.steps_in("forward") if s.kind == "gemm"
@@ -68,7 +68,7 @@ def test_table_is_printed_once_with_every_row(result):
 
 def test_compare_without_reference_and_bad_repeat():
     res = sym.compare(_stack((3,), 0.0), backend=BACKEND, reference=False, repeat=1, quiet=True,
-                      data=(T, N, I))
+                      data=(T, N, IN))
     assert set(res["columns"]) == {"fused", "unrolled"}
     with pytest.raises(ConfigError, match="repeat"):
-        sym.compare(_stack((3,), 0.0), repeat=0, data=(T, N, I))
+        sym.compare(_stack((3,), 0.0), repeat=0, data=(T, N, IN))
