@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import networkx as nx
+import numpy as np
 
 from codegen.graph import node, roots
 from codegen.kernel_ir import Compute, KernelIR, Load, Store
@@ -107,9 +108,9 @@ def _stats(g, p: Program) -> dict:
         stats[f"ops_{phase}"] = sum(s.kind == "op" for s in steps)
         stats["flops"][phase] = sum(_flops(s) for s in steps)
     for name, size in g.graph["arena"].items():
-        item = 4 if name.endswith("float32") else 8
+        item = np.dtype(name.split(".", 1)[1]).itemsize
         stats["arena_bytes"] += size * item
-        stats["unplanned_bytes"] += g.graph["unplanned"] * item
+        stats["unplanned_bytes"] += g.graph["unplanned"].get(name, 0) * item
     return stats
 
 

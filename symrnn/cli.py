@@ -2,6 +2,10 @@
 
     symrnn demo                      # compare fused and unrolled, train a char LM, sample
     symrnn compare --hidden 512,256 --zoneout 0.1 -T 50
+    symrnn export --hidden 256,128 -I 64 -T 50 -N 32 lstm.zip
+    symrnn run lstm.zip --input data=in.npy --out outputs/
+    symrnn inspect lstm.zip --dot graph.dot --memory memory.svg
+    symrnn bench --quick             # bench/run.py, from a checkout of the repository
 
 A subcommand is `(configure(parser), run(args) -> exit code, one-line help)`; add one by
 adding an entry. User errors (bad arguments, SymRNNError) print one line on stderr and exit
@@ -14,7 +18,8 @@ import os
 import sys
 import time
 
-from runtime.errors import SymRNNError
+from runtime.errors import ConfigError, SymRNNError
+from symrnn import cli_tools
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -81,7 +86,9 @@ def _per_layer(values: list[float], layers: int, what: str) -> list[float]:
 
 # ---- compare ------------------------------------------------------------------------------------
 
-def add_stack_args(p: argparse.ArgumentParser, hidden="256,128", zoneout="0.1") -> None:
+def add_stack_args(p: argparse.ArgumentParser, hidden="256,128", zoneout="0.1",
+                   backend: bool = True) -> None:
+    """The stack's options (`stack_symbol` reads them); `--backend` unless `backend=False`."""
     p.add_argument("--typ", default="lstm", choices=["lstm", "gru", "rnn_tanh", "rnn_relu"])
     p.add_argument("--hidden", type=sizes, default=sizes(hidden),
                    help=f"per-layer hidden sizes (default {hidden})")
@@ -89,7 +96,8 @@ def add_stack_args(p: argparse.ArgumentParser, hidden="256,128", zoneout="0.1") 
                    help=f"zoneout rate, one or per layer (default {zoneout})")
     p.add_argument("--dropout", type=rates, default=[0.0], help="dropout on layer outputs")
     p.add_argument("--dropout-mode", default="step", choices=["step", "sequence"])
-    p.add_argument("--backend", default="cpu", choices=["cpu", "reference", "cuda"])
+    if backend:
+        p.add_argument("--backend", default="cpu", choices=["cpu", "reference", "cuda"])
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -177,6 +185,146 @@ def run_demo(args) -> int:
     return 0
 
 
+# ---- export -------------------------------------------------------------------------------------
+
+def configure_export(p: argparse.ArgumentParser) -> None:
+    add_stack_args(p, backend=False)
+    p.add_argument("-T", "--seq-len", type=positive, default=50)
+    p.add_argument("-N", "--batch", type=positive, default=32)
+    p.add_argument("-I", "--data-dim", type=positive, default=64, help="input size")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--params", metavar="FILE.npz",
+                   help="parameter values (every weight and bias of the stack; initial states "
+                        "optional); default: drawn as init_params draws them from --seed")
+    p.add_argument("--grad-req", default="null", choices=["null", "write"],
+                   help="'write' also exports the training program (default: inference only)")
+    p.add_argument("out", nargs="?", metavar="OUT.zip", help="the artifact to write (required)")
+
+
+def run_export(args) -> int:
+    import numpy as np
+
+    from symrnn.export import export
+    from symrnn.model import init_params, param_names
+
+    require("export", {"OUT.zip": args.out})
+    _check_writable("export", args.out)
+    net = stack_symbol(args, args.seq_len, args.data_dim)
+    data = (args.seq_len, args.batch, args.data_dim)
+    params = param_names(net, ["data"])
+    reqs = {n: (args.grad_req if n in params else "null") for n in net.list_arguments()}
+    ex = net.simple_bind(backend="cpu", grad_req=reqs, dtype=args.dtype, seed=args.seed,
+                         data=data)
+    if args.params:
+        given = load_npz("export", "--params", args.params)
+        missing = [n for n in params if n not in given]
+        if missing:
+            raise ConfigError(f"export: --params {args.params!r} has no array for "
+                              f"{missing[0]!r}; the parameters are {params}")
+        ex.copy_params_from({n: v.astype(ex.arg_dict[n].dtype) if n in ex.arg_dict and
+                             v.dtype.kind == ex.arg_dict[n].dtype.kind == "f" else v
+                             for n, v in given.items()})
+    else:
+        init_params(ex, names=params, seed=args.seed)
+    manifest = export(ex, args.out)
+    print(manifest_summary(args.out, manifest))
+    print(f"parameters: {len(params)} arrays, "
+          f"{sum(int(np.prod(ex.arg_dict[n].shape)) for n in params):,} values "
+          f"({'from ' + repr(args.params) if args.params else f'init_params, seed {args.seed}'})")
+    return 0
+
+
+def require(where: str, given: dict) -> None:
+    """A one-line error naming the arguments (`given`: {name: value}) that are None.
+
+    Required arguments are checked here rather than by argparse, whose check comes before
+    the one for unknown options: `symrnn export --typo` should name the typo."""
+    missing = [k for k, v in given.items() if v is None]
+    if missing:
+        raise ConfigError(f"{where}: the following arguments are required: "
+                          f"{', '.join(missing)}")
+
+
+def load_npz(where: str, what: str, path: str) -> dict:
+    """{name: array} of an .npz file, never unpickling; a one-line error otherwise."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {n: npz[n] for n in npz.files}
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: {what} {path!r}: no such file") from None
+    except (OSError, ValueError) as e:  # not an npz, or an array that needs pickle
+        raise ConfigError(f"{where}: {what} {path!r} is not a readable .npz file without "
+                          f"pickle ({_one_line(e)})") from None
+
+
+def _check_writable(where: str, path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ConfigError(f"{where}: cannot write {path!r}: folder {folder!r} does not exist")
+    if os.path.isdir(path):
+        raise ConfigError(f"{where}: cannot write {path!r}: it is a folder")
+
+
+def manifest_summary(path, manifest: dict) -> str:
+    """A few lines on an artifact: format, producer, inputs, outputs, programs, kernels."""
+    def spec(name: str) -> str:
+        a = manifest["args"][name]
+        return f"{name} {tuple(a['shape'])} {a['dtype']}"
+
+    kernels = {k for table in manifest["kernels"].values() for k in table}
+    size = os.path.getsize(path) if os.path.exists(path) else 0
+    lines = [
+        (f"{path}: {manifest['format']} version {manifest['format_version']}, written by "
+         f"symrnn {manifest['producer'].get('version')}, {size:,} bytes, "
+         f"{len(manifest['members']) + 1} members"),
+        (f"  programs: {', '.join(f'{r} ({m})' for r, m in manifest['programs'].items())}; "
+         f"{len(kernels)} kernels (C and CUDA sources)"),
+        f"  inputs:   {', '.join(spec(n) for n in manifest['inputs']) or '(none)'}",
+        f"  params:   {len(manifest['params'])} arrays (every argument but the inputs)",
+        "  outputs:  " + ", ".join(f"{o['name']} {tuple(o['shape'])}"
+                                   for o in manifest["outputs"]),
+    ]
+    trained = sorted(n for n, r in manifest["grad_req"].items() if r != "null")
+    lines.append(f"  gradients: {len(trained)} arguments" if trained else
+                 "  gradients: none (inference only)")
+    return "\n".join(lines)
+
+
+# ---- bench --------------------------------------------------------------------------------------
+
+def configure_bench(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="tiny shapes: checks that all runs")
+    p.add_argument("--out", metavar="FILE.json", help="results path (the .md goes beside it)")
+    p.add_argument("--cases", help="comma-separated cases (bench/run.py --help lists them)")
+
+
+def bench_script() -> str | None:
+    """bench/run.py of the checkout this package runs from (or of the working folder)."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for root in (here, os.getcwd()):
+        path = os.path.join(root, "bench", "run.py")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def run_bench(args) -> int:
+    import subprocess
+
+    script = bench_script()
+    if script is None:
+        raise ConfigError("bench: bench/run.py was not found next to the symrnn package or in "
+                          "the working folder; the benchmark ships with the source repository, "
+                          "not the installed package: run it from a checkout")
+    argv = [sys.executable, script] + (["--quick"] if args.quick else [])
+    argv += [a for k in ("out", "cases") if getattr(args, k)
+             for a in (f"--{k}", getattr(args, k))]
+    sys.stdout.flush()
+    return subprocess.run(argv, check=False).returncode
+
+
 # ---- the table and the entry point -----------------------------------------------------------
 
 COMMANDS = {
@@ -184,6 +332,14 @@ COMMANDS = {
              "compare fused and unrolled, train a character model, sample text"),
     "compare": (configure_compare, run_compare,
                 "fused vs unrolled vs reference: differences, kernels, memory, time"),
+    "export": (configure_export, run_export,
+               "compile a stack and write it, with its parameters, as one artifact zip"),
+    "run": (cli_tools.configure_run, cli_tools.run_run,
+            "run an exported artifact on .npy inputs, writing .npy outputs"),
+    "inspect": (cli_tools.configure_inspect, cli_tools.run_inspect,
+                "program stats; the compiler graph as DOT; the memory plan as a picture"),
+    "bench": (configure_bench, run_bench,
+              "the CPU benchmark (bench/run.py of a checkout) against PyTorch and others"),
 }
 
 
@@ -202,10 +358,15 @@ def main(argv=None) -> int:
     try:
         return int(args.run(args) or 0)
     except SymRNNError as e:
-        print(f"symrnn {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        text = _one_line(e)  # "export: ..." from the library reads "symrnn export: error: ..."
+        text = text[len(args.command) + 2:] if text.startswith(f"{args.command}: ") else text
+        print(f"symrnn {args.command}: error: {text}", file=sys.stderr)
     except KeyboardInterrupt:
         print(f"symrnn {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `symrnn inspect | head`: the reader left; nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as e:  # a bug, not a user error: one line unless debugging
         if os.environ.get("SYMRNN_DEBUG", "0") not in ("", "0"):
             raise

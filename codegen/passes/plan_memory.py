@@ -10,7 +10,7 @@
 
 Results: `graph["layout"]` ({node: View}), `graph["arena"]` ({buffer: elements}),
 `graph["schedule"]` without the in-place copies, `graph["liveness"]` ({root: (start, end)})
-and `graph["unplanned"]` (elements if every value had its own range).
+and `graph["unplanned"]` ({buffer: elements if every value had its own range}).
 """
 from __future__ import annotations
 
@@ -40,9 +40,13 @@ def plan_memory(g: nx.DiGraph) -> nx.DiGraph:
     live = _liveness(g, owners, root, unit_of, pos, len(schedule), in_place)
     offsets, sizes = _place(g, live, root)
     layout = _layout(g, owners, parent, root, offsets)
+    unplanned: dict[str, int] = {}
+    for o in owners:
+        if o not in parent:
+            buf = arena_name(node(g, o).dtype)
+            unplanned[buf] = unplanned.get(buf, 0) + _aligned(math.prod(node(g, o).shape))
     g.graph.update(schedule=schedule, layout=layout, arena=sizes, liveness=live,
-                   unplanned=sum(_aligned(math.prod(node(g, o).shape)) for o in owners
-                                 if o not in parent))
+                   unplanned=unplanned)
     return g
 
 
