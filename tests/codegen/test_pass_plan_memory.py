@@ -73,7 +73,7 @@ def test_disjoint_lifetimes_share_space_and_overlapping_ones_do_not():
         assert layout[nid] == whole(16, (4, 4))
     assert layout["x"] == View("arg:x", 0, 4, 4, 4, (4, 4))
     assert g.graph["arena"] == {ARENA: 32}
-    assert g.graph["unplanned"] == 80
+    assert g.graph["unplanned"] == {ARENA: 80}
     assert_live_values_disjoint(g)
     verify_memory(g)
 
@@ -185,7 +185,7 @@ def test_recurrent_training_plans_verify_and_reuse_memory(typ, kw):
     g = lstm_plan(typ, **kw)
     assert_live_values_disjoint(g)
     verify_memory(g)
-    assert g.graph["arena"][ARENA] < g.graph["unplanned"]
+    assert g.graph["arena"][ARENA] < g.graph["unplanned"][ARENA]
 
 
 def test_verify_memory_catches_a_corrupted_lstm_plan():
