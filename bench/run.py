@@ -310,7 +310,8 @@ def max_abs(a, b) -> float:
 
 # ---- where the time goes -----------------------------------------------------------------------
 def _step_label(step, cfg) -> tuple:
-    """(kind, label) of a program step, by shape: GEMMs get a role from their operands."""
+    """(kind, label, flops) of a program step, by shape: GEMMs get a role from their operands
+    (and their FLOPs; 0 for the rest)."""
     attrs = step.attrs
     if step.kind == "gemm":
         a, b = step.inputs[0], step.inputs[1]
@@ -330,12 +331,12 @@ def _step_label(step, cfg) -> tuple:
                 "recurrent gradient, per step"
         else:
             role = "other"
-        return "gemm", f"gemm {role} ({m}x{k}x{n}{acc})"
+        return "gemm", f"gemm {role} ({m}x{k}x{n}{acc})", 2.0 * m * k * n
     if step.kind == "kernel":
         rows = attrs.get("rows", step.outputs[0].rows)
         cols = attrs.get("cols", step.outputs[0].cols)
-        return "kernel", f"kernel {attrs.get('kernel')} ({rows}x{cols})"
-    return step.kind, f"{step.kind} {attrs.get('op', '?')}"
+        return "kernel", f"kernel {attrs.get('kernel')} ({rows}x{cols})", 0.0
+    return step.kind, f"{step.kind} {attrs.get('op', '?')}", 0.0
 
 
 def cpu_engines(ex) -> dict | None:
@@ -418,15 +419,19 @@ def breakdown(ex, grad: np.ndarray, cfg, runs: int) -> dict:
                         continue
                     for label, ms in acc.items():
                         per_label[(phase, label)].append(ms)
-        counts = defaultdict(int)
+        counts, flops = defaultdict(int), defaultdict(float)
         for phase in phases:
             for step in step_list(eng, phase):
-                counts[(phase, _step_label(step, cfg)[1])] += 1
+                _, label, fl = _step_label(step, cfg)
+                counts[(phase, label)] += 1
+                flops[(phase, label)] += fl
         rows = []
         for (phase, label), samples in per_label.items():
+            ms = statistics.median(samples)
+            fl = flops[(phase, label)]
             rows.append({"phase": phase, "step": label, "kind": label.split(" ", 1)[0],
-                         "count": counts[(phase, label)],
-                         "ms": statistics.median(samples)})
+                         "count": counts[(phase, label)], "ms": ms, "flops": fl,
+                         "gflops": fl / (ms / 1e3) / 1e9 if fl and ms > 0 else None})
         rows.sort(key=lambda r: -r["ms"])
         by_kind = defaultdict(float)
         for r in rows:
@@ -634,12 +639,15 @@ def table(results: dict) -> str:
 
 def roof_lines(results: dict) -> list:
     roof = results["roof"]
-    lines = ["GEMM roof (numpy float32): " + ", ".join(
-        f"{v:.1f} GFLOP/s (threads={k})" for k, v in roof["roof_gflops_by_threads"].items())]
-    for k, v in roof["rates"].items():
-        if "gflops" in v:
-            lines.append(f"  {k} {v['shape']} x{v['count']} threads={v['threads'] or 'default'}:"
-                         f" {v['median_ms']:.2f} ms, {v['gflops']:.1f} GFLOP/s")
+    lines = ["GEMM roof (numpy float32, the better of the start and the end of the run): "
+             + ", ".join(f"{v:.1f} GFLOP/s (threads={k})"
+                         for k, v in roof["roof_gflops_by_threads"].items())]
+    for when, rates in (("start", roof["rates"]), ("end", roof.get("rates_end", {}))):
+        for k, v in rates.items():
+            if "gflops" in v:
+                lines.append(f"  {when}: {k} {v['shape']} x{v['count']} "
+                             f"threads={v['threads'] or 'default'}: {v['median_ms']:.2f} ms, "
+                             f"{v['gflops']:.1f} GFLOP/s")
     for c in results["cases"]:
         for suffix, tm in settings_of(c):
             parts = [f"{k} {v:.3f}" for k, v in tm.get("roof_fraction", {}).items()
@@ -665,8 +673,9 @@ def breakdown_lines(results: dict, top: int = 8) -> list:
                 lines.append("  by kind: " + ", ".join(f"{k} {v:.1f}" for k, v in
                                                        m["by_kind_ms"].items()))
                 for r in m["steps"][:top]:
+                    rate = f"  {r['gflops']:.0f} GFLOP/s" if r.get("gflops") else ""
                     lines.append(f"  {r['ms']:8.2f} ms  {r['count']:4d} x {r['phase']:8s} "
-                                 f"{r['step']}")
+                                 f"{r['step']}{rate}")
     return lines
 
 
@@ -795,23 +804,20 @@ def main(argv=None) -> int:
     log(f"BLAS: {results['machine']['threadpools']}")
     log("measuring the GEMM roof ...")
     results["roof"] = measure_roof(cfg)
-    roofs = results["roof"]["roof_gflops_by_threads"]
     rng = np.random.default_rng(0)
     results["cases"] = []
     for name in cfg.case_list:
-        c = run_case(name, cfg, torch, rng)
-        for label, tm in c["timings"].items():
-            roof = roofs[label]  # the roof measured under the same threads
-            fr = {}
-            for impl in ("fused", "torch"):  # torch at the same FLOP count: the same products
-                for mode in ("fwd", "fwdbwd"):
-                    t, flops = tm[mode].get(impl), c["flops"].get(mode)
-                    if t and flops:
-                        fr[f"{impl}_{mode}"] = flops / (t["median_ms"] / 1e3) / 1e9 / roof
-            tm["roof_fraction"] = fr
-        c["roof_fraction"] = next(iter(c["timings"].values()))["roof_fraction"]
-        results["cases"].append(c)
+        results["cases"].append(run_case(name, cfg, torch, rng))
         finish(results, cfg, started, final=False)  # what is done so far, in case of a stop
+    log("measuring the GEMM roof again ...")
+    end = measure_roof(cfg)
+    roof = results["roof"]
+    roof["rates_end"] = end["rates"]
+    roof["roof_gflops_start"] = dict(roof["roof_gflops_by_threads"])
+    roof["roof_gflops_end"] = end["roof_gflops_by_threads"]
+    roof["roof_gflops_by_threads"] = {k: max(v, end["roof_gflops_by_threads"].get(k, 0))
+                                      for k, v in roof["roof_gflops_by_threads"].items()}
+    roof["roof_gflops"] = roof["roof_gflops_by_threads"][threads_label(cfg.thread_settings[0])]
     text = finish(results, cfg, started, final=True)
     print(text)
     log(f"wrote {cfg.out} and {os.path.splitext(cfg.out)[0] + '.md'} "
@@ -823,6 +829,18 @@ def finish(results: dict, cfg, started: float, final: bool) -> str:
     """Completes `results` (goals, checks, load) and writes the JSON and the markdown;
     returns the markdown. Called after every case (`final=False`: marked partial)."""
     results["complete"] = final
+    roofs = results["roof"]["roof_gflops_by_threads"]
+    for c in results["cases"]:
+        for label, tm in c["timings"].items():
+            roof = roofs[label]  # the roof measured under the same threads
+            fr = {}
+            for impl in ("fused", "torch"):  # torch at the same FLOP count: the same products
+                for mode in ("fwd", "fwdbwd"):
+                    t, flops = tm[mode].get(impl), c["flops"].get(mode)
+                    if t and flops:
+                        fr[f"{impl}_{mode}"] = flops / (t["median_ms"] / 1e3) / 1e9 / roof
+            tm["roof_fraction"] = fr
+        c["roof_fraction"] = next(iter(c["timings"].values()))["roof_fraction"]
     results["load_after"] = loadavg()
     results["seconds"] = time.time() - started
     results["checks_ok"] = all(v for c in results["cases"] for k, v in c["checks"].items()

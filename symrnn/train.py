@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from runtime.blas import blas_threads
 from runtime.errors import ConfigError
 from symrnn.optim import Adam, clip_global_norm
 
@@ -112,7 +113,7 @@ def train(executor, stream: np.ndarray, links: dict | None = None, *, epochs: in
           optimizer=None, clip: float | None = None, state: str = "remember",
           valid: tuple | None = None, data: str = "data", label: str = "label",
           max_seconds: float | None = None, progress: bool = True, log=print,
-          plot: str | None = None, on_epoch=None) -> History:
+          plot: str | None = None, on_epoch=None, threads: int | None = 1) -> History:
     """Trains the executor's parameters (those with gradients) on `stream` `(T_total, N)`.
 
     The executor's first head is the scalar loss (mean per token); its other heads include
@@ -123,8 +124,17 @@ def train(executor, stream: np.ndarray, links: dict | None = None, *, epochs: in
     window's end. `progress` shows a tqdm bar when tqdm is installed (else a line every
     20 s); `plot` writes a loss curve to that path (needs matplotlib). `on_epoch(record,
     optimizer)` runs after each epoch (to change `optimizer.lr`, say) and stops training by
-    returning True. Returns the History.
+    returning True. `threads` sets numpy's BLAS threads while training (runtime.blas: one
+    thread is faster for these small products, and never collapses on a busy machine; None
+    leaves BLAS as it is). Returns the History.
     """
+    with blas_threads(threads):
+        return _train(executor, stream, links, epochs, optimizer, clip, state, valid, data,
+                      label, max_seconds, progress, log, plot, on_epoch)
+
+
+def _train(executor, stream, links, epochs, optimizer, clip, state, valid, data, label,
+           max_seconds, progress, log, plot, on_epoch) -> History:
     links, optimizer = links or {}, optimizer or Adam(1e-3)
     seq_len = executor.arg_dict[data].shape[0]
     _check_train(executor, stream, links, state, seq_len)
