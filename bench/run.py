@@ -30,7 +30,7 @@ import os
 import sys
 
 BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-_REMOVED_MARK = "SYMRNN_BENCH_REMOVED_ENV"
+from machine import REMOVED_MARK as _REMOVED_MARK
 
 
 def _clean_environment() -> None:
@@ -50,12 +50,11 @@ def _clean_environment() -> None:
 if __name__ == "__main__":
     _clean_environment()
 
-# ruff: noqa: E402  (numpy must come after the environment is cleaned)
+
 import argparse
 import contextlib
 import datetime
 import json
-import platform
 import statistics
 import time
 from collections import defaultdict
@@ -68,19 +67,24 @@ for p in (ROOT, HERE):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-import symrnn as sym  # noqa: E402
-from peers import TorchRNN, TorchZoneoutLoop, torch_or_none  # noqa: E402
+from breakdown import breakdown, cpu_engines, program_flops, timed
+from machine import _threadpools, loadavg, machine_info
+from peers import TorchRNN, TorchZoneoutLoop, torch_or_none
+from report import (
+    breakdown_lines,
+    evaluate_goals,
+    goal_lines,
+    ratios,
+    roof_lines,
+    table,
+)
+
+import symrnn as sym
 
 IMPLS = ("fused", "unrolled", "reference", "torch")
 ALL_CASES = ("lstm1", "lstm2", "gru1", "gru2", "zoneout")
 ZONEOUT = 0.1
 CHECK_ATOL = 1e-3  # float32 outputs, fused against every other implementation
-GOALS = {  # the issue's speed goals (issue 3, acceptance)
-    "reference_over_fused_fwdbwd_min": 5.0,
-    "fused_over_torch_lstm_max": 1.3,
-    "fused_over_torch_gru_max": 1.0,
-    "torch_over_fused_zoneout_fwdbwd_min": 3.0,
-}
 
 
 def log(*a):
@@ -88,81 +92,6 @@ def log(*a):
 
 
 # ---- environment ---------------------------------------------------------------------------
-def machine_info() -> dict:
-    info = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "numpy": np.__version__,
-        "nproc": os.cpu_count(),
-        "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "cpu_model": _cpu_model(),
-        "cpu_flags_avx512": _has_flag("avx512f"),
-        "removed_env": json.loads(os.environ.get(_REMOVED_MARK, "{}")),
-        "env": {k: v for k, v in os.environ.items()
-                if any(s in k for s in ("BLAS", "OMP", "MKL", "SYMRNN", "KMP"))
-                and k != _REMOVED_MARK},
-        "blas_env_kept": "--keep-blas-env" in sys.argv,
-        "threadpools": _threadpools(),
-    }
-    torch = torch_or_none()
-    if torch is None:
-        info["torch"] = None
-    else:
-        info["torch"] = {
-            "version": torch.__version__,
-            "num_threads": torch.get_num_threads(),
-            "num_interop_threads": torch.get_num_interop_threads(),
-            "mkldnn": bool(torch.backends.mkldnn.is_available()),
-        }
-    return info
-
-
-def _cpu_model() -> str | None:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
-def _has_flag(flag: str) -> bool | None:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return flag in line.split()
-    except OSError:
-        pass
-    return None
-
-
-def _threadpools():
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return {"error": "threadpoolctl is not installed (pip install threadpoolctl)"}
-    keys = ("user_api", "internal_api", "version", "architecture", "num_threads",
-            "threading_layer", "prefix", "filepath")
-    return [{k: p.get(k) for k in keys} for p in threadpool_info()]
-
-
-def loadavg():
-    try:
-        return list(os.getloadavg())
-    except OSError:
-        return None
-
-
-# ---- timing ------------------------------------------------------------------------------------
-def timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return (time.perf_counter() - t0) * 1e3
-
-
 def summary(samples: list) -> dict | None:
     if not samples:
         return None
@@ -268,16 +197,16 @@ class SymRunner:
 def case_spec(name: str, cfg) -> dict:
     H = cfg.H
     specs = {
-        "lstm1": dict(typ="lstm", sizes=[H], zoneout=0.0),
-        "lstm2": dict(typ="lstm", sizes=[H, H], zoneout=0.0),
-        "gru1": dict(typ="gru", sizes=[H], zoneout=0.0),
-        "gru2": dict(typ="gru", sizes=[H, H], zoneout=0.0),
-        "zoneout": dict(typ="lstm", sizes=[H, max(1, H // 2)], zoneout=ZONEOUT),
+        "lstm1": {"typ": "lstm", "sizes": [H], "zoneout": 0.0},
+        "lstm2": {"typ": "lstm", "sizes": [H, H], "zoneout": 0.0},
+        "gru1": {"typ": "gru", "sizes": [H], "zoneout": 0.0},
+        "gru2": {"typ": "gru", "sizes": [H, H], "zoneout": 0.0},
+        "zoneout": {"typ": "lstm", "sizes": [H, max(1, H // 2)], "zoneout": ZONEOUT},
     }
     spec = specs[name]
     spec["name"] = name
     spec["rnn_name"] = spec["typ"]
-    spec["peer"] = ("nn.LSTMCell loop, zoneout %g" % ZONEOUT if spec["zoneout"]
+    spec["peer"] = (f"nn.LSTMCell loop, zoneout {ZONEOUT:g}" if spec["zoneout"]
                     else {"lstm": "nn.LSTM", "gru": "nn.GRU"}[spec["typ"]])
     return spec
 
@@ -309,148 +238,6 @@ def max_abs(a, b) -> float:
 
 
 # ---- where the time goes -----------------------------------------------------------------------
-def _step_label(step, cfg) -> tuple:
-    """(kind, label, flops) of a program step, by shape: GEMMs get a role from their operands
-    (and their FLOPs; 0 for the rest)."""
-    attrs = step.attrs
-    if step.kind == "gemm":
-        a, b = step.inputs[0], step.inputs[1]
-        ta = bool(attrs.get("trans_a", attrs.get("transpose_a")))
-        tb = bool(attrs.get("trans_b", attrs.get("transpose_b")))
-        m, k = (a.cols, a.rows) if ta else (a.rows, a.cols)
-        n = b.rows if tb else b.cols
-        acc = " +=" if attrs.get("accumulate") else ""
-        tn = cfg.T * cfg.N
-        if k == tn:
-            role = "weight gradient over all steps"
-        elif m == tn:
-            role = "input projection, all steps" if step.phase == "forward" else \
-                "data gradient, all steps"
-        elif m == cfg.N:
-            role = "recurrent, per step" if step.phase == "forward" else \
-                "recurrent gradient, per step"
-        else:
-            role = "other"
-        return "gemm", f"gemm {role} ({m}x{k}x{n}{acc})", 2.0 * m * k * n
-    if step.kind == "kernel":
-        rows = attrs.get("rows", step.outputs[0].rows)
-        cols = attrs.get("cols", step.outputs[0].cols)
-        return "kernel", f"kernel {attrs.get('kernel')} ({rows}x{cols})", 0.0
-    return step.kind, f"{step.kind} {attrs.get('op', '?')}", 0.0
-
-
-def cpu_engines(ex) -> dict | None:
-    """{'fwd': engine, 'fwdbwd': engine}: the executor's CPU engines, the forward-only
-    (inference) program's and the training program's where it keeps two (DualEngine)."""
-    eng = ex.engine
-    if hasattr(eng, "train") and hasattr(eng, "infer"):
-        return {"fwd": eng.infer, "fwdbwd": eng.train}
-    if hasattr(eng, "program"):
-        return {"fwd": eng, "fwdbwd": eng}
-    return None
-
-
-def program_flops(ex) -> dict:
-    """FLOPs of the inference forward and of the training forward and backward, from the
-    programs' stats."""
-    engines = cpu_engines(ex) or {}
-    out = {}
-    for mode, eng in engines.items():
-        fl = getattr(eng, "program", None) and eng.program.stats.get("flops", {})
-        if fl:
-            out[mode] = fl.get("forward", 0) + (fl.get("backward", 0) if mode == "fwdbwd" else 0)
-    return out
-
-
-def breakdown(ex, grad: np.ndarray, cfg, runs: int) -> dict:
-    """Times every step of the fused program's forward (inference) and forward+backward
-    (training) one by one, through the CPU engine's prepared calls; medians over `runs`.
-    `loop_ms` is the phase run bare (no per-step timers); `api_ms` the executor call
-    (argument checks, head-gradient and gradient copies included)."""
-    engines = cpu_engines(ex)
-    need = ("_steps", "_phase_calls", "_head_grads")
-    if engines is None or not all(hasattr(e, a) for e in engines.values() for a in need):
-        return {"error": f"the CPU engine's internals ({', '.join(need)}) changed; "
-                         f"breakdown unavailable"}
-
-    def step_list(eng, phase):
-        return [s for s in eng._steps if s.phase == phase]
-
-    def run_phase(eng, phase, per_step: bool):
-        calls = eng._phase_calls[phase]
-        if not per_step:
-            return timed(lambda: [c() for c in calls]), None
-        labels = [_step_label(step, cfg)[1] for step in step_list(eng, phase)]
-        acc = defaultdict(float)
-        t_all = time.perf_counter()
-        for label, call in zip(labels, calls):
-            t0 = time.perf_counter()
-            call()
-            acc[label] += (time.perf_counter() - t0) * 1e3
-        return (time.perf_counter() - t_all) * 1e3, acc
-
-    def load_head_grads(eng):
-        for _, dst in eng._head_grads:
-            np.copyto(dst, grad, casting="unsafe")
-
-    out = {}
-    for mode in ("fwd", "fwdbwd"):
-        eng = engines[mode]
-        phases = ("forward",) if mode == "fwd" else ("forward", "backward")
-        per_label = defaultdict(list)
-        loops = defaultdict(list)
-        apis = []
-        for _ in range(runs):
-            # the executor call sets the seed and is_train flag and binds the arguments;
-            # the bare and per-step runs below reuse them
-            if mode == "fwd":
-                apis.append(timed(lambda: ex.forward(is_train=False)))
-            else:
-                apis.append(timed(lambda: (ex.forward(is_train=True),
-                                           ex.backward(out_grads=[grad]))))
-            for phase in phases:
-                for per_step in (False, True):
-                    if phase == "backward":  # a fresh forward, then the head gradients
-                        run_phase(eng, "forward", False)
-                        load_head_grads(eng)
-                    ms, acc = run_phase(eng, phase, per_step)
-                    if not per_step:
-                        loops[phase].append(ms)
-                        continue
-                    for label, ms in acc.items():
-                        per_label[(phase, label)].append(ms)
-        counts, flops = defaultdict(int), defaultdict(float)
-        for phase in phases:
-            for step in step_list(eng, phase):
-                _, label, fl = _step_label(step, cfg)
-                counts[(phase, label)] += 1
-                flops[(phase, label)] += fl
-        rows = []
-        for (phase, label), samples in per_label.items():
-            ms = statistics.median(samples)
-            fl = flops[(phase, label)]
-            rows.append({"phase": phase, "step": label, "kind": label.split(" ", 1)[0],
-                         "count": counts[(phase, label)], "ms": ms, "flops": fl,
-                         "gflops": fl / (ms / 1e3) / 1e9 if fl and ms > 0 else None})
-        rows.sort(key=lambda r: -r["ms"])
-        by_kind = defaultdict(float)
-        for r in rows:
-            by_kind[f"{r['phase']} {r['kind']}"] += r["ms"]
-        loop_ms = {p: statistics.median(v) for p, v in loops.items()}
-        step_sum = sum(r["ms"] for r in rows)
-        out[mode] = {
-            "api_ms": statistics.median(apis),
-            "loop_ms": loop_ms,
-            "steps_sum_ms": step_sum,
-            "outside_steps_ms": statistics.median(apis) - sum(loop_ms.values()),
-            "by_kind_ms": dict(sorted(by_kind.items(), key=lambda kv: -kv[1])),
-            "steps": rows,
-        }
-        out[mode]["program_steps"] = {p: len(step_list(eng, p)) for p in phases}
-    return out
-
-
-# ---- one case ----------------------------------------------------------------------------------
 def run_case(name: str, cfg, torch, rng) -> dict:
     spec = case_spec(name, cfg)
     T, N, I = cfg.T, cfg.N, cfg.I
@@ -463,9 +250,9 @@ def run_case(name: str, cfg, torch, rng) -> dict:
     impls = ["fused", "unrolled"] + (["reference"] if cfg.ref_repeats > 0 else [])
     exs, bind_s = {}, {}
     for impl in impls:
-        kw = {"reference": dict(backend="reference"),
-              "fused": dict(backend="cpu", fuse=True),
-              "unrolled": dict(backend="cpu", fuse=False)}[impl]
+        kw = {"reference": {"backend": "reference"},
+              "fused": {"backend": "cpu", "fuse": True},
+              "unrolled": {"backend": "cpu", "fuse": False}}[impl]
         t0 = time.perf_counter()
         exs[impl] = symbol.simple_bind(data=(T, N, I), **kw)
         bind_s[impl] = time.perf_counter() - t0
@@ -500,9 +287,9 @@ def run_case(name: str, cfg, torch, rng) -> dict:
             res["program_stats"][f"{impl}_{mode}"] = {
                 k: v for k, v in eng.program.stats.items() if k != "compile_seconds"}
     checks = {}
-    for impl in outs:
+    for impl, out in outs.items():
         if impl != "fused":
-            d = max_abs(outs["fused"], outs[impl])
+            d = max_abs(outs["fused"], out)
             checks[f"fused_vs_{impl}_output_max_abs_diff"] = d
             checks[f"fused_vs_{impl}_output_ok"] = bool(d < CHECK_ATOL)
     if "torch" in runners and not spec["zoneout"]:
@@ -586,137 +373,6 @@ def thread_limit(setting, torch):
         finally:
             if torch is not None:
                 torch.set_num_threads(old)
-
-
-def ratios(res) -> dict:
-    out = {}
-    for mode in ("fwd", "fwdbwd"):
-        m = {k: (v["median_ms"] if v else None) for k, v in res[mode].items()}
-        f = m.get("fused")
-
-        def ratio(a, b):
-            return None if a is None or b is None or b == 0 else a / b
-
-        out[mode] = {
-            "fused_over_torch": ratio(f, m.get("torch")),
-            "torch_over_fused": ratio(m.get("torch"), f),
-            "unrolled_over_fused": ratio(m.get("unrolled"), f),
-            "reference_over_fused": ratio(m.get("reference"), f),
-        }
-    return out
-
-
-# ---- report ------------------------------------------------------------------------------------
-def fmt(x, digits=1):
-    return "-" if x is None else f"{x:.{digits}f}"
-
-
-def settings_of(c: dict) -> list:
-    """[(suffix, timings)] of a case: one per thread setting; the suffix names the setting
-    where it is not the machine's default."""
-    return [("" if label == "default" else f" [threads={label}]", t)
-            for label, t in c["timings"].items()]
-
-
-def table(results: dict) -> str:
-    head = ("| case | fused ms | unrolled ms | reference ms | torch ms | fused/torch "
-            "| unrolled/fused | reference/fused |")
-    lines = [head, "|" + "---|" * 8]
-    for c in results["cases"]:
-        for suffix, tm in settings_of(c):
-            for mode, label in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
-                t = {k: (v["median_ms"] if v else None) for k, v in tm[mode].items()}
-                r = tm["ratios"][mode]
-                peer = f" vs {c['peer']}" if c.get("peer") else ""
-                lines.append(
-                    f"| {c['case']} {c['typ']} {c['sizes']} {label}{peer}{suffix} "
-                    f"| {fmt(t.get('fused'))} | {fmt(t.get('unrolled'))} "
-                    f"| {fmt(t.get('reference'))} | {fmt(t.get('torch'))} "
-                    f"| {fmt(r['fused_over_torch'], 2)} | {fmt(r['unrolled_over_fused'], 2)} "
-                    f"| {fmt(r['reference_over_fused'], 2)} |")
-    return "\n".join(lines)
-
-
-def roof_lines(results: dict) -> list:
-    roof = results["roof"]
-    lines = ["GEMM roof (numpy float32, the better of the start and the end of the run): "
-             + ", ".join(f"{v:.1f} GFLOP/s (threads={k})"
-                         for k, v in roof["roof_gflops_by_threads"].items())]
-    for when, rates in (("start", roof["rates"]), ("end", roof.get("rates_end", {}))):
-        for k, v in rates.items():
-            if "gflops" in v:
-                lines.append(f"  {when}: {k} {v['shape']} x{v['count']} "
-                             f"threads={v['threads'] or 'default'}: {v['median_ms']:.2f} ms, "
-                             f"{v['gflops']:.1f} GFLOP/s")
-    for c in results["cases"]:
-        for suffix, tm in settings_of(c):
-            parts = [f"{k} {v:.3f}" for k, v in tm.get("roof_fraction", {}).items()
-                     if v is not None]
-            if parts:
-                lines.append(f"  {c['case']}{suffix}: fraction of roof: " + ", ".join(parts))
-    return lines
-
-
-def breakdown_lines(results: dict, top: int = 8) -> list:
-    lines = []
-    for c in results["cases"]:
-        for suffix, tm in settings_of(c):
-            b = tm.get("breakdown")
-            if not b or "error" in b:
-                continue
-            for mode, label in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
-                m = b[mode]
-                loops = ", ".join(f"{p} {v:.1f}" for p, v in m["loop_ms"].items())
-                lines.append(f"{c['case']}{suffix} fused {label}: executor call "
-                             f"{m['api_ms']:.1f} ms; bare step loop {loops} ms; outside the "
-                             f"steps {m['outside_steps_ms']:.1f} ms")
-                lines.append("  by kind: " + ", ".join(f"{k} {v:.1f}" for k, v in
-                                                       m["by_kind_ms"].items()))
-                for r in m["steps"][:top]:
-                    rate = f"  {r['gflops']:.0f} GFLOP/s" if r.get("gflops") else ""
-                    lines.append(f"  {r['ms']:8.2f} ms  {r['count']:4d} x {r['phase']:8s} "
-                                 f"{r['step']}{rate}")
-    return lines
-
-
-def evaluate_goals(results: dict) -> list:
-    goals = []
-
-    def add(goal, value, threshold, ok):
-        goals.append({"goal": goal, "value": value, "threshold": threshold,
-                      "pass": None if value is None else bool(ok)})
-
-    for c in results["cases"]:
-        for suffix, tm in settings_of(c):
-            r = tm["ratios"]
-            name = c["case"] + suffix
-            v = r["fwdbwd"]["reference_over_fused"]
-            add(f"{name}: fused fwd+bwd >= 5x faster than reference (reference/fused)", v,
-                GOALS["reference_over_fused_fwdbwd_min"],
-                v is not None and v >= GOALS["reference_over_fused_fwdbwd_min"])
-            if c["zoneout"]:
-                v = r["fwdbwd"]["torch_over_fused"]
-                add(f"{name}: zoneout stack fwd+bwd >= 3x faster than the LSTMCell loop "
-                    f"(torch/fused)", v, GOALS["torch_over_fused_zoneout_fwdbwd_min"],
-                    v is not None and v >= GOALS["torch_over_fused_zoneout_fwdbwd_min"])
-                continue
-            key = ("fused_over_torch_lstm_max" if c["typ"] == "lstm"
-                   else "fused_over_torch_gru_max")
-            peer = "nn.LSTM" if c["typ"] == "lstm" else "nn.GRU"
-            word = "within 1.3x of" if c["typ"] == "lstm" else "no slower than"
-            for mode, label in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
-                v = r[mode]["fused_over_torch"]
-                add(f"{name}: fused {label} {word} {peer} (fused/torch)", v, GOALS[key],
-                    v is not None and v <= GOALS[key])
-    return goals
-
-
-def goal_lines(goals: list) -> list:
-    out = []
-    for g in goals:
-        word = {True: "PASS", False: "FAIL", None: "SKIP"}[g["pass"]]
-        out.append(f"{word}: {g['goal']}: {fmt(g['value'], 2)} (goal {g['threshold']:g})")
-    return out
 
 
 # ---- main ----------------------------------------------------------------------------------------
@@ -847,24 +503,29 @@ def finish(results: dict, cfg, started: float, final: bool) -> str:
                                if k.endswith("_ok"))
     results["goals"] = evaluate_goals(results)
 
-    md = [f"# symrnn CPU benchmark ({results['started']})"
-          + ("" if final else " (partial: the run has not finished)"), "",
+    m = results["machine"]
+    pools = m["threadpools"]
+    blas = ("; ".join(f"{p.get('internal_api')} {p.get('version')} {p.get('architecture')} "
+                      f"threads={p.get('num_threads')}" for p in pools
+                      if isinstance(p, dict) and p.get("user_api") == "blas")
+            if isinstance(pools, list) else "unknown")
+    title = f"# symrnn CPU benchmark ({results['started']})"
+    if not final:
+        title += " (partial: the run has not finished)"
+    settings = ", ".join(map(str, cfg.thread_settings))
+    md = [title, "",
           f"`{results['command']}`", "",
-          f"T={cfg.T}, N={cfg.N}, I={cfg.I}, H={cfg.H}, float32; median of {cfg.repeats} "
-          f"runs in blocks after {cfg.warmup} warm-up (reference: {cfg.ref_repeats}); "
-          f"times in ms. Thread settings: {', '.join(map(str, cfg.thread_settings))} "
-          f"('default': numpy's BLAS and PyTorch as they start).", "",
-          f"CPU: {results['machine']['cpu_model']}, nproc {results['machine']['nproc']}; "
-          f"load average before {results['load_before']}, after {results['load_after']}.",
-          f"BLAS: " + "; ".join(f"{p.get('internal_api')} {p.get('version')} "
-                                f"{p.get('architecture')} threads={p.get('num_threads')}"
-                                for p in results['machine']['threadpools']
-                                if isinstance(p, dict) and p.get('user_api') == 'blas')
-          if isinstance(results['machine']['threadpools'], list) else "BLAS: unknown",
-          f"torch: {results['machine']['torch']}", "",
+          (f"T={cfg.T}, N={cfg.N}, I={cfg.I}, H={cfg.H}, float32; median of {cfg.repeats} "
+           f"runs in blocks after {cfg.warmup} warm-up (reference: {cfg.ref_repeats}); "
+           f"times in ms. Thread settings: {settings} "
+           f"('default': numpy's BLAS and PyTorch as they start)."), "",
+          (f"CPU: {m['cpu_model']}, nproc {m['nproc']}; load average before "
+           f"{results['load_before']}, after {results['load_after']}."),
+          f"BLAS: {blas}",
+          f"torch: {m['torch']}", "",
           table(results), "", "```", *roof_lines(results), "", *goal_lines(results["goals"]),
-          f"checks (fused vs others, max abs diff < {CHECK_ATOL:g}): "
-          f"{'PASS' if results['checks_ok'] else 'FAIL'}", "```", "",
+          (f"checks (fused vs others, max abs diff < {CHECK_ATOL:g}): "
+           f"{'PASS' if results['checks_ok'] else 'FAIL'}"), "```", "",
           "Where the fused programs' time goes (median per step group, ms):", "", "```",
           *breakdown_lines(results), "```", ""]
     text = "\n".join(md)

@@ -24,7 +24,8 @@ def results(tmp_path_factory):
     env = dict(os.environ, OPENBLAS_CORETYPE="Haswell", OPENBLAS_L2_SIZE="1048576")
     cmd = [sys.executable, RUN, "--quick", "--T", "5", "--N", "4", "--H", "16", "--I", "16",
            "--cases", ",".join(CASES), "--roof-size", "64", "--out", str(out)]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+                          check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     with open(out) as f:
         data = json.load(f)

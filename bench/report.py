@@ -1,0 +1,141 @@
+"""The benchmark's report: ratios, the markdown table, the GEMM-roof lines, the per-step
+breakdown and the issue's speed goals as PASS/FAIL lines (never asserted)."""
+from __future__ import annotations
+
+GOALS = {  # the issue's speed goals (issue 3, acceptance)
+    "reference_over_fused_fwdbwd_min": 5.0,
+    "fused_over_torch_lstm_max": 1.3,
+    "fused_over_torch_gru_max": 1.0,
+    "torch_over_fused_zoneout_fwdbwd_min": 3.0,
+}
+
+
+def ratios(res) -> dict:
+    out = {}
+    for mode in ("fwd", "fwdbwd"):
+        m = {k: (v["median_ms"] if v else None) for k, v in res[mode].items()}
+        f = m.get("fused")
+
+        def ratio(a, b):
+            return None if a is None or b is None or b == 0 else a / b
+
+        out[mode] = {
+            "fused_over_torch": ratio(f, m.get("torch")),
+            "torch_over_fused": ratio(m.get("torch"), f),
+            "unrolled_over_fused": ratio(m.get("unrolled"), f),
+            "reference_over_fused": ratio(m.get("reference"), f),
+        }
+    return out
+
+
+# ---- report ------------------------------------------------------------------------------------
+def fmt(x, digits=1):
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def settings_of(c: dict) -> list:
+    """[(suffix, timings)] of a case: one per thread setting; the suffix names the setting
+    where it is not the machine's default."""
+    return [("" if label == "default" else f" [threads={label}]", t)
+            for label, t in c["timings"].items()]
+
+
+def table(results: dict) -> str:
+    head = ("| case | fused ms | unrolled ms | reference ms | torch ms | fused/torch "
+            "| unrolled/fused | reference/fused |")
+    lines = [head, "|" + "---|" * 8]
+    for c in results["cases"]:
+        for suffix, tm in settings_of(c):
+            for mode, label in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
+                t = {k: (v["median_ms"] if v else None) for k, v in tm[mode].items()}
+                r = tm["ratios"][mode]
+                peer = f" vs {c['peer']}" if c.get("peer") else ""
+                lines.append(
+                    f"| {c['case']} {c['typ']} {c['sizes']} {label}{peer}{suffix} "
+                    f"| {fmt(t.get('fused'))} | {fmt(t.get('unrolled'))} "
+                    f"| {fmt(t.get('reference'))} | {fmt(t.get('torch'))} "
+                    f"| {fmt(r['fused_over_torch'], 2)} | {fmt(r['unrolled_over_fused'], 2)} "
+                    f"| {fmt(r['reference_over_fused'], 2)} |")
+    return "\n".join(lines)
+
+
+def roof_lines(results: dict) -> list:
+    roof = results["roof"]
+    lines = ["GEMM roof (numpy float32, the better of the start and the end of the run): "
+             + ", ".join(f"{v:.1f} GFLOP/s (threads={k})"
+                         for k, v in roof["roof_gflops_by_threads"].items())]
+    for when, rates in (("start", roof["rates"]), ("end", roof.get("rates_end", {}))):
+        for k, v in rates.items():
+            if "gflops" in v:
+                lines.append(f"  {when}: {k} {v['shape']} x{v['count']} "
+                             f"threads={v['threads'] or 'default'}: {v['median_ms']:.2f} ms, "
+                             f"{v['gflops']:.1f} GFLOP/s")
+    for c in results["cases"]:
+        for suffix, tm in settings_of(c):
+            parts = [f"{k} {v:.3f}" for k, v in tm.get("roof_fraction", {}).items()
+                     if v is not None]
+            if parts:
+                lines.append(f"  {c['case']}{suffix}: fraction of roof: " + ", ".join(parts))
+    return lines
+
+
+def breakdown_lines(results: dict, top: int = 8) -> list:
+    lines = []
+    for c in results["cases"]:
+        for suffix, tm in settings_of(c):
+            b = tm.get("breakdown")
+            if not b or "error" in b:
+                continue
+            for mode, label in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
+                m = b[mode]
+                loops = ", ".join(f"{p} {v:.1f}" for p, v in m["loop_ms"].items())
+                lines.append(f"{c['case']}{suffix} fused {label}: executor call "
+                             f"{m['api_ms']:.1f} ms; bare step loop {loops} ms; outside the "
+                             f"steps {m['outside_steps_ms']:.1f} ms")
+                lines.append("  by kind: " + ", ".join(f"{k} {v:.1f}" for k, v in
+                                                       m["by_kind_ms"].items()))
+                for r in m["steps"][:top]:
+                    rate = f"  {r['gflops']:.0f} GFLOP/s" if r.get("gflops") else ""
+                    lines.append(f"  {r['ms']:8.2f} ms  {r['count']:4d} x {r['phase']:8s} "
+                                 f"{r['step']}{rate}")
+    return lines
+
+
+def evaluate_goals(results: dict) -> list:
+    goals = []
+
+    def add(goal, value, threshold, ok):
+        goals.append({"goal": goal, "value": value, "threshold": threshold,
+                      "pass": None if value is None else bool(ok)})
+
+    for c in results["cases"]:
+        for suffix, tm in settings_of(c):
+            r = tm["ratios"]
+            name = c["case"] + suffix
+            v = r["fwdbwd"]["reference_over_fused"]
+            add(f"{name}: fused fwd+bwd >= 5x faster than reference (reference/fused)", v,
+                GOALS["reference_over_fused_fwdbwd_min"],
+                v is not None and v >= GOALS["reference_over_fused_fwdbwd_min"])
+            if c["zoneout"]:
+                v = r["fwdbwd"]["torch_over_fused"]
+                add(f"{name}: zoneout stack fwd+bwd >= 3x faster than the LSTMCell loop "
+                    f"(torch/fused)", v, GOALS["torch_over_fused_zoneout_fwdbwd_min"],
+                    v is not None and v >= GOALS["torch_over_fused_zoneout_fwdbwd_min"])
+                continue
+            key = ("fused_over_torch_lstm_max" if c["typ"] == "lstm"
+                   else "fused_over_torch_gru_max")
+            peer = "nn.LSTM" if c["typ"] == "lstm" else "nn.GRU"
+            word = "within 1.3x of" if c["typ"] == "lstm" else "no slower than"
+            for mode, label in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
+                v = r[mode]["fused_over_torch"]
+                add(f"{name}: fused {label} {word} {peer} (fused/torch)", v, GOALS[key],
+                    v is not None and v <= GOALS[key])
+    return goals
+
+
+def goal_lines(goals: list) -> list:
+    out = []
+    for g in goals:
+        word = {True: "PASS", False: "FAIL", None: "SKIP"}[g["pass"]]
+        out.append(f"{word}: {g['goal']}: {fmt(g['value'], 2)} (goal {g['threshold']:g})")
+    return out
