@@ -6,8 +6,6 @@ weight gradient sums over every time step and batch row in one product.
 """
 from __future__ import annotations
 
-import math
-
 from codegen.ops import Mismatch, forward_rule, no_grad, register, unify
 from runtime.libops import LIBOPS
 
@@ -177,5 +175,3 @@ register(
     "embedding_grad", impl=_lib("embedding_grad"), vjp=_embedding_grad_vjp,
     shape=forward_rule(lambda a, data, g: (a["input_dim"], g[-1])), dtype_input=1,
 )
-
-__all__ = ["math"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from codegen.ops import Mismatch, forward_rule, known, no_grad, register, unify
+from codegen.ops import Mismatch, forward_rule, no_grad, register, unify
 from runtime.libops import LIBOPS, reduced_axes, reshape_spec, split_span
 
 
@@ -276,5 +276,3 @@ register(
     "broadcast_to", shape=forward_rule(_broadcast_shape), vjp=_broadcast_vjp,
     impl=_lib("broadcast_to"),
 )
-
-__all__ = ["known", "reduced_axes", "resolve_reshape"]
