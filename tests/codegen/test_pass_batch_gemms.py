@@ -1,38 +1,15 @@
 """batch_gemms: independent products sharing a right operand become one product over the
 stacked left operands; add trees of `dot(a_t, b_t, transpose_a)` or of `sum(g_t, axis)`
 become one product or one sum over stacks. A stack of every step of X, in order, is X."""
-import copy
 
-import pytest
 
 from codegen import Builder
-from codegen.graph import add_node, format_graph, make_node, new_graph, same_graph
+from codegen.graph import add_node, format_graph, make_node, new_graph
 from codegen.passes.batch_gemms import batch_gemms
 from codegen.passes.dce import eliminate_dead_code
+from codegen.testing import assert_pure, assert_same, record
 
 T, N, I, H = 3, 4, 5, 6
-
-
-def record(g, nid):
-    return g.nodes[nid]["node"] if nid in g else None
-
-
-def assert_same(after, expected):
-    """`same_graph`, with a node-by-node diff when it fails; edges must match too."""
-    diff = [f"{nid}: got {record(after, nid)}, expected {record(expected, nid)}"
-            for nid in sorted(set(after) | set(expected))
-            if record(after, nid) != record(expected, nid)]
-    assert same_graph(after, expected), "\n".join(diff) or (
-        f"outputs {after.graph['outputs']} != {expected.graph['outputs']}")
-    assert set(after.edges) == set(expected.edges)
-
-
-def assert_pure(run, g):
-    text, attrs, edges = format_graph(g), copy.deepcopy(dict(g.graph)), set(g.edges)
-    out = run(g)
-    assert out is not g
-    assert format_graph(g) == text and dict(g.graph) == attrs and set(g.edges) == edges
-    return out
 
 
 def batch_then_dce(g):

@@ -6,22 +6,9 @@ Expected graph by hand, and the two are compared node by node.
 import copy
 
 from codegen import Builder
-from codegen.graph import add_node, format_graph, make_node, new_graph, same_graph
+from codegen.graph import add_node, format_graph, make_node, new_graph
 from codegen.passes.canonicalize import canonicalize
-
-
-def record(g, nid):
-    return g.nodes[nid]["node"] if nid in g else None
-
-
-def assert_same(after, expected):
-    """`same_graph`, with a node-by-node diff when it fails; edges must match too."""
-    diff = [f"{nid}: got {record(after, nid)}, expected {record(expected, nid)}"
-            for nid in sorted(set(after) | set(expected))
-            if record(after, nid) != record(expected, nid)]
-    assert same_graph(after, expected), "\n".join(diff) or (
-        f"outputs {after.graph['outputs']} != {expected.graph['outputs']}")
-    assert set(after.edges) == set(expected.edges)
+from codegen.testing import assert_same, record
 
 
 def assert_pure(run, g):

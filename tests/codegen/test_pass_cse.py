@@ -1,34 +1,11 @@
 """eliminate_common_subexpressions: nodes with equal records become one; the first in
 topological order survives and every use (outputs, grads, head_grads too) is re-pointed."""
-import copy
 
-import pytest
 
 from codegen import Builder, autodiff
-from codegen.graph import add_node, format_graph, make_node, new_graph, same_graph
+from codegen.graph import add_node, make_node, new_graph
 from codegen.passes.cse import eliminate_common_subexpressions as cse
-
-
-def record(g, nid):
-    return g.nodes[nid]["node"] if nid in g else None
-
-
-def assert_same(after, expected):
-    """`same_graph`, with a node-by-node diff when it fails; edges must match too."""
-    diff = [f"{nid}: got {record(after, nid)}, expected {record(expected, nid)}"
-            for nid in sorted(set(after) | set(expected))
-            if record(after, nid) != record(expected, nid)]
-    assert same_graph(after, expected), "\n".join(diff) or (
-        f"outputs {after.graph['outputs']} != {expected.graph['outputs']}")
-    assert set(after.edges) == set(expected.edges)
-
-
-def assert_pure(run, g):
-    text, attrs, edges = format_graph(g), copy.deepcopy(dict(g.graph)), set(g.edges)
-    out = run(g)
-    assert out is not g
-    assert format_graph(g) == text and dict(g.graph) == attrs and set(g.edges) == edges
-    return out
+from codegen.testing import assert_pure, assert_same, record
 
 
 def test_duplicates_merge_transitively():

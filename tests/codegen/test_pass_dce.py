@@ -1,33 +1,11 @@
 """eliminate_dead_code: keeps what outputs and gradients need, and every variable."""
-import copy
 
 import networkx as nx
 
 from codegen import Builder, autodiff
-from codegen.graph import add_node, format_graph, make_node, new_graph, same_graph
+from codegen.graph import add_node, make_node, new_graph
 from codegen.passes.dce import eliminate_dead_code
-
-
-def record(g, nid):
-    return g.nodes[nid]["node"] if nid in g else None
-
-
-def assert_same(after, expected):
-    """`same_graph`, with a node-by-node diff when it fails; edges must match too."""
-    diff = [f"{nid}: got {record(after, nid)}, expected {record(expected, nid)}"
-            for nid in sorted(set(after) | set(expected))
-            if record(after, nid) != record(expected, nid)]
-    assert same_graph(after, expected), "\n".join(diff) or (
-        f"outputs {after.graph['outputs']} != {expected.graph['outputs']}")
-    assert set(after.edges) == set(expected.edges)
-
-
-def assert_pure(run, g):
-    text, attrs, edges = format_graph(g), copy.deepcopy(dict(g.graph)), set(g.edges)
-    out = run(g)
-    assert out is not g
-    assert format_graph(g) == text and dict(g.graph) == attrs and set(g.edges) == edges
-    return out
+from codegen.testing import assert_pure, assert_same, record
 
 
 def test_unused_nodes_go_and_unused_variables_stay():

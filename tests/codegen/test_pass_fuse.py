@@ -3,7 +3,6 @@
 import copy
 
 import networkx as nx
-import pytest
 
 import symrnn as sym
 from codegen import Builder, autodiff

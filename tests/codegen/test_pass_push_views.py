@@ -1,36 +1,14 @@
 """push_views: `V(op(a, b))` -> `op(V(a), V(b))` when every user of `op` is a view
 (split, slice, take); the new views are named `{view}.{i}` and the view keeps its name."""
-import copy
 
 import pytest
 
 from codegen import Builder
-from codegen.graph import add_node, format_graph, make_node, new_graph, same_graph
+from codegen.graph import add_node, make_node, new_graph
 from codegen.passes.push_views import push_views
+from codegen.testing import assert_pure, assert_same, record
 
 SPLIT = {"axis": 1, "num_outputs": 2}
-
-
-def record(g, nid):
-    return g.nodes[nid]["node"] if nid in g else None
-
-
-def assert_same(after, expected):
-    """`same_graph`, with a node-by-node diff when it fails; edges must match too."""
-    diff = [f"{nid}: got {record(after, nid)}, expected {record(expected, nid)}"
-            for nid in sorted(set(after) | set(expected))
-            if record(after, nid) != record(expected, nid)]
-    assert same_graph(after, expected), "\n".join(diff) or (
-        f"outputs {after.graph['outputs']} != {expected.graph['outputs']}")
-    assert set(after.edges) == set(expected.edges)
-
-
-def assert_pure(run, g):
-    text, attrs, edges = format_graph(g), copy.deepcopy(dict(g.graph)), set(g.edges)
-    out = run(g)
-    assert out is not g
-    assert format_graph(g) == text and dict(g.graph) == attrs and set(g.edges) == edges
-    return out
 
 
 def split_of(op: str, extra_users=(), outputs=None, **attrs):
