@@ -22,7 +22,6 @@ from codegen.passes.cse import eliminate_common_subexpressions
 from codegen.passes.dce import eliminate_dead_code
 from codegen.passes.fuse import fuse_elementwise
 from codegen.passes.plan_memory import plan_memory
-from codegen.passes.pretranspose import pretranspose
 from codegen.passes.push_views import push_views
 from codegen.passes.schedule import schedule
 from codegen.verify import verify_graph, verify_memory
@@ -34,7 +33,6 @@ def passes(wrt, fuse: bool):
     optimize = [
         ("push_views", push_views),
         ("batch_gemms", batch_gemms),
-        ("pretranspose", pretranspose),
         ("cse", eliminate_common_subexpressions),
         ("dce", eliminate_dead_code),
     ]

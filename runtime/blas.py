@@ -1,21 +1,44 @@
-"""The thread count of numpy's BLAS, set from inside the process (as threadpoolctl does).
+"""numpy's BLAS, reached from inside the process: its thread count and its `cblas_?gemm`.
 
 Small GEMMs (a training step's per-step products at N=32, H=256) run faster on one thread,
 and OpenBLAS's threads collapse when another process holds a core: a fused forward measured
 660 ms with 2 threads against 18 ms with 1 on this 2-core machine while it was busy. Training
 loops therefore run with one BLAS thread by default; `blas_threads(None)` leaves BLAS alone.
+
+OpenBLAS's idle threads spin for about 2^28 cycles (0.1 s) after each threaded call, so a
+threaded GEMM followed by work on a second thread pool (the packed per-step GEMMs) leaves that
+pool one core short for the whole time loop (measured: a 2-thread loop after a 2-thread
+OpenBLAS GEMM was no faster than a 1-thread one). `one_pool()` therefore sets OpenBLAS to one
+thread for the length of a phase and tells the engine how many threads it had: the engine runs
+its own threads (OpenMP in runtime.packed_gemm) and splits the big products among them, each
+part a single-threaded `cblas_?gemm` call.
 """
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
+from dataclasses import dataclass
 
 _SETTERS = ("openblas_set_num_threads", "openblas_set_num_threads64_",
             "scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads")
+_GEMMS = {  # symbol prefix and suffix, integer width
+    ("scipy_cblas_", "64_"): 64, ("cblas_", "64_"): 64, ("scipy_cblas_", ""): 32,
+    ("cblas_", ""): 32,
+}
 
 
-def _openblas():
-    """(set, get) functions of the OpenBLAS loaded in this process, or None."""
+@dataclass(frozen=True)
+class OpenBlas:
+    set_threads: object  # ctypes function (int) -> None
+    get_threads: object  # ctypes function () -> int
+    gemm: dict  # "float32"/"float64" -> address of cblas_sgemm/dgemm; empty if not found
+    int_bits: int  # 64 for an ILP64 build (blasint is a long), else 32
+
+
+@functools.cache
+def openblas() -> OpenBlas | None:
+    """The OpenBLAS numpy loaded, or None (another BLAS, or no /proc)."""
     import numpy  # noqa: F401  (loads its BLAS)
 
     try:
@@ -33,21 +56,47 @@ def _openblas():
             if hasattr(lib, name) and hasattr(lib, get):
                 setter, getter = getattr(lib, name), getattr(lib, get)
                 setter.argtypes, getter.restype = [ctypes.c_int], ctypes.c_int
-                return setter, getter
+                return OpenBlas(setter, getter, *_gemms(lib))
     return None
+
+
+def _gemms(lib) -> tuple:
+    for (prefix, suffix), bits in _GEMMS.items():
+        names = {"float32": f"{prefix}sgemm{suffix}", "float64": f"{prefix}dgemm{suffix}"}
+        if all(hasattr(lib, n) for n in names.values()):
+            return ({d: ctypes.cast(getattr(lib, n), ctypes.c_void_p).value
+                     for d, n in names.items()}, bits)
+    return {}, 32
 
 
 @contextlib.contextmanager
 def blas_threads(n: int | None):
     """Runs the block with `n` BLAS threads (None: unchanged; no OpenBLAS: no effect)."""
-    funcs = _openblas() if n else None
-    if funcs is None:
+    blas = openblas() if n else None
+    if blas is None:
         yield
         return
-    setter, getter = funcs
-    before = getter()
-    setter(int(n))
+    before = blas.get_threads()
+    blas.set_threads(int(n))
     try:
         yield
     finally:
-        setter(before)
+        blas.set_threads(before)
+
+
+@contextlib.contextmanager
+def one_pool():
+    """Yields the BLAS thread count, with OpenBLAS held to one thread inside the block
+    (without OpenBLAS: yields 1 and changes nothing)."""
+    blas = openblas()
+    if blas is None:
+        yield 1
+        return
+    before = blas.get_threads()
+    if before > 1:
+        blas.set_threads(1)
+    try:
+        yield max(1, before)
+    finally:
+        if before > 1:
+            blas.set_threads(before)

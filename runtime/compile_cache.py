@@ -161,7 +161,8 @@ def load_kernel(kernel: Kernel, flags: tuple | None = None):
         if lib is not None:
             _count("memory_hits")
         else:
-            lib = _libs[key] = _load_or_compile(tc, kernel, flags, key)
+            lib = _libs[key] = _load_or_compile(tc, kernel.c_source, flags, key,
+                                                what=f"kernel {kernel.name}")
     fn = getattr(lib, kernel.name)
     fn.argtypes = [a.ctype for a in kernel_args(kernel.n_in, kernel.n_out)]
     fn.restype = None
@@ -181,7 +182,22 @@ def _count(name: str) -> None:
         setattr(_info, name, getattr(_info, name) + 1)
 
 
-def _load_or_compile(tc: Toolchain, kernel: Kernel, flags: tuple, key: str) -> ctypes.CDLL:
+def load_library(source: str, what: str, flags: tuple | None = None) -> ctypes.CDLL:
+    """The shared library built from C `source` (a runtime helper, not a kernel), cached like
+    the kernels; `what` names it in errors."""
+    tc = toolchain()
+    flags = tc.flags if flags is None else tuple(flags)
+    key = tc.key(source, flags)
+    with _lock:
+        key_lock = _key_locks.setdefault(key, threading.Lock())
+    with key_lock:
+        if key not in _libs:
+            _libs[key] = _load_or_compile(tc, source, flags, key, what)
+        return _libs[key]
+
+
+def _load_or_compile(tc: Toolchain, source: str, flags: tuple, key: str,
+                     what: str) -> ctypes.CDLL:
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     lib_path = folder / f"{key}.so"
@@ -193,8 +209,8 @@ def _load_or_compile(tc: Toolchain, kernel: Kernel, flags: tuple, key: str) -> c
         except OSError:
             pass  # unreadable or foreign: build it again
     src_path = folder / f"{key}.c"
-    _write_atomic(src_path, kernel.c_source)
-    _compile(tc, src_path, lib_path, flags, what=f"kernel {kernel.name}")
+    _write_atomic(src_path, source)
+    _compile(tc, src_path, lib_path, flags, what=what)
     _count("compiles")
     return ctypes.CDLL(str(lib_path))
 

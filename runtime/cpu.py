@@ -19,9 +19,13 @@ Step attributes read: gemm `trans_a`, `trans_b` (or the dot op's `transpose_a`,
 kernel `kernel`, `rows`, `cols` (default: the first output's), `masks`; op `op` (a LIBOPS
 name) and `attrs` (the op's attributes; without it, every other entry of the step's attrs).
 
-Threads: the kernels are single-threaded (`omp simd` only) and numpy's BLAS keeps its own
-threads; OpenMP threads in the kernels fought the BLAS threads and made the forward pass 3x
-slower (DESIGN.md, "What was measured on the CPU").
+GEMMs and threads (runtime.packed_gemm): per-step products against one weight run against a
+copy of it packed once per phase, by the first of them; the other products are numpy's cblas
+split over the same threads. Each phase runs inside `runtime.blas.one_pool()`, which lends
+OpenBLAS's thread count to these GEMMs and holds OpenBLAS itself to one thread, so that one
+pool serves the program (OpenMP threads fighting OpenBLAS's made a forward 3x slower: DESIGN.md,
+"What was measured on the CPU"). The elementwise kernels are single-threaded (`omp simd`).
+`SYMRNN_PACKED_GEMM=0` runs every product through numpy instead, for comparison.
 """
 from __future__ import annotations
 
@@ -31,6 +35,8 @@ from functools import partial
 
 import numpy as np
 
+from runtime import packed_gemm
+from runtime.blas import one_pool
 from runtime.errors import BindError, ShapeError, fmt_shape
 from runtime.libops import LIBOPS
 from runtime.program import Program, Step, View
@@ -63,8 +69,13 @@ class CpuEngine:
         self._steps = [s for phase in PHASES for s in program.steps_in(phase)]
         self._users = _users(self._steps)
         self._kernels = self._load_kernels(load_kernels)
+        self._own_gemms = _own_gemms()
+        self._threads = np.ones(1, np.intc)  # the GEMMs' thread count, set per phase
+        self._pack_plan = packed_gemm.plan(self._steps, self._dtype_of) \
+            if self._own_gemms else {}
+        self._packed: dict = {}  # group -> PackedGemm
         self._scratch = self._accumulate_scratch()
-        self._calls = [self._build(s) for s in self._steps]
+        self._calls = [self._build(i) for i in range(len(self._steps))]
         self._refresh()
         self._head_grads = [self._head_grad_view(h, b) for h, b in program.head_grads]
 
@@ -73,17 +84,25 @@ class CpuEngine:
         self._bind_args(args)
         self._ctl[0] = int(seed) % 2**64
         self._ctl[1] = int(bool(is_train))
-        for call in self._phase_calls["forward"]:
-            call()
+        self._run("forward")
         return [view.copy().reshape(shape) for view, shape in self._outputs]
 
     def backward(self, head_grads: list) -> dict:
         for index, dst in self._head_grads:
             np.copyto(dst, head_grads[index], casting="unsafe")
-        for call in self._phase_calls["backward"]:
-            call()
+        self._run("backward")
         return {n: view if view.shape == shape else view.reshape(shape)
                 for n, (view, shape) in self._grads.items()}
+
+    def _run(self, phase: str) -> None:
+        if not self._own_gemms:
+            for call in self._phase_calls[phase]:
+                call()
+            return
+        with one_pool() as threads:
+            self._threads[0] = threads
+            for call in self._phase_calls[phase]:
+                call()
 
     # ---- binding the caller's argument arrays ---------------------------------------------------
     def _arg_buffers(self) -> dict:
@@ -101,7 +120,7 @@ class CpuEngine:
         changed = [n for n in self._given if self._bind_arg(n, args)]
         if changed:
             for i in sorted(set().union(*(self._users.get(n, ()) for n in changed))):
-                self._calls[i] = self._build(self._steps[i])
+                self._calls[i] = self._build(i)
             self._refresh()
 
     def _bind_arg(self, name: str, args: dict) -> bool:
@@ -163,13 +182,16 @@ class CpuEngine:
         return names.index(head), flat[:int(np.prod(shape, dtype=np.int64))].reshape(shape)
 
     # ---- steps --------------------------------------------------------------------------------
-    def _build(self, step: Step):
+    def _build(self, index: int):
+        step = self._steps[index]
+        if index in self._pack_plan:
+            return self._packed_gemm(step, *self._pack_plan[index])
         build = {"gemm": self._gemm, "kernel": self._kernel, "op": self._op}.get(step.kind)
         if build is None:
             raise ValueError(f"program: step {step.name!r} has unknown kind {step.kind!r}")
         return build(step)
 
-    def _gemm(self, step: Step):
+    def _operands(self, step: Step):
         a, b = (self._view(v) for v in step.inputs[:2])
         c = self._view(step.outputs[0])
         attrs = step.attrs
@@ -178,10 +200,28 @@ class CpuEngine:
         if a.shape[1] != b.shape[0] or c.shape != (a.shape[0], b.shape[1]):
             raise ValueError(f"program: gemm {step.name!r} multiplies {a.shape} by {b.shape} "
                              f"into {c.shape}")
-        if step.attrs.get("accumulate"):
+        return a, b, c
+
+    def _gemm(self, step: Step):
+        a, b, c = self._operands(step)
+        accumulate = bool(step.attrs.get("accumulate"))
+        call = packed_gemm.blas_call(a, b, c, accumulate, self._threads) \
+            if self._own_gemms else None
+        if call is not None:
+            return call
+        if accumulate:
             scratch = self._scratch[c.dtype.str][:c.size].reshape(c.shape)
             return partial(_gemm_add, a, b, c, scratch)
         return partial(np.matmul, a, b, out=c)
+
+    def _packed_gemm(self, step: Step, group, first: bool):
+        """The step against its weight packed once per phase, by the group's first step."""
+        a, b, c = self._operands(step)
+        if group not in self._packed:
+            self._packed[group] = packed_gemm.PackedGemm(c.dtype.name, *b.shape, self._threads)
+        pg = self._packed[group]
+        call = pg.gemm_call(a, c, bool(step.attrs.get("accumulate")))
+        return partial(_in_order, pg.pack_call(b), call) if first else call
 
     def _kernel(self, step: Step):
         kernel = self.program.kernels[step.attrs["kernel"]]
@@ -220,6 +260,9 @@ class CpuEngine:
         if load is None:
             from runtime.compile_cache import load_kernels as load  # needs a C compiler
         return load([self.program.kernels[n] for n in sorted(names)])
+
+    def _dtype_of(self, v: View) -> str:
+        return self.program.buffers[v.buffer].dtype
 
     def _accumulate_scratch(self) -> dict:
         """One scratch per dtype for `C += A @ B`: numpy's matmul has no beta, so the product
@@ -264,6 +307,15 @@ def _check_kernel(step: Step, kernel, dtypes: set) -> None:
     if dtypes != {kernel.dtype}:
         raise ValueError(f"program: step {step.name!r} passes {sorted(dtypes)} buffers to "
                          f"{kernel.dtype} kernel {kernel.name!r}")
+
+
+def _own_gemms() -> bool:
+    return os.environ.get("SYMRNN_PACKED_GEMM", "1") not in ("", "0")
+
+
+def _in_order(*calls):
+    for call in calls:
+        call()
 
 
 def _gemm_add(a, b, c, scratch):

@@ -1,0 +1,198 @@
+"""The CPU engine's GEMMs: a packed-weight GEMM for the per-step products, and the big products
+through numpy's cblas split over the same threads.
+
+`h_t @ W` runs T times against the same `W`. OpenBLAS packs its right operand into cache-sized
+panels on every call (DESIGN.md section 5: the 100 per-step GEMMs of an LSTM forward cost more
+than PyTorch's whole forward); here `W` is packed once per phase and every step multiplies
+against the panels. On the Cascade Lake development machine, one thread, float32:
+(64x512)·(512x2048) ran at about 100 GFLOP/s against OpenBLAS's 70, and (32x256)·(256x1024) at
+95 against 50.
+
+Layout: `B` (K x N) becomes ceil(N / NR) panels of K rows by NR = 2 vectors of columns, zero
+padded at the right edge. The micro-kernel keeps an MR x NR block of `C` in 2 * MR vector
+registers and, for each k, loads two vectors of the panel and broadcasts MR elements of `A`.
+Panels are shared among the threads (OpenMP).
+
+Threads: the engine runs every phase inside `runtime.blas.one_pool()`, which holds OpenBLAS to
+one thread and hands its thread count to `threads` (a one-element array the C code reads at
+each call). The big products (input projections, weight and data gradients) are then split
+among the same threads as single-threaded cblas calls (`blas_call`), so one pool serves the
+whole program and no idle OpenBLAS thread spins against it.
+
+`plan(steps)` finds the steps that can use the packed GEMM: a gemm of one phase whose right
+operand (same view, same transposition) is used by at least two gemm steps of that phase, is not
+written between its first and last use, and whose left operand is not transposed.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+from functools import partial
+
+import numpy as np
+
+from runtime import blas
+from runtime.errors import CompileError
+from runtime.gemm_c import MR, VECTOR_BYTES, c_source  # noqa: F401  (MR: for the docs)
+from runtime.program import Step, View
+
+SUFFIX = {"float32": "f32", "float64": "f64"}
+_LONG, _PTR, _INT = ctypes.c_long, ctypes.c_void_p, ctypes.c_int
+
+
+@functools.cache
+def library() -> ctypes.CDLL:
+    """The compiled helpers (with OpenMP if the compiler has it), argtypes set."""
+    from runtime.compile_cache import load_library, toolchain
+
+    try:
+        lib = load_library(c_source(), "the packed-weight GEMM",
+                           flags=toolchain().flags + ("-fopenmp",))
+    except CompileError:
+        lib = load_library(c_source(), "the packed-weight GEMM")
+    real = {"f32": ctypes.c_float, "f64": ctypes.c_double}
+    for s in SUFFIX.values():
+        _declare(lib, f"symrnn_pack_{s}", [_LONG, _LONG, _PTR, _LONG, _INT, _PTR, _PTR])
+        _declare(lib, f"symrnn_gemm_{s}",
+                 [_LONG, _LONG, _LONG, _PTR, _LONG, _PTR, _PTR, _LONG, _INT, _PTR])
+        for bits in (32, 64):
+            _declare(lib, f"symrnn_blas_{s}_{bits}",
+                     [_PTR, _INT, _INT, _LONG, _LONG, _LONG, _PTR, _LONG, _PTR, _LONG, real[s],
+                      _PTR, _LONG, _PTR])
+    return lib
+
+
+def _declare(lib, name: str, argtypes: list) -> None:
+    fn = getattr(lib, name)
+    fn.argtypes, fn.restype = argtypes, None
+
+
+def panel_width(dtype: str) -> int:
+    return 2 * VECTOR_BYTES // np.dtype(dtype).itemsize
+
+
+class PackedGemm:
+    """A packed copy of one right operand: `pack_call(b)` fills it, `gemm_call(a, c, acc)`
+    multiplies against it. `threads` is the engine's one-element thread-count array.
+
+    >>> pg = PackedGemm("float32", 512, 2048, threads)     # doctest: +SKIP
+    """
+
+    def __init__(self, dtype: str, k: int, n: int, threads: np.ndarray):
+        self.dtype, self.k, self.n = str(dtype), int(k), int(n)
+        self.threads = threads
+        lib, suffix = library(), SUFFIX[self.dtype]
+        self._pack = getattr(lib, f"symrnn_pack_{suffix}")
+        self._gemm = getattr(lib, f"symrnn_gemm_{suffix}")
+        width = panel_width(self.dtype)
+        self.packed = _aligned(-(-self.n // width) * width * self.k, self.dtype)
+
+    def pack_call(self, b: np.ndarray):
+        """A callable packing `b` (K x N, either storage order) into the panels."""
+        layout = _layout(b)
+        if b.shape != (self.k, self.n) or b.dtype != self.packed.dtype or layout is None:
+            raise ValueError(f"packed gemm: B is {b.dtype}{b.shape} with strides {b.strides}, "
+                             f"expected {self.packed.dtype}{(self.k, self.n)}")
+        trans, ld = layout
+        return partial(self._pack, self.k, self.n, _address(b), ld, trans,
+                       _address(self.packed), _address(self.threads))
+
+    def gemm_call(self, a: np.ndarray, c: np.ndarray, accumulate: bool):
+        """A callable for `c = a @ B` (or `c += a @ B`) against the packed B."""
+        m = a.shape[0]
+        la, lc = _layout(a), _layout(c)
+        if a.shape != (m, self.k) or c.shape != (m, self.n) or \
+                {a.dtype, c.dtype} != {self.packed.dtype} or \
+                la is None or la[0] or lc is None or lc[0]:
+            raise ValueError(f"packed gemm: {a.dtype}{a.shape} (strides {a.strides}) @ "
+                             f"{(self.k, self.n)} into {c.dtype}{c.shape} (strides {c.strides})")
+        return partial(self._gemm, m, self.n, self.k, _address(a), la[1],
+                       _address(self.packed), _address(c), lc[1], int(bool(accumulate)),
+                       _address(self.threads))
+
+
+def blas_call(a: np.ndarray, b: np.ndarray, c: np.ndarray, accumulate: bool,
+              threads: np.ndarray):
+    """A callable for `c = a @ b` (or `+=`) through numpy's cblas split over `threads`, or None
+    where that BLAS or these layouts are not available (the caller then uses numpy)."""
+    found = blas.openblas()
+    if found is None or c.dtype.name not in found.gemm or {a.dtype, b.dtype} != {c.dtype}:
+        return None
+    la, lb, lc = _layout(a), _layout(b), _layout(c)
+    if la is None or lb is None or lc is None or lc[0] or 0 in c.shape or a.shape[1] == 0:
+        return None
+    fn = getattr(library(), f"symrnn_blas_{SUFFIX[c.dtype.name]}_{found.int_bits}")
+    (m, k), n = a.shape, b.shape[1]
+    return partial(fn, found.gemm[c.dtype.name], la[0], lb[0], m, n, k, _address(a), la[1],
+                   _address(b), lb[1], 1.0 if accumulate else 0.0, _address(c), lc[1],
+                   _address(threads))
+
+
+def plan(steps: list, dtype_of) -> dict:
+    """step index -> (group, first) for the gemm steps that run against a packed operand.
+
+    `group` is the (phase, B view, transposition) the step multiplies by; `first` is True for
+    the step that packs it (the group's first in its phase). `dtype_of(view)` is the view's dtype.
+    """
+    groups: dict = {}
+    for i, s in enumerate(steps):
+        if s.kind != "gemm" or _trans(s, "a") or dtype_of(s.inputs[1]) not in SUFFIX \
+                or not (_rows_apart(s.inputs[0]) and _rows_apart(s.outputs[0])):
+            continue
+        groups.setdefault((s.phase, s.inputs[1], _trans(s, "b")), []).append(i)
+    found = {}
+    for group, users in groups.items():
+        if len(users) < 2 or _written_between(steps, group[1], users[0], users[-1]):
+            continue
+        for i in users:
+            found[i] = (group, i == users[0])
+    return found
+
+
+def _trans(step: Step, which: str) -> bool:
+    attrs = step.attrs
+    return bool(attrs.get(f"trans_{which}", attrs.get(f"transpose_{which}")))
+
+
+def _rows_apart(v: View) -> bool:
+    """Rows that do not overlap (a view with ld 0 repeats one row)."""
+    return v.rows == 1 or v.ld >= v.cols
+
+
+def _span(v: View) -> tuple:
+    return v.offset, v.offset + (v.rows - 1) * v.ld + v.cols
+
+
+def _written_between(steps: list, b: View, first: int, last: int) -> bool:
+    lo, hi = _span(b)
+    for s in steps[first:last + 1]:
+        for out in s.outputs:
+            start, end = _span(out)
+            if out.buffer == b.buffer and start < hi and lo < end:
+                return True
+    return False
+
+
+def _layout(x: np.ndarray):
+    """(transposed, leading dimension) of a 2-D array BLAS can read, or None."""
+    rows, cols = x.shape
+    item = x.itemsize
+    if cols == 1 or x.strides[1] == item:
+        ld = x.strides[0] // item if rows > 1 else cols
+        return (0, ld) if ld >= max(1, cols) and x.strides[0] % item == 0 else None
+    if rows == 1 or x.strides[0] == item:
+        ld = x.strides[1] // item if cols > 1 else rows
+        return (1, ld) if ld >= max(1, rows) and x.strides[1] % item == 0 else None
+    return None
+
+
+def _aligned(size: int, dtype: str) -> np.ndarray:
+    """`size` zeros starting on a VECTOR_BYTES boundary."""
+    item = np.dtype(dtype).itemsize
+    raw = np.zeros(size + VECTOR_BYTES // item, dtype)
+    skip = (-_address(raw) % VECTOR_BYTES) // item
+    return raw[skip:skip + size]
+
+
+def _address(x: np.ndarray) -> int:
+    return x.__array_interface__["data"][0]

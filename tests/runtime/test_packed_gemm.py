@@ -1,0 +1,171 @@
+"""runtime.packed_gemm: the packed-weight GEMM, the threaded cblas split, and which steps use
+them; checked against numpy in float64 and float32."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from runtime import blas, packed_gemm
+from runtime.program import Step, View
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler (cc)")
+
+SHAPES = [(1, 1, 1), (7, 5, 3), (13, 33, 70), (9, 17, 32), (64, 96, 130), (3, 200, 1)]
+TOL = {"float32": dict(rtol=1e-5, atol=1e-5), "float64": dict(rtol=1e-12, atol=1e-12)}
+
+
+def threads(n):
+    return np.full(1, n, np.intc)
+
+
+def operand(r, shape, dtype, transposed):
+    """A (rows, cols) array stored row-major, or the transpose of a row-major array."""
+    x = r.standard_normal(shape[::-1] if transposed else shape).astype(dtype)
+    return x.T if transposed else x
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("m,k,n", SHAPES)
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_packed_gemm_matches_numpy(dtype, m, k, n, trans_b, nthreads):
+    r = np.random.default_rng(m * 1000 + k * 10 + n)
+    b = operand(r, (k, n), dtype, trans_b)
+    a = r.standard_normal((m, k)).astype(dtype)
+    pg = packed_gemm.PackedGemm(dtype, k, n, threads(nthreads))
+    pg.pack_call(b)()
+    c = np.full((m, n), np.nan, dtype)
+    pg.gemm_call(a, c, accumulate=False)()
+    np.testing.assert_allclose(c, a @ b, **TOL[dtype])
+    pg.gemm_call(a, c, accumulate=True)()
+    np.testing.assert_allclose(c, 2 * (a @ b), **TOL[dtype])
+
+
+def test_packed_gemm_reads_and_writes_strided_rows():
+    """A and C as column windows of wider arrays (row stride > cols), as arena views are."""
+    r = np.random.default_rng(1)
+    a_wide, c_wide = r.standard_normal((40, 50)), np.zeros((40, 90))
+    a, c = a_wide[:, 3:20], c_wide[:, 10:45]
+    b = r.standard_normal((17, 35))
+    pg = packed_gemm.PackedGemm("float64", 17, 35, threads(2))
+    pg.pack_call(b)()
+    pg.gemm_call(a, c, False)()
+    np.testing.assert_allclose(c, a @ b, rtol=1e-12)
+    assert not c_wide[:, :10].any() and not c_wide[:, 45:].any()  # nothing outside C
+
+
+def test_packed_gemm_refuses_mismatched_operands():
+    pg = packed_gemm.PackedGemm("float64", 4, 6, threads(1))
+    with pytest.raises(ValueError, match="B is"):
+        pg.pack_call(np.zeros((6, 4)))
+    with pytest.raises(ValueError, match="packed gemm"):
+        pg.gemm_call(np.zeros((3, 4)).T.copy().T, np.zeros((3, 6), np.float32), False)
+
+
+needs_cblas = pytest.mark.skipif(not (blas.openblas() and blas.openblas().gemm),
+                                 reason="numpy's BLAS is not an OpenBLAS with cblas symbols")
+
+
+@needs_cblas
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("m,k,n", [(7, 5, 3), (300, 40, 9), (9, 40, 300), (128, 256, 256)])
+@pytest.mark.parametrize("trans_a,trans_b", [(0, 0), (1, 0), (0, 1), (1, 1)])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_blas_split_matches_numpy(dtype, m, k, n, trans_a, trans_b, accumulate):
+    """The (128, 256, 256) case is above the size at which the product is split."""
+    r = np.random.default_rng(m + k + n)
+    a, b = operand(r, (m, k), dtype, trans_a), operand(r, (k, n), dtype, trans_b)
+    c0 = r.standard_normal((m, n)).astype(dtype)
+    c = c0.copy()
+    call = packed_gemm.blas_call(a, b, c, accumulate, threads(2))
+    assert call is not None
+    call()
+    np.testing.assert_allclose(c, a @ b + (c0 if accumulate else 0), **TOL[dtype])
+
+
+@needs_cblas
+def test_blas_split_declines_what_blas_cannot_read():
+    a, b = np.zeros((4, 3)), np.zeros((3, 5))
+    assert packed_gemm.blas_call(a, b, np.zeros((5, 4)).T, False, threads(1)) is None
+    assert packed_gemm.blas_call(a[::2], b, np.zeros((2, 5)), False, threads(1)) is not None
+    assert packed_gemm.blas_call(np.zeros((4, 6))[:, ::2], b, np.zeros((4, 5)), False,
+                                 threads(1)) is None
+    assert packed_gemm.blas_call(a, b.astype(np.float32), np.zeros((4, 5)), False,
+                                 threads(1)) is None
+
+
+@needs_cblas
+def test_one_pool_holds_openblas_to_one_thread_and_restores_it():
+    ob = blas.openblas()
+    with blas.blas_threads(2):
+        with blas.one_pool() as n:
+            assert n == 2 and ob.get_threads() == 1
+        assert ob.get_threads() == 2
+
+
+# ---- plan: which steps multiply against a packed operand -------------------------------------
+
+def v(buffer, offset, rows, cols, ld=None):
+    return View(buffer, offset, rows, cols, cols if ld is None else ld, (rows, cols))
+
+
+def gemm(name, a, b, out, phase="forward", **attrs):
+    return Step("gemm", phase, name, [a, b], [out], attrs)
+
+
+def plan(steps):
+    return packed_gemm.plan(steps, lambda view: "float32")
+
+
+def test_plan_packs_a_weight_used_at_every_step_once_per_phase():
+    w = v("w", 0, 8, 16)
+    steps = [gemm(f"f{t}", v("arena", 16 * t, 2, 8), w, v("arena", 100 + 32 * t, 2, 16),
+                  trans_b=True) for t in range(3)]
+    steps += [gemm(f"b{t}", v("arena", 16 * t, 2, 8), w, v("arena", 300 + 32 * t, 2, 16),
+                   "backward", trans_b=True) for t in range(2)]
+    found = plan(steps)
+    assert sorted(found) == [0, 1, 2, 3, 4]
+    assert [found[i][1] for i in range(5)] == [True, False, False, True, False]
+    assert found[0][0] != found[3][0]  # each phase packs its own copy
+
+
+def test_plan_leaves_single_uses_transposed_lefts_and_rewritten_weights():
+    w = v("arena", 0, 8, 16)
+    once = [gemm("x", v("a", 0, 2, 8), v("w2", 0, 8, 16), v("c", 0, 2, 16))]
+    trans_a = [gemm(f"t{t}", v("a", 0, 8, 2), w, v("c", 32 * t, 2, 16), trans_a=True)
+               for t in range(2)]
+    rewritten = [gemm("r0", v("a", 0, 2, 8), w, v("c", 0, 2, 16)),
+                 Step("kernel", "forward", "k", [], [v("arena", 40, 2, 8)], {}),
+                 gemm("r1", v("a", 0, 2, 8), w, v("c", 32, 2, 16))]
+    assert plan(once) == {} and plan(trans_a) == {} and plan(rewritten) == {}
+    elsewhere = [*rewritten[:1], Step("kernel", "forward", "k", [], [v("arena", 128, 2, 8)],
+                                      {}), rewritten[2]]
+    assert sorted(plan(elsewhere)) == [0, 2]  # a write beside W, not on it
+
+
+def test_engine_results_do_not_depend_on_the_gemm_path(monkeypatch, tmp_path):
+    """A 2-layer LSTM, float64: packed and split GEMMs against numpy's matmul everywhere."""
+    sym = pytest.importorskip("symrnn")
+    monkeypatch.setenv("SYMRNN_CACHE_DIR", str(tmp_path))
+    rnn = sym.RNNFactory([6, 5], data_dim=7, typ="lstm", zoneout=0.1, name="l")
+    all_h, _, last_h, last_c = rnn.step(sym.Variable("data"), seq_len=4)
+    loss = sym.Group([all_h[-1], *last_h, *last_c])
+    r = np.random.default_rng(0)
+    results = []
+    for packed in ("1", "0"):
+        monkeypatch.setenv("SYMRNN_PACKED_GEMM", packed)
+        ex = loss.simple_bind(dtype="float64", data=(4, 3, 7))
+        planned = ex.engine.train._pack_plan
+        assert len(planned) == (16 if packed == "1" else 0)  # 4 steps x 2 layers x 2 phases
+        if not results:
+            values = {n: 0.3 * r.standard_normal(a.shape) for n, a in ex.arg_dict.items()}
+        ex.copy_params_from(values)
+        outs = [o.copy() for o in ex.forward(is_train=True, seed=3)]
+        ex.backward([np.ones_like(o) for o in outs])
+        results.append((outs, {n: g.copy() for n, g in ex.grad_dict.items()}))
+    (o1, g1), (o0, g0) = results
+    for x, y in zip(o1, o0):
+        np.testing.assert_allclose(x, y, rtol=1e-12)
+    for n in g0:
+        np.testing.assert_allclose(g1[n], g0[n], rtol=1e-11, atol=1e-12, err_msg=n)
