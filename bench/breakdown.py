@@ -7,6 +7,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from runtime.blas import one_pool
+
 
 def timed(fn) -> float:
     t0 = time.perf_counter()
@@ -82,6 +84,12 @@ def breakdown(ex, grad: np.ndarray, cfg, runs: int) -> dict:
         return [s for s in eng._steps if s.phase == phase]
 
     def run_phase(eng, phase, per_step: bool):
+        with one_pool() as threads:  # as CpuEngine._run: OpenBLAS lends its threads
+            if hasattr(eng, "_threads"):
+                eng._threads[0] = threads
+            return run_calls(eng, phase, per_step)
+
+    def run_calls(eng, phase, per_step: bool):
         calls = eng._phase_calls[phase]
         if not per_step:
             return timed(lambda: [c() for c in calls]), None

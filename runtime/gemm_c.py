@@ -1,36 +1,173 @@
-"""The C source of runtime.packed_gemm: the packed-weight GEMM and the threaded cblas split.
+"""The C source of runtime.packed_gemm: the packed-weight GEMM, the cblas split, and the thread
+pool they share.
 
 Plain C with GCC vector extensions, so `-march=native` picks the vector width the host has;
-float and double (and 32- and 64-bit BLAS integers) come from one template. Built with
-`-fopenmp` where the compiler has it; without, the pragmas are ignored and it runs on one thread.
+float and double (and 32- and 64-bit BLAS integers) come from one template.
+
+The pool. A job is a count of tasks (panels of B, or parts of C); the caller publishes it and
+then claims tasks itself, one compare-and-swap each, alongside whichever workers are awake. It
+waits only for tasks a worker has claimed, never for a worker that has not started: on a busy
+machine, where a worker may not get a core for milliseconds, the caller simply does every task
+(an OpenMP loop measured 5x slower than one thread there, waiting at its barrier). Idle
+workers spin briefly, then sleep on a condition variable. After a fork the child has no
+workers; the caller then runs every task itself.
 """
 from __future__ import annotations
 
 VECTOR_BYTES = 64  # the vector extension width: one zmm register, or two ymm halves
 MR = 8  # rows of C per micro-kernel call
+PARALLEL = {  # below these sizes (multiply-adds, or elements packed) one thread is faster
+    "PARALLEL_GEMM": 1 << 19, "PARALLEL_BLAS": 1 << 22, "PARALLEL_PACK": 1 << 16}
+
+POOL = r"""
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+typedef void (*task_fn)(const void* job, long index);
+
+enum { MAX_WORKERS = 15, SPINS = 20000 };
+
+#define CLOSED 0xffffffffULL /* no task left to claim in this generation */
+
+static _Atomic int busy; /* a caller is using the pool */
+
+static struct {
+    _Atomic unsigned long long state; /* generation << 32 | next unclaimed task (or CLOSED) */
+    _Atomic long count, done;
+    _Atomic(task_fn) fn;
+    _Atomic(const void*) job;
+    _Atomic int sleepers;
+    int workers;
+    pid_t pid;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+} pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+static void claim_tasks(unsigned long long gen)
+{
+    for (;;) {
+        unsigned long long s = atomic_load(&pool.state);
+        if (s >> 32 != gen || (s & CLOSED) == CLOSED
+            || (long)(s & CLOSED) >= atomic_load(&pool.count))
+            return;
+        if (atomic_compare_exchange_weak(&pool.state, &s, s + 1)) {
+            /* the job cannot finish before this task does: fn and job are this job's */
+            atomic_load(&pool.fn)(atomic_load(&pool.job), (long)(s & CLOSED));
+            atomic_fetch_add(&pool.done, 1);
+        }
+    }
+}
+
+static void* worker(void* unused)
+{
+    (void)unused;
+    unsigned long long seen = atomic_load(&pool.state) >> 32;
+    for (;;) {
+        for (int spin = 0; spin < SPINS && atomic_load(&pool.state) >> 32 == seen; ++spin)
+            cpu_relax();
+        pthread_mutex_lock(&pool.mu);
+        atomic_fetch_add(&pool.sleepers, 1);
+        while (atomic_load(&pool.state) >> 32 == seen)
+            pthread_cond_wait(&pool.wake, &pool.mu);
+        atomic_fetch_sub(&pool.sleepers, 1);
+        pthread_mutex_unlock(&pool.mu);
+        seen = atomic_load(&pool.state) >> 32;
+        claim_tasks(seen);
+    }
+    return 0;
+}
+
+static void start_workers(int wanted)
+{
+    if (pool.pid != getpid()) { /* first call, or a forked child: no workers here */
+        pthread_mutex_init(&pool.mu, 0);
+        pthread_cond_init(&pool.wake, 0);
+        atomic_store(&pool.sleepers, 0);
+        pool.workers = 0;
+        pool.pid = getpid();
+    }
+    while (pool.workers < wanted && pool.workers < MAX_WORKERS) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int failed = pthread_create(&t, &attr, worker, 0);
+        pthread_attr_destroy(&attr);
+        if (failed)
+            break;
+        ++pool.workers;
+    }
+}
+
+/* Runs fn(job, i) for i in [0, count) on the caller and up to threads - 1 workers. A caller
+   that finds the pool in use (another Python thread's engine) runs its tasks alone. */
+static void parallel_for(long count, int threads, task_fn fn, const void* job)
+{
+    if (threads <= 1 || count <= 1 || atomic_exchange(&busy, 1)) {
+        for (long i = 0; i < count; ++i)
+            fn(job, i);
+        return;
+    }
+    start_workers(threads - 1);
+    unsigned long long gen = (atomic_load(&pool.state) >> 32) + 1;
+    /* close the last job first: a worker still looking at it must not claim from this one */
+    atomic_store(&pool.state, ((gen - 1) << 32) | CLOSED);
+    atomic_store(&pool.fn, fn);
+    atomic_store(&pool.job, job);
+    atomic_store(&pool.count, count);
+    atomic_store(&pool.done, 0);
+    atomic_store(&pool.state, (gen & 0xffffffffULL) << 32);
+    if (atomic_load(&pool.sleepers) > 0) {
+        pthread_mutex_lock(&pool.mu);
+        pthread_cond_broadcast(&pool.wake);
+        pthread_mutex_unlock(&pool.mu);
+    }
+    claim_tasks(gen & 0xffffffffULL);
+    for (int spin = 0; atomic_load(&pool.done) < count; ++spin)
+        if (spin > SPINS)
+            sched_yield();
+        else
+            cpu_relax();
+    atomic_store(&busy, 0);
+}
+"""
 
 _TEMPLATE = r"""
 typedef real vec_SUF __attribute__((vector_size(VB)));
 typedef real uvec_SUF __attribute__((vector_size(VB), aligned(sizeof(real))));
 enum { VL_SUF = VB / sizeof(real), NR_SUF = 2 * VB / sizeof(real) };
 
+struct pack_SUF { long K, N, ldb; const real* b; int trans; real* packed; };
+
+static void pack_panel_SUF(const void* job, long q)
+{
+    const struct pack_SUF* j = job;
+    long p = q * NR_SUF, width = j->N - p < NR_SUF ? j->N - p : NR_SUF;
+    real* panel = j->packed + p * j->K;
+    for (long k = 0; k < j->K; ++k) {
+        real* dst = panel + k * NR_SUF;
+        for (long c = 0; c < width; ++c)
+            dst[c] = j->trans ? j->b[(p + c) * j->ldb + k] : j->b[k * j->ldb + p + c];
+        for (long c = width; c < NR_SUF; ++c)
+            dst[c] = 0;
+    }
+}
+
 /* B is K x N, element (k, n) at b[k*ldb + n], or at b[n*ldb + k] when trans. */
 void symrnn_pack_SUF(long K, long N, const real* b, long ldb, int trans, real* packed,
                      const int* nt)
 {
-    int threads = K * N >= PARALLEL_PACK ? *nt : 1;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (long p = 0; p < N; p += NR_SUF) {
-        long width = N - p < NR_SUF ? N - p : NR_SUF;
-        real* panel = packed + p * K;
-        for (long k = 0; k < K; ++k) {
-            real* dst = panel + k * NR_SUF;
-            for (long j = 0; j < width; ++j)
-                dst[j] = trans ? b[(p + j) * ldb + k] : b[k * ldb + p + j];
-            for (long j = width; j < NR_SUF; ++j)
-                dst[j] = 0;
-        }
-    }
+    struct pack_SUF job = {K, N, ldb, b, trans, packed};
+    parallel_for((N + NR_SUF - 1) / NR_SUF, K * N >= PARALLEL_PACK ? *nt : 1, pack_panel_SUF,
+                 &job);
 }
 
 static inline __attribute__((always_inline)) void
@@ -64,75 +201,88 @@ micro_SUF(const int mr, long K, const real* a, long lda, const real* panel, real
     }
 }
 
-/* C (M x N, row stride ldc) = or += A (M x K, row stride lda) @ B, B packed as above;
-   the panels are shared among *nt threads. */
-void symrnn_gemm_SUF(long M, long N, long K, const real* a, long lda, const real* packed,
-                     real* c, long ldc, int accumulate, const int* nt)
+struct gemm_SUF { long M, N, K, lda, ldc; const real* a; const real* packed; real* c;
+                  int accumulate; };
+
+static void gemm_panel_SUF(const void* job, long q)
 {
-    int threads = M * N * K >= PARALLEL_GEMM ? *nt : 1;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (long p = 0; p < N; p += NR_SUF) {
-        long width = N - p < NR_SUF ? N - p : NR_SUF;
-        const real* panel = packed + p * K;
-        long i = 0;
-        for (; i + MR <= M; i += MR)
-            micro_SUF(MR, K, a + i * lda, lda, panel, c + i * ldc + p, ldc, width, accumulate);
-        switch (M - i) {
+    const struct gemm_SUF* j = job;
+    long p = q * NR_SUF, width = j->N - p < NR_SUF ? j->N - p : NR_SUF, K = j->K;
+    const real* panel = j->packed + p * K;
+    const real* a = j->a;
+    real* c = j->c + p;
+    long i = 0, lda = j->lda, ldc = j->ldc;
+    for (; i + MR <= j->M; i += MR)
+        micro_SUF(MR, K, a + i * lda, lda, panel, c + i * ldc, ldc, width, j->accumulate);
+    switch (j->M - i) {
 #define TAIL(m) case m: \
-            micro_SUF(m, K, a + i * lda, lda, panel, c + i * ldc + p, ldc, width, accumulate); \
-            break;
-        TAIL(1) TAIL(2) TAIL(3) TAIL(4) TAIL(5) TAIL(6) TAIL(7)
+        micro_SUF(m, K, a + i * lda, lda, panel, c + i * ldc, ldc, width, j->accumulate); break;
+    TAIL(1) TAIL(2) TAIL(3) TAIL(4) TAIL(5) TAIL(6) TAIL(7)
 #undef TAIL
-        default: break;
-        }
+    default: break;
     }
 }
 
+/* C (M x N, row stride ldc) = or += A (M x K, row stride lda) @ B, B packed as above; the
+   panels are the pool's tasks. */
+void symrnn_gemm_SUF(long M, long N, long K, const real* a, long lda, const real* packed,
+                     real* c, long ldc, int accumulate, const int* nt)
+{
+    struct gemm_SUF job = {M, N, K, lda, ldc, a, packed, c, accumulate};
+    parallel_for((N + NR_SUF - 1) / NR_SUF, M * N * K >= PARALLEL_GEMM ? *nt : 1,
+                 gemm_panel_SUF, &job);
+}
+"""
+
+_BLAS = r"""
 typedef void (*cblas_SUF_BITS)(int, int, int, bint, bint, bint, real, const real*, bint,
                                const real*, bint, real, real*, bint);
 
-/* C = A @ B + beta C through numpy's cblas_?gemm (row-major), the larger side of C split
-   among *nt threads, each part a single-threaded call. */
+struct blas_SUF_BITS { cblas_SUF_BITS fn; int ta, tb, by_rows; long M, N, K, lda, ldb, ldc,
+                       chunk; const real* a; const real* b; real* c; real beta; };
+
+static void blas_part_SUF_BITS(const void* job, long t)
+{
+    const struct blas_SUF_BITS* j = job;
+    long side = j->by_rows ? j->M : j->N, lo = t * j->chunk;
+    long hi = lo + j->chunk < side ? lo + j->chunk : side;
+    if (lo >= hi)
+        return;
+    int ta = j->ta ? 112 : 111, tb = j->tb ? 112 : 111; /* CblasTrans, CblasNoTrans */
+    if (j->by_rows)
+        j->fn(101, ta, tb, hi - lo, j->N, j->K, 1, j->ta ? j->a + lo : j->a + lo * j->lda,
+              j->lda, j->b, j->ldb, j->beta, j->c + lo * j->ldc, j->ldc);
+    else
+        j->fn(101, ta, tb, j->M, hi - lo, j->K, 1, j->a, j->lda,
+              j->tb ? j->b + lo * j->ldb : j->b + lo, j->ldb, j->beta, j->c + lo, j->ldc);
+}
+
+/* C = A @ B + beta C through numpy's cblas_?gemm (row-major, CblasRowMajor = 101), the
+   larger side of C cut into parts, each a single-threaded call, shared by the pool. */
 void symrnn_blas_SUF_BITS(const void* gemm, int ta, int tb, long M, long N, long K,
                           const real* a, long lda, const real* b, long ldb, real beta,
                           real* c, long ldc, const int* nt)
 {
-    cblas_SUF_BITS fn = (cblas_SUF_BITS)gemm;
     int threads = M * N * K >= PARALLEL_BLAS ? *nt : 1;
     int by_rows = M > N;
-    long side = by_rows ? M : N;
-    long chunk = ((side + threads - 1) / threads + 15) / 16 * 16;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int t = 0; t < threads; ++t) {
-        long lo = t * chunk, hi = lo + chunk < side ? lo + chunk : side;
-        if (lo >= hi)
-            continue;
-        if (by_rows)
-            fn(101, ta ? 112 : 111, tb ? 112 : 111, hi - lo, N, K, 1, ta ? a + lo : a + lo * lda,
-               lda, b, ldb, beta, c + lo * ldc, ldc);
-        else
-            fn(101, ta ? 112 : 111, tb ? 112 : 111, M, hi - lo, K, 1, a, lda,
-               tb ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc);
-    }
+    long side = by_rows ? M : N, parts = threads > 1 ? 2 * threads : 1;
+    long chunk = ((side + parts - 1) / parts + 15) / 16 * 16;
+    struct blas_SUF_BITS job = {(cblas_SUF_BITS)gemm, ta, tb, by_rows, M, N, K, lda, ldb, ldc,
+                                chunk, a, b, c, beta};
+    parallel_for((side + chunk - 1) / chunk, threads, blas_part_SUF_BITS, &job);
 }
 """
 
-SUFFIX = {"float32": "f32", "float64": "f64"}
-C_TYPE = {"float32": "float", "float64": "double"}
-
-
-PARALLEL = {  # below these sizes (multiply-adds, or elements packed) one thread is faster
-    "PARALLEL_GEMM": 1 << 20, "PARALLEL_BLAS": 1 << 22, "PARALLEL_PACK": 1 << 16}
+C_TYPE = {"f32": "float", "f64": "double"}
 
 
 def c_source() -> str:
     head = "".join(f"#define {k} {v}L\n" for k, v in PARALLEL.items())
-    parts = [f"#define MR {MR}\n#define VB {VECTOR_BYTES}\n{head}"]
-    for dtype, suffix in SUFFIX.items():
-        packed, blas = _TEMPLATE.split("typedef void (*cblas")
-        parts.append(f"#define real {C_TYPE[dtype]}\n" + packed.replace("_SUF", f"_{suffix}"))
+    parts = [f"#define MR {MR}\n#define VB {VECTOR_BYTES}\n{head}", POOL]
+    for suffix, c_type in C_TYPE.items():
+        parts.append(f"#define real {c_type}\n" + _TEMPLATE.replace("_SUF", f"_{suffix}"))
         for bits, c_int in ((32, "int"), (64, "long")):
-            parts.append(f"#define bint {c_int}\ntypedef void (*cblas"
-                         + blas.replace("_SUF_BITS", f"_{suffix}_{bits}") + "#undef bint\n")
+            parts.append(f"#define bint {c_int}\n"
+                         + _BLAS.replace("_SUF_BITS", f"_{suffix}_{bits}") + "#undef bint\n")
         parts.append("#undef real\n")
     return "".join(parts)

@@ -11,11 +11,11 @@ against the panels. On the Cascade Lake development machine, one thread, float32
 Layout: `B` (K x N) becomes ceil(N / NR) panels of K rows by NR = 2 vectors of columns, zero
 padded at the right edge. The micro-kernel keeps an MR x NR block of `C` in 2 * MR vector
 registers and, for each k, loads two vectors of the panel and broadcasts MR elements of `A`.
-Panels are shared among the threads (OpenMP).
+Panels are shared among the threads of runtime.gemm_c's pool.
 
 Threads: the engine runs every phase inside `runtime.blas.one_pool()`, which holds OpenBLAS to
 one thread and hands its thread count to `threads` (a one-element array the C code reads at
-each call). The big products (input projections, weight and data gradients) are then split
+each call); the pool's caller never waits for a worker that has not started (runtime.gemm_c). The big products (input projections, weight and data gradients) are then split
 among the same threads as single-threaded cblas calls (`blas_call`), so one pool serves the
 whole program and no idle OpenBLAS thread spins against it.
 
@@ -32,7 +32,6 @@ from functools import partial
 import numpy as np
 
 from runtime import blas
-from runtime.errors import CompileError
 from runtime.gemm_c import MR, VECTOR_BYTES, c_source  # noqa: F401  (MR: for the docs)
 from runtime.program import Step, View
 
@@ -42,14 +41,11 @@ _LONG, _PTR, _INT = ctypes.c_long, ctypes.c_void_p, ctypes.c_int
 
 @functools.cache
 def library() -> ctypes.CDLL:
-    """The compiled helpers (with OpenMP if the compiler has it), argtypes set."""
+    """The compiled helpers, argtypes set."""
     from runtime.compile_cache import load_library, toolchain
 
-    try:
-        lib = load_library(c_source(), "the packed-weight GEMM",
-                           flags=toolchain().flags + ("-fopenmp",))
-    except CompileError:
-        lib = load_library(c_source(), "the packed-weight GEMM")
+    lib = load_library(c_source(), "the packed-weight GEMM",
+                       flags=toolchain().flags + ("-pthread",))
     real = {"f32": ctypes.c_float, "f64": ctypes.c_double}
     for s in SUFFIX.values():
         _declare(lib, f"symrnn_pack_{s}", [_LONG, _LONG, _PTR, _LONG, _INT, _PTR, _PTR])
@@ -94,8 +90,8 @@ class PackedGemm:
             raise ValueError(f"packed gemm: B is {b.dtype}{b.shape} with strides {b.strides}, "
                              f"expected {self.packed.dtype}{(self.k, self.n)}")
         trans, ld = layout
-        return partial(self._pack, self.k, self.n, _address(b), ld, trans,
-                       _address(self.packed), _address(self.threads))
+        return _keeping((b, self), partial(self._pack, self.k, self.n, _address(b), ld, trans,
+                                           _address(self.packed), _address(self.threads)))
 
     def gemm_call(self, a: np.ndarray, c: np.ndarray, accumulate: bool):
         """A callable for `c = a @ B` (or `c += a @ B`) against the packed B."""
@@ -106,9 +102,9 @@ class PackedGemm:
                 la is None or la[0] or lc is None or lc[0]:
             raise ValueError(f"packed gemm: {a.dtype}{a.shape} (strides {a.strides}) @ "
                              f"{(self.k, self.n)} into {c.dtype}{c.shape} (strides {c.strides})")
-        return partial(self._gemm, m, self.n, self.k, _address(a), la[1],
-                       _address(self.packed), _address(c), lc[1], int(bool(accumulate)),
-                       _address(self.threads))
+        return _keeping((a, c, self), partial(
+            self._gemm, m, self.n, self.k, _address(a), la[1], _address(self.packed),
+            _address(c), lc[1], int(bool(accumulate)), _address(self.threads)))
 
 
 def blas_call(a: np.ndarray, b: np.ndarray, c: np.ndarray, accumulate: bool,
@@ -123,9 +119,9 @@ def blas_call(a: np.ndarray, b: np.ndarray, c: np.ndarray, accumulate: bool,
         return None
     fn = getattr(library(), f"symrnn_blas_{SUFFIX[c.dtype.name]}_{found.int_bits}")
     (m, k), n = a.shape, b.shape[1]
-    return partial(fn, found.gemm[c.dtype.name], la[0], lb[0], m, n, k, _address(a), la[1],
-                   _address(b), lb[1], 1.0 if accumulate else 0.0, _address(c), lc[1],
-                   _address(threads))
+    return _keeping((a, b, c, threads), partial(
+        fn, found.gemm[c.dtype.name], la[0], lb[0], m, n, k, _address(a), la[1], _address(b),
+        lb[1], 1.0 if accumulate else 0.0, _address(c), lc[1], _address(threads)))
 
 
 def plan(steps: list, dtype_of) -> dict:
@@ -184,6 +180,12 @@ def _layout(x: np.ndarray):
         ld = x.strides[1] // item if cols > 1 else rows
         return (1, ld) if ld >= max(1, rows) and x.strides[1] % item == 0 else None
     return None
+
+
+def _keeping(owners: tuple, call):
+    """`call`, holding on to the arrays (and packed copies) whose addresses it carries."""
+    call.keep = owners
+    return call
 
 
 def _aligned(size: int, dtype: str) -> np.ndarray:

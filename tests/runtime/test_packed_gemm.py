@@ -1,7 +1,10 @@
 """runtime.packed_gemm: the packed-weight GEMM, the threaded cblas split, and which steps use
 them; checked against numpy in float64 and float32."""
 
+import os
 import shutil
+import signal
+import threading
 
 import numpy as np
 import pytest
@@ -12,7 +15,7 @@ from runtime.program import Step, View
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler (cc)")
 
 SHAPES = [(1, 1, 1), (7, 5, 3), (13, 33, 70), (9, 17, 32), (64, 96, 130), (3, 200, 1)]
-TOL = {"float32": dict(rtol=1e-5, atol=1e-5), "float64": dict(rtol=1e-12, atol=1e-12)}
+TOL = {"float32": {"rtol": 1e-5, "atol": 1e-5}, "float64": {"rtol": 1e-12, "atol": 1e-12}}
 
 
 def threads(n):
@@ -169,3 +172,46 @@ def test_engine_results_do_not_depend_on_the_gemm_path(monkeypatch, tmp_path):
         np.testing.assert_allclose(x, y, rtol=1e-12)
     for n in g0:
         np.testing.assert_allclose(g1[n], g0[n], rtol=1e-11, atol=1e-12, err_msg=n)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_pool_works_in_a_forked_child():
+    """The child has no pool workers (threads do not survive fork): it runs every task itself
+    rather than waiting for them."""
+    r = np.random.default_rng(2)
+    a, b = r.standard_normal((64, 256)), r.standard_normal((256, 512))
+    pg = packed_gemm.PackedGemm("float64", 256, 512, threads(2))
+    pg.pack_call(b)()
+    c = np.zeros((64, 512))
+    pg.gemm_call(a, c, False)()  # the parent's workers start here
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only if the product is right
+        signal.alarm(20)
+        c[:] = 0
+        pg.gemm_call(a, c, False)()
+        os._exit(0 if np.allclose(c, a @ b) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+
+
+def test_two_python_threads_share_the_pool_safely():
+    """ctypes drops the GIL: a second caller finding the pool busy runs its tasks alone."""
+    r = np.random.default_rng(3)
+    jobs = []
+    for _ in range(2):
+        a, b = r.standard_normal((64, 128)), r.standard_normal((128, 640))
+        pg = packed_gemm.PackedGemm("float64", 128, 640, threads(2))
+        pg.pack_call(b)()
+        c = np.zeros((64, 640))
+        jobs.append((pg.gemm_call(a, c, True), c, a @ b))
+
+    def run(call):
+        for _ in range(50):
+            call()
+    workers = [threading.Thread(target=run, args=(call,)) for call, _, _ in jobs]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    for _, c, expected in jobs:
+        np.testing.assert_allclose(c, 50 * expected, rtol=1e-10)
