@@ -35,13 +35,17 @@ typedef void (*task_fn)(const void* job, long index);
 
 enum { MAX_WORKERS = 15, SPINS = 20000 };
 
-#define CLOSED 0xffffffffULL /* no task left to claim in this generation */
+/* state: generation << 32 | front << 16 | back. Tasks [front, back) are unclaimed: the caller
+   takes them from the front, workers from the back, so that from one job to the next each
+   thread tends to get the same tasks (the same panels of B, still in its core's cache). */
+#define TASK_MASK 0xffffULL
+#define MAX_TASKS 0xffffL
 
 static _Atomic int busy; /* a caller is using the pool */
 
 static struct {
-    _Atomic unsigned long long state; /* generation << 32 | next unclaimed task (or CLOSED) */
-    _Atomic long count, done;
+    _Atomic unsigned long long state;
+    _Atomic long done;
     _Atomic(task_fn) fn;
     _Atomic(const void*) job;
     _Atomic int sleepers;
@@ -51,16 +55,17 @@ static struct {
     pthread_cond_t wake;
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
-static void claim_tasks(unsigned long long gen)
+static void claim_tasks(unsigned long long gen, int from_back)
 {
     for (;;) {
         unsigned long long s = atomic_load(&pool.state);
-        if (s >> 32 != gen || (s & CLOSED) == CLOSED
-            || (long)(s & CLOSED) >= atomic_load(&pool.count))
+        long front = (long)(s >> 16 & TASK_MASK), back = (long)(s & TASK_MASK);
+        if (s >> 32 != gen || front >= back)
             return;
-        if (atomic_compare_exchange_weak(&pool.state, &s, s + 1)) {
+        unsigned long long next = from_back ? s - 1 : s + (1ULL << 16);
+        if (atomic_compare_exchange_weak(&pool.state, &s, next)) {
             /* the job cannot finish before this task does: fn and job are this job's */
-            atomic_load(&pool.fn)(atomic_load(&pool.job), (long)(s & CLOSED));
+            atomic_load(&pool.fn)(atomic_load(&pool.job), from_back ? back - 1 : front);
             atomic_fetch_add(&pool.done, 1);
         }
     }
@@ -80,7 +85,7 @@ static void* worker(void* unused)
         atomic_fetch_sub(&pool.sleepers, 1);
         pthread_mutex_unlock(&pool.mu);
         seen = atomic_load(&pool.state) >> 32;
-        claim_tasks(seen);
+        claim_tasks(seen, 1);
     }
     return 0;
 }
@@ -111,26 +116,25 @@ static void start_workers(int wanted)
    that finds the pool in use (another Python thread's engine) runs its tasks alone. */
 static void parallel_for(long count, int threads, task_fn fn, const void* job)
 {
-    if (threads <= 1 || count <= 1 || atomic_exchange(&busy, 1)) {
+    if (threads <= 1 || count <= 1 || count > MAX_TASKS || atomic_exchange(&busy, 1)) {
         for (long i = 0; i < count; ++i)
             fn(job, i);
         return;
     }
     start_workers(threads - 1);
-    unsigned long long gen = (atomic_load(&pool.state) >> 32) + 1;
-    /* close the last job first: a worker still looking at it must not claim from this one */
-    atomic_store(&pool.state, ((gen - 1) << 32) | CLOSED);
+    /* the last job has no task left (front == back), so no worker can claim from it while
+       fn and job change; the new generation then opens [0, count) */
+    unsigned long long gen = ((atomic_load(&pool.state) >> 32) + 1) & 0xffffffffULL;
     atomic_store(&pool.fn, fn);
     atomic_store(&pool.job, job);
-    atomic_store(&pool.count, count);
     atomic_store(&pool.done, 0);
-    atomic_store(&pool.state, (gen & 0xffffffffULL) << 32);
+    atomic_store(&pool.state, gen << 32 | (unsigned long long)count);
     if (atomic_load(&pool.sleepers) > 0) {
         pthread_mutex_lock(&pool.mu);
         pthread_cond_broadcast(&pool.wake);
         pthread_mutex_unlock(&pool.mu);
     }
-    claim_tasks(gen & 0xffffffffULL);
+    claim_tasks(gen, 0);
     for (int spin = 0; atomic_load(&pool.done) < count; ++spin)
         if (spin > SPINS)
             sched_yield();
