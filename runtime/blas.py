@@ -1,9 +1,9 @@
 """numpy's BLAS, reached from inside the process: its thread count and its `cblas_?gemm`.
 
-Small GEMMs (a training step's per-step products at N=32, H=256) run faster on one thread,
-and OpenBLAS's threads collapse when another process holds a core: a fused forward measured
-660 ms with 2 threads against 18 ms with 1 on this 2-core machine while it was busy. Training
-loops therefore run with one BLAS thread by default; `blas_threads(None)` leaves BLAS alone.
+OpenBLAS's own threads collapse when another process holds a core: a fused forward measured
+660 ms with 2 threads against 18 ms with 1 on this 2-core machine while it was busy. The CPU
+engine therefore keeps OpenBLAS to one thread and runs its own pool (runtime.gemm_c), which
+degrades to one thread instead. `blas_threads(n)` sets the count for a block (None: unchanged).
 
 OpenBLAS's idle threads spin for about 2^28 cycles (0.1 s) after each threaded call, so a
 threaded GEMM followed by work on a second thread pool (the packed per-step GEMMs) leaves that

@@ -113,7 +113,7 @@ def train(executor, stream: np.ndarray, links: dict | None = None, *, epochs: in
           optimizer=None, clip: float | None = None, state: str = "remember",
           valid: tuple | None = None, data: str = "data", label: str = "label",
           max_seconds: float | None = None, progress: bool = True, log=print,
-          plot: str | None = None, on_epoch=None, threads: int | None = 1) -> History:
+          plot: str | None = None, on_epoch=None, threads: int | None = None) -> History:
     """Trains the executor's parameters (those with gradients) on `stream` `(T_total, N)`.
 
     The executor's first head is the scalar loss (mean per token); its other heads include
@@ -124,9 +124,9 @@ def train(executor, stream: np.ndarray, links: dict | None = None, *, epochs: in
     window's end. `progress` shows a tqdm bar when tqdm is installed (else a line every
     20 s); `plot` writes a loss curve to that path (needs matplotlib). `on_epoch(record,
     optimizer)` runs after each epoch (to change `optimizer.lr`, say) and stops training by
-    returning True. `threads` sets numpy's BLAS threads while training (runtime.blas: one
-    thread is faster for these small products, and never collapses on a busy machine; None
-    leaves BLAS as it is). Returns the History.
+    returning True. `threads` sets numpy's BLAS threads while training, which the CPU engine's
+    GEMMs share (runtime.packed_gemm); None (the default) leaves them as they are, one per
+    core. Returns the History.
     """
     with blas_threads(threads):
         return _train(executor, stream, links, epochs, optimizer, clip, state, valid, data,
