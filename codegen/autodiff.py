@@ -16,7 +16,7 @@ import itertools
 import networkx as nx
 
 from codegen.builder import Builder
-from codegen.graph import copy_graph, node
+from codegen.graph import copy_graph, downstream, node, topo_order, upstream
 from codegen.ops import OPS
 
 
@@ -36,7 +36,7 @@ def autodiff(g: nx.DiGraph, wrt) -> nx.DiGraph:
         head_grads[h] = b.var(head_grad_name(h), n.shape, n.dtype, kind="head_grad")
         contribs.setdefault(h, []).append(head_grads[h])
     grads = {}
-    for nid in reversed(list(nx.topological_sort(g))):
+    for nid in reversed(topo_order(g)):
         if nid not in live or nid not in contribs:
             continue
         grad = _combine(b, nid, contribs.pop(nid))
@@ -58,16 +58,15 @@ def autodiff(g: nx.DiGraph, wrt) -> nx.DiGraph:
 
 def _between(g, wrt, heads) -> set:
     """Nodes on some path from an argument in `wrt` to a head."""
-    down = set(wrt).union(*(nx.descendants(g, w) for w in wrt))
-    up = set(heads).union(*(nx.ancestors(g, h) for h in heads))
-    return down & up
+    return downstream(g, wrt) & upstream(g, heads)
 
 
 def _combine(b: Builder, nid: str, parts: list[str]) -> str:
     g = b.g
-    puts = [p for p in parts if node(g, p).op == "put"]
-    pads = [p for p in parts if node(g, p).op == "pad"]
-    rest = [p for p in parts if p not in puts and p not in pads]
+    puts, pads, rest = [], [], []
+    for p in parts:
+        op = node(g, p).op
+        (puts if op == "put" else pads if op == "pad" else rest).append(p)
     if len(puts) > 1:
         rest.append(_stack_puts(b, nid, puts))
     else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from codegen.graph import add_node, make_node, new_graph
+from codegen.graph import Node, add_node, freeze, make_node, new_graph, node
 from codegen.ops import OPS, Mismatch
 from runtime.errors import ShapeError, fmt_shape
 
@@ -30,33 +30,36 @@ class Builder:
 
     def add(self, op: str, inputs, name: str, **attrs) -> str:
         """Adds `name = op(*inputs)`; computes its shape when its inputs' shapes allow."""
-        if op not in OPS:
+        spec = OPS.get(op)
+        if spec is None:
             raise ValueError(f"internal: unknown op {op!r}")
-        inputs = list(inputs)
-        shapes = [self.shape_of(i) for i in inputs]
-        node = make_node(op, inputs, None, self._dtype(op, inputs, attrs), attrs)
+        inputs = tuple(inputs)
+        records = [node(self.g, i) for i in inputs]
+        dtype = self._dtype(spec, records, attrs)
+        frozen = freeze(attrs) if attrs else ()
         try:
-            _, out = OPS[op].shape(node.attr_dict, shapes, None)
+            _, out = spec.shape(dict(frozen), [r.shape for r in records], None)
         except Mismatch as e:
             raise ShapeError(
                 f"'{name}' ({op}): {e.what}: expected {fmt_shape(e.expected)}, "
                 f"given {fmt_shape(e.given)}") from None
-        return add_node(self.g, name, node.with_(shape=out))
+        return add_node(self.g, name, Node(op, inputs, frozen, out, dtype))
 
     def shape_of(self, nid: str):
-        return self.g.nodes[nid]["node"].shape
+        return node(self.g, nid).shape
 
     def dtype_of(self, nid: str) -> str:
-        return self.g.nodes[nid]["node"].dtype
+        return node(self.g, nid).dtype
 
-    def _dtype(self, op, inputs, attrs) -> str:
+    @staticmethod
+    def _dtype(spec, records, attrs) -> str:
         if "dtype" in attrs:
             return attrs["dtype"]
-        if OPS[op].dtype_input is not None:
-            return self.dtype_of(inputs[OPS[op].dtype_input])
-        for i in inputs:
-            if self.dtype_of(i) in FLOAT_DTYPES:
-                return self.dtype_of(i)
+        if spec.dtype_input is not None:
+            return records[spec.dtype_input].dtype
+        for r in records:
+            if r.dtype in FLOAT_DTYPES:
+                return r.dtype
         return "float32"
 
     def set_outputs(self, outputs) -> None:

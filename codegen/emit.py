@@ -2,7 +2,9 @@
 
 Each fused group becomes a KernelIR; kernels with the same structure (a layer's step kernel
 at every time step) are rendered and compiled once and launched with different views and
-mask ids.
+mask ids. A group's statements are first listed as plain tuples `(Load, dst, operand)`, ...:
+their repr tells structures apart exactly as the KernelIR's key does, at a fraction of the
+cost, so each structure is built into a KernelIR, hashed and rendered once.
 """
 from __future__ import annotations
 
@@ -23,11 +25,11 @@ def emit(g: nx.DiGraph, output_names: list[str], dtype: str) -> Program:
     layout = g.graph["layout"]
     groups = g.graph.get("groups", {})
     out = set(roots(g))
-    steps, kernels = [], {}
+    steps, kernels, names = [], {}, {}
     for unit, phase in g.graph["schedule"]:
         if unit in groups:
-            step, ir = _kernel_step(g, unit, groups[unit], out, layout, phase)
-            if ir.name not in kernels:
+            step, ir = _kernel_step(g, unit, groups[unit], out, layout, phase, names)
+            if ir is not None and ir.name not in kernels:
                 kernels[ir.name] = kernel_from_ir(ir)
             steps.append(step)
         else:
@@ -47,7 +49,9 @@ def emit(g: nx.DiGraph, output_names: list[str], dtype: str) -> Program:
     return program
 
 
-def _kernel_step(g, unit, members, out, layout, phase):
+def _kernel_step(g, unit, members, out, layout, phase, names):
+    """The launch of a fused group, and its KernelIR if `names` ({structure: kernel name})
+    has not seen the structure yet (else None)."""
     inside = set(members)
     loads, body, values, outs, masks = [], [], {}, [], []
     for nid in members:
@@ -55,22 +59,26 @@ def _kernel_step(g, unit, members, out, layout, phase):
         for src in n.inputs:
             if src not in inside and src not in values:
                 values[src] = len(values)
-                body.append(Load(values[src], len(loads)))
+                body.append((Load, values[src], len(loads)))
                 loads.append(src)
         attrs = dict(n.attrs)
         if n.op in MASKED:
             attrs = {"p": attrs["p"], "mask": len(masks)}
             masks.append(int(n.attr("mask_id")))
         values[nid] = len(values)
-        body.append(Compute(values[nid], n.op, tuple(values[s] for s in n.inputs),
-                            tuple(sorted(attrs.items()))))
-        if nid in layout and (nid in out or any(u not in inside for u in g.successors(nid))):
-            body.append(Store(len(outs), values[nid]))
+        body.append((Compute, values[nid], n.op, tuple([values[s] for s in n.inputs]),
+                     tuple(sorted(attrs.items()))))
+        if nid in layout and (nid in out or not inside.issuperset(g._succ[nid])):
+            body.append((Store, len(outs), values[nid]))
             outs.append(nid)
-    shape = node(g, members[-1]).shape
-    ir = KernelIR(node(g, members[-1]).dtype, len(loads), len(outs), len(masks), tuple(body))
+    last = node(g, members[-1])
+    structure = (last.dtype, len(loads), len(outs), len(masks), body)
+    key, ir = repr(structure), None
+    if key not in names:
+        ir = KernelIR(*structure[:4], tuple(kind(*fields) for kind, *fields in body))
+        names[key] = ir.name
     step = Step("kernel", phase, unit, [layout[x] for x in loads], [layout[x] for x in outs],
-                {"kernel": ir.name, "rows": _rows(shape), "cols": _cols(shape),
+                {"kernel": names[key], "rows": _rows(last.shape), "cols": _cols(last.shape),
                  "masks": tuple(masks)})
     return step, ir
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from codegen.graph import node
+from codegen.graph import node, topo_order
 from codegen.ops import OPS
 
 
@@ -25,7 +25,7 @@ def evaluate(g: nx.DiGraph, feeds: dict, wanted, ctx: EvalContext, keep=()) -> d
     for any node already computed."""
     wanted = list(wanted)
     needed = _needed(g, wanted, feeds)
-    order = [n for n in nx.topological_sort(g) if n in needed and n not in feeds]
+    order = [n for n in topo_order(g) if n in needed and n not in feeds]
     uses = dict.fromkeys(needed, 0)
     for n in order:
         for src in node(g, n).inputs:

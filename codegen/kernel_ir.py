@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 
@@ -53,6 +54,6 @@ class KernelIR:
         """A structural hash: equal for kernels that compile to the same code."""
         return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
 
-    @property
+    @cached_property  # the key hashes the whole body; emit and the renderers ask often
     def name(self) -> str:
         return f"symrnn_k{self.key()}"

@@ -11,7 +11,7 @@ import numbers
 
 import networkx as nx
 
-from codegen.graph import copy_graph, node, set_node
+from codegen.graph import copy_graph, node, set_node, topo_order
 from codegen.ops import OPS, Mismatch, known, unify
 from runtime.errors import ShapeError, fmt_shape
 
@@ -19,8 +19,8 @@ from runtime.errors import ShapeError, fmt_shape
 def infer_shapes(g: nx.DiGraph, given: dict | None = None, where: str = "infer_shape"):
     """A copy of `g` with every shape refined; `given` maps argument names to shapes."""
     g = copy_graph(g)
-    order = list(nx.topological_sort(g))
-    _fixpoint(g, order, where, None)
+    order = topo_order(g)
+    _fixpoint(g, order, where, None, set(order))
     given = dict(given or {})
     # States last: a conflict between the data and a state then names the state.
     for name, shape in sorted(given.items(), key=lambda kv: _is_state(g, kv[0])):
@@ -34,7 +34,7 @@ def infer_shapes(g: nx.DiGraph, given: dict | None = None, where: str = "infer_s
             raise ShapeError(f"{where}: '{name}' has shape {fmt_shape(shape)} but the graph "
                              f"expects {fmt_shape(current)}") from None
         set_node(g, name, node(g, name).with_(shape=merged))
-        _fixpoint(g, order, where, name)
+        _fixpoint(g, order, where, name, {name, *g._succ[name]})
     return g
 
 
@@ -62,16 +62,22 @@ def _check_dims(name, shape, where) -> tuple:
     return tuple(int(d) for d in shape)
 
 
-def _fixpoint(g, order, where, culprit):
+def _fixpoint(g, order, where, culprit, dirty: set):
+    """Sweeps forward and back until no rule changes a shape. A rule reads only its node's
+    and its inputs' shapes, so a node is skipped (`dirty` says which are not) when none of
+    them changed since its rule last ran and changed nothing: it would change nothing again.
+    """
     changed = True
     while changed:
         changed = False
         for nids in (order, reversed(order)):
             for nid in nids:
-                changed |= _apply_rule(g, nid, where, culprit)
+                if nid in dirty:
+                    dirty.discard(nid)
+                    changed |= _apply_rule(g, nid, where, culprit, dirty)
 
 
-def _apply_rule(g, nid, where, culprit) -> bool:
+def _apply_rule(g, nid, where, culprit, dirty) -> bool:
     n = node(g, nid)
     ins = [node(g, i).shape for i in n.inputs]
     try:
@@ -87,7 +93,11 @@ def _apply_rule(g, nid, where, culprit) -> bool:
         if new != old:
             set_node(g, src, node(g, src).with_(shape=new))
             changed = True
+            dirty.add(src)
+            dirty.update(g._succ[src])
     if out != n.shape:
         set_node(g, nid, n.with_(shape=out))
         changed = True
+        dirty.add(nid)
+        dirty.update(g._succ[nid])
     return changed

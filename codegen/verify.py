@@ -12,6 +12,7 @@ import numpy as np
 
 from codegen.graph import node, roots
 from codegen.ops import OPS, known
+from codegen.passes.fuse import groups_acyclic
 from codegen.passes.schedule import unit_map
 
 
@@ -34,6 +35,10 @@ def verify_graph(g: nx.DiGraph, after: str = "") -> None:
     for r in roots(g):
         if r not in g:
             raise VerifyError(f"{where}output or gradient {r!r} is not in the graph")
+    group_of = {n: ("group", name) for name, members in g.graph.get("groups", {}).items()
+                for n in members}
+    if group_of and not groups_acyclic(g, group_of):
+        raise VerifyError(f"{where}the fused groups depend on each other in a cycle")
 
 
 def verify_memory(g: nx.DiGraph) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import networkx as nx
 
 from codegen import Builder, infer_shapes
+from codegen.pipeline import gc_paused
 from runtime.errors import BindError, SymRNNError
 from symrnn.symbol import Symbol, SymNode
 
@@ -34,6 +35,11 @@ def lower(symbol: Symbol, dtype: str | None = None) -> tuple[nx.DiGraph, list[st
 
 
 def lower_and_infer(symbol: Symbol, shapes: dict, dtype=None, where="bind"):
+    with gc_paused():  # as codegen's compile: many small records, no cycles
+        return _lower_and_infer(symbol, shapes, dtype, where)
+
+
+def _lower_and_infer(symbol, shapes, dtype, where):
     graph, outputs = lower(symbol, dtype)
     unknown = [k for k in shapes if k not in graph or graph.nodes[k]["node"].op != "var"]
     if unknown:

@@ -14,22 +14,28 @@ A stack of every step of one tensor, in order, is that tensor: no copy.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import networkx as nx
 
-from codegen.graph import add_node, consumers, copy_graph, make_node, node, roots, set_node
+from codegen.graph import (
+    add_node,
+    copy_graph,
+    make_node,
+    node,
+    roots,
+    set_node,
+    topo_order,
+)
 
 
 def batch_gemms(g: nx.DiGraph) -> nx.DiGraph:
     g = copy_graph(g)
-    order = list(nx.topological_sort(g))
-    for group in _shared_operand_groups(g, order):
+    for group in _shared_operand_groups(g, topo_order(g)):
         # Batching adds dependencies (every step on every input), so a later group is
         # checked against the graph as it is after the earlier ones.
-        if len(group) > 1 and _independent(g, group, order):
+        if len(group) > 1 and _independent(g, group):
             _batch_products(g, sorted(group, key=lambda m: step_key(g, m, 0)))
-            order = list(nx.topological_sort(g))
     protected = set(roots(g))
     for root in _sum_roots(g, protected):
         _batch_sum(g, root, protected)
@@ -58,20 +64,19 @@ def _shared_operand_groups(g, order) -> list[list[str]]:
     return list(groups.values())
 
 
-def _independent(g, group, order) -> bool:
-    """No member reaches another: one topological sweep with a bitmask of member ancestors,
-    from the first member on."""
-    bit = {nid: 1 << i for i, nid in enumerate(group)}
-    reach: dict[str, int] = {}
-    first = order.index(group[0])
-    for nid in order[first:]:
-        mask = 0
-        for src in g.predecessors(nid):
-            mask |= reach.get(src, 0) | bit.get(src, 0)
-        if nid in bit and mask & sum(bit.values()):
+def _independent(g, group) -> bool:
+    """No member reaches another: a walk up from the members' inputs meets none of them."""
+    members, pred = set(group), g._pred
+    seen = {src for m in group for src in pred[m]}
+    stack = list(seen)
+    while stack:
+        nid = stack.pop()
+        if nid in members:
             return False
-        if mask:
-            reach[nid] = mask
+        for src in pred[nid]:
+            if src not in seen:
+                seen.add(src)
+                stack.append(src)
     return True
 
 
@@ -104,27 +109,26 @@ def stack_of(g, items: list[str], name: str) -> str:
 
 def _sum_roots(g, out) -> list[str]:
     """Add nodes whose value leaves the add tree: each is the root of one tree."""
-    found = []
-    for nid in nx.topological_sort(g):
+    found, succ = [], g._succ
+    for nid in topo_order(g):
         if node(g, nid).op != "add":
             continue
-        users = consumers(g, nid)
-        if nid in out or len(users) != 1 or node(g, users[0]).op != "add":
+        users = succ[nid]
+        if nid in out or len(users) != 1 or node(g, next(iter(users))).op != "add":
             found.append(nid)
     return found
 
 
 def _leaves(g, root, protected) -> tuple[list[str], list[str]]:
     """The leaves of the add tree at `root`, and its interior adds."""
-    leaves, inner, stack = [], [], [root]
+    leaves, inner, stack, succ = [], [], [root], g._succ
     while stack:
         nid = stack.pop()
         n = node(g, nid)
         inner.append(nid)
         for src in reversed(n.inputs):
             s = node(g, src)
-            if s.op == "add" and src != root and len(consumers(g, src)) == 1 \
-                    and src not in protected:
+            if s.op == "add" and src != root and len(succ[src]) == 1 and src not in protected:
                 stack.append(src)
             else:
                 leaves.append(src)
@@ -133,7 +137,8 @@ def _leaves(g, root, protected) -> tuple[list[str], list[str]]:
 
 def _batch_sum(g, root, protected) -> None:
     leaves, _ = _leaves(g, root, protected)
-    single = [x for x in leaves if len(consumers(g, x)) == 1 and leaves.count(x) == 1]
+    times = Counter(leaves)
+    single = [x for x in leaves if len(g._succ[x]) == 1 and times[x] == 1]
     kinds = defaultdict(list)
     for x in single:
         n = node(g, x)
@@ -148,11 +153,11 @@ def _batch_sum(g, root, protected) -> None:
             merged[xs[0]] = xs
     if not merged:
         return
-    terms = []
+    terms, gone = [], {x for xs in merged.values() for x in xs}
     for x in leaves:
         if x in merged:
             terms.append(_merge(g, root, merged[x]))
-        elif not any(x in xs for xs in merged.values()):
+        elif x not in gone:
             terms.append(x)
     _rebuild_sum(g, root, terms)
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import networkx as nx
 
-from codegen.graph import add_node, copy_graph, make_node, node, set_node
+from codegen.graph import add_node, copy_graph, make_node, node, set_node, topo_order
 
 
 def canonicalize(g: nx.DiGraph) -> nx.DiGraph:
     g = copy_graph(g)
-    for nid in [n for n in nx.topological_sort(g) if node(g, n).op == "FullyConnected"]:
+    for nid in [n for n in topo_order(g) if node(g, n).op == "FullyConnected"]:
         n = node(g, nid)
         x, w = n.inputs[:2]
         product = make_node("dot", (x, w), n.shape, n.dtype, {"transpose_b": True})

@@ -3,18 +3,9 @@ from __future__ import annotations
 
 import networkx as nx
 
-from codegen.graph import copy_graph, node, roots
+from codegen.graph import copy_without, node, roots, upstream
 
 
 def eliminate_dead_code(g: nx.DiGraph) -> nx.DiGraph:
-    live = set()
-    stack = list(roots(g))
-    while stack:
-        nid = stack.pop()
-        if nid not in live:
-            live.add(nid)
-            stack.extend(node(g, nid).inputs)
-    keep = live | {n for n in g if node(g, n).op == "var"}
-    g = copy_graph(g)
-    g.remove_nodes_from([n for n in list(g) if n not in keep])
-    return g
+    live = upstream(g, roots(g))
+    return copy_without(g, [n for n in g if n not in live and node(g, n).op != "var"])

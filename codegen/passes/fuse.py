@@ -23,7 +23,7 @@ import itertools
 
 import networkx as nx
 
-from codegen.graph import copy_graph, node
+from codegen.graph import node, topo_order, upstream, with_graph_attrs
 from codegen.ops import OPS
 
 
@@ -33,42 +33,45 @@ def is_elementwise(g, nid) -> bool:
 
 def forward_nodes(g) -> set:
     """What the outputs need; everything else only serves gradients."""
-    heads = g.graph.get("outputs", ())
-    return set(heads).union(*(nx.ancestors(g, h) for h in heads))
+    return upstream(g, g.graph.get("outputs", ()))
 
 
 def fuse_elementwise(g: nx.DiGraph, fuse: bool = True) -> nx.DiGraph:
-    g = copy_graph(g)
-    order = list(nx.topological_sort(g))
-    ew = [n for n in order if is_elementwise(g, n)]
+    order = topo_order(g)
+    elementwise = {name for name, op in OPS.items() if op.elementwise}
+    ew = [n for n in order if node(g, n).op in elementwise]
     if not fuse:
         return _label(g, order, {n: n for n in ew})
     fwd = forward_nodes(g)
-    level = _levels(g, order, fwd)
-    groups = _union(g, ew, lambda p, n: level[p] == level[n] and (p in fwd) == (n in fwd))
-    assert _acyclic(g, groups), "internal: fusion levels admitted a cycle"
-    return _label(g, order, groups)
+    level = _levels(g, order, set(ew), fwd)
+    # joinable: at one level, and both forward or both serving gradients
+    kind = {n: 2 * level[n] + (n in fwd) for n in ew}
+    return _label(g, order, _union(g, ew, kind))
 
 
-def _levels(g, order, fwd) -> dict:
+def _levels(g, order, ew, fwd) -> dict:
+    pred, succ = g._pred, g._succ
     level = {}
     for n in order:
-        level[n] = max((level[p] + (not is_elementwise(g, p)) for p in g.predecessors(n)),
-                       default=0)
+        inputs = pred[n]
+        level[n] = max([level[p] + (p not in ew) for p in inputs]) if inputs else 0
     for n in reversed(order):
-        succ = list(g.successors(n))
-        if not is_elementwise(g, n) or not succ:
+        users = succ[n]
+        if not users or n not in ew:
             continue
-        upper = min(level[s] for s in succ)
-        if any(level[s] == upper and is_elementwise(g, s) and (s in fwd) == (n in fwd)
-               for s in succ):
-            level[n] = upper
+        upper = min([level[s] for s in users])
+        forward = n in fwd
+        for s in users:
+            if level[s] == upper and s in ew and (s in fwd) == forward:
+                level[n] = upper
+                break
     return level
 
 
-def _union(g, ew, joinable) -> dict:
-    """Union-find over elementwise edges allowed by `joinable`: node -> representative."""
+def _union(g, ew, kind) -> dict:
+    """Union-find over edges between elementwise nodes of one kind: node -> representative."""
     parent = {n: n for n in ew}
+    pred, succ = g._pred, g._succ
 
     def find(n):
         while parent[n] != n:
@@ -77,23 +80,37 @@ def _union(g, ew, joinable) -> dict:
         return n
 
     for n in ew:
-        for p in g.predecessors(n):
-            if p in parent and joinable(p, n):
+        for p in pred[n]:
+            if p in parent and kind[p] == kind[n]:
                 parent[find(p)] = find(n)
-    for x in g:  # siblings: elementwise readers of one value at one level
-        readers = [u for u in g.successors(x) if u in parent]
-        for a, b in itertools.pairwise(readers):
-            if joinable(a, b):
-                parent[find(a)] = find(b)
+    for users in succ.values():  # siblings: elementwise readers of one value at one level
+        if len(users) > 1:
+            readers = [u for u in users if u in parent]
+            for a, b in itertools.pairwise(readers):
+                if kind[a] == kind[b]:
+                    parent[find(a)] = find(b)
     return {n: find(n) for n in ew}
 
 
-def _acyclic(g, groups) -> bool:
-    q = nx.DiGraph()
-    q.add_nodes_from(groups.get(n, n) for n in g)
-    q.add_edges_from((groups.get(a, a), groups.get(b, b)) for a, b in g.edges
-                     if groups.get(a, a) != groups.get(b, b))
-    return nx.is_directed_acyclic_graph(q)
+def groups_acyclic(g, groups) -> bool:
+    """Whether the graph of fused groups (and single nodes) has no cycle: the levels promise
+    it; SYMRNN_DEBUG checks it (codegen.verify)."""
+    users: dict[str, set] = {groups.get(n, n): set() for n in g._node}
+    for a, readers in g._succ.items():
+        ga = groups.get(a, a)
+        users[ga].update(groups.get(b, b) for b in readers)
+    waiting = dict.fromkeys(users, 0)
+    for ga, gbs in users.items():
+        gbs.discard(ga)
+        for gb in gbs:
+            waiting[gb] += 1
+    ready = [u for u, k in waiting.items() if k == 0]
+    for u in ready:
+        for v in users[u]:
+            waiting[v] -= 1
+            if waiting[v] == 0:
+                ready.append(v)
+    return len(ready) == len(users)
 
 
 def _label(g, order, groups) -> nx.DiGraph:
@@ -101,32 +118,35 @@ def _label(g, order, groups) -> nx.DiGraph:
     for n in order:
         if n in groups:
             members.setdefault(groups[n], []).append(n)
-    labelled = {}
+    labelled, digests = {}, {}
     for ids in members.values():
-        ids = _canonical(g, ids)
+        ids = _canonical(g, ids, digests) if len(ids) > 1 else ids
         labelled[f"fused({ids[-1]})"] = tuple(ids)
-    g.graph["groups"] = labelled
-    return g
+    return with_graph_attrs(g, order, groups=labelled)
 
 
-def _canonical(g, ids: list[str]) -> list[str]:
+def _canonical(g, ids: list[str], digests: dict) -> list[str]:
     """The members in an order that depends only on the group's structure (and, between
     equal structures, on the graph's order), so that the same step at every time step
-    renders the same kernel: a post-order walk from the outputs, inputs in operand order."""
+    renders the same kernel: a post-order walk from the outputs, inputs in operand order.
+    `digests` remembers the hash of each structure: most repeat at every time step."""
     inside = set(ids)
-    position = {n: i for i, n in enumerate(ids)}
     shape = {}
     for n in ids:  # ids are in topological order
         rec = node(g, n)
-        attrs = tuple((k, v) for k, v in rec.attrs if k != "mask_id")
-        key = repr((rec.op, attrs, tuple(shape.get(i, "in") for i in rec.inputs)))
-        shape[n] = hashlib.sha1(key.encode()).hexdigest()
-    outs = [n for n in ids if any(u not in inside for u in g.successors(n))
-            or not any(True for _ in g.successors(n))]
-    outs.sort(key=lambda n: (shape[n], position[n]))
+        ins = tuple([shape.get(i, "in") for i in rec.inputs])
+        # without attributes the key holds only strings, and equal tuples have equal reprs
+        key = repr((rec.op, _structural(rec.attrs), ins)) if rec.attrs else (rec.op, ins)
+        digest = digests.get(key)
+        if digest is None:
+            text = key if rec.attrs else repr((rec.op, (), ins))
+            digest = digests[key] = hashlib.sha1(text.encode()).hexdigest()
+        shape[n] = digest
+    succ = g._succ
+    outs = [n for n in ids if not succ[n] or not inside.issuperset(succ[n])]
+    outs.sort(key=shape.__getitem__)  # stable: equal structures stay in the graph's order
     done, walk = set(), []
-
-    def visit(n):
+    for n in outs + ids:  # then members no output needs (none after dead-code elimination)
         stack = [(n, False)]
         while stack:
             cur, expanded = stack.pop()
@@ -137,10 +157,11 @@ def _canonical(g, ids: list[str]) -> list[str]:
                 walk.append(cur)
                 continue
             stack.append((cur, True))
-            stack.extend((i, False) for i in reversed(node(g, cur).inputs) if i in inside)
-
-    for n in outs:
-        visit(n)
-    for n in ids:  # members no output needs (none after dead-code elimination)
-        visit(n)
+            for i in reversed(node(g, cur).inputs):
+                if i in inside:
+                    stack.append((i, False))
     return walk
+
+
+def _structural(attrs) -> tuple:
+    return tuple(kv for kv in attrs if kv[0] != "mask_id")

@@ -19,9 +19,9 @@ import math
 import networkx as nx
 import numpy as np
 
-from codegen.graph import copy_graph, node, roots
+from codegen.graph import node, roots, topo_order, with_graph_attrs
 from codegen.passes.schedule import unit_map
-from codegen.views import is_view, view_of, whole
+from codegen.views import VIEW_OPS, is_view, view_of, whole
 from runtime.program import View
 
 ALIGN = 16  # elements: 64 bytes in float32
@@ -29,25 +29,26 @@ CONTAINERS = ("stack", "concat")
 
 
 def plan_memory(g: nx.DiGraph) -> nx.DiGraph:
-    g = copy_graph(g)
     unit_of = unit_map(g)
-    owners = _owners(g, unit_of)
+    order = topo_order(g)
+    views = {n for n in order if node(g, n).op in VIEW_OPS and is_view(g, n)}
+    placed_by_source = [n for n in order if n in views or node(g, n).op == "var"]
+    owners = _owners(g, unit_of, order)
     parent = _in_place(g, owners, unit_of)
     in_place = set(parent.values())
     schedule = [(u, ph) for u, ph in g.graph["schedule"] if u not in in_place]
     pos = {u: i for i, (u, _) in enumerate(schedule)}
     root = {o: _root(o, parent) for o in owners}
-    live = _liveness(g, owners, root, unit_of, pos, len(schedule), in_place)
-    offsets, sizes = _place(g, live, root)
-    layout = _layout(g, owners, parent, root, offsets)
+    live = _liveness(g, owners, root, unit_of, pos, len(schedule), in_place, views)
+    offsets, sizes = _offsets(g, live)
+    layout = _layout(g, owners, parent, offsets, placed_by_source)
     unplanned: dict[str, int] = {}
     for o in owners:
         if o not in parent:
             buf = arena_name(node(g, o).dtype)
             unplanned[buf] = unplanned.get(buf, 0) + _aligned(math.prod(node(g, o).shape))
-    g.graph.update(schedule=schedule, layout=layout, arena=sizes, liveness=live,
-                   unplanned=unplanned)
-    return g
+    return with_graph_attrs(g, order, schedule=schedule, layout=layout, arena=sizes,
+                            liveness=live, unplanned=unplanned)
 
 
 def _aligned(n: int) -> int:
@@ -58,15 +59,15 @@ def arena_name(dtype: str) -> str:
     return f"arena.{dtype}"
 
 
-def _owners(g, unit_of) -> list[str]:
+def _owners(g, unit_of, order) -> list[str]:
     """Nodes whose value is stored: step outputs that someone outside their unit reads."""
-    out = set(roots(g))
+    out, succ = set(roots(g)), g._succ
     owners = []
-    for nid in nx.topological_sort(g):
-        if nid not in unit_of:
+    for nid in order:
+        unit = unit_of.get(nid)
+        if unit is None:
             continue
-        users = [u for u in g.successors(nid) if unit_of.get(u) != unit_of[nid]]
-        if users or nid in out:
+        if nid in out or any(unit_of.get(u) != unit for u in succ[nid]):
             owners.append(nid)
     return owners
 
@@ -98,8 +99,9 @@ def _root(o, parent) -> str:
     return o
 
 
-def _liveness(g, owners, root, unit_of, pos, end, in_place) -> dict:
+def _liveness(g, owners, root, unit_of, pos, end, in_place, views) -> dict:
     """{root: (first step that writes it, last step that reads it)}."""
+    through = in_place | views
     live: dict[str, list[int]] = {}
     out = set(roots(g))
     for o in owners:
@@ -109,92 +111,102 @@ def _liveness(g, owners, root, unit_of, pos, end, in_place) -> dict:
         span = live.setdefault(r, [end, 0])
         if start is not None:
             span[0] = min(span[0], start)
-        for reader in _readers(g, o, unit_of, in_place):
+        for reader in _readers(g, o, unit_of, through):
             if reader in pos:
                 span[1] = max(span[1], pos[reader])
-        if o in out or _viewed_by_roots(g, o, out):
+        if o in out or _viewed_by_roots(g, o, out, views):
             span[1] = end
     for span in live.values():
         span[1] = max(span[1], span[0])
     return {r: tuple(s) for r, s in live.items()}
 
 
-def _readers(g, nid, unit_of, in_place) -> list[str]:
+def _readers(g, nid, unit_of, through) -> list[str]:
     """Units that read `nid`, directly or through views and in-place containers."""
-    found, stack = [], [nid]
+    found, stack, succ, unit = [], [nid], g._succ, unit_of.get(nid)
     while stack:
-        x = stack.pop()
-        for u in g.successors(x):
-            if u in in_place or is_view(g, u):
+        for u in succ[stack.pop()]:
+            if u in through:
                 stack.append(u)
-            elif unit_of.get(u) != unit_of.get(nid):
+            elif unit_of.get(u) != unit:
                 found.append(unit_of[u])
     return found
 
 
-def _viewed_by_roots(g, nid, out) -> bool:
-    stack = [nid]
+def _viewed_by_roots(g, nid, out, views) -> bool:
+    stack, succ = [nid], g._succ
     while stack:
         x = stack.pop()
         if x in out:
             return True
-        stack.extend(u for u in g.successors(x) if is_view(g, u))
+        stack.extend(u for u in succ[x] if u in views)
     return False
 
 
-def _place(g, live, root) -> tuple[dict, dict]:
+def _offsets(g, live) -> tuple[dict, dict]:
     """Offsets for each root: largest first, lowest offset free during its live range."""
-    placed: dict[str, np.ndarray] = {}  # rows of (offset, end offset, first step, last step)
+    # per buffer, the ranges placed so far, sorted by offset, as the columns (offset, end
+    # offset, first step, last step) of a table, and how many there are
+    tables: dict[str, np.ndarray] = {}
     count: dict[str, int] = {}
     offsets, sizes = {}, {}
     for r in sorted(live, key=lambda r: (-math.prod(node(g, r).shape), r)):
         n = node(g, r)
         buf, size = arena_name(n.dtype), _aligned(math.prod(n.shape))
         start, end = live[r]
-        rows = placed.setdefault(buf, np.zeros((len(live), 4), np.int64))[:count.get(buf, 0)]
-        busy = rows[(rows[:, 2] <= end) & (start <= rows[:, 3])]
-        at = _first_fit(busy[:, 0], busy[:, 1], size)
-        placed[buf][len(rows)] = (at, at + size, start, end)
-        count[buf] = len(rows) + 1
+        if buf not in tables:
+            tables[buf], count[buf] = np.zeros((4, len(live)), np.int64), 0
+        table, k = tables[buf], count[buf]
+        lo, hi, first, last = table[:, :k]
+        busy = (first <= end) & (start <= last)
+        at = _first_fit(lo[busy], hi[busy], size)
+        i = int(lo.searchsorted(at))
+        table[:, i + 1:k + 1] = table[:, i:k]  # keeps it sorted
+        table[:, i] = (at, at + size, start, end)
+        count[buf] = k + 1
         offsets[r] = (buf, at)
         sizes[buf] = max(sizes.get(buf, 0), at + size)
     return offsets, sizes
 
 
 def _first_fit(lo: np.ndarray, hi: np.ndarray, size: int) -> int:
-    """The lowest offset where `size` elements miss every busy range [lo, hi)."""
-    if not len(lo):
+    """The lowest offset where `size` elements miss every busy range [lo, hi); `lo` sorted.
+    Only 0 and the ends of ranges are candidates: the gap after the first k ranges runs
+    from the furthest end among them to the start of the next."""
+    if not len(lo) or lo[0] >= size:
         return 0
-    order = np.argsort(lo, kind="stable")
-    lo, covered = lo[order], np.maximum.accumulate(hi[order])
-    starts = np.concatenate([[0], covered])
-    ends = np.concatenate([lo, [np.iinfo(np.int64).max]])
-    return int(starts[np.argmax(ends - starts >= size)])
+    covered = np.maximum.accumulate(hi)
+    gaps = np.flatnonzero(lo[1:] - covered[:-1] >= size)
+    return int(covered[gaps[0]] if len(gaps) else covered[-1])
 
 
-def _layout(g, owners, parent, root, offsets) -> dict:
+def _layout(g, owners, parent, offsets, placed_by_source) -> dict:
+    """Views of the owners, then (in topological order) of the variables and the views."""
     layout: dict[str, View] = {}
-
-    def place(o) -> View:
-        if o in layout:
-            return layout[o]
-        if o in parent:
-            layout[o] = _part_window(g, parent[o], o, place(parent[o]))
-        else:
-            buf, at = offsets[o]
-            layout[o] = whole(buf, at, node(g, o).shape)
-        return layout[o]
-
     for o in owners:
-        place(o)
-    for nid in nx.topological_sort(g):
+        _place(g, o, parent, offsets, layout)
+    for nid in placed_by_source:
         n = node(g, nid)
         if n.op == "var":
             kind = "head_grad" if n.attr("kind") == "head_grad" else "arg"
             layout[nid] = whole(f"{kind}:{nid}", 0, n.shape)
-        elif nid not in layout and is_view(g, nid) and n.inputs[0] in layout:
+        elif nid not in layout and n.inputs[0] in layout:
             layout[nid] = view_of(g, nid, layout[n.inputs[0]])
     return layout
+
+
+def _place(g, o, parent, offsets, layout) -> View:
+    """The view of owner `o`: its own arena range, or its window of the container it is
+    built in (a module-level function: a nested recursive one would make a reference cycle
+    that keeps the graph alive until the garbage collector runs)."""
+    if o not in layout:
+        if o in parent:
+            at = _place(g, parent[o], parent, offsets, layout)
+            layout[o] = _part_window(g, parent[o], o, at)
+        else:
+            buf, at = offsets[o]
+            layout[o] = whole(buf, at, node(g, o).shape)
+    return layout[o]
 
 
 def _part_window(g, c, part, at: View) -> View:

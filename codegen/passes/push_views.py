@@ -7,9 +7,20 @@ index (dropout and zoneout masks) are left alone, since a view would change the 
 """
 from __future__ import annotations
 
+from collections import deque
+
 import networkx as nx
 
-from codegen.graph import add_node, consumers, copy_graph, make_node, node, set_node
+from codegen.graph import (
+    add_node,
+    consumers,
+    copy_graph,
+    make_node,
+    node,
+    remove_node,
+    set_node,
+    topo_order,
+)
 from codegen.ops import OPS
 
 VIEWS = ("split", "slice", "take")
@@ -18,16 +29,16 @@ INDEXED = ("dropout", "zoneout")
 
 def push_views(g: nx.DiGraph) -> nx.DiGraph:
     g = copy_graph(g)
-    work = [n for n in nx.topological_sort(g) if node(g, n).op in VIEWS]
+    work = deque(n for n in topo_order(g) if node(g, n).op in VIEWS)
     while work:
-        nid = work.pop(0)
+        nid = work.popleft()
         if nid not in g:
             continue
         src = node(g, nid).inputs[0]
         if _pushable(g, src):
             for view in consumers(g, src):
                 work.extend(_push(g, view, src))
-            g.remove_node(src)  # every user now reads the pushed views
+            remove_node(g, src)  # every user now reads the pushed views
     return g
 
 

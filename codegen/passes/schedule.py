@@ -13,32 +13,34 @@ import heapq
 
 import networkx as nx
 
-from codegen.graph import copy_graph, node
+from codegen.graph import node, topo_order, with_graph_attrs
 from codegen.passes.fuse import forward_nodes
 from codegen.views import is_view
 
 
 def schedule(g: nx.DiGraph) -> nx.DiGraph:
-    g = copy_graph(g)
     unit_of = unit_map(g)
-    position = {n: i for i, n in enumerate(nx.topological_sort(g))}
+    order = topo_order(g)
+    position = {n: i for i, n in enumerate(order)}
     forward = forward_nodes(g)
-    q = nx.DiGraph()
-    for n, u in unit_of.items():
-        q.add_node(u)
-    for a, b in g.edges:
-        ua, ub = _unit_through_views(g, a, unit_of), unit_of.get(b)
-        if ua is not None and ub is not None and ua != ub:
-            q.add_edge(ua, ub)
+    users: dict[str, set] = {u: set() for u in unit_of.values()}  # the graph of units
+    for a, readers in g._succ.items():
+        ua = _unit_through_views(g, a, unit_of) if readers else None
+        if ua is None:
+            continue
+        for b in readers:
+            ub = unit_of.get(b)
+            if ub is not None and ub != ua:
+                users[ua].add(ub)
     first = {}
     for n, u in unit_of.items():
         first[u] = min(first.get(u, len(position)), position[n])
-    phase = {u: "forward" for u in q}
+    phase = dict.fromkeys(users, "forward")
     for n, u in unit_of.items():
         if n not in forward:
             phase[u] = "backward"
-    g.graph["schedule"] = _kahn(q, lambda u: (phase[u] == "backward", first[u], u), phase)
-    return g
+    units = _kahn(users, lambda u: (phase[u] == "backward", first[u], u), phase)
+    return with_graph_attrs(g, order, schedule=units)
 
 
 def unit_map(g) -> dict:
@@ -63,18 +65,23 @@ def _unit_through_views(g, nid, unit_of):
     return unit_of[nid]
 
 
-def _kahn(q, priority, phase) -> list:
-    indeg = {u: q.in_degree(u) for u in q}
-    ready = [(priority(u), u) for u in q if indeg[u] == 0]
+def _kahn(users, priority, phase) -> list:
+    """Units in topological order, the ready unit of least `priority` first (priorities are
+    distinct, so the order does not depend on how `users` is ordered)."""
+    indeg = dict.fromkeys(users, 0)
+    for vs in users.values():
+        for v in vs:
+            indeg[v] += 1
+    ready = [(priority(u), u) for u in users if indeg[u] == 0]
     heapq.heapify(ready)
     order = []
     while ready:
         _, u = heapq.heappop(ready)
         order.append((u, phase[u]))
-        for v in q.successors(u):
+        for v in users[u]:
             indeg[v] -= 1
             if indeg[v] == 0:
                 heapq.heappush(ready, (priority(v), v))
-    if len(order) != len(q):
+    if len(order) != len(users):
         raise RuntimeError("internal: the fused program has a cycle")
     return order
