@@ -15,16 +15,16 @@ culprits.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
+from codegen.testing import load_sibling
 
 pytestmark = pytest.mark.nvcc
 
@@ -33,19 +33,7 @@ MARKER = 'extern "C" __global__'
 BATCH = 48  # kernels per .cu file
 
 
-def _sibling(filename: str):
-    """The helpers of a sibling test file (tests/ is not a package under importlib mode)."""
-    path = Path(__file__).with_name(filename)
-    name = f"_symrnn_{path.stem}_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up here
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-agree = _sibling("test_backends_agree.py")
+agree = load_sibling(__file__, "test_backends_agree.py")
 
 
 def nvcc_path() -> str | None:

@@ -10,28 +10,14 @@ number of examples (8 by default, to keep the suite fast).
 """
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
+from codegen.testing import load_sibling
 
-def _sibling(filename: str):
-    """The helpers of a sibling test file (tests/ is not a package under importlib mode)."""
-    path = Path(__file__).with_name(filename)
-    name = f"_symrnn_{path.stem}_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up here
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-agree = _sibling("test_backends_agree.py")
+agree = load_sibling(__file__, "test_backends_agree.py")
 
 RATE = st.sampled_from([0.0, 0.25, 0.5])
 
