@@ -147,7 +147,8 @@ def toolchain() -> Toolchain:
 
 
 def load_kernel(kernel: Kernel, flags: tuple | None = None):
-    """The compiled C function of `kernel`, with argtypes set; compiles at most once.
+    """The compiled C function of `kernel`, with argtypes set; compiles at most once. Its
+    `task` attribute is the address of `NAME_task` (codegen.render), or None.
 
     `flags` replaces the probed flags (benchmarks compare builds with it).
     """
@@ -166,6 +167,8 @@ def load_kernel(kernel: Kernel, flags: tuple | None = None):
     fn = getattr(lib, kernel.name)
     fn.argtypes = [a.ctype for a in kernel_args(kernel.n_in, kernel.n_out)]
     fn.restype = None
+    task = getattr(lib, f"{kernel.name}_task", None)  # the rows of one pool task
+    fn.task = ctypes.cast(task, ctypes.c_void_p).value if task is not None else None
     return fn
 
 

@@ -24,7 +24,8 @@ copy of it packed once per phase, by the first of them; the other products are n
 split over the same threads. Each phase runs inside `runtime.blas.one_pool()`, which lends
 OpenBLAS's thread count to these GEMMs and holds OpenBLAS itself to one thread, so that one
 pool serves the program (OpenMP threads fighting OpenBLAS's made a forward 3x slower: DESIGN.md,
-"What was measured on the CPU"). The elementwise kernels are single-threaded (`omp simd`).
+"What was measured on the CPU"). The elementwise kernels (`omp simd` over columns) of
+PARALLEL_KERNEL elements or more split their rows over the same pool (`NAME_task`).
 `SYMRNN_PACKED_GEMM=0` runs every product through numpy instead, for comparison.
 """
 from __future__ import annotations
@@ -42,6 +43,8 @@ from runtime.libops import LIBOPS
 from runtime.program import Program, Step, View
 
 PHASES = ("forward", "backward")
+PARALLEL_KERNEL = 1 << 13  # elements; a smaller kernel runs on the calling thread alone
+KERNEL_TASKS = 8  # row blocks of a larger one, claimed by the pool's threads
 
 
 class CpuEngine:
@@ -235,8 +238,23 @@ class CpuEngine:
             span = View(v.buffer, v.offset, rows, cols, v.ld, v.shape)
             args += [ctypes.c_void_p(_address(self._view(span))), ctypes.c_long(v.ld)]
         args += [ctypes.c_void_p(self._ctl.ctypes.data), ctypes.c_void_p(masks.ctypes.data)]
-        call = partial(self._kernels[kernel.name], *args)
+        fn = self._kernels[kernel.name]
+        if self._own_gemms and getattr(fn, "task", None) and rows > 1 and \
+                rows * cols >= PARALLEL_KERNEL:
+            return self._split_kernel(fn.task, rows, cols, args, masks)
+        call = partial(fn, *args)
         call.keep = masks  # the mask ids live as long as the call that points at them
+        return call
+
+    def _split_kernel(self, task: int, rows: int, cols: int, args: list, masks: np.ndarray):
+        """The kernel's rows in up to KERNEL_TASKS blocks, shared by the pool's threads
+        (`NAME_task`, codegen.render); the job is the kernel's arguments as 64-bit words."""
+        per = -(-rows // min(rows, KERNEL_TASKS))
+        words = np.array([rows, cols, per, self._ctl.ctypes.data, masks.ctypes.data,
+                          *(a.value for a in args[2:-2])], np.int64)
+        call = partial(packed_gemm.library().symrnn_parallel, task, words.ctypes.data,
+                       -(-rows // per), self._threads.ctypes.data)
+        call.keep = (masks, words)
         return call
 
     def _op(self, step: Step):

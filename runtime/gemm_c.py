@@ -142,6 +142,13 @@ static void parallel_for(long count, int threads, task_fn fn, const void* job)
             cpu_relax();
     atomic_store(&busy, 0);
 }
+
+/* fn(job, i) for i in [0, count) over the pool: the CPU engine's row-split kernels
+   (codegen.render's NAME_task). */
+void symrnn_parallel(task_fn fn, const void* job, long count, const int* nt)
+{
+    parallel_for(count, *nt, fn, job);
+}
 """
 
 _TEMPLATE = r"""

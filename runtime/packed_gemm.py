@@ -47,6 +47,7 @@ def library() -> ctypes.CDLL:
     lib = load_library(c_source(), "the packed-weight GEMM",
                        flags=toolchain().flags + ("-pthread",))
     real = {"f32": ctypes.c_float, "f64": ctypes.c_double}
+    _declare(lib, "symrnn_parallel", [_PTR, _PTR, _LONG, _PTR])
     for s in SUFFIX.values():
         _declare(lib, f"symrnn_pack_{s}", [_LONG, _LONG, _PTR, _LONG, _INT, _PTR, _PTR])
         _declare(lib, f"symrnn_gemm_{s}",

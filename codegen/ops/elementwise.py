@@ -129,10 +129,11 @@ scalar_op("rdiv_scalar", lambda x, s: s / x, "({scalar} / {0})", _rdiv_scalar_vj
 
 
 # ---- masks ------------------------------------------------------------------------------------
-# Attributes: p (the rate) and mask_id (uint32). In the C expressions the kernel skeleton
-# supplies `ctl` (the launch's seed and training flag), `idx` (the element's flat index within
-# the tensor), `{mask}` (the mask id, an argument so that one kernel serves every step),
-# `{threshold}` (runtime.rng.threshold(p)), `{scale}` and `{p}` as literals of the dtype.
+# Attributes: p (the rate) and mask_id (uint32). In the C expressions the renderer supplies
+# `{bits}` (the element's Philox draw for its mask: seed from the launch, the mask id an
+# argument so that one kernel serves every step, the element's flat index within the tensor),
+# `{train}` (a literal 0 or 1: each mode has its own loops), `{threshold}`
+# (runtime.rng.threshold(p)), `{scale}` and `{p}` as literals of the dtype.
 
 def _dropout_impl(ctx, attrs, x):
     p = attrs["p"]
@@ -148,7 +149,7 @@ def _dropout_vjp(b, nid, node, g):
 
 register(
     "dropout", shape=same_shape_rule, impl=_dropout_impl, vjp=_dropout_vjp,
-    c_expr="({0} * symrnn_dropout(ctl, {mask}, idx, {threshold}, {scale}))", elementwise=True,
+    c_expr="({0} * symrnn_dropout({train}, {bits}, {threshold}, {scale}))", elementwise=True,
 )
 
 
@@ -173,5 +174,5 @@ def _zoneout_vjp(b, nid, node, g):
 
 register(
     "zoneout", shape=same_shape_rule, impl=_zoneout_impl, vjp=_zoneout_vjp,
-    c_expr="symrnn_zoneout(ctl, {mask}, idx, {threshold}, {p}, {0}, {1})", elementwise=True,
+    c_expr="symrnn_zoneout({train}, {bits}, {threshold}, {p}, {0}, {1})", elementwise=True,
 )

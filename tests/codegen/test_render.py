@@ -86,7 +86,7 @@ def attrs_for(op: str, dtype: str) -> tuple:
     attrs = {"scalar": -1.3} if "scalar" in fields else {}
     if arity(op) == 0:  # a constant such as zeros: its numpy impl needs the shape
         attrs.update(shape=SHAPE, dtype=dtype)
-    if "mask" in fields:
+    if "bits" in fields:  # a mask op
         attrs.update(mask=0, p=0.3)
     return tuple(sorted(attrs.items()))
 
@@ -185,6 +185,15 @@ def test_zoneout_train_and_inference(p, dtype):
         assert np.array_equal(got, new)
 
 
+def test_masks_span_several_filled_chunks():
+    """Rows longer than RNG_CHUNK: the C loops fill the draws chunk by chunk."""
+    from codegen.render import RNG_CHUNK
+    x = np.random.default_rng(4).standard_normal((3, 2 * RNG_CHUNK + 21)).astype("float32")
+    ir = single_op("dropout", "float32", (("mask", 1), ("p", 0.5)))
+    (got,) = run(ir, [x], x.shape, train=True)
+    assert np.array_equal(got, x * rng.dropout_mask(SEED, MASK_IDS[1], x.shape, 0.5))
+
+
 def two_masks(dtype) -> KernelIR:
     body = (Load(0, 0), Compute(1, "dropout", (0,), (("mask", 0), ("p", 0.5))),
             Compute(2, "dropout", (0,), (("mask", 1), ("p", 0.5))), Store(0, 1), Store(1, 2))
@@ -262,17 +271,41 @@ def test_generated_c_compiles_without_warnings():
         assert done.returncode == 0, done.stderr
 
 
-def test_tanh_kernel_calls_vector_math(tmp_path):
-    """With libmvec, the simd loop must call `_ZGV..tanhf`, not the scalar tanhf only."""
+def dynamic_symbols(ir) -> str:
+    """`nm -D` of the compiled kernel of `ir`."""
+    tc = compile_cache.toolchain()
+    kernel = kernel_from_ir(ir)
+    compile_cache.load_kernel(kernel)
+    lib = compile_cache.cache_dir() / f"{tc.key(kernel.c_source, tc.flags)}.so"
+    return subprocess.run(["nm", "-D", str(lib)], capture_output=True, text=True,
+                          check=False).stdout
+
+
+def test_tanh_kernel_calls_vector_math():
+    """With libmvec, the double simd loop must call `_ZGV..tanh`, not the scalar tanh only;
+    the float one computes sigmoid and tanh inline (FAST_FLOAT_MATH) and calls neither."""
     tc = compile_cache.toolchain()
     if "-DSYMRNN_LIBMVEC" not in tc.flags or not shutil.which("nm"):
         pytest.skip(f"no libmvec in the probed flags {tc.flags} (or no nm)")
-    kernel = kernel_from_ir(single_op("tanh", "float32"))
-    compile_cache.load_kernel(kernel)
-    lib = compile_cache.cache_dir() / f"{tc.key(kernel.c_source, tc.flags)}.so"
-    nm = subprocess.run(["nm", "-D", str(lib)], capture_output=True, text=True, check=False)
-    symbols = nm.stdout
-    assert re.search(r"_ZGV\w+_tanhf", symbols), symbols
+    symbols = dynamic_symbols(single_op("tanh", "float64"))
+    assert re.search(r"_ZGV\w+_tanh\b", symbols), symbols
+    for op in ("tanh", "sigmoid"):
+        symbols = dynamic_symbols(single_op(op, "float32"))
+        assert not re.search(r"(tanh|exp)f", symbols), symbols
+
+
+@pytest.mark.parametrize("op", ["tanh", "sigmoid"])
+def test_float_sigmoid_and_tanh_are_accurate_everywhere(op):
+    """FAST_FLOAT_MATH against float64 numpy over [-100, 100]: within 3 ulp of the result."""
+    x = np.concatenate([np.linspace(-100, 100, 200_001), np.linspace(-1, 1, 20_001),
+                        np.linspace(-1e-3, 1e-3, 2_001)]).astype("float32").reshape(-1, 1)
+    (got,) = run(single_op(op, "float32"), [x], x.shape)
+    x64 = x.astype(np.float64)
+    want = np.tanh(x64) if op == "tanh" else 1 / (1 + np.exp(-x64))
+    ulp = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+    tiny = np.abs(want) < 1e-30  # sigmoid far below -87: compared absolutely
+    assert np.all(np.abs(got - want)[~tiny] <= 3 * ulp[~tiny])
+    assert np.all(np.abs(got - want)[tiny] < 1e-37)
 
 
 def all_cases() -> list:

@@ -40,23 +40,19 @@ SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
 SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
 SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
 
-/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
-   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
-   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
-SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real scale)
+/* Inverted dropout's factor: 0 where the draw `bits` is below the threshold, else scale; 1 at
+   inference. `train` is a literal 0 or 1: each mode has its own copy of the loops. */
+SYMRNN_INLINE real symrnn_dropout(int train, uint32_t bits, uint32_t threshold, real scale)
 {
-    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
-    return ctl[1] ? factor : (real)1;
+    return train ? (bits < threshold ? (real)0 : scale) : (real)1;
 }
 
 /* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
    result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
-SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real p, real prev, real next)
+SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, real p,
+                                  real prev, real next)
 {
-    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
-    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
+    return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
 extern "C" __global__ void symrnn_k1dba3dc68e5158f9(long rows, long cols, const real* in0, long ld_in0, real* out0, long ld_out0, const uint64_t* ctl, const uint32_t* masks)
@@ -66,16 +62,15 @@ extern "C" __global__ void symrnn_k1dba3dc68e5158f9(long rows, long cols, const 
             for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
                 const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
                 const real v0 = in0[r * ld_in0 + c];
-                const real v1 = (v0 * symrnn_dropout(ctl, masks[0], idx, 858993459u, 0x1.4p+0f));
+                const real v1 = (v0 * symrnn_dropout(1, symrnn_philox_bits(ctl[0], masks[0], idx), 858993459u, 0x1.4p+0f));
                 out0[r * ld_out0 + c] = v1;
             }
         }
     } else {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
             for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
-                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
                 const real v0 = in0[r * ld_in0 + c];
-                const real v1 = (v0 * symrnn_dropout(ctl, masks[0], idx, 858993459u, 0x1.4p+0f));
+                const real v1 = (v0 * symrnn_dropout(0, 0u, 858993459u, 0x1.4p+0f));
                 out0[r * ld_out0 + c] = v1;
             }
         }
@@ -124,23 +119,19 @@ SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
 SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
 SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
 
-/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
-   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
-   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
-SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real scale)
+/* Inverted dropout's factor: 0 where the draw `bits` is below the threshold, else scale; 1 at
+   inference. `train` is a literal 0 or 1: each mode has its own copy of the loops. */
+SYMRNN_INLINE real symrnn_dropout(int train, uint32_t bits, uint32_t threshold, real scale)
 {
-    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
-    return ctl[1] ? factor : (real)1;
+    return train ? (bits < threshold ? (real)0 : scale) : (real)1;
 }
 
 /* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
    result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
-SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real p, real prev, real next)
+SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, real p,
+                                  real prev, real next)
 {
-    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
-    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
+    return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
 extern "C" __global__ void symrnn_k8397715e934f565c(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
@@ -184,16 +175,15 @@ extern "C" __global__ void symrnn_k8397715e934f565c(long rows, long cols, const 
                 const real v27 = in12[r * ld_in12 + c];
                 const real v28 = (v15 * v27);
                 const real v29 = (v26 + v28);
-                const real v30 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v27, v29);
+                const real v30 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[0], idx), 429496730u, 0x1.99999ap-4f, v27, v29);
                 out5[r * ld_out5 + c] = v30;
-                const real v31 = (v30 * symrnn_dropout(ctl, masks[1], idx, 858993459u, 0x1.4p+0f));
+                const real v31 = (v30 * symrnn_dropout(1, symrnn_philox_bits(ctl[0], masks[1], idx), 858993459u, 0x1.4p+0f));
                 out6[r * ld_out6 + c] = v31;
             }
         }
     } else {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
             for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
-                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
                 const real v0 = in0[r * ld_in0 + c];
                 const real v1 = in1[r * ld_in1 + c];
                 const real v2 = (v0 + v1);
@@ -229,9 +219,9 @@ extern "C" __global__ void symrnn_k8397715e934f565c(long rows, long cols, const 
                 const real v27 = in12[r * ld_in12 + c];
                 const real v28 = (v15 * v27);
                 const real v29 = (v26 + v28);
-                const real v30 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v27, v29);
+                const real v30 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v27, v29);
                 out5[r * ld_out5 + c] = v30;
-                const real v31 = (v30 * symrnn_dropout(ctl, masks[1], idx, 858993459u, 0x1.4p+0f));
+                const real v31 = (v30 * symrnn_dropout(0, 0u, 858993459u, 0x1.4p+0f));
                 out6[r * ld_out6 + c] = v31;
             }
         }
@@ -280,23 +270,19 @@ SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
 SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
 SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
 
-/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
-   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
-   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
-SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real scale)
+/* Inverted dropout's factor: 0 where the draw `bits` is below the threshold, else scale; 1 at
+   inference. `train` is a literal 0 or 1: each mode has its own copy of the loops. */
+SYMRNN_INLINE real symrnn_dropout(int train, uint32_t bits, uint32_t threshold, real scale)
 {
-    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
-    return ctl[1] ? factor : (real)1;
+    return train ? (bits < threshold ? (real)0 : scale) : (real)1;
 }
 
 /* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
    result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
-SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real p, real prev, real next)
+SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, real p,
+                                  real prev, real next)
 {
-    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
-    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
+    return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
 extern "C" __global__ void symrnn_kfb7d24f57736df37(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
@@ -340,14 +326,13 @@ extern "C" __global__ void symrnn_kfb7d24f57736df37(long rows, long cols, const 
                 const real v27 = in12[r * ld_in12 + c];
                 const real v28 = (v15 * v27);
                 const real v29 = (v26 + v28);
-                const real v30 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v27, v29);
+                const real v30 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[0], idx), 429496730u, 0x1.99999ap-4f, v27, v29);
                 out5[r * ld_out5 + c] = v30;
             }
         }
     } else {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
             for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
-                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
                 const real v0 = in0[r * ld_in0 + c];
                 const real v1 = in1[r * ld_in1 + c];
                 const real v2 = (v0 + v1);
@@ -383,7 +368,7 @@ extern "C" __global__ void symrnn_kfb7d24f57736df37(long rows, long cols, const 
                 const real v27 = in12[r * ld_in12 + c];
                 const real v28 = (v15 * v27);
                 const real v29 = (v26 + v28);
-                const real v30 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v27, v29);
+                const real v30 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v27, v29);
                 out5[r * ld_out5 + c] = v30;
             }
         }
@@ -432,23 +417,19 @@ SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
 SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
 SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
 
-/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
-   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
-   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
-SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real scale)
+/* Inverted dropout's factor: 0 where the draw `bits` is below the threshold, else scale; 1 at
+   inference. `train` is a literal 0 or 1: each mode has its own copy of the loops. */
+SYMRNN_INLINE real symrnn_dropout(int train, uint32_t bits, uint32_t threshold, real scale)
 {
-    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
-    return ctl[1] ? factor : (real)1;
+    return train ? (bits < threshold ? (real)0 : scale) : (real)1;
 }
 
 /* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
    result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
-SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real p, real prev, real next)
+SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, real p,
+                                  real prev, real next)
 {
-    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
-    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
+    return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
 extern "C" __global__ void symrnn_k59b2d8c23fa7ae21(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
@@ -463,7 +444,7 @@ extern "C" __global__ void symrnn_k59b2d8c23fa7ae21(long rows, long cols, const 
                 const real v2 = in1[r * ld_in1 + c];
                 const real v3 = (v1 + v2);
                 out1[r * ld_out1 + c] = v3;
-                const real v4 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v0, v3);
+                const real v4 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[0], idx), 429496730u, 0x1.99999ap-4f, v0, v3);
                 out2[r * ld_out2 + c] = v4;
                 const real v5 = in2[r * ld_in2 + c];
                 const real v6 = (v4 * v5);
@@ -495,14 +476,13 @@ extern "C" __global__ void symrnn_k59b2d8c23fa7ae21(long rows, long cols, const 
     } else {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
             for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
-                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
                 const real v0 = ((real)0);
                 out0[r * ld_out0 + c] = v0;
                 const real v1 = in0[r * ld_in0 + c];
                 const real v2 = in1[r * ld_in1 + c];
                 const real v3 = (v1 + v2);
                 out1[r * ld_out1 + c] = v3;
-                const real v4 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v0, v3);
+                const real v4 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v0, v3);
                 out2[r * ld_out2 + c] = v4;
                 const real v5 = in2[r * ld_in2 + c];
                 const real v6 = (v4 * v5);
@@ -576,23 +556,19 @@ SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
 SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
 SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
 
-/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
-   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
-   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
-SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real scale)
+/* Inverted dropout's factor: 0 where the draw `bits` is below the threshold, else scale; 1 at
+   inference. `train` is a literal 0 or 1: each mode has its own copy of the loops. */
+SYMRNN_INLINE real symrnn_dropout(int train, uint32_t bits, uint32_t threshold, real scale)
 {
-    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
-    return ctl[1] ? factor : (real)1;
+    return train ? (bits < threshold ? (real)0 : scale) : (real)1;
 }
 
 /* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
    result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
-SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real p, real prev, real next)
+SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, real p,
+                                  real prev, real next)
 {
-    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
-    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
+    return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
 extern "C" __global__ void symrnn_k72414d5ee0f509da(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
@@ -603,7 +579,7 @@ extern "C" __global__ void symrnn_k72414d5ee0f509da(long rows, long cols, const 
                 const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
                 const real v0 = in0[r * ld_in0 + c];
                 const real v1 = in1[r * ld_in1 + c];
-                const real v2 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v0, v1);
+                const real v2 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[0], idx), 429496730u, 0x1.99999ap-4f, v0, v1);
                 const real v3 = in2[r * ld_in2 + c];
                 const real v4 = (v3 + v2);
                 const real v5 = in3[r * ld_in3 + c];
@@ -611,10 +587,10 @@ extern "C" __global__ void symrnn_k72414d5ee0f509da(long rows, long cols, const 
                 const real v7 = (v5 * v6);
                 const real v8 = (v4 + v7);
                 const real v9 = in5[r * ld_in5 + c];
-                const real v10 = (v9 * symrnn_dropout(ctl, masks[1], idx, 858993459u, 0x1.4p+0f));
+                const real v10 = (v9 * symrnn_dropout(1, symrnn_philox_bits(ctl[0], masks[1], idx), 858993459u, 0x1.4p+0f));
                 const real v11 = (v8 + v10);
                 out0[r * ld_out0 + c] = v11;
-                const real v12 = symrnn_zoneout(ctl, masks[2], idx, 429496730u, 0x1.99999ap-4f, v1, v11);
+                const real v12 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[2], idx), 429496730u, 0x1.99999ap-4f, v1, v11);
                 out1[r * ld_out1 + c] = v12;
                 const real v13 = in6[r * ld_in6 + c];
                 const real v14 = (v12 * v13);
@@ -646,10 +622,9 @@ extern "C" __global__ void symrnn_k72414d5ee0f509da(long rows, long cols, const 
     } else {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
             for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
-                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
                 const real v0 = in0[r * ld_in0 + c];
                 const real v1 = in1[r * ld_in1 + c];
-                const real v2 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v0, v1);
+                const real v2 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v0, v1);
                 const real v3 = in2[r * ld_in2 + c];
                 const real v4 = (v3 + v2);
                 const real v5 = in3[r * ld_in3 + c];
@@ -657,10 +632,10 @@ extern "C" __global__ void symrnn_k72414d5ee0f509da(long rows, long cols, const 
                 const real v7 = (v5 * v6);
                 const real v8 = (v4 + v7);
                 const real v9 = in5[r * ld_in5 + c];
-                const real v10 = (v9 * symrnn_dropout(ctl, masks[1], idx, 858993459u, 0x1.4p+0f));
+                const real v10 = (v9 * symrnn_dropout(0, 0u, 858993459u, 0x1.4p+0f));
                 const real v11 = (v8 + v10);
                 out0[r * ld_out0 + c] = v11;
-                const real v12 = symrnn_zoneout(ctl, masks[2], idx, 429496730u, 0x1.99999ap-4f, v1, v11);
+                const real v12 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v1, v11);
                 out1[r * ld_out1 + c] = v12;
                 const real v13 = in6[r * ld_in6 + c];
                 const real v14 = (v12 * v13);
@@ -734,23 +709,19 @@ SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
 SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
 SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
 
-/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
-   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
-   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
-SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real scale)
+/* Inverted dropout's factor: 0 where the draw `bits` is below the threshold, else scale; 1 at
+   inference. `train` is a literal 0 or 1: each mode has its own copy of the loops. */
+SYMRNN_INLINE real symrnn_dropout(int train, uint32_t bits, uint32_t threshold, real scale)
 {
-    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
-    return ctl[1] ? factor : (real)1;
+    return train ? (bits < threshold ? (real)0 : scale) : (real)1;
 }
 
 /* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
    result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
-SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real p, real prev, real next)
+SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, real p,
+                                  real prev, real next)
 {
-    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
-    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
+    return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
 extern "C" __global__ void symrnn_k050edb15769f0fb5(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, real* out0, long ld_out0, const uint64_t* ctl, const uint32_t* masks)
@@ -761,13 +732,13 @@ extern "C" __global__ void symrnn_k050edb15769f0fb5(long rows, long cols, const 
                 const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
                 const real v0 = in0[r * ld_in0 + c];
                 const real v1 = in1[r * ld_in1 + c];
-                const real v2 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v0, v1);
+                const real v2 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[0], idx), 429496730u, 0x1.99999ap-4f, v0, v1);
                 const real v3 = in2[r * ld_in2 + c];
                 const real v4 = in3[r * ld_in3 + c];
                 const real v5 = (v3 * v4);
                 const real v6 = (v2 + v5);
                 const real v7 = in4[r * ld_in4 + c];
-                const real v8 = (v7 * symrnn_dropout(ctl, masks[1], idx, 858993459u, 0x1.4p+0f));
+                const real v8 = (v7 * symrnn_dropout(1, symrnn_philox_bits(ctl[0], masks[1], idx), 858993459u, 0x1.4p+0f));
                 const real v9 = (v6 + v8);
                 out0[r * ld_out0 + c] = v9;
             }
@@ -775,16 +746,15 @@ extern "C" __global__ void symrnn_k050edb15769f0fb5(long rows, long cols, const 
     } else {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
             for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
-                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
                 const real v0 = in0[r * ld_in0 + c];
                 const real v1 = in1[r * ld_in1 + c];
-                const real v2 = symrnn_zoneout(ctl, masks[0], idx, 429496730u, 0x1.99999ap-4f, v0, v1);
+                const real v2 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v0, v1);
                 const real v3 = in2[r * ld_in2 + c];
                 const real v4 = in3[r * ld_in3 + c];
                 const real v5 = (v3 * v4);
                 const real v6 = (v2 + v5);
                 const real v7 = in4[r * ld_in4 + c];
-                const real v8 = (v7 * symrnn_dropout(ctl, masks[1], idx, 858993459u, 0x1.4p+0f));
+                const real v8 = (v7 * symrnn_dropout(0, 0u, 858993459u, 0x1.4p+0f));
                 const real v9 = (v6 + v8);
                 out0[r * ld_out0 + c] = v9;
             }

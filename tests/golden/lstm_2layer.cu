@@ -40,23 +40,19 @@ SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
 SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
 SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
 
-/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
-   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
-   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
-SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real scale)
+/* Inverted dropout's factor: 0 where the draw `bits` is below the threshold, else scale; 1 at
+   inference. `train` is a literal 0 or 1: each mode has its own copy of the loops. */
+SYMRNN_INLINE real symrnn_dropout(int train, uint32_t bits, uint32_t threshold, real scale)
 {
-    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
-    return ctl[1] ? factor : (real)1;
+    return train ? (bits < threshold ? (real)0 : scale) : (real)1;
 }
 
 /* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
    result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
-SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real p, real prev, real next)
+SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, real p,
+                                  real prev, real next)
 {
-    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
-    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
+    return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
 extern "C" __global__ void symrnn_kbf44485b8275108c(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, const real* in13, long ld_in13, const real* in14, long ld_in14, const real* in15, long ld_in15, const real* in16, long ld_in16, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, real* out7, long ld_out7, const uint64_t* ctl, const uint32_t* masks)
@@ -110,14 +106,13 @@ extern "C" __global__ void symrnn_kbf44485b8275108c(long rows, long cols, const 
                 out5[r * ld_out5 + c] = v36;
                 const real v37 = (v23 * v36);
                 out6[r * ld_out6 + c] = v37;
-                const real v38 = (v37 * symrnn_dropout(ctl, masks[0], idx, 1073741824u, 0x1.555556p+0f));
+                const real v38 = (v37 * symrnn_dropout(1, symrnn_philox_bits(ctl[0], masks[0], idx), 1073741824u, 0x1.555556p+0f));
                 out7[r * ld_out7 + c] = v38;
             }
         }
     } else {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
             for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
-                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
                 const real v0 = in0[r * ld_in0 + c];
                 const real v1 = in1[r * ld_in1 + c];
                 const real v2 = (v0 + v1);
@@ -163,7 +158,7 @@ extern "C" __global__ void symrnn_kbf44485b8275108c(long rows, long cols, const 
                 out5[r * ld_out5 + c] = v36;
                 const real v37 = (v23 * v36);
                 out6[r * ld_out6 + c] = v37;
-                const real v38 = (v37 * symrnn_dropout(ctl, masks[0], idx, 1073741824u, 0x1.555556p+0f));
+                const real v38 = (v37 * symrnn_dropout(0, 0u, 1073741824u, 0x1.555556p+0f));
                 out7[r * ld_out7 + c] = v38;
             }
         }
@@ -212,23 +207,19 @@ SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
 SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
 SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
 
-/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
-   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
-   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
-SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real scale)
+/* Inverted dropout's factor: 0 where the draw `bits` is below the threshold, else scale; 1 at
+   inference. `train` is a literal 0 or 1: each mode has its own copy of the loops. */
+SYMRNN_INLINE real symrnn_dropout(int train, uint32_t bits, uint32_t threshold, real scale)
 {
-    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
-    return ctl[1] ? factor : (real)1;
+    return train ? (bits < threshold ? (real)0 : scale) : (real)1;
 }
 
 /* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
    result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
-SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real p, real prev, real next)
+SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, real p,
+                                  real prev, real next)
 {
-    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
-    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
+    return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
 extern "C" __global__ void symrnn_keef8767969ce8b61(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, const real* in13, long ld_in13, const real* in14, long ld_in14, const real* in15, long ld_in15, const real* in16, long ld_in16, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
@@ -326,23 +317,19 @@ SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
 SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
 SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
 
-/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
-   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
-   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
-SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real scale)
+/* Inverted dropout's factor: 0 where the draw `bits` is below the threshold, else scale; 1 at
+   inference. `train` is a literal 0 or 1: each mode has its own copy of the loops. */
+SYMRNN_INLINE real symrnn_dropout(int train, uint32_t bits, uint32_t threshold, real scale)
 {
-    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
-    return ctl[1] ? factor : (real)1;
+    return train ? (bits < threshold ? (real)0 : scale) : (real)1;
 }
 
 /* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
    result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
-SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real p, real prev, real next)
+SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, real p,
+                                  real prev, real next)
 {
-    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
-    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
+    return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
 extern "C" __global__ void symrnn_k2d245f42f3fd907f(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
@@ -431,23 +418,19 @@ SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
 SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
 SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
 
-/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
-   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
-   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
-SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real scale)
+/* Inverted dropout's factor: 0 where the draw `bits` is below the threshold, else scale; 1 at
+   inference. `train` is a literal 0 or 1: each mode has its own copy of the loops. */
+SYMRNN_INLINE real symrnn_dropout(int train, uint32_t bits, uint32_t threshold, real scale)
 {
-    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
-    return ctl[1] ? factor : (real)1;
+    return train ? (bits < threshold ? (real)0 : scale) : (real)1;
 }
 
 /* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
    result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
-SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real p, real prev, real next)
+SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, real p,
+                                  real prev, real next)
 {
-    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
-    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
+    return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
 extern "C" __global__ void symrnn_kc9df1b0f36eef63e(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
@@ -539,23 +522,19 @@ SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
 SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
 SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
 
-/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
-   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
-   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
-SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real scale)
+/* Inverted dropout's factor: 0 where the draw `bits` is below the threshold, else scale; 1 at
+   inference. `train` is a literal 0 or 1: each mode has its own copy of the loops. */
+SYMRNN_INLINE real symrnn_dropout(int train, uint32_t bits, uint32_t threshold, real scale)
 {
-    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
-    return ctl[1] ? factor : (real)1;
+    return train ? (bits < threshold ? (real)0 : scale) : (real)1;
 }
 
 /* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
    result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
-SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real p, real prev, real next)
+SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, real p,
+                                  real prev, real next)
 {
-    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
-    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
+    return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
 extern "C" __global__ void symrnn_k0069be8df9c5840a(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
@@ -565,7 +544,7 @@ extern "C" __global__ void symrnn_k0069be8df9c5840a(long rows, long cols, const 
             for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
                 const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
                 const real v0 = in0[r * ld_in0 + c];
-                const real v1 = (v0 * symrnn_dropout(ctl, masks[0], idx, 1073741824u, 0x1.555556p+0f));
+                const real v1 = (v0 * symrnn_dropout(1, symrnn_philox_bits(ctl[0], masks[0], idx), 1073741824u, 0x1.555556p+0f));
                 const real v2 = in1[r * ld_in1 + c];
                 const real v3 = (v2 + v1);
                 const real v4 = in2[r * ld_in2 + c];
@@ -606,9 +585,8 @@ extern "C" __global__ void symrnn_k0069be8df9c5840a(long rows, long cols, const 
     } else {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
             for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
-                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
                 const real v0 = in0[r * ld_in0 + c];
-                const real v1 = (v0 * symrnn_dropout(ctl, masks[0], idx, 1073741824u, 0x1.555556p+0f));
+                const real v1 = (v0 * symrnn_dropout(0, 0u, 1073741824u, 0x1.555556p+0f));
                 const real v2 = in1[r * ld_in1 + c];
                 const real v3 = (v2 + v1);
                 const real v4 = in2[r * ld_in2 + c];
@@ -691,23 +669,19 @@ SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
 SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
 SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
 
-/* Inverted dropout's factor: 0 where the Philox draw is below the threshold, else scale.
-   Both modes are computed and one selected: a load of ctl[0] under a branch stops GCC from
-   vectorizing, and the kernel's per-mode loop copies drop the unused one anyway. */
-SYMRNN_INLINE real symrnn_dropout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real scale)
+/* Inverted dropout's factor: 0 where the draw `bits` is below the threshold, else scale; 1 at
+   inference. `train` is a literal 0 or 1: each mode has its own copy of the loops. */
+SYMRNN_INLINE real symrnn_dropout(int train, uint32_t bits, uint32_t threshold, real scale)
 {
-    const real factor = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? (real)0 : scale;
-    return ctl[1] ? factor : (real)1;
+    return train ? (bits < threshold ? (real)0 : scale) : (real)1;
 }
 
 /* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
    result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
-SYMRNN_INLINE real symrnn_zoneout(const uint64_t* ctl, uint32_t mask, uint64_t idx,
-                                  uint32_t threshold, real p, real prev, real next)
+SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, real p,
+                                  real prev, real next)
 {
-    const real kept = symrnn_philox_bits(ctl[0], mask, idx) < threshold ? prev : next;
-    return ctl[1] ? kept : p * prev + ((real)1 - p) * next;
+    return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
 extern "C" __global__ void symrnn_k8ab3fc5c81b0b3ca(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
@@ -717,7 +691,7 @@ extern "C" __global__ void symrnn_k8ab3fc5c81b0b3ca(long rows, long cols, const 
             for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
                 const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
                 const real v0 = in0[r * ld_in0 + c];
-                const real v1 = (v0 * symrnn_dropout(ctl, masks[0], idx, 1073741824u, 0x1.555556p+0f));
+                const real v1 = (v0 * symrnn_dropout(1, symrnn_philox_bits(ctl[0], masks[0], idx), 1073741824u, 0x1.555556p+0f));
                 const real v2 = in1[r * ld_in1 + c];
                 const real v3 = (v2 + v1);
                 const real v4 = in2[r * ld_in2 + c];
@@ -761,9 +735,8 @@ extern "C" __global__ void symrnn_k8ab3fc5c81b0b3ca(long rows, long cols, const 
     } else {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
             for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
-                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
                 const real v0 = in0[r * ld_in0 + c];
-                const real v1 = (v0 * symrnn_dropout(ctl, masks[0], idx, 1073741824u, 0x1.555556p+0f));
+                const real v1 = (v0 * symrnn_dropout(0, 0u, 1073741824u, 0x1.555556p+0f));
                 const real v2 = in1[r * ld_in1 + c];
                 const real v3 = (v2 + v1);
                 const real v4 = in2[r * ld_in2 + c];

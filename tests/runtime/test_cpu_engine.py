@@ -311,3 +311,36 @@ def test_compiled_symbol_matches_the_reference_engine(tmp_path, monkeypatch):
         assert got_grads.keys() == ref_grads.keys()
         for n, g in ref_grads.items():
             np.testing.assert_allclose(got_grads[n], g, rtol=1e-10, atol=1e-12, err_msg=n)
+
+
+def test_row_split_kernels_match_the_reference_masks_included(tmp_path, monkeypatch):
+    """Kernels of PARALLEL_KERNEL elements or more run as row blocks over the pool
+    (`NAME_task`); a block draws its rows' masks from their global index, so a training LSTM
+    with dropout and zoneout agrees with the reference executor, in float64."""
+    sym = pytest.importorskip("symrnn")
+    from runtime import cpu, packed_gemm
+
+    monkeypatch.setenv("SYMRNN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("SYMRNN_PACKED_GEMM", "1")
+    T, N, H = 3, 40, 2 * cpu.PARALLEL_KERNEL // 40 // 4 * 4  # 40 rows, 2 x the threshold
+    rnn = sym.RNNFactory(num_hidden=[H], data_dim=5, typ="lstm", dropout=0.3, zoneout=0.2,
+                         name="lstm")
+    out = rnn.step(sym.Variable("data"), seq_len=T, ret_typ="out")[-1]
+    r = np.random.default_rng(1)
+    values, results = None, []
+    for backend in ("reference", "cpu"):
+        ex = out.simple_bind(backend=backend, dtype="float64", data=(T, N, 5))
+        values = values or {n: 0.5 * r.standard_normal(a.shape) for n, a in ex.arg_dict.items()}
+        ex.copy_params_from(values)
+        if backend == "cpu":
+            engine = ex.engine.train if hasattr(ex.engine, "train") else ex.engine
+            parallel = packed_gemm.library().symrnn_parallel
+            split = [c for c in engine._calls if getattr(c, "func", None) is parallel]
+            assert split, "no kernel was split over the pool"
+        y = ex.forward(is_train=True, seed=7)[0]
+        ex.backward(out_grads=[np.ones_like(y)])
+        results.append((y, {n: g.copy() for n, g in ex.grad_dict.items()}))
+    (want, want_grads), (got, got_grads) = results
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    for n, g in want_grads.items():
+        np.testing.assert_allclose(got_grads[n], g, rtol=1e-10, atol=1e-12, err_msg=n)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from runtime.rng import (
+    C_FILL_SOURCE,
     C_SOURCE,
     dropout_mask,
     philox4x32,
@@ -151,6 +152,48 @@ def test_c_source_matches_numpy(tmp_path):
             np.testing.assert_array_equal(
                 np.frombuffer(out, dtype=np.uint32), random_bits_at(seed, mask_id, index)
             )
+
+
+FILL_DRIVER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+
+/* argv: seed mask_id start n; stdout: the n uint32 draws of symrnn_philox_fill. */
+int main(int argc, char **argv)
+{
+    uint64_t seed = strtoull(argv[1], NULL, 10), start = strtoull(argv[3], NULL, 10);
+    uint32_t mask_id = (uint32_t)strtoul(argv[2], NULL, 10);
+    long n = atol(argv[4]);
+    uint32_t *out = malloc((size_t)n * sizeof *out);
+    symrnn_philox_fill(seed, mask_id, start, n, out);
+    fwrite(out, sizeof *out, (size_t)n, stdout);
+    free(out);
+    return argc == 5 ? 0 : 1;
+}
+"""
+
+
+@pytest.mark.parametrize("isa", ["-march=native", "-mavx2", "-mno-avx"])
+def test_c_fill_matches_numpy(isa, tmp_path):
+    """The vector fill (AVX-512, AVX2, or the scalar loop) draws symrnn_philox_bits' bits,
+    across the carry into the high index word and the wrap at 2**64."""
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler (cc) on PATH")
+    src, exe = tmp_path / "fill.c", tmp_path / "fill"
+    src.write_text("#define SYMRNN_INLINE static inline\n" + C_SOURCE + C_FILL_SOURCE
+                   + FILL_DRIVER)
+    done = subprocess.run([cc, "-std=gnu99", "-O2", "-Wall", "-Wextra", "-Werror", isa,
+                           str(src), "-o", str(exe)], capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"{cc} {isa} refused: {done.stderr[-300:]}")
+    for seed, mask_id, start, n in ((0, 0, 0, 100), (2**40 + 5, 7, 2**32 - 37, 203),
+                                    (123, 2**32 - 1, 2**64 - 50, 67), (99, 1, 2**33 - 3, 5)):
+        out = subprocess.run([str(exe), str(seed), str(mask_id), str(start), str(n)],
+                             capture_output=True, check=True).stdout
+        index = np.uint64(start) + np.arange(n, dtype=np.uint64)  # wraps as C does
+        np.testing.assert_array_equal(np.frombuffer(out, dtype=np.uint32),
+                                      random_bits_at(seed, mask_id, index))
 
 
 CUDA_KERNEL = r"""
