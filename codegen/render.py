@@ -213,11 +213,10 @@ class CRenderer:
         `job` holds 64-bit words: rows, cols, rows per task, ctl, masks, then every operand's
         address and row stride, as kernel_args orders them."""
         params = c_params(ir.n_in, ir.n_out)
-        names = [a.name for a in kernel_args(ir.n_in, ir.n_out)]
-        types = {a.name: a.c_type for a in kernel_args(ir.n_in, ir.n_out)}
-        operands = names[2:-2]
-        unpack = [f"({types[n]})(intptr_t)w[{5 + i}]" if "*" in types[n] else f"w[{5 + i}]"
-                  for i, n in enumerate(operands)]
+        args = kernel_args(ir.n_in, ir.n_out)
+        names = [a.name for a in args]
+        unpack = [f"({a.c_type})(intptr_t)w[{5 + i}]" if "*" in a.c_type else f"w[{5 + i}]"
+                  for i, a in enumerate(args[2:-2])]  # the operands and their strides
         call = ", ".join(["r0", "r1", "w[1]", *unpack, "(const uint64_t*)(intptr_t)w[3]",
                           "(const uint32_t*)(intptr_t)w[4]"])
         return (f"static void {ir.name}_rows(long r0, {params})\n{{\n{_indent(loops, 1)}}}\n\n"
