@@ -23,6 +23,7 @@ from codegen.passes.batch_gemms import batch_gemms
 from codegen.passes.canonicalize import canonicalize
 from codegen.passes.cse import eliminate_common_subexpressions
 from codegen.passes.dce import eliminate_dead_code
+from codegen.passes.fold_stacks import fold_stacks
 from codegen.passes.fuse import fuse_elementwise
 from codegen.passes.plan_memory import plan_memory
 from codegen.passes.push_views import push_views
@@ -36,6 +37,7 @@ def passes(wrt, fuse: bool):
     optimize = [
         ("push_views", push_views),
         ("batch_gemms", batch_gemms),
+        ("fold_stacks", fold_stacks),
         ("cse", eliminate_common_subexpressions),
         ("dce", eliminate_dead_code),
     ]

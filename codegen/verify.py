@@ -14,6 +14,7 @@ from codegen.graph import node, roots
 from codegen.ops import OPS, known
 from codegen.passes.fuse import groups_acyclic
 from codegen.passes.schedule import unit_map
+from runtime.assemble import copies, in_place, part_windows
 
 
 class VerifyError(AssertionError):
@@ -59,7 +60,8 @@ def verify_memory(g: nx.DiGraph) -> None:
         for nid in members:
             if nid in layout and (nid in out or any(
                     unit_of.get(u) != unit for u in g.successors(nid))):
-                _write(shadow, layout[nid], ids.setdefault(nid, len(ids)))
+                for view in _written(g, nid, layout):
+                    _write(shadow, view, ids.setdefault(nid, len(ids)))
     for r in out:
         _check(g, shadow, layout, ids, r, f"output or gradient {r}", steps)
 
@@ -88,11 +90,34 @@ def _check(g, shadow, layout, ids, nid, what, steps) -> None:
 
 def _writers(g, nid, layout, steps) -> list[str]:
     """The values whose writes make up `nid`: itself, its source through views, or the
-    parts of an in-place stack or concat (nodes with no step of their own)."""
+    parts of an in-place stack or concat (nodes with no step of their own, or the parts
+    stored in place of one whose step copies the others)."""
     found, stack = [], [nid]
     while stack:
         x = stack.pop()
         found.append(x)
         if x not in steps and node(g, x).op != "var":
             stack.extend(node(g, x).inputs)
+        elif x in steps:
+            stack.extend(_parts_in_place(g, x, layout))
     return found
+
+
+def _parts_in_place(g, nid, layout) -> list[str]:
+    """The parts of stack or concat `nid` stored as their windows of it."""
+    n = node(g, nid)
+    parts = [p for p in n.inputs if p in layout] if n.op in ("stack", "concat") else []
+    wins = part_windows(n.op, n.attr_dict, [layout[p] for p in parts], layout[nid]) \
+        if parts and len(parts) == len(n.inputs) else None
+    return [p for p, w in zip(parts, wins) if in_place(layout[p], w)] if wins else []
+
+
+def _written(g, nid, layout) -> list:
+    """The views the step of `nid` writes: its whole value, or for a stack or concat the
+    windows of the parts not stored in place."""
+    n = node(g, nid)
+    if n.op in ("stack", "concat") and all(p in layout for p in n.inputs):
+        parts = copies(n.op, n.attr_dict, [layout[p] for p in n.inputs], layout[nid])
+        if parts is not None:
+            return [w for _, w in parts]
+    return [layout[nid]]

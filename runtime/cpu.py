@@ -36,7 +36,7 @@ from functools import partial
 
 import numpy as np
 
-from runtime import packed_gemm
+from runtime import assemble, packed_gemm
 from runtime.blas import one_pool
 from runtime.errors import BindError, ShapeError, fmt_shape
 from runtime.libops import LIBOPS
@@ -267,6 +267,12 @@ class CpuEngine:
         attrs = step.attrs.get("attrs")
         if attrs is None:
             attrs = {k: v for k, v in step.attrs.items() if k != "op"}
+        parts = assemble.copies(name, attrs, list(step.inputs), step.outputs[0])
+        dtypes = {self._dtype_of(v) for v in [*step.inputs, *step.outputs]}
+        if parts is not None and len(dtypes) == 1:  # a stack or concat: copy each part not
+            # stored in its window already (codegen's plan_memory) into the window
+            return partial(_in_order, *(partial(np.copyto, self._view(w), self._view(x))
+                                        for x, w in parts))
         ins = [(self._nd_view(v), tuple(v.shape)) for v in step.inputs]
         return partial(_run_op, LIBOPS[name], attrs, ins, self._view(step.outputs[0]))
 

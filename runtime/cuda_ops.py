@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runtime.assemble import copies, flat2d
 from runtime.compile_cache import kernel_args
-from runtime.libops import axis_of, reduced_axes
+from runtime.libops import reduced_axes
 from runtime.program import Kernel, Step, View
 
 BLOCK = (256, 1, 1)
@@ -163,17 +164,6 @@ def device_op(name: str):
     return register
 
 
-def flat2d(v: View) -> bool:
-    """Whether `v` is its value's leading axes flattened into rows over the last axis."""
-    cols = v.shape[-1] if v.shape else 1
-    return v.rows * v.cols == math.prod(v.shape) and v.cols == cols
-
-
-def window(v: View, row: int, col: int, rows: int, cols: int) -> View:
-    """The sub-window of `v` at (row, col)."""
-    return View(v.buffer, v.offset + row * v.ld + col, rows, cols, v.ld, (rows, cols))
-
-
 @device_op("transpose")
 def _transpose(step: Step, ctx) -> list | None:
     (x,), (y,) = step.inputs, step.outputs
@@ -184,34 +174,21 @@ def _transpose(step: Step, ctx) -> list | None:
 
 @device_op("stack")
 def _stack(step: Step, ctx) -> list | None:
-    (y,), xs = step.outputs, step.inputs
-    shapes = {(x.rows, x.cols) for x in xs}
-    if len(shapes) != 1 or not all(map(flat2d, [*xs, y])):
-        return None
-    rows, cols = shapes.pop()
-    if (y.rows, y.cols) != (rows * len(xs), cols):
-        return None
-    return [copy_call(ctx.dtype(y), ctx.matrix(x), ctx.matrix(window(y, i * rows, 0, rows, cols)))
-            for i, x in enumerate(xs)]
+    return _assemble("stack", step, ctx)
 
 
 @device_op("concat")
 def _concat(step: Step, ctx) -> list | None:
-    (y,), xs = step.outputs, step.inputs
-    ndim = len(xs[0].shape)
-    axis = axis_of(step.attrs, ndim) if ndim else -1
-    if not all(map(flat2d, [*xs, y])) or axis not in (0, ndim - 1):
+    return _assemble("concat", step, ctx)
+
+
+def _assemble(op: str, step: Step, ctx) -> list | None:
+    """One copy per part not already stored in its window (runtime.assemble)."""
+    (y,) = step.outputs
+    parts = copies(op, step.attrs, list(step.inputs), y)
+    if parts is None:
         return None
-    along_cols = axis == ndim - 1
-    calls, at = [], 0
-    for x in xs:
-        row, col = (0, at) if along_cols else (at, 0)
-        if (along_cols and x.rows != y.rows) or (not along_cols and x.cols != y.cols):
-            return None
-        calls.append(copy_call(ctx.dtype(y), ctx.matrix(x),
-                               ctx.matrix(window(y, row, col, x.rows, x.cols))))
-        at += x.cols if along_cols else x.rows
-    return calls if at == (y.cols if along_cols else y.rows) else None
+    return [copy_call(ctx.dtype(y), ctx.matrix(x), ctx.matrix(w)) for x, w in parts]
 
 
 @device_op("sum")

@@ -2,9 +2,10 @@
 
 - Variables live in their own external buffers (arguments, head gradients).
 - Views are windows of their source (codegen.views).
-- A stack or concat is built in place when it can be: its parts are computed straight into
+- A stack or concat is built in place where it can be: its parts are computed straight into
   their windows of it, and the copy step disappears from the schedule. Parts written by a
-  GEMM or a library op must stay contiguous, so only kernels write into column windows.
+  GEMM or a library op must stay contiguous, so only kernels write into column windows. Where
+  some parts cannot be (a variable, a part of another container), those alone are copied.
 - Every other value gets an arena range, reused once its last reader has run. Outputs and
   gradients live to the end. Ranges are placed largest first at the lowest free offset.
 
@@ -35,7 +36,8 @@ def plan_memory(g: nx.DiGraph) -> nx.DiGraph:
     placed_by_source = [n for n in order if n in views or node(g, n).op == "var"]
     owners = _owners(g, unit_of, order)
     parent = _in_place(g, owners, unit_of)
-    in_place = set(parent.values())
+    in_place = {c for c in parent.values()  # built whole: its copy step goes
+                if all(parent.get(p) == c for p in node(g, c).inputs)}
     schedule = [(u, ph) for u, ph in g.graph["schedule"] if u not in in_place]
     pos = {u: i for i, (u, _) in enumerate(schedule)}
     root = {o: _root(o, parent) for o in owners}
@@ -73,7 +75,11 @@ def _owners(g, unit_of, order) -> list[str]:
 
 
 def _in_place(g, owners, unit_of) -> dict:
-    """{part: container} for stacks and concats built in place, outermost first."""
+    """{part: container} for the parts of stacks and concats computed in their windows,
+    outermost container first. A part can be: a stored value of one container only (a
+    variable cannot), written by a kernel where the window is columns (GEMMs and library ops
+    write contiguous rows). The container's copy step goes where all its parts can; otherwise
+    it stays and copies the other parts (runtime.assemble)."""
     owner_set, parent = set(owners), {}
     containers = [o for o in owners if node(g, o).op in CONTAINERS]
     for c in reversed(containers):
@@ -82,13 +88,11 @@ def _in_place(g, owners, unit_of) -> dict:
         axis = 0 if n.op == "stack" else n.attr("axis") % rank
         columns = axis == rank - 1 and rank > 1
         parts = n.inputs
-        ok = len(set(parts)) == len(parts) and (axis in (0, rank - 1)) and all(
-            p in owner_set and p not in parent and node(g, p).shape != ()
-            # GEMMs and library ops write contiguous rows; only kernels write columns
-            and (not columns or unit_of[p] != p)
-            for p in parts)
-        if ok:
-            for p in parts:
+        if len(set(parts)) != len(parts) or axis not in (0, rank - 1):
+            continue
+        for p in parts:
+            if p in owner_set and p not in parent and node(g, p).shape != () \
+                    and (not columns or unit_of[p] != p):
                 parent[p] = c
     return parent
 

@@ -7,7 +7,7 @@ import pytest
 
 import symrnn as sym
 from codegen import Builder
-from codegen.graph import format_graph, same_graph
+from codegen.graph import format_graph, node, same_graph
 from codegen.passes.fuse import fuse_elementwise
 from codegen.passes.plan_memory import plan_memory
 from codegen.passes.schedule import schedule
@@ -198,3 +198,22 @@ def test_verify_memory_catches_a_corrupted_lstm_plan():
     verify_memory(g)
     with pytest.raises(VerifyError, match="memory plan"):
         verify_memory(corrupt(g, victim, culprit))
+
+
+def test_a_part_of_two_concats_is_in_place_in_one_and_copied_by_the_other():
+    """In a GRU's backward step the gradients of r and z belong to both the i2h and the h2h
+    gate-gradient concats: each concat keeps its step and copies only the parts stored
+    elsewhere (runtime.assemble); the others are computed in their windows."""
+    from codegen.verify import _parts_in_place
+    from runtime.assemble import copies
+
+    g = lstm_plan("gru")
+    layout = g.graph["layout"]
+    kept = [u for u, _ in g.graph["schedule"] if u in g and node(g, u).op == "concat"]
+    assert kept
+    for c in kept:
+        n = node(g, c)
+        copied = copies("concat", n.attr_dict, [layout[p] for p in n.inputs], layout[c])
+        assert len(copied) == len(n.inputs) - len(_parts_in_place(g, c, layout))
+        assert 0 < len(copied) < len(n.inputs), c
+    verify_memory(g)
