@@ -192,7 +192,7 @@ def compile_planned(symbol, shapes: dict, wrt: list, fuse: bool):
     """`(planned graph, Program)`: codegen.pipeline's passes run one by one, timed."""
     from codegen import require_known
     from codegen.emit import emit
-    from codegen.pipeline import passes
+    from codegen.pipeline import gc_paused, passes
     from symrnn.lower import lower_and_infer
 
     g, _ = lower_and_infer(symbol, shapes, None, "inspect")
@@ -200,10 +200,11 @@ def compile_planned(symbol, shapes: dict, wrt: list, fuse: bool):
     floats = ("float32", "float64")
     wrt = [a for a in wrt if a in g and g.nodes[a]["node"].dtype in floats]
     timings: dict[str, float] = {}
-    for name, run in passes(wrt, fuse):
-        start = time.perf_counter()
-        g = run(g)
-        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+    with gc_paused():  # as codegen.pipeline.compile_graph
+        for name, run in passes(wrt, fuse):
+            start = time.perf_counter()
+            g = run(g)
+            timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
     start = time.perf_counter()
     dtypes = [g.nodes[n]["node"].dtype for n in g if g.nodes[n]["node"].dtype in floats]
     program = emit(g, symbol.list_outputs(), max(set(dtypes), key=dtypes.count)
