@@ -14,8 +14,9 @@ grid-stride, so any launch covers the index space; for example block `(256, 1, 1
 
 Masks: a kernel that draws has one copy of its loops per mode (`ctl[1]`), and the inference copy
 draws nothing. In the training copy a CUDA thread draws its element's bits in place; the C
-loops first fill a row's draws chunk by chunk (`symrnn_philox_fill`, 16 lanes with AVX-512),
-because GCC vectorizes the in-place draw with 64-bit multiplies, 2.4x slower.
+loops first fill a row's draws chunk by chunk (`symrnn_philox_fill`: 16 Philox blocks of four
+draws at a time with AVX-512), because GCC vectorizes the in-place draw with 64-bit multiplies
+and one block per draw.
 
 Literals are exact: float attributes become hex-float literals of the kernel's dtype, mask
 thresholds `runtime.rng.threshold(p)` unsigned literals, and the dropout scale is

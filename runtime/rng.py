@@ -8,10 +8,11 @@ precisely enough to be reproduced bit for bit. All arithmetic is on unsigned 32-
 2**32.
 
 Inputs, for a 64-bit ``seed`` (taken modulo 2**64), a 32-bit ``mask_id`` (modulo 2**32) and a
-64-bit ``element_index`` (the flat C-order index of the element in its mask)::
+64-bit ``element_index`` (the flat C-order index of the element in its mask). Four consecutive
+elements share one block, ``block = index >> 2``::
 
     key     = (seed & 0xffffffff, (seed >> 32) & 0xffffffff)
-    counter = (index & 0xffffffff, index >> 32, mask_id & 0xffffffff, 0)
+    counter = (block & 0xffffffff, block >> 32, mask_id & 0xffffffff, 0)
 
 Ten rounds, bumping the key between rounds (the bump after the last round is unused)::
 
@@ -24,8 +25,9 @@ Ten rounds, bumping the key between rounds (the bump after the last round is unu
         (k0, k1) = (k0 + W0, k1 + W1)
 
 where ``hi(p) = p >> 32`` and ``lo(p) = p & 0xffffffff``. The 32-bit draw for the element is
-word 0, ``c0``, of the final block; the other three words are discarded, so one draw costs one
-Philox block and no element depends on another.
+word ``index & 3`` of the final block (``c0``, ``c1``, ``c2`` or ``c3``): one Philox block
+serves four elements, as cuRAND's Philox does, and the first four draws of seed 0, mask 0 are
+Random123's known answer for a zero counter and key.
 
 Threshold convention: ``threshold(p) = min(round(p * 2**32), 2**32 - 1)``, with Python's
 ``round`` (half to even; ``p * 2**32`` is exact in float64), so it always fits a ``uint32_t``.
@@ -35,7 +37,8 @@ within ``2**-33`` of ``p``; at ``p = 1`` the one draw ``0xffffffff`` is not hit.
 compute ``t`` here and emit it as an unsigned integer literal.
 
 ``C_SOURCE`` is the same function in C99; defining ``SYMRNN_INLINE`` as
-``__device__ __forceinline__`` before it makes the same text CUDA C.
+``__device__ __forceinline__`` before it makes the same text CUDA C. ``C_FILL_SOURCE`` (C only)
+draws a run of consecutive elements, a vector of blocks at a time.
 """
 
 from __future__ import annotations
@@ -76,19 +79,24 @@ def philox4x32(counter: tuple, key: tuple[int, int]) -> Words:
 def random_bits_at(seed: int, mask_id: int, index: np.ndarray | int) -> np.ndarray:
     """The uint32 draw for each element index in ``index`` (any shape, values below 2**64)."""
     index = np.asarray(index, dtype=np.uint64)
-    counter = (index & np.uint64(_MASK32), index >> np.uint64(32), mask_id & _MASK32, 0)
-    return philox4x32(counter, (seed & _MASK32, (seed >> 32) & _MASK32))[0]
+    block = index >> np.uint64(2)
+    counter = (block & np.uint64(_MASK32), block >> np.uint64(32), mask_id & _MASK32, 0)
+    words = philox4x32(counter, (seed & _MASK32, (seed >> 32) & _MASK32))
+    return np.choose((index & np.uint64(3)).astype(np.intp), words)
 
 
 def random_bits(seed: int, mask_id: int, shape: Shape) -> np.ndarray:
     """The uint32 draw for every element of a mask of ``shape`` (flat C-order index).
 
-    >>> [hex(int(b)) for b in random_bits(0, 0, 2)]
-    ['0x6627e8d5', '0xf8e4cca4']
+    >>> [hex(int(b)) for b in random_bits(0, 0, 5)]
+    ['0x6627e8d5', '0xe169c58d', '0xbc57ac4c', '0x9b00dbd8', '0xf8e4cca4']
     """
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    index = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.uint64)
-    return random_bits_at(seed, mask_id, index).reshape(shape)
+    size = int(np.prod(shape, dtype=np.int64))
+    block = np.arange(-(-size // 4), dtype=np.uint64)  # each block's four words, in order
+    words = philox4x32((block & np.uint64(_MASK32), block >> np.uint64(32), mask_id & _MASK32, 0),
+                       (seed & _MASK32, (seed >> 32) & _MASK32))
+    return np.stack(words, axis=-1).reshape(-1)[:size].reshape(shape)
 
 
 def threshold(p: float) -> int:
@@ -129,10 +137,12 @@ typedef unsigned long long uint64_t;
 #include <stdint.h>
 #endif
 
-/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+/* Philox-4x32-10 draw for (seed, mask_id, index): word index & 3 of block index >> 2; see
+   runtime/rng.py for the algorithm. */
 SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
 {
-    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    const uint64_t block = index >> 2;
+    uint32_t c0 = (uint32_t)block, c1 = (uint32_t)(block >> 32), c2 = mask_id, c3 = 0u;
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int r = 0; r < 10; ++r) {
         uint64_t p0 = (uint64_t)0xD2511F53u * c0;
@@ -146,17 +156,18 @@ SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint6
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    const uint32_t word = (uint32_t)index & 3u;
+    return word == 0u ? c0 : word == 1u ? c1 : word == 2u ? c2 : c3;
 }
 """
 
 C_FILL_SOURCE = r"""
 /* symrnn_philox_fill: the draws of the n consecutive indices start, start + 1, ... into out,
-   the bits of symrnn_philox_bits, 16 (AVX-512) or 8 (AVX2) lanes at a time. C only (GCC vector
-   extensions; no intrinsics header, which costs half a second per compile). A lane holds one
-   block's word; each 32x32 -> 64-bit product comes from vpmuludq on the even or the odd lanes,
-   which GCC does not find by itself: its vector code for symrnn_philox_bits multiplies in
-   64-bit lanes, 2.4x slower. */
+   the bits of symrnn_philox_bits: 16 blocks (AVX-512) or 8 (AVX2) at a time, one per lane,
+   each block four draws. C only (GCC vector extensions; no intrinsics header, which costs half
+   a second per compile). Each 32x32 -> 64-bit product comes from vpmuludq on the even or the
+   odd lanes, which GCC does not find by itself: its vector code for symrnn_philox_bits
+   multiplies in 64-bit lanes. */
 #if defined(__AVX512F__)
 #define SYMRNN_PX_LANES 16
 #define SYMRNN_PX_REG "v"
@@ -177,13 +188,15 @@ static inline symrnn_pq symrnn_px_mul(symrnn_px a, symrnn_px b)
     return r;
 }
 
-static inline symrnn_px symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uint64_t start)
+/* The four words of the blocks block, block + 1, ..., one block per lane. */
+static inline void symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uint64_t block,
+                                       symrnn_px words[4])
 {
     symrnn_px c0, zero = {0};
     for (int i = 0; i < SYMRNN_PX_LANES; ++i)
-        c0[i] = (uint32_t)start + (uint32_t)i;
-    /* the high index word, plus 1 in the lanes whose low word wrapped */
-    symrnn_px c1 = (uint32_t)(start >> 32) - (symrnn_px)(c0 < (uint32_t)start);
+        c0[i] = (uint32_t)block + (uint32_t)i;
+    /* the high counter word, plus 1 in the lanes whose low word wrapped */
+    symrnn_px c1 = (uint32_t)(block >> 32) - (symrnn_px)(c0 < (uint32_t)block);
     symrnn_px c2 = zero + mask_id, c3 = zero;
     const symrnn_px m0 = zero + 0xD2511F53u, m1 = zero + 0xCD9E8D57u;
     const symrnn_pq low = (symrnn_pq){0} + 0xffffffffu;
@@ -200,7 +213,10 @@ static inline symrnn_px symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uin
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    words[0] = c0;
+    words[1] = c1;
+    words[2] = c2;
+    words[3] = c3;
 }
 #endif
 
@@ -210,9 +226,17 @@ static __attribute__((noinline)) void symrnn_philox_fill(uint64_t seed, uint32_t
 {
     long i = 0;
 #ifdef SYMRNN_PX_LANES
-    for (; i + SYMRNN_PX_LANES <= n; i += SYMRNN_PX_LANES) {
-        const symrnn_px bits = symrnn_philox_lanes(seed, mask_id, start + (uint64_t)i);
-        __builtin_memcpy(out + i, &bits, sizeof bits);
+    for (; i < n && ((start + (uint64_t)i) & 3u); ++i) /* up to the first whole block */
+        out[i] = symrnn_philox_bits(seed, mask_id, start + (uint64_t)i);
+    /* whole vectors of blocks, short of the wrap of the index at 2**64 (blocks wrap at 2**62) */
+    for (; i + 4 * SYMRNN_PX_LANES <= n
+           && start + (uint64_t)i <= (uint64_t)-1 - 4 * SYMRNN_PX_LANES;
+         i += 4 * SYMRNN_PX_LANES) {
+        symrnn_px words[4];
+        symrnn_philox_lanes(seed, mask_id, (start + (uint64_t)i) >> 2, words);
+        for (int b = 0; b < SYMRNN_PX_LANES; ++b)
+            for (int w = 0; w < 4; ++w)
+                out[i + 4 * b + w] = words[w][b];
     }
 #endif
     for (; i < n; ++i)

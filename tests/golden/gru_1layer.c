@@ -12,10 +12,12 @@ typedef unsigned long long uint64_t;
 #include <stdint.h>
 #endif
 
-/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+/* Philox-4x32-10 draw for (seed, mask_id, index): word index & 3 of block index >> 2; see
+   runtime/rng.py for the algorithm. */
 SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
 {
-    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    const uint64_t block = index >> 2;
+    uint32_t c0 = (uint32_t)block, c1 = (uint32_t)(block >> 32), c2 = mask_id, c3 = 0u;
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int r = 0; r < 10; ++r) {
         uint64_t p0 = (uint64_t)0xD2511F53u * c0;
@@ -29,16 +31,17 @@ SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint6
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    const uint32_t word = (uint32_t)index & 3u;
+    return word == 0u ? c0 : word == 1u ? c1 : word == 2u ? c2 : c3;
 }
 #define SYMRNN_CHUNK 256
 
 /* symrnn_philox_fill: the draws of the n consecutive indices start, start + 1, ... into out,
-   the bits of symrnn_philox_bits, 16 (AVX-512) or 8 (AVX2) lanes at a time. C only (GCC vector
-   extensions; no intrinsics header, which costs half a second per compile). A lane holds one
-   block's word; each 32x32 -> 64-bit product comes from vpmuludq on the even or the odd lanes,
-   which GCC does not find by itself: its vector code for symrnn_philox_bits multiplies in
-   64-bit lanes, 2.4x slower. */
+   the bits of symrnn_philox_bits: 16 blocks (AVX-512) or 8 (AVX2) at a time, one per lane,
+   each block four draws. C only (GCC vector extensions; no intrinsics header, which costs half
+   a second per compile). Each 32x32 -> 64-bit product comes from vpmuludq on the even or the
+   odd lanes, which GCC does not find by itself: its vector code for symrnn_philox_bits
+   multiplies in 64-bit lanes. */
 #if defined(__AVX512F__)
 #define SYMRNN_PX_LANES 16
 #define SYMRNN_PX_REG "v"
@@ -59,13 +62,15 @@ static inline symrnn_pq symrnn_px_mul(symrnn_px a, symrnn_px b)
     return r;
 }
 
-static inline symrnn_px symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uint64_t start)
+/* The four words of the blocks block, block + 1, ..., one block per lane. */
+static inline void symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uint64_t block,
+                                       symrnn_px words[4])
 {
     symrnn_px c0, zero = {0};
     for (int i = 0; i < SYMRNN_PX_LANES; ++i)
-        c0[i] = (uint32_t)start + (uint32_t)i;
-    /* the high index word, plus 1 in the lanes whose low word wrapped */
-    symrnn_px c1 = (uint32_t)(start >> 32) - (symrnn_px)(c0 < (uint32_t)start);
+        c0[i] = (uint32_t)block + (uint32_t)i;
+    /* the high counter word, plus 1 in the lanes whose low word wrapped */
+    symrnn_px c1 = (uint32_t)(block >> 32) - (symrnn_px)(c0 < (uint32_t)block);
     symrnn_px c2 = zero + mask_id, c3 = zero;
     const symrnn_px m0 = zero + 0xD2511F53u, m1 = zero + 0xCD9E8D57u;
     const symrnn_pq low = (symrnn_pq){0} + 0xffffffffu;
@@ -82,7 +87,10 @@ static inline symrnn_px symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uin
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    words[0] = c0;
+    words[1] = c1;
+    words[2] = c2;
+    words[3] = c3;
 }
 #endif
 
@@ -92,9 +100,17 @@ static __attribute__((noinline)) void symrnn_philox_fill(uint64_t seed, uint32_t
 {
     long i = 0;
 #ifdef SYMRNN_PX_LANES
-    for (; i + SYMRNN_PX_LANES <= n; i += SYMRNN_PX_LANES) {
-        const symrnn_px bits = symrnn_philox_lanes(seed, mask_id, start + (uint64_t)i);
-        __builtin_memcpy(out + i, &bits, sizeof bits);
+    for (; i < n && ((start + (uint64_t)i) & 3u); ++i) /* up to the first whole block */
+        out[i] = symrnn_philox_bits(seed, mask_id, start + (uint64_t)i);
+    /* whole vectors of blocks, short of the wrap of the index at 2**64 (blocks wrap at 2**62) */
+    for (; i + 4 * SYMRNN_PX_LANES <= n
+           && start + (uint64_t)i <= (uint64_t)-1 - 4 * SYMRNN_PX_LANES;
+         i += 4 * SYMRNN_PX_LANES) {
+        symrnn_px words[4];
+        symrnn_philox_lanes(seed, mask_id, (start + (uint64_t)i) >> 2, words);
+        for (int b = 0; b < SYMRNN_PX_LANES; ++b)
+            for (int w = 0; w < 4; ++w)
+                out[i + 4 * b + w] = words[w][b];
     }
 #endif
     for (; i < n; ++i)
@@ -235,10 +251,12 @@ typedef unsigned long long uint64_t;
 #include <stdint.h>
 #endif
 
-/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+/* Philox-4x32-10 draw for (seed, mask_id, index): word index & 3 of block index >> 2; see
+   runtime/rng.py for the algorithm. */
 SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
 {
-    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    const uint64_t block = index >> 2;
+    uint32_t c0 = (uint32_t)block, c1 = (uint32_t)(block >> 32), c2 = mask_id, c3 = 0u;
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int r = 0; r < 10; ++r) {
         uint64_t p0 = (uint64_t)0xD2511F53u * c0;
@@ -252,16 +270,17 @@ SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint6
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    const uint32_t word = (uint32_t)index & 3u;
+    return word == 0u ? c0 : word == 1u ? c1 : word == 2u ? c2 : c3;
 }
 #define SYMRNN_CHUNK 256
 
 /* symrnn_philox_fill: the draws of the n consecutive indices start, start + 1, ... into out,
-   the bits of symrnn_philox_bits, 16 (AVX-512) or 8 (AVX2) lanes at a time. C only (GCC vector
-   extensions; no intrinsics header, which costs half a second per compile). A lane holds one
-   block's word; each 32x32 -> 64-bit product comes from vpmuludq on the even or the odd lanes,
-   which GCC does not find by itself: its vector code for symrnn_philox_bits multiplies in
-   64-bit lanes, 2.4x slower. */
+   the bits of symrnn_philox_bits: 16 blocks (AVX-512) or 8 (AVX2) at a time, one per lane,
+   each block four draws. C only (GCC vector extensions; no intrinsics header, which costs half
+   a second per compile). Each 32x32 -> 64-bit product comes from vpmuludq on the even or the
+   odd lanes, which GCC does not find by itself: its vector code for symrnn_philox_bits
+   multiplies in 64-bit lanes. */
 #if defined(__AVX512F__)
 #define SYMRNN_PX_LANES 16
 #define SYMRNN_PX_REG "v"
@@ -282,13 +301,15 @@ static inline symrnn_pq symrnn_px_mul(symrnn_px a, symrnn_px b)
     return r;
 }
 
-static inline symrnn_px symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uint64_t start)
+/* The four words of the blocks block, block + 1, ..., one block per lane. */
+static inline void symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uint64_t block,
+                                       symrnn_px words[4])
 {
     symrnn_px c0, zero = {0};
     for (int i = 0; i < SYMRNN_PX_LANES; ++i)
-        c0[i] = (uint32_t)start + (uint32_t)i;
-    /* the high index word, plus 1 in the lanes whose low word wrapped */
-    symrnn_px c1 = (uint32_t)(start >> 32) - (symrnn_px)(c0 < (uint32_t)start);
+        c0[i] = (uint32_t)block + (uint32_t)i;
+    /* the high counter word, plus 1 in the lanes whose low word wrapped */
+    symrnn_px c1 = (uint32_t)(block >> 32) - (symrnn_px)(c0 < (uint32_t)block);
     symrnn_px c2 = zero + mask_id, c3 = zero;
     const symrnn_px m0 = zero + 0xD2511F53u, m1 = zero + 0xCD9E8D57u;
     const symrnn_pq low = (symrnn_pq){0} + 0xffffffffu;
@@ -305,7 +326,10 @@ static inline symrnn_px symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uin
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    words[0] = c0;
+    words[1] = c1;
+    words[2] = c2;
+    words[3] = c3;
 }
 #endif
 
@@ -315,9 +339,17 @@ static __attribute__((noinline)) void symrnn_philox_fill(uint64_t seed, uint32_t
 {
     long i = 0;
 #ifdef SYMRNN_PX_LANES
-    for (; i + SYMRNN_PX_LANES <= n; i += SYMRNN_PX_LANES) {
-        const symrnn_px bits = symrnn_philox_lanes(seed, mask_id, start + (uint64_t)i);
-        __builtin_memcpy(out + i, &bits, sizeof bits);
+    for (; i < n && ((start + (uint64_t)i) & 3u); ++i) /* up to the first whole block */
+        out[i] = symrnn_philox_bits(seed, mask_id, start + (uint64_t)i);
+    /* whole vectors of blocks, short of the wrap of the index at 2**64 (blocks wrap at 2**62) */
+    for (; i + 4 * SYMRNN_PX_LANES <= n
+           && start + (uint64_t)i <= (uint64_t)-1 - 4 * SYMRNN_PX_LANES;
+         i += 4 * SYMRNN_PX_LANES) {
+        symrnn_px words[4];
+        symrnn_philox_lanes(seed, mask_id, (start + (uint64_t)i) >> 2, words);
+        for (int b = 0; b < SYMRNN_PX_LANES; ++b)
+            for (int w = 0; w < 4; ++w)
+                out[i + 4 * b + w] = words[w][b];
     }
 #endif
     for (; i < n; ++i)
@@ -531,10 +563,12 @@ typedef unsigned long long uint64_t;
 #include <stdint.h>
 #endif
 
-/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+/* Philox-4x32-10 draw for (seed, mask_id, index): word index & 3 of block index >> 2; see
+   runtime/rng.py for the algorithm. */
 SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
 {
-    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    const uint64_t block = index >> 2;
+    uint32_t c0 = (uint32_t)block, c1 = (uint32_t)(block >> 32), c2 = mask_id, c3 = 0u;
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int r = 0; r < 10; ++r) {
         uint64_t p0 = (uint64_t)0xD2511F53u * c0;
@@ -548,16 +582,17 @@ SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint6
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    const uint32_t word = (uint32_t)index & 3u;
+    return word == 0u ? c0 : word == 1u ? c1 : word == 2u ? c2 : c3;
 }
 #define SYMRNN_CHUNK 256
 
 /* symrnn_philox_fill: the draws of the n consecutive indices start, start + 1, ... into out,
-   the bits of symrnn_philox_bits, 16 (AVX-512) or 8 (AVX2) lanes at a time. C only (GCC vector
-   extensions; no intrinsics header, which costs half a second per compile). A lane holds one
-   block's word; each 32x32 -> 64-bit product comes from vpmuludq on the even or the odd lanes,
-   which GCC does not find by itself: its vector code for symrnn_philox_bits multiplies in
-   64-bit lanes, 2.4x slower. */
+   the bits of symrnn_philox_bits: 16 blocks (AVX-512) or 8 (AVX2) at a time, one per lane,
+   each block four draws. C only (GCC vector extensions; no intrinsics header, which costs half
+   a second per compile). Each 32x32 -> 64-bit product comes from vpmuludq on the even or the
+   odd lanes, which GCC does not find by itself: its vector code for symrnn_philox_bits
+   multiplies in 64-bit lanes. */
 #if defined(__AVX512F__)
 #define SYMRNN_PX_LANES 16
 #define SYMRNN_PX_REG "v"
@@ -578,13 +613,15 @@ static inline symrnn_pq symrnn_px_mul(symrnn_px a, symrnn_px b)
     return r;
 }
 
-static inline symrnn_px symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uint64_t start)
+/* The four words of the blocks block, block + 1, ..., one block per lane. */
+static inline void symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uint64_t block,
+                                       symrnn_px words[4])
 {
     symrnn_px c0, zero = {0};
     for (int i = 0; i < SYMRNN_PX_LANES; ++i)
-        c0[i] = (uint32_t)start + (uint32_t)i;
-    /* the high index word, plus 1 in the lanes whose low word wrapped */
-    symrnn_px c1 = (uint32_t)(start >> 32) - (symrnn_px)(c0 < (uint32_t)start);
+        c0[i] = (uint32_t)block + (uint32_t)i;
+    /* the high counter word, plus 1 in the lanes whose low word wrapped */
+    symrnn_px c1 = (uint32_t)(block >> 32) - (symrnn_px)(c0 < (uint32_t)block);
     symrnn_px c2 = zero + mask_id, c3 = zero;
     const symrnn_px m0 = zero + 0xD2511F53u, m1 = zero + 0xCD9E8D57u;
     const symrnn_pq low = (symrnn_pq){0} + 0xffffffffu;
@@ -601,7 +638,10 @@ static inline symrnn_px symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uin
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    words[0] = c0;
+    words[1] = c1;
+    words[2] = c2;
+    words[3] = c3;
 }
 #endif
 
@@ -611,9 +651,17 @@ static __attribute__((noinline)) void symrnn_philox_fill(uint64_t seed, uint32_t
 {
     long i = 0;
 #ifdef SYMRNN_PX_LANES
-    for (; i + SYMRNN_PX_LANES <= n; i += SYMRNN_PX_LANES) {
-        const symrnn_px bits = symrnn_philox_lanes(seed, mask_id, start + (uint64_t)i);
-        __builtin_memcpy(out + i, &bits, sizeof bits);
+    for (; i < n && ((start + (uint64_t)i) & 3u); ++i) /* up to the first whole block */
+        out[i] = symrnn_philox_bits(seed, mask_id, start + (uint64_t)i);
+    /* whole vectors of blocks, short of the wrap of the index at 2**64 (blocks wrap at 2**62) */
+    for (; i + 4 * SYMRNN_PX_LANES <= n
+           && start + (uint64_t)i <= (uint64_t)-1 - 4 * SYMRNN_PX_LANES;
+         i += 4 * SYMRNN_PX_LANES) {
+        symrnn_px words[4];
+        symrnn_philox_lanes(seed, mask_id, (start + (uint64_t)i) >> 2, words);
+        for (int b = 0; b < SYMRNN_PX_LANES; ++b)
+            for (int w = 0; w < 4; ++w)
+                out[i + 4 * b + w] = words[w][b];
     }
 #endif
     for (; i < n; ++i)
@@ -822,10 +870,12 @@ typedef unsigned long long uint64_t;
 #include <stdint.h>
 #endif
 
-/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+/* Philox-4x32-10 draw for (seed, mask_id, index): word index & 3 of block index >> 2; see
+   runtime/rng.py for the algorithm. */
 SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
 {
-    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    const uint64_t block = index >> 2;
+    uint32_t c0 = (uint32_t)block, c1 = (uint32_t)(block >> 32), c2 = mask_id, c3 = 0u;
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int r = 0; r < 10; ++r) {
         uint64_t p0 = (uint64_t)0xD2511F53u * c0;
@@ -839,16 +889,17 @@ SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint6
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    const uint32_t word = (uint32_t)index & 3u;
+    return word == 0u ? c0 : word == 1u ? c1 : word == 2u ? c2 : c3;
 }
 #define SYMRNN_CHUNK 256
 
 /* symrnn_philox_fill: the draws of the n consecutive indices start, start + 1, ... into out,
-   the bits of symrnn_philox_bits, 16 (AVX-512) or 8 (AVX2) lanes at a time. C only (GCC vector
-   extensions; no intrinsics header, which costs half a second per compile). A lane holds one
-   block's word; each 32x32 -> 64-bit product comes from vpmuludq on the even or the odd lanes,
-   which GCC does not find by itself: its vector code for symrnn_philox_bits multiplies in
-   64-bit lanes, 2.4x slower. */
+   the bits of symrnn_philox_bits: 16 blocks (AVX-512) or 8 (AVX2) at a time, one per lane,
+   each block four draws. C only (GCC vector extensions; no intrinsics header, which costs half
+   a second per compile). Each 32x32 -> 64-bit product comes from vpmuludq on the even or the
+   odd lanes, which GCC does not find by itself: its vector code for symrnn_philox_bits
+   multiplies in 64-bit lanes. */
 #if defined(__AVX512F__)
 #define SYMRNN_PX_LANES 16
 #define SYMRNN_PX_REG "v"
@@ -869,13 +920,15 @@ static inline symrnn_pq symrnn_px_mul(symrnn_px a, symrnn_px b)
     return r;
 }
 
-static inline symrnn_px symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uint64_t start)
+/* The four words of the blocks block, block + 1, ..., one block per lane. */
+static inline void symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uint64_t block,
+                                       symrnn_px words[4])
 {
     symrnn_px c0, zero = {0};
     for (int i = 0; i < SYMRNN_PX_LANES; ++i)
-        c0[i] = (uint32_t)start + (uint32_t)i;
-    /* the high index word, plus 1 in the lanes whose low word wrapped */
-    symrnn_px c1 = (uint32_t)(start >> 32) - (symrnn_px)(c0 < (uint32_t)start);
+        c0[i] = (uint32_t)block + (uint32_t)i;
+    /* the high counter word, plus 1 in the lanes whose low word wrapped */
+    symrnn_px c1 = (uint32_t)(block >> 32) - (symrnn_px)(c0 < (uint32_t)block);
     symrnn_px c2 = zero + mask_id, c3 = zero;
     const symrnn_px m0 = zero + 0xD2511F53u, m1 = zero + 0xCD9E8D57u;
     const symrnn_pq low = (symrnn_pq){0} + 0xffffffffu;
@@ -892,7 +945,10 @@ static inline symrnn_px symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uin
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    words[0] = c0;
+    words[1] = c1;
+    words[2] = c2;
+    words[3] = c3;
 }
 #endif
 
@@ -902,9 +958,17 @@ static __attribute__((noinline)) void symrnn_philox_fill(uint64_t seed, uint32_t
 {
     long i = 0;
 #ifdef SYMRNN_PX_LANES
-    for (; i + SYMRNN_PX_LANES <= n; i += SYMRNN_PX_LANES) {
-        const symrnn_px bits = symrnn_philox_lanes(seed, mask_id, start + (uint64_t)i);
-        __builtin_memcpy(out + i, &bits, sizeof bits);
+    for (; i < n && ((start + (uint64_t)i) & 3u); ++i) /* up to the first whole block */
+        out[i] = symrnn_philox_bits(seed, mask_id, start + (uint64_t)i);
+    /* whole vectors of blocks, short of the wrap of the index at 2**64 (blocks wrap at 2**62) */
+    for (; i + 4 * SYMRNN_PX_LANES <= n
+           && start + (uint64_t)i <= (uint64_t)-1 - 4 * SYMRNN_PX_LANES;
+         i += 4 * SYMRNN_PX_LANES) {
+        symrnn_px words[4];
+        symrnn_philox_lanes(seed, mask_id, (start + (uint64_t)i) >> 2, words);
+        for (int b = 0; b < SYMRNN_PX_LANES; ++b)
+            for (int w = 0; w < 4; ++w)
+                out[i + 4 * b + w] = words[w][b];
     }
 #endif
     for (; i < n; ++i)
@@ -1105,10 +1169,12 @@ typedef unsigned long long uint64_t;
 #include <stdint.h>
 #endif
 
-/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+/* Philox-4x32-10 draw for (seed, mask_id, index): word index & 3 of block index >> 2; see
+   runtime/rng.py for the algorithm. */
 SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
 {
-    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    const uint64_t block = index >> 2;
+    uint32_t c0 = (uint32_t)block, c1 = (uint32_t)(block >> 32), c2 = mask_id, c3 = 0u;
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int r = 0; r < 10; ++r) {
         uint64_t p0 = (uint64_t)0xD2511F53u * c0;
@@ -1122,16 +1188,17 @@ SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint6
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    const uint32_t word = (uint32_t)index & 3u;
+    return word == 0u ? c0 : word == 1u ? c1 : word == 2u ? c2 : c3;
 }
 #define SYMRNN_CHUNK 256
 
 /* symrnn_philox_fill: the draws of the n consecutive indices start, start + 1, ... into out,
-   the bits of symrnn_philox_bits, 16 (AVX-512) or 8 (AVX2) lanes at a time. C only (GCC vector
-   extensions; no intrinsics header, which costs half a second per compile). A lane holds one
-   block's word; each 32x32 -> 64-bit product comes from vpmuludq on the even or the odd lanes,
-   which GCC does not find by itself: its vector code for symrnn_philox_bits multiplies in
-   64-bit lanes, 2.4x slower. */
+   the bits of symrnn_philox_bits: 16 blocks (AVX-512) or 8 (AVX2) at a time, one per lane,
+   each block four draws. C only (GCC vector extensions; no intrinsics header, which costs half
+   a second per compile). Each 32x32 -> 64-bit product comes from vpmuludq on the even or the
+   odd lanes, which GCC does not find by itself: its vector code for symrnn_philox_bits
+   multiplies in 64-bit lanes. */
 #if defined(__AVX512F__)
 #define SYMRNN_PX_LANES 16
 #define SYMRNN_PX_REG "v"
@@ -1152,13 +1219,15 @@ static inline symrnn_pq symrnn_px_mul(symrnn_px a, symrnn_px b)
     return r;
 }
 
-static inline symrnn_px symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uint64_t start)
+/* The four words of the blocks block, block + 1, ..., one block per lane. */
+static inline void symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uint64_t block,
+                                       symrnn_px words[4])
 {
     symrnn_px c0, zero = {0};
     for (int i = 0; i < SYMRNN_PX_LANES; ++i)
-        c0[i] = (uint32_t)start + (uint32_t)i;
-    /* the high index word, plus 1 in the lanes whose low word wrapped */
-    symrnn_px c1 = (uint32_t)(start >> 32) - (symrnn_px)(c0 < (uint32_t)start);
+        c0[i] = (uint32_t)block + (uint32_t)i;
+    /* the high counter word, plus 1 in the lanes whose low word wrapped */
+    symrnn_px c1 = (uint32_t)(block >> 32) - (symrnn_px)(c0 < (uint32_t)block);
     symrnn_px c2 = zero + mask_id, c3 = zero;
     const symrnn_px m0 = zero + 0xD2511F53u, m1 = zero + 0xCD9E8D57u;
     const symrnn_pq low = (symrnn_pq){0} + 0xffffffffu;
@@ -1175,7 +1244,10 @@ static inline symrnn_px symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uin
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    words[0] = c0;
+    words[1] = c1;
+    words[2] = c2;
+    words[3] = c3;
 }
 #endif
 
@@ -1185,9 +1257,17 @@ static __attribute__((noinline)) void symrnn_philox_fill(uint64_t seed, uint32_t
 {
     long i = 0;
 #ifdef SYMRNN_PX_LANES
-    for (; i + SYMRNN_PX_LANES <= n; i += SYMRNN_PX_LANES) {
-        const symrnn_px bits = symrnn_philox_lanes(seed, mask_id, start + (uint64_t)i);
-        __builtin_memcpy(out + i, &bits, sizeof bits);
+    for (; i < n && ((start + (uint64_t)i) & 3u); ++i) /* up to the first whole block */
+        out[i] = symrnn_philox_bits(seed, mask_id, start + (uint64_t)i);
+    /* whole vectors of blocks, short of the wrap of the index at 2**64 (blocks wrap at 2**62) */
+    for (; i + 4 * SYMRNN_PX_LANES <= n
+           && start + (uint64_t)i <= (uint64_t)-1 - 4 * SYMRNN_PX_LANES;
+         i += 4 * SYMRNN_PX_LANES) {
+        symrnn_px words[4];
+        symrnn_philox_lanes(seed, mask_id, (start + (uint64_t)i) >> 2, words);
+        for (int b = 0; b < SYMRNN_PX_LANES; ++b)
+            for (int w = 0; w < 4; ++w)
+                out[i + 4 * b + w] = words[w][b];
     }
 #endif
     for (; i < n; ++i)
@@ -1404,10 +1484,12 @@ typedef unsigned long long uint64_t;
 #include <stdint.h>
 #endif
 
-/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+/* Philox-4x32-10 draw for (seed, mask_id, index): word index & 3 of block index >> 2; see
+   runtime/rng.py for the algorithm. */
 SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
 {
-    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    const uint64_t block = index >> 2;
+    uint32_t c0 = (uint32_t)block, c1 = (uint32_t)(block >> 32), c2 = mask_id, c3 = 0u;
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int r = 0; r < 10; ++r) {
         uint64_t p0 = (uint64_t)0xD2511F53u * c0;
@@ -1421,16 +1503,17 @@ SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint6
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    const uint32_t word = (uint32_t)index & 3u;
+    return word == 0u ? c0 : word == 1u ? c1 : word == 2u ? c2 : c3;
 }
 #define SYMRNN_CHUNK 256
 
 /* symrnn_philox_fill: the draws of the n consecutive indices start, start + 1, ... into out,
-   the bits of symrnn_philox_bits, 16 (AVX-512) or 8 (AVX2) lanes at a time. C only (GCC vector
-   extensions; no intrinsics header, which costs half a second per compile). A lane holds one
-   block's word; each 32x32 -> 64-bit product comes from vpmuludq on the even or the odd lanes,
-   which GCC does not find by itself: its vector code for symrnn_philox_bits multiplies in
-   64-bit lanes, 2.4x slower. */
+   the bits of symrnn_philox_bits: 16 blocks (AVX-512) or 8 (AVX2) at a time, one per lane,
+   each block four draws. C only (GCC vector extensions; no intrinsics header, which costs half
+   a second per compile). Each 32x32 -> 64-bit product comes from vpmuludq on the even or the
+   odd lanes, which GCC does not find by itself: its vector code for symrnn_philox_bits
+   multiplies in 64-bit lanes. */
 #if defined(__AVX512F__)
 #define SYMRNN_PX_LANES 16
 #define SYMRNN_PX_REG "v"
@@ -1451,13 +1534,15 @@ static inline symrnn_pq symrnn_px_mul(symrnn_px a, symrnn_px b)
     return r;
 }
 
-static inline symrnn_px symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uint64_t start)
+/* The four words of the blocks block, block + 1, ..., one block per lane. */
+static inline void symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uint64_t block,
+                                       symrnn_px words[4])
 {
     symrnn_px c0, zero = {0};
     for (int i = 0; i < SYMRNN_PX_LANES; ++i)
-        c0[i] = (uint32_t)start + (uint32_t)i;
-    /* the high index word, plus 1 in the lanes whose low word wrapped */
-    symrnn_px c1 = (uint32_t)(start >> 32) - (symrnn_px)(c0 < (uint32_t)start);
+        c0[i] = (uint32_t)block + (uint32_t)i;
+    /* the high counter word, plus 1 in the lanes whose low word wrapped */
+    symrnn_px c1 = (uint32_t)(block >> 32) - (symrnn_px)(c0 < (uint32_t)block);
     symrnn_px c2 = zero + mask_id, c3 = zero;
     const symrnn_px m0 = zero + 0xD2511F53u, m1 = zero + 0xCD9E8D57u;
     const symrnn_pq low = (symrnn_pq){0} + 0xffffffffu;
@@ -1474,7 +1559,10 @@ static inline symrnn_px symrnn_philox_lanes(uint64_t seed, uint32_t mask_id, uin
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    words[0] = c0;
+    words[1] = c1;
+    words[2] = c2;
+    words[3] = c3;
 }
 #endif
 
@@ -1484,9 +1572,17 @@ static __attribute__((noinline)) void symrnn_philox_fill(uint64_t seed, uint32_t
 {
     long i = 0;
 #ifdef SYMRNN_PX_LANES
-    for (; i + SYMRNN_PX_LANES <= n; i += SYMRNN_PX_LANES) {
-        const symrnn_px bits = symrnn_philox_lanes(seed, mask_id, start + (uint64_t)i);
-        __builtin_memcpy(out + i, &bits, sizeof bits);
+    for (; i < n && ((start + (uint64_t)i) & 3u); ++i) /* up to the first whole block */
+        out[i] = symrnn_philox_bits(seed, mask_id, start + (uint64_t)i);
+    /* whole vectors of blocks, short of the wrap of the index at 2**64 (blocks wrap at 2**62) */
+    for (; i + 4 * SYMRNN_PX_LANES <= n
+           && start + (uint64_t)i <= (uint64_t)-1 - 4 * SYMRNN_PX_LANES;
+         i += 4 * SYMRNN_PX_LANES) {
+        symrnn_px words[4];
+        symrnn_philox_lanes(seed, mask_id, (start + (uint64_t)i) >> 2, words);
+        for (int b = 0; b < SYMRNN_PX_LANES; ++b)
+            for (int w = 0; w < 4; ++w)
+                out[i + 4 * b + w] = words[w][b];
     }
 #endif
     for (; i < n; ++i)

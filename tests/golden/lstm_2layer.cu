@@ -11,10 +11,12 @@ typedef unsigned long long uint64_t;
 #include <stdint.h>
 #endif
 
-/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+/* Philox-4x32-10 draw for (seed, mask_id, index): word index & 3 of block index >> 2; see
+   runtime/rng.py for the algorithm. */
 SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
 {
-    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    const uint64_t block = index >> 2;
+    uint32_t c0 = (uint32_t)block, c1 = (uint32_t)(block >> 32), c2 = mask_id, c3 = 0u;
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int r = 0; r < 10; ++r) {
         uint64_t p0 = (uint64_t)0xD2511F53u * c0;
@@ -28,7 +30,8 @@ SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint6
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    const uint32_t word = (uint32_t)index & 3u;
+    return word == 0u ? c0 : word == 1u ? c1 : word == 2u ? c2 : c3;
 }
 
 typedef float real;
@@ -178,10 +181,12 @@ typedef unsigned long long uint64_t;
 #include <stdint.h>
 #endif
 
-/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+/* Philox-4x32-10 draw for (seed, mask_id, index): word index & 3 of block index >> 2; see
+   runtime/rng.py for the algorithm. */
 SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
 {
-    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    const uint64_t block = index >> 2;
+    uint32_t c0 = (uint32_t)block, c1 = (uint32_t)(block >> 32), c2 = mask_id, c3 = 0u;
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int r = 0; r < 10; ++r) {
         uint64_t p0 = (uint64_t)0xD2511F53u * c0;
@@ -195,7 +200,8 @@ SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint6
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    const uint32_t word = (uint32_t)index & 3u;
+    return word == 0u ? c0 : word == 1u ? c1 : word == 2u ? c2 : c3;
 }
 
 typedef float real;
@@ -288,10 +294,12 @@ typedef unsigned long long uint64_t;
 #include <stdint.h>
 #endif
 
-/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+/* Philox-4x32-10 draw for (seed, mask_id, index): word index & 3 of block index >> 2; see
+   runtime/rng.py for the algorithm. */
 SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
 {
-    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    const uint64_t block = index >> 2;
+    uint32_t c0 = (uint32_t)block, c1 = (uint32_t)(block >> 32), c2 = mask_id, c3 = 0u;
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int r = 0; r < 10; ++r) {
         uint64_t p0 = (uint64_t)0xD2511F53u * c0;
@@ -305,7 +313,8 @@ SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint6
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    const uint32_t word = (uint32_t)index & 3u;
+    return word == 0u ? c0 : word == 1u ? c1 : word == 2u ? c2 : c3;
 }
 
 typedef float real;
@@ -389,10 +398,12 @@ typedef unsigned long long uint64_t;
 #include <stdint.h>
 #endif
 
-/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+/* Philox-4x32-10 draw for (seed, mask_id, index): word index & 3 of block index >> 2; see
+   runtime/rng.py for the algorithm. */
 SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
 {
-    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    const uint64_t block = index >> 2;
+    uint32_t c0 = (uint32_t)block, c1 = (uint32_t)(block >> 32), c2 = mask_id, c3 = 0u;
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int r = 0; r < 10; ++r) {
         uint64_t p0 = (uint64_t)0xD2511F53u * c0;
@@ -406,7 +417,8 @@ SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint6
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    const uint32_t word = (uint32_t)index & 3u;
+    return word == 0u ? c0 : word == 1u ? c1 : word == 2u ? c2 : c3;
 }
 
 typedef float real;
@@ -493,10 +505,12 @@ typedef unsigned long long uint64_t;
 #include <stdint.h>
 #endif
 
-/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+/* Philox-4x32-10 draw for (seed, mask_id, index): word index & 3 of block index >> 2; see
+   runtime/rng.py for the algorithm. */
 SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
 {
-    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    const uint64_t block = index >> 2;
+    uint32_t c0 = (uint32_t)block, c1 = (uint32_t)(block >> 32), c2 = mask_id, c3 = 0u;
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int r = 0; r < 10; ++r) {
         uint64_t p0 = (uint64_t)0xD2511F53u * c0;
@@ -510,7 +524,8 @@ SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint6
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    const uint32_t word = (uint32_t)index & 3u;
+    return word == 0u ? c0 : word == 1u ? c1 : word == 2u ? c2 : c3;
 }
 
 typedef float real;
@@ -640,10 +655,12 @@ typedef unsigned long long uint64_t;
 #include <stdint.h>
 #endif
 
-/* Philox-4x32-10 draw for (seed, mask_id, index); see runtime/rng.py for the algorithm. */
+/* Philox-4x32-10 draw for (seed, mask_id, index): word index & 3 of block index >> 2; see
+   runtime/rng.py for the algorithm. */
 SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
 {
-    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = mask_id, c3 = 0u;
+    const uint64_t block = index >> 2;
+    uint32_t c0 = (uint32_t)block, c1 = (uint32_t)(block >> 32), c2 = mask_id, c3 = 0u;
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int r = 0; r < 10; ++r) {
         uint64_t p0 = (uint64_t)0xD2511F53u * c0;
@@ -657,7 +674,8 @@ SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint6
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    const uint32_t word = (uint32_t)index & 3u;
+    return word == 0u ? c0 : word == 1u ? c1 : word == 2u ? c2 : c3;
 }
 
 typedef float real;

@@ -271,7 +271,7 @@ def test_inverted_dropout_scaling_is_exact_with_ones_weights(p, mode):
         v[:] = 1.0 if name.endswith("weight") else 0.0
     ex.arg_dict["data"][:] = np.linspace(-0.1, 0.1, T * N * I).reshape(T, N, I)
     plain = ex.forward(is_train=False)[0]
-    y = ex.forward(is_train=True, seed=4)[0]
+    y = ex.forward(is_train=True, seed=5)[0]  # a seed under which the small masks hit and miss
     dropped = y == 0
     np.testing.assert_allclose(y[~dropped], plain[~dropped] / (1 - p), rtol=1e-15, atol=0)
     if p == 0.5:
