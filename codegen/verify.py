@@ -106,17 +106,17 @@ def _writers(g, nid, layout, steps) -> list[str]:
 def _parts_in_place(g, nid, layout) -> list[str]:
     """The parts of stack or concat `nid` stored as their windows of it."""
     n = node(g, nid)
-    parts = [p for p in n.inputs if p in layout] if n.op in ("stack", "concat") else []
-    wins = part_windows(n.op, n.attr_dict, [layout[p] for p in parts], layout[nid]) \
-        if parts and len(parts) == len(n.inputs) else None
-    return [p for p, w in zip(parts, wins) if in_place(layout[p], w)] if wins else []
+    if not n.inputs or not all(p in layout for p in n.inputs):
+        return []
+    wins = part_windows(n.op, n.attr_dict, [layout[p] for p in n.inputs], layout[nid])
+    return [p for p, w in zip(n.inputs, wins) if in_place(layout[p], w)] if wins else []
 
 
 def _written(g, nid, layout) -> list:
     """The views the step of `nid` writes: its whole value, or for a stack or concat the
     windows of the parts not stored in place."""
     n = node(g, nid)
-    if n.op in ("stack", "concat") and all(p in layout for p in n.inputs):
+    if n.inputs and all(p in layout for p in n.inputs):
         parts = copies(n.op, n.attr_dict, [layout[p] for p in n.inputs], layout[nid])
         if parts is not None:
             return [w for _, w in parts]

@@ -76,12 +76,16 @@ def philox4x32(counter: tuple, key: tuple[int, int]) -> Words:
     return tuple(c.astype(np.uint32) for c in (c0, c1, c2, c3))
 
 
+def _block_words(seed: int, mask_id: int, block: np.ndarray) -> Words:
+    """The four words of each Philox block index in ``block`` (uint64) for (seed, mask_id)."""
+    counter = (block & np.uint64(_MASK32), block >> np.uint64(32), mask_id & _MASK32, 0)
+    return philox4x32(counter, (seed & _MASK32, (seed >> 32) & _MASK32))
+
+
 def random_bits_at(seed: int, mask_id: int, index: np.ndarray | int) -> np.ndarray:
     """The uint32 draw for each element index in ``index`` (any shape, values below 2**64)."""
     index = np.asarray(index, dtype=np.uint64)
-    block = index >> np.uint64(2)
-    counter = (block & np.uint64(_MASK32), block >> np.uint64(32), mask_id & _MASK32, 0)
-    words = philox4x32(counter, (seed & _MASK32, (seed >> 32) & _MASK32))
+    words = _block_words(seed, mask_id, index >> np.uint64(2))
     return np.choose((index & np.uint64(3)).astype(np.intp), words)
 
 
@@ -93,10 +97,8 @@ def random_bits(seed: int, mask_id: int, shape: Shape) -> np.ndarray:
     """
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     size = int(np.prod(shape, dtype=np.int64))
-    block = np.arange(-(-size // 4), dtype=np.uint64)  # each block's four words, in order
-    words = philox4x32((block & np.uint64(_MASK32), block >> np.uint64(32), mask_id & _MASK32, 0),
-                       (seed & _MASK32, (seed >> 32) & _MASK32))
-    return np.stack(words, axis=-1).reshape(-1)[:size].reshape(shape)
+    words = _block_words(seed, mask_id, np.arange(-(-size // 4), dtype=np.uint64))
+    return np.stack(words, axis=-1).reshape(-1)[:size].reshape(shape)  # each block's 4, in order
 
 
 def threshold(p: float) -> int:
