@@ -481,6 +481,17 @@ def main(argv=None) -> int:
     return 0
 
 
+def roof_bound(tm: dict, flops, roof: float) -> dict:
+    """The largest forward+backward ratio over each peer that any program could reach in this
+    run: the peer's time over the time of the program's own FLOPs at the roof, as if every
+    product ran at numpy's best rate and nothing else took time."""
+    if not flops or not roof:
+        return {}
+    ideal_ms = flops / (roof * 1e9) * 1e3
+    return {f"{impl}_over_fused": t["median_ms"] / ideal_ms
+            for impl, t in tm["fwdbwd"].items() if impl in ("reference", "torch") and t}
+
+
 def finish(results: dict, cfg, started: float, final: bool) -> str:
     """Completes `results` (goals, checks, load) and writes the JSON and the markdown;
     returns the markdown. Called after every case (`final=False`: marked partial)."""
@@ -496,6 +507,7 @@ def finish(results: dict, cfg, started: float, final: bool) -> str:
                     if t and flops:
                         fr[f"{impl}_{mode}"] = flops / (t["median_ms"] / 1e3) / 1e9 / roof
             tm["roof_fraction"] = fr
+            tm["roof_bound"] = roof_bound(tm, c["flops"].get("fwdbwd"), roof)
         c["roof_fraction"] = next(iter(c["timings"].values()))["roof_fraction"]
     results["load_after"] = loadavg()
     results["seconds"] = time.time() - started

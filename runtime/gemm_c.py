@@ -15,7 +15,8 @@ workers; the caller then runs every task itself.
 from __future__ import annotations
 
 VECTOR_BYTES = 64  # the vector extension width: one zmm register, or two ymm halves
-MR = 8  # rows of C per micro-kernel call
+MR = 6  # rows of C per micro-kernel call
+NV = 4  # vectors of C per micro-kernel row: a panel of B is NV vectors wide
 PARALLEL = {  # below these sizes (multiply-adds, or elements packed) one thread is faster
     "PARALLEL_GEMM": 1 << 19, "PARALLEL_BLAS": 1 << 22, "PARALLEL_PACK": 1 << 16}
 
@@ -154,7 +155,7 @@ void symrnn_parallel(task_fn fn, const void* job, long count, const int* nt)
 _TEMPLATE = r"""
 typedef real vec_SUF __attribute__((vector_size(VB)));
 typedef real uvec_SUF __attribute__((vector_size(VB), aligned(sizeof(real))));
-enum { VL_SUF = VB / sizeof(real), NR_SUF = 2 * VB / sizeof(real) };
+enum { VL_SUF = VB / sizeof(real), NR_SUF = NV * VB / sizeof(real) };
 
 struct pack_SUF { long K, N, ldb; const real* b; int trans; real* packed; };
 
@@ -185,28 +186,30 @@ static inline __attribute__((always_inline)) void
 micro_SUF(const int mr, long K, const real* a, long lda, const real* panel, real* c, long ldc,
           long width, int accumulate)
 {
-    vec_SUF acc[MR][2];
+    vec_SUF acc[MR][NV];
     for (int r = 0; r < mr; ++r)
-        acc[r][0] = acc[r][1] = (vec_SUF){0};
+        for (int v = 0; v < NV; ++v)
+            acc[r][v] = (vec_SUF){0};
     for (long k = 0; k < K; ++k) {
-        vec_SUF b0 = *(const vec_SUF*)(panel + k * NR_SUF);
-        vec_SUF b1 = *(const vec_SUF*)(panel + k * NR_SUF + VL_SUF);
+        vec_SUF b[NV];
+        for (int v = 0; v < NV; ++v)
+            b[v] = *(const vec_SUF*)(panel + k * NR_SUF + v * VL_SUF);
         for (int r = 0; r < mr; ++r) {
             real x = a[r * lda + k];
-            acc[r][0] += x * b0;
-            acc[r][1] += x * b1;
+            for (int v = 0; v < NV; ++v)
+                acc[r][v] += x * b[v];
         }
     }
     for (int r = 0; r < mr; ++r) {
         real* row = c + r * ldc;
         if (width == NR_SUF) {
             uvec_SUF* out = (uvec_SUF*)row;
-            out[0] = accumulate ? out[0] + acc[r][0] : acc[r][0];
-            out[1] = accumulate ? out[1] + acc[r][1] : acc[r][1];
+            for (int v = 0; v < NV; ++v)
+                out[v] = accumulate ? out[v] + acc[r][v] : acc[r][v];
         } else {
             for (long j = 0; j < width; ++j) {
-                real v = acc[r][j / VL_SUF][j % VL_SUF];
-                row[j] = accumulate ? row[j] + v : v;
+                real x = acc[r][j / VL_SUF][j % VL_SUF];
+                row[j] = accumulate ? row[j] + x : x;
             }
         }
     }
@@ -228,7 +231,7 @@ static void gemm_panel_SUF(const void* job, long q)
     switch (j->M - i) {
 #define TAIL(m) case m: \
         micro_SUF(m, K, a + i * lda, lda, panel, c + i * ldc, ldc, width, j->accumulate); break;
-    TAIL(1) TAIL(2) TAIL(3) TAIL(4) TAIL(5) TAIL(6) TAIL(7)
+    TAILS
 #undef TAIL
     default: break;
     }
@@ -289,9 +292,10 @@ C_TYPE = {"f32": "float", "f64": "double"}
 
 def c_source() -> str:
     head = "".join(f"#define {k} {v}L\n" for k, v in PARALLEL.items())
-    parts = [f"#define MR {MR}\n#define VB {VECTOR_BYTES}\n{head}", POOL]
+    parts = [f"#define MR {MR}\n#define NV {NV}\n#define VB {VECTOR_BYTES}\n{head}", POOL]
     for suffix, c_type in C_TYPE.items():
-        parts.append(f"#define real {c_type}\n" + _TEMPLATE.replace("_SUF", f"_{suffix}"))
+        template = _TEMPLATE.replace("TAILS", " ".join(f"TAIL({m})" for m in range(1, MR)))
+        parts.append(f"#define real {c_type}\n" + template.replace("_SUF", f"_{suffix}"))
         for bits, c_int in ((32, "int"), (64, "long")):
             parts.append(f"#define bint {c_int}\n"
                          + _BLAS.replace("_SUF_BITS", f"_{suffix}_{bits}") + "#undef bint\n")

@@ -95,3 +95,21 @@ def test_goals_and_table(results):
         assert "| case | fused ms | unrolled ms | reference ms | torch ms | fused/torch " \
                "| unrolled/fused | reference/fused |" in text
         assert "PASS" in text or "FAIL" in text
+
+
+def test_roof_bound_is_the_peers_time_over_the_flops_at_the_roof(results):
+    """The most any program could reach over each peer: its time at the roof, nothing else."""
+    data, md, _ = results
+    roofs = data["roof"]["roof_gflops_by_threads"]
+    for c in data["cases"]:
+        for label, tm in c["timings"].items():
+            ideal_ms = c["flops"]["fwdbwd"] / (roofs[label] * 1e9) * 1e3
+            bound = tm["roof_bound"]
+            assert bound["reference_over_fused"] == pytest.approx(
+                tm["fwdbwd"]["reference"]["median_ms"] / ideal_ms)
+            if HAVE_TORCH:
+                assert bound["torch_over_fused"] == pytest.approx(
+                    tm["fwdbwd"]["torch"]["median_ms"] / ideal_ms)
+    reference_goals = [g for g in data["goals"] if "than reference" in g["goal"]]
+    assert reference_goals and all(g["roof_bound"] > 0 for g in reference_goals)
+    assert "at this run's roof" in md
