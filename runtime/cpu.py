@@ -20,8 +20,9 @@ kernel `kernel`, `rows`, `cols` (default: the first output's), `masks`; op `op` 
 name) and `attrs` (the op's attributes; without it, every other entry of the step's attrs).
 
 GEMMs and threads (runtime.packed_gemm): per-step products against one weight run against a
-copy of it packed once per phase, by the first of them; the other products are numpy's cblas
-split over the same threads. Each phase runs inside `runtime.blas.one_pool()`, which lends
+copy of it packed once per phase, by the first of them; the other products pack their right
+operand as they go into one scratch per dtype (`_big_scratch`), except those whose left operand
+is transposed (the weight gradients): numpy's cblas, split over the same threads. Each phase runs inside `runtime.blas.one_pool()`, which lends
 OpenBLAS's thread count to these GEMMs and holds OpenBLAS itself to one thread, so that one
 pool serves the program (OpenMP threads fighting OpenBLAS's made a forward 3x slower: DESIGN.md,
 "What was measured on the CPU"). The elementwise kernels (`omp simd` over columns) of
@@ -37,6 +38,7 @@ from functools import partial
 import numpy as np
 
 from runtime import assemble, packed_gemm
+from runtime.packed_gemm import aligned, in_order, transposed
 from runtime.blas import one_pool
 from runtime.errors import BindError, ShapeError, fmt_shape
 from runtime.libops import LIBOPS
@@ -78,6 +80,7 @@ class CpuEngine:
             if self._own_gemms else {}
         self._packed: dict = {}  # group -> PackedGemm
         self._scratch = self._accumulate_scratch()
+        self._big_scratch = self._packing_scratch() if self._own_gemms else {}
         self._calls = [self._build(i) for i in range(len(self._steps))]
         self._refresh()
         self._head_grads = [self._head_grad_view(h, b) for h, b in program.head_grads]
@@ -208,10 +211,12 @@ class CpuEngine:
     def _gemm(self, step: Step):
         a, b, c = self._operands(step)
         accumulate = bool(step.attrs.get("accumulate"))
-        call = packed_gemm.blas_call(a, b, c, accumulate, self._threads) \
-            if self._own_gemms else None
-        if call is not None:
-            return call
+        if self._own_gemms:
+            call = packed_gemm.big_call(a, b, c, accumulate, self._threads,
+                                        self._big_scratch.get(c.dtype.name)) \
+                or packed_gemm.blas_call(a, b, c, accumulate, self._threads)
+            if call is not None:
+                return call
         if accumulate:
             scratch = self._scratch[c.dtype.str][:c.size].reshape(c.shape)
             return partial(_gemm_add, a, b, c, scratch)
@@ -224,7 +229,7 @@ class CpuEngine:
             self._packed[group] = packed_gemm.PackedGemm(c.dtype.name, *b.shape, self._threads)
         pg = self._packed[group]
         call = pg.gemm_call(a, c, bool(step.attrs.get("accumulate")))
-        return partial(_in_order, pg.pack_call(b), call) if first else call
+        return partial(in_order, pg.pack_call(b), call) if first else call
 
     def _kernel(self, step: Step):
         kernel = self.program.kernels[step.attrs["kernel"]]
@@ -271,7 +276,7 @@ class CpuEngine:
         dtypes = {self._dtype_of(v) for v in [*step.inputs, *step.outputs]}
         if parts is not None and len(dtypes) == 1:  # a stack or concat: copy each part not
             # stored in its window already (codegen's plan_memory) into the window
-            return partial(_in_order, *(partial(np.copyto, self._view(w), self._view(x))
+            return partial(in_order, *(partial(np.copyto, self._view(w), self._view(x))
                                         for x, w in parts))
         ins = [(self._nd_view(v), tuple(v.shape)) for v in step.inputs]
         return partial(_run_op, LIBOPS[name], attrs, ins, self._view(step.outputs[0]))
@@ -287,6 +292,21 @@ class CpuEngine:
 
     def _dtype_of(self, v: View) -> str:
         return self.program.buffers[v.buffer].dtype
+
+    def _packing_scratch(self) -> dict:
+        """One scratch per dtype for the right operand of the products that are not in the
+        packing plan, packed anew at each call (packed_gemm.big_call); they run one at a time.
+        """
+        sizes: dict = {}
+        for i, s in enumerate(self._steps):
+            if s.kind != "gemm" or i in self._pack_plan or transposed(s, "a"):
+                continue
+            b = s.inputs[1]
+            k, n = (b.cols, b.rows) if transposed(s, "b") else (b.rows, b.cols)
+            dtype = self._dtype_of(b)
+            if dtype in packed_gemm.SUFFIX:
+                sizes[dtype] = max(sizes.get(dtype, 0), packed_gemm.packed_size(k, n, dtype))
+        return {d: aligned(n, d) for d, n in sizes.items()}
 
     def _accumulate_scratch(self) -> dict:
         """One scratch per dtype for `C += A @ B`: numpy's matmul has no beta, so the product
@@ -335,11 +355,6 @@ def _check_kernel(step: Step, kernel, dtypes: set) -> None:
 
 def _own_gemms() -> bool:
     return os.environ.get("SYMRNN_PACKED_GEMM", "1") not in ("", "0")
-
-
-def _in_order(*calls):
-    for call in calls:
-        call()
 
 
 def _gemm_add(a, b, c, scratch):

@@ -1,5 +1,5 @@
-"""The C source of runtime.packed_gemm: the packed-weight GEMM, the cblas split, and the thread
-pool they share.
+"""The C source of runtime.packed_gemm: the packed-weight GEMM (per step, and blocked for the
+products that run once), the cblas split, and the thread pool they share.
 
 Plain C with GCC vector extensions, so `-march=native` picks the vector width the host has;
 float and double (and 32- and 64-bit BLAS integers) come from one template.
@@ -17,6 +17,8 @@ from __future__ import annotations
 VECTOR_BYTES = 64  # the vector extension width: one zmm register, or two ymm halves
 MR = 6  # rows of C per micro-kernel call
 NV = 4  # vectors of C per micro-kernel row: a panel of B is NV vectors wide
+MC, KC = 192, 512  # a block of a product that runs once: rows of A, and of K (measured best
+#                    of 48-384 by 256-1024 on (6400x512)·(512x2048) and (6400x2048)·(2048x512))
 PARALLEL = {  # below these sizes (multiply-adds, or elements packed) one thread is faster
     "PARALLEL_GEMM": 1 << 19, "PARALLEL_BLAS": 1 << 22, "PARALLEL_PACK": 1 << 16}
 
@@ -182,9 +184,10 @@ void symrnn_pack_SUF(long K, long N, const real* b, long ldb, int trans, real* p
                  &job);
 }
 
+/* C[0:mr, 0:width] = or += A[0:mr, 0:K] @ panel, A's element (r, k) at a[r*lda + k]. */
 static inline __attribute__((always_inline)) void
-micro_SUF(const int mr, long K, const real* a, long lda, const real* panel, real* c, long ldc,
-          long width, int accumulate)
+micro_SUF(const int mr, long K, const real* a, long lda, const real* panel,
+          real* c, long ldc, long width, int accumulate)
 {
     vec_SUF acc[MR][NV];
     for (int r = 0; r < mr; ++r)
@@ -215,36 +218,73 @@ micro_SUF(const int mr, long K, const real* a, long lda, const real* panel, real
     }
 }
 
-struct gemm_SUF { long M, N, K, lda, ldc; const real* a; const real* packed; real* c;
-                  int accumulate; };
-
-static void gemm_panel_SUF(const void* job, long q)
+/* Rows [0, M) of C (width columns) against one panel (K rows), MR rows at a time. */
+static void rows_SUF(long M, long K, const real* a, long lda, const real* panel, real* c,
+                     long ldc, long width, int accumulate)
 {
-    const struct gemm_SUF* j = job;
-    long p = q * NR_SUF, width = j->N - p < NR_SUF ? j->N - p : NR_SUF, K = j->K;
-    const real* panel = j->packed + p * K;
-    const real* a = j->a;
-    real* c = j->c + p;
-    long i = 0, lda = j->lda, ldc = j->ldc;
-    for (; i + MR <= j->M; i += MR)
-        micro_SUF(MR, K, a + i * lda, lda, panel, c + i * ldc, ldc, width, j->accumulate);
-    switch (j->M - i) {
+    long i = 0;
+    for (; i + MR <= M; i += MR)
+        micro_SUF(MR, K, a + i * lda, lda, panel, c + i * ldc, ldc, width, accumulate);
+    switch (M - i) {
 #define TAIL(m) case m: \
-        micro_SUF(m, K, a + i * lda, lda, panel, c + i * ldc, ldc, width, j->accumulate); break;
+        micro_SUF(m, K, a + i * lda, lda, panel, c + i * ldc, ldc, width, accumulate); break;
     TAILS
 #undef TAIL
     default: break;
     }
 }
 
-/* C (M x N, row stride ldc) = or += A (M x K, row stride lda) @ B, B packed as above; the
-   panels are the pool's tasks. */
+struct gemm_SUF { int accumulate; long M, N, K, lda, ldc, panel_rows, parts, part_rows;
+                  const real* a; const real* packed; real* c; };
+
+/* Task t: panel t / parts of C, rows [t % parts * part_rows, ...) of it. The packed B's
+   panels have panel_rows rows, of which the job uses K from `packed` on: with `a` and `c`
+   at its first row, a job can be one block of a larger product. */
+static void gemm_task_SUF(const void* job, long t)
+{
+    const struct gemm_SUF* j = job;
+    long p = t / j->parts * NR_SUF, width = j->N - p < NR_SUF ? j->N - p : NR_SUF;
+    long i0 = t % j->parts * j->part_rows;
+    long rows = j->M - i0 < j->part_rows ? j->M - i0 : j->part_rows;
+    const real* panel = j->packed + p * j->panel_rows;
+    real* c = j->c + i0 * j->ldc + p;
+    if (rows <= 0)
+        return;
+    rows_SUF(rows, j->K, j->a + i0 * j->lda, j->lda, panel, c, j->ldc, width, j->accumulate);
+}
+
+static void run_gemm_SUF(struct gemm_SUF* job, int threads)
+{
+    long panels = (job->N + NR_SUF - 1) / NR_SUF;
+    job->parts = threads > 1 ? (2 * threads + panels - 1) / panels : 1;
+    job->part_rows = ((job->M + job->parts - 1) / job->parts + MR - 1) / MR * MR;
+    parallel_for(panels * job->parts, threads, gemm_task_SUF, job);
+}
+
+/* C (M x N, row stride ldc) = or += A (M x K, row stride lda) @ B, B packed as above: the
+   per-step products. The tasks are the panels (each cut into row parts where there would
+   otherwise be fewer than two tasks a thread). */
 void symrnn_gemm_SUF(long M, long N, long K, const real* a, long lda, const real* packed,
                      real* c, long ldc, int accumulate, const int* nt)
 {
-    struct gemm_SUF job = {M, N, K, lda, ldc, a, packed, c, accumulate};
-    parallel_for((N + NR_SUF - 1) / NR_SUF, M * N * K >= PARALLEL_GEMM ? *nt : 1,
-                 gemm_panel_SUF, &job);
+    struct gemm_SUF job = {accumulate, M, N, K, lda, ldc, K, 0, 0, a, packed, c};
+    run_gemm_SUF(&job, M * N * K >= PARALLEL_GEMM ? *nt : 1);
+}
+
+/* The same for the products that run once (input projections and data gradients over all
+   steps), B packed whole first, in blocks of MC rows by KC of K: the block of A and the
+   panels' KC rows stay in each core's cache while every panel passes over them. */
+void symrnn_big_SUF(long M, long N, long K, const real* a, long lda, const real* packed,
+                    real* c, long ldc, int accumulate, const int* nt)
+{
+    int threads = M * N * K >= PARALLEL_GEMM ? *nt : 1;
+    for (long k0 = 0; k0 < K; k0 += KC)
+        for (long i0 = 0; i0 < M; i0 += MC) {
+            long kn = K - k0 < KC ? K - k0 : KC, mn = M - i0 < MC ? M - i0 : MC;
+            struct gemm_SUF job = {accumulate || k0 > 0, mn, N, kn, lda, ldc, K, 0, 0,
+                                   a + i0 * lda + k0, packed + k0 * NR_SUF, c + i0 * ldc};
+            run_gemm_SUF(&job, threads);
+        }
 }
 """
 
@@ -292,7 +332,8 @@ C_TYPE = {"f32": "float", "f64": "double"}
 
 def c_source() -> str:
     head = "".join(f"#define {k} {v}L\n" for k, v in PARALLEL.items())
-    parts = [f"#define MR {MR}\n#define NV {NV}\n#define VB {VECTOR_BYTES}\n{head}", POOL]
+    parts = [f"#define MR {MR}\n#define NV {NV}\n#define MC {MC}\n#define KC {KC}\n"
+             f"#define VB {VECTOR_BYTES}\n{head}", POOL]
     for suffix, c_type in C_TYPE.items():
         template = _TEMPLATE.replace("TAILS", " ".join(f"TAIL({m})" for m in range(1, MR)))
         parts.append(f"#define real {c_type}\n" + template.replace("_SUF", f"_{suffix}"))

@@ -1,5 +1,7 @@
-"""The CPU engine's GEMMs: a packed-weight GEMM for the per-step products, and the big products
-through numpy's cblas split over the same threads.
+"""The CPU engine's GEMMs: a packed-weight GEMM for the per-step products, a blocked GEMM that
+packs as it goes for the other products whose left operand is stored row by row (input
+projections, data gradients), and numpy's cblas, split over the same threads, for the rest
+(the weight gradients, whose left operand is a transposed gradient).
 
 `h_t @ W` runs T times against the same `W`. OpenBLAS packs its right operand into cache-sized
 panels on every call (DESIGN.md section 5: the 100 per-step GEMMs of an LSTM forward cost more
@@ -16,11 +18,20 @@ block it had before, which ran 5-35% slower in an interleaved one-thread A/B ((6
 53 against 73 GFLOP/s median; (64x256)·(256x1024): 80 against 84).
 Panels are shared among the threads of runtime.gemm_c's pool.
 
+The blocked GEMM (`big_call`) packs all of `B` into a scratch of the engine's, then runs blocks
+of MC rows of `A` by KC of `K`, each block a job of the pool: it is the per-step product again,
+with `A`'s block kept in cache. Two threads, float32, interleaved against the cblas split:
+(6400x512)·(512x2048) at 143-156 GFLOP/s against 121-128, (6400x2048)·(2048x512) at 139-142
+against 132-136. With `A` transposed (a weight gradient, (2048x6400)·(6400x512)) it ran at 70
+against 111 reading `A` in place, and at 99-111 against 103-120 with `A`'s blocks packed too,
+so those products stay with cblas.
+
 Threads: the engine runs every phase inside `runtime.blas.one_pool()`, which holds OpenBLAS to
 one thread and hands its thread count to `threads` (a one-element array the C code reads at
-each call); the pool's caller never waits for a worker that has not started (runtime.gemm_c). The big products (input projections, weight and data gradients) are then split
-among the same threads as single-threaded cblas calls (`blas_call`), so one pool serves the
-whole program and no idle OpenBLAS thread spins against it.
+each call); the pool's caller never waits for a worker that has not started (runtime.gemm_c).
+The cblas products are split among the same threads as single-threaded cblas calls
+(`blas_call`), so one pool serves the whole program and no idle OpenBLAS thread spins against
+it.
 
 `plan(steps)` finds the steps that can use the packed GEMM: a gemm of one phase whose right
 operand (same view, same transposition) is used by at least two gemm steps of that phase, is not
@@ -55,6 +66,8 @@ def library() -> ctypes.CDLL:
         _declare(lib, f"symrnn_pack_{s}", [_LONG, _LONG, _PTR, _LONG, _INT, _PTR, _PTR])
         _declare(lib, f"symrnn_gemm_{s}",
                  [_LONG, _LONG, _LONG, _PTR, _LONG, _PTR, _PTR, _LONG, _INT, _PTR])
+        _declare(lib, f"symrnn_big_{s}",
+                 [_LONG, _LONG, _LONG, _PTR, _LONG, _PTR, _PTR, _LONG, _INT, _PTR])
         for bits in (32, 64):
             _declare(lib, f"symrnn_blas_{s}_{bits}",
                      [_PTR, _INT, _INT, _LONG, _LONG, _LONG, _PTR, _LONG, _PTR, _LONG, real[s],
@@ -71,6 +84,12 @@ def panel_width(dtype: str) -> int:
     return NV * VECTOR_BYTES // np.dtype(dtype).itemsize
 
 
+def packed_size(k: int, n: int, dtype: str) -> int:
+    """Elements of a packed K x N operand: its panels, the last one padded."""
+    width = panel_width(dtype)
+    return -(-n // width) * width * k
+
+
 class PackedGemm:
     """A packed copy of one right operand: `pack_call(b)` fills it, `gemm_call(a, c, acc)`
     multiplies against it. `threads` is the engine's one-element thread-count array.
@@ -84,8 +103,7 @@ class PackedGemm:
         lib, suffix = library(), SUFFIX[self.dtype]
         self._pack = getattr(lib, f"symrnn_pack_{suffix}")
         self._gemm = getattr(lib, f"symrnn_gemm_{suffix}")
-        width = panel_width(self.dtype)
-        self.packed = _aligned(-(-self.n // width) * width * self.k, self.dtype)
+        self.packed = aligned(packed_size(self.k, self.n, self.dtype), self.dtype)
 
     def pack_call(self, b: np.ndarray):
         """A callable packing `b` (K x N, either storage order) into the panels."""
@@ -109,6 +127,32 @@ class PackedGemm:
         return _keeping((a, c, self), partial(
             self._gemm, m, self.n, self.k, _address(a), la[1], _address(self.packed),
             _address(c), lc[1], int(bool(accumulate)), _address(self.threads)))
+
+
+def big_call(a: np.ndarray, b: np.ndarray, c: np.ndarray, accumulate: bool,
+             threads: np.ndarray, scratch: np.ndarray | None):
+    """A callable for `c = a @ b` (or `+=`) that packs `b` into `scratch`, then multiplies
+    block by block, or None where `a` is stored transposed (numpy's cblas is faster there:
+    see the module's docstring), the dtypes or layouts do not fit, or `scratch` is too small.
+    """
+    dtype = c.dtype.name
+    if dtype not in SUFFIX or {a.dtype, b.dtype} != {c.dtype} or scratch is None \
+            or scratch.dtype != c.dtype:
+        return None
+    la, lb, lc = _layout(a), _layout(b), _layout(c)
+    if la is None or la[0] or lb is None or lc is None or lc[0] or 0 in c.shape \
+            or a.shape[1] == 0:
+        return None
+    (m, k), n = a.shape, b.shape[1]
+    if scratch.size < packed_size(k, n, dtype):
+        return None
+    lib, suffix = library(), SUFFIX[dtype]
+    pack = partial(getattr(lib, f"symrnn_pack_{suffix}"), k, n, _address(b), lb[1], lb[0],
+                   _address(scratch), _address(threads))
+    gemm = partial(getattr(lib, f"symrnn_big_{suffix}"), m, n, k, _address(a), la[1],
+                   _address(scratch), _address(c), lc[1], int(bool(accumulate)),
+                   _address(threads))
+    return _keeping((a, b, c, scratch, threads), partial(in_order, pack, gemm))
 
 
 def blas_call(a: np.ndarray, b: np.ndarray, c: np.ndarray, accumulate: bool,
@@ -136,10 +180,10 @@ def plan(steps: list, dtype_of) -> dict:
     """
     groups: dict = {}
     for i, s in enumerate(steps):
-        if s.kind != "gemm" or _trans(s, "a") or dtype_of(s.inputs[1]) not in SUFFIX \
+        if s.kind != "gemm" or transposed(s, "a") or dtype_of(s.inputs[1]) not in SUFFIX \
                 or not (_rows_apart(s.inputs[0]) and _rows_apart(s.outputs[0])):
             continue
-        groups.setdefault((s.phase, s.inputs[1], _trans(s, "b")), []).append(i)
+        groups.setdefault((s.phase, s.inputs[1], transposed(s, "b")), []).append(i)
     found = {}
     for group, users in groups.items():
         if len(users) < 2 or _written_between(steps, group[1], users[0], users[-1]):
@@ -149,7 +193,7 @@ def plan(steps: list, dtype_of) -> dict:
     return found
 
 
-def _trans(step: Step, which: str) -> bool:
+def transposed(step: Step, which: str) -> bool:
     attrs = step.attrs
     return bool(attrs.get(f"trans_{which}", attrs.get(f"transpose_{which}")))
 
@@ -186,13 +230,19 @@ def _layout(x: np.ndarray):
     return None
 
 
+def in_order(*calls):
+    """Calls each of `calls`, in order."""
+    for call in calls:
+        call()
+
+
 def _keeping(owners: tuple, call):
     """`call`, holding on to the arrays (and packed copies) whose addresses it carries."""
     call.keep = owners
     return call
 
 
-def _aligned(size: int, dtype: str) -> np.ndarray:
+def aligned(size: int, dtype: str) -> np.ndarray:
     """`size` zeros starting on a VECTOR_BYTES boundary."""
     item = np.dtype(dtype).itemsize
     raw = np.zeros(size + VECTOR_BYTES // item, dtype)

@@ -1,5 +1,5 @@
-"""runtime.packed_gemm: the packed-weight GEMM, the threaded cblas split, and which steps use
-them; checked against numpy in float64 and float32."""
+"""runtime.packed_gemm: the packed-weight GEMM, the blocked GEMM that packs as it goes, the
+threaded cblas split, and which steps use them; checked against numpy in float64 and float32."""
 
 import os
 import shutil
@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from runtime import blas, packed_gemm
+from runtime import blas, gemm_c, packed_gemm
 from runtime.program import Step, View
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler (cc)")
@@ -64,6 +64,53 @@ def test_packed_gemm_refuses_mismatched_operands():
         pg.pack_call(np.zeros((6, 4)))
     with pytest.raises(ValueError, match="packed gemm"):
         pg.gemm_call(np.zeros((3, 4)).T.copy().T, np.zeros((3, 6), np.float32), False)
+
+
+def scratch_for(k, n, dtype):
+    return packed_gemm.aligned(packed_gemm.packed_size(k, n, dtype), dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (7, 5, 3), (200, 40, 70), (13, 1100, 9),
+                                   (400, 600, 130)])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_big_gemm_matches_numpy(dtype, m, k, n, trans_b, accumulate):
+    """Shapes below and above one block (MC rows, KC of K: see the next test) and the size at
+    which the product splits over threads."""
+    r = np.random.default_rng(m + 7 * k + n)
+    a, b = r.standard_normal((m, k)).astype(dtype), operand(r, (k, n), dtype, trans_b)
+    c0 = r.standard_normal((m, n)).astype(dtype)
+    c = c0.copy()
+    call = packed_gemm.big_call(a, b, c, accumulate, threads(2), scratch_for(k, n, dtype))
+    call()
+    exact = a.astype(np.float64) @ b.astype(np.float64) + (c0 if accumulate else 0)
+    tol = TOL[dtype] if dtype == "float64" else {"rtol": 1e-5, "atol": 4e-7 * k}
+    np.testing.assert_allclose(c, exact, **tol)  # float32 sums of k products round by ~k
+
+
+def test_big_gemm_shapes_cross_block_edges():
+    assert 1100 > 2 * gemm_c.KC and 400 > 2 * gemm_c.MC
+
+
+def test_big_gemm_reads_and_writes_strided_rows():
+    r = np.random.default_rng(4)
+    a_wide, c_wide = r.standard_normal((300, 50)), np.zeros((300, 90))
+    a, c, b = a_wide[:, 3:20], c_wide[:, 10:45], r.standard_normal((17, 35))
+    packed_gemm.big_call(a, b, c, False, threads(2), scratch_for(17, 35, "float64"))()
+    np.testing.assert_allclose(c, a @ b, rtol=1e-12)
+    assert not c_wide[:, :10].any() and not c_wide[:, 45:].any()
+
+
+def test_big_gemm_declines_what_it_does_not_run():
+    a, b, c = np.zeros((4, 3)), np.zeros((3, 5)), np.zeros((4, 5))
+    scratch = scratch_for(3, 5, "float64")
+    assert packed_gemm.big_call(a, b, c, False, threads(1), scratch) is not None
+    assert packed_gemm.big_call(np.zeros((3, 4)).T, b, c, False, threads(1), scratch) is None
+    assert packed_gemm.big_call(a, b, c, False, threads(1), scratch[:10]) is None
+    assert packed_gemm.big_call(a, b, c, False, threads(1), None) is None
+    assert packed_gemm.big_call(a, b, c, False, threads(1), scratch.astype(np.float32)) is None
+    assert packed_gemm.big_call(a, b.astype(np.float32), c, False, threads(1), scratch) is None
 
 
 needs_cblas = pytest.mark.skipif(not (blas.openblas() and blas.openblas().gemm),
@@ -148,7 +195,8 @@ def test_plan_leaves_single_uses_transposed_lefts_and_rewritten_weights():
 
 
 def test_engine_results_do_not_depend_on_the_gemm_path(monkeypatch, tmp_path):
-    """A 2-layer LSTM, float64: packed and split GEMMs against numpy's matmul everywhere."""
+    """A 2-layer LSTM, float64: packed, blocked and split GEMMs against numpy's matmul
+    everywhere."""
     sym = pytest.importorskip("symrnn")
     monkeypatch.setenv("SYMRNN_CACHE_DIR", str(tmp_path))
     rnn = sym.RNNFactory([6, 5], data_dim=7, typ="lstm", zoneout=0.1, name="l")
@@ -161,6 +209,8 @@ def test_engine_results_do_not_depend_on_the_gemm_path(monkeypatch, tmp_path):
         ex = loss.simple_bind(dtype="float64", data=(4, 3, 7))
         planned = ex.engine.train._pack_plan
         assert len(planned) == (16 if packed == "1" else 0)  # 4 steps x 2 layers x 2 phases
+        # the input projections and data gradients pack their right operand as they go
+        assert bool(ex.engine.train._big_scratch) == (packed == "1")
         if not results:
             values = {n: 0.3 * r.standard_normal(a.shape) for n, a in ex.arg_dict.items()}
         ex.copy_params_from(values)
