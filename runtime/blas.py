@@ -1,4 +1,4 @@
-"""numpy's BLAS, reached from inside the process: its thread count and its `cblas_?gemm`.
+"""numpy's BLAS, reached from inside the process: its thread count.
 
 OpenBLAS's own threads collapse when another process holds a core: a fused forward measured
 660 ms with 2 threads against 18 ms with 1 on this 2-core machine while it was busy. The CPU
@@ -10,8 +10,7 @@ threaded GEMM followed by work on a second thread pool (the packed per-step GEMM
 pool one core short for the whole time loop (measured: a 2-thread loop after a 2-thread
 OpenBLAS GEMM was no faster than a 1-thread one). `one_pool()` therefore sets OpenBLAS to one
 thread for the length of a phase and tells the engine how many threads it had: the engine runs
-its own threads (OpenMP in runtime.packed_gemm) and splits the big products among them, each
-part a single-threaded `cblas_?gemm` call.
+its GEMMs and kernels on that many threads of its own pool (runtime.gemm_c).
 """
 from __future__ import annotations
 
@@ -22,18 +21,12 @@ from dataclasses import dataclass
 
 _SETTERS = ("openblas_set_num_threads", "openblas_set_num_threads64_",
             "scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads")
-_GEMMS = {  # symbol prefix and suffix, integer width
-    ("scipy_cblas_", "64_"): 64, ("cblas_", "64_"): 64, ("scipy_cblas_", ""): 32,
-    ("cblas_", ""): 32,
-}
 
 
 @dataclass(frozen=True)
 class OpenBlas:
     set_threads: object  # ctypes function (int) -> None
     get_threads: object  # ctypes function () -> int
-    gemm: dict  # "float32"/"float64" -> address of cblas_sgemm/dgemm; empty if not found
-    int_bits: int  # 64 for an ILP64 build (blasint is a long), else 32
 
 
 @functools.cache
@@ -56,17 +49,8 @@ def openblas() -> OpenBlas | None:
             if hasattr(lib, name) and hasattr(lib, get):
                 setter, getter = getattr(lib, name), getattr(lib, get)
                 setter.argtypes, getter.restype = [ctypes.c_int], ctypes.c_int
-                return OpenBlas(setter, getter, *_gemms(lib))
+                return OpenBlas(setter, getter)
     return None
-
-
-def _gemms(lib) -> tuple:
-    for (prefix, suffix), bits in _GEMMS.items():
-        names = {"float32": f"{prefix}sgemm{suffix}", "float64": f"{prefix}dgemm{suffix}"}
-        if all(hasattr(lib, n) for n in names.values()):
-            return ({d: ctypes.cast(getattr(lib, n), ctypes.c_void_p).value
-                     for d, n in names.items()}, bits)
-    return {}, 32
 
 
 @contextlib.contextmanager

@@ -21,10 +21,9 @@ name) and `attrs` (the op's attributes; without it, every other entry of the ste
 
 GEMMs and threads (runtime.packed_gemm): per-step products against one weight run against a
 copy of it packed once per phase, by the first of them; the other products pack their right
-operand as they go into one scratch per dtype (`_big_scratch`), except those whose left operand
-is transposed (the weight gradients): numpy's cblas, split over the same threads. Each phase runs inside `runtime.blas.one_pool()`, which lends
-OpenBLAS's thread count to these GEMMs and holds OpenBLAS itself to one thread, so that one
-pool serves the program (OpenMP threads fighting OpenBLAS's made a forward 3x slower: DESIGN.md,
+operand as they go, into one scratch per dtype (`_big_scratch`). Each phase runs inside
+`runtime.blas.one_pool()`, which lends OpenBLAS's thread count to these GEMMs and holds
+OpenBLAS itself to one thread, so that one pool serves the program (OpenMP threads fighting OpenBLAS's made a forward 3x slower: DESIGN.md,
 "What was measured on the CPU"). The elementwise kernels (`omp simd` over columns) of
 PARALLEL_KERNEL elements or more split their rows over the same pool (`NAME_task`).
 `SYMRNN_PACKED_GEMM=0` runs every product through numpy instead, for comparison.
@@ -211,12 +210,10 @@ class CpuEngine:
     def _gemm(self, step: Step):
         a, b, c = self._operands(step)
         accumulate = bool(step.attrs.get("accumulate"))
-        if self._own_gemms:
-            call = packed_gemm.big_call(a, b, c, accumulate, self._threads,
-                                        self._big_scratch.get(c.dtype.name)) \
-                or packed_gemm.blas_call(a, b, c, accumulate, self._threads)
-            if call is not None:
-                return call
+        call = packed_gemm.big_call(a, b, c, accumulate, self._threads,
+                                    self._big_scratch.get(c.dtype.name))
+        if call is not None:  # None without own gemms (no scratch), or for odd layouts
+            return call
         if accumulate:
             scratch = self._scratch[c.dtype.str][:c.size].reshape(c.shape)
             return partial(_gemm_add, a, b, c, scratch)
@@ -299,13 +296,13 @@ class CpuEngine:
         """
         sizes: dict = {}
         for i, s in enumerate(self._steps):
-            if s.kind != "gemm" or i in self._pack_plan or transposed(s, "a"):
+            if s.kind != "gemm" or i in self._pack_plan:
                 continue
             b = s.inputs[1]
             k, n = (b.cols, b.rows) if transposed(s, "b") else (b.rows, b.cols)
             dtype = self._dtype_of(b)
             if dtype in packed_gemm.SUFFIX:
-                sizes[dtype] = max(sizes.get(dtype, 0), packed_gemm.packed_size(k, n, dtype))
+                sizes[dtype] = max(sizes.get(dtype, 0), packed_gemm.scratch_size(k, n, dtype))
         return {d: aligned(n, d) for d, n in sizes.items()}
 
     def _accumulate_scratch(self) -> dict:

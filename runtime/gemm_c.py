@@ -1,8 +1,8 @@
 """The C source of runtime.packed_gemm: the packed-weight GEMM (per step, and blocked for the
-products that run once), the cblas split, and the thread pool they share.
+products that run once) and the thread pool it shares with the row-split kernels.
 
 Plain C with GCC vector extensions, so `-march=native` picks the vector width the host has;
-float and double (and 32- and 64-bit BLAS integers) come from one template.
+float and double come from one template.
 
 The pool. A job is a count of tasks (panels of B, or parts of C); the caller publishes it and
 then claims tasks itself, one compare-and-swap each, alongside whichever workers are awake. It
@@ -14,13 +14,28 @@ workers; the caller then runs every task itself.
 """
 from __future__ import annotations
 
-VECTOR_BYTES = 64  # the vector extension width: one zmm register, or two ymm halves
+VECTOR_BYTES = 64  # the widest vector (AVX-512's): what packed operands are aligned to
 MR = 6  # rows of C per micro-kernel call
-NV = 4  # vectors of C per micro-kernel row: a panel of B is NV vectors wide
 MC, KC = 192, 512  # a block of a product that runs once: rows of A, and of K (measured best
-#                    of 48-384 by 256-1024 on (6400x512)·(512x2048) and (6400x2048)·(2048x512))
+#                    of 48-384 by 128-1024 on an input projection, a data and a weight gradient)
 PARALLEL = {  # below these sizes (multiply-adds, or elements packed) one thread is faster
-    "PARALLEL_GEMM": 1 << 19, "PARALLEL_BLAS": 1 << 22, "PARALLEL_PACK": 1 << 16}
+    "PARALLEL_GEMM": 1 << 19, "PARALLEL_PACK": 1 << 16}
+
+WIDTH = r"""
+/* A panel of B is NV vectors of VB bytes wide, as many as the host's registers hold in MR x NV
+   accumulators (with NV more for the panel's row and one for a broadcast element of A): 6 x 4
+   of AVX-512's 32 zmm registers, 6 x 2 of AVX's 16 ymm (or of SSE's xmm). */
+#if defined(__AVX512F__)
+#define VB 64
+#define NV 4
+#elif defined(__AVX__)
+#define VB 32
+#define NV 2
+#else
+#define VB 16
+#define NV 2
+#endif
+"""
 
 POOL = r"""
 #include <pthread.h>
@@ -159,6 +174,12 @@ typedef real vec_SUF __attribute__((vector_size(VB)));
 typedef real uvec_SUF __attribute__((vector_size(VB), aligned(sizeof(real))));
 enum { VL_SUF = VB / sizeof(real), NR_SUF = NV * VB / sizeof(real) };
 
+/* Columns of a panel: packed operands are sized by it. */
+long symrnn_panel_width_SUF(void)
+{
+    return NR_SUF;
+}
+
 struct pack_SUF { long K, N, ldb; const real* b; int trans; real* packed; };
 
 static void pack_panel_SUF(const void* job, long q)
@@ -184,9 +205,10 @@ void symrnn_pack_SUF(long K, long N, const real* b, long ldb, int trans, real* p
                  &job);
 }
 
-/* C[0:mr, 0:width] = or += A[0:mr, 0:K] @ panel, A's element (r, k) at a[r*lda + k]. */
+/* C[0:mr, 0:width] = or += A[0:mr, 0:K] @ panel. A's element (r, k) is a[r*lda + k], or
+   a[k*lda + r] when ta (a packed block of A: see pack_a). */
 static inline __attribute__((always_inline)) void
-micro_SUF(const int mr, long K, const real* a, long lda, const real* panel,
+micro_SUF(const int mr, const int ta, long K, const real* a, long lda, const real* panel,
           real* c, long ldc, long width, int accumulate)
 {
     vec_SUF acc[MR][NV];
@@ -198,7 +220,7 @@ micro_SUF(const int mr, long K, const real* a, long lda, const real* panel,
         for (int v = 0; v < NV; ++v)
             b[v] = *(const vec_SUF*)(panel + k * NR_SUF + v * VL_SUF);
         for (int r = 0; r < mr; ++r) {
-            real x = a[r * lda + k];
+            real x = ta ? a[k * lda + r] : a[r * lda + k];
             for (int v = 0; v < NV; ++v)
                 acc[r][v] += x * b[v];
         }
@@ -218,24 +240,27 @@ micro_SUF(const int mr, long K, const real* a, long lda, const real* panel,
     }
 }
 
-/* Rows [0, M) of C (width columns) against one panel (K rows), MR rows at a time. */
-static void rows_SUF(long M, long K, const real* a, long lda, const real* panel, real* c,
-                     long ldc, long width, int accumulate)
+/* Rows [0, M) of C (width columns) against one panel (K rows), MR rows at a time; row i of
+   A starts at a + i * row_step. */
+static inline __attribute__((always_inline)) void
+rows_SUF(const int ta, long M, long K, const real* a, long lda, long row_step,
+         const real* panel, real* c, long ldc, long width, int accumulate)
 {
     long i = 0;
     for (; i + MR <= M; i += MR)
-        micro_SUF(MR, K, a + i * lda, lda, panel, c + i * ldc, ldc, width, accumulate);
+        micro_SUF(MR, ta, K, a + i * row_step, lda, panel, c + i * ldc, ldc, width,
+                  accumulate);
     switch (M - i) {
-#define TAIL(m) case m: \
-        micro_SUF(m, K, a + i * lda, lda, panel, c + i * ldc, ldc, width, accumulate); break;
+#define TAIL(m) case m: micro_SUF(m, ta, K, a + i * row_step, lda, panel, c + i * ldc, ldc, \
+                                  width, accumulate); break;
     TAILS
 #undef TAIL
     default: break;
     }
 }
 
-struct gemm_SUF { int accumulate; long M, N, K, lda, ldc, panel_rows, parts, part_rows;
-                  const real* a; const real* packed; real* c; };
+struct gemm_SUF { int ta, accumulate; long M, N, K, lda, row_step, ldc, panel_rows, parts,
+                  part_rows; const real* a; const real* packed; real* c; };
 
 /* Task t: panel t / parts of C, rows [t % parts * part_rows, ...) of it. The packed B's
    panels have panel_rows rows, of which the job uses K from `packed` on: with `a` and `c`
@@ -250,7 +275,13 @@ static void gemm_task_SUF(const void* job, long t)
     real* c = j->c + i0 * j->ldc + p;
     if (rows <= 0)
         return;
-    rows_SUF(rows, j->K, j->a + i0 * j->lda, j->lda, panel, c, j->ldc, width, j->accumulate);
+    const real* a = j->a + i0 * j->row_step;
+    if (j->ta)
+        rows_SUF(1, rows, j->K, a, j->lda, j->row_step, panel, c, j->ldc, width,
+                 j->accumulate);
+    else
+        rows_SUF(0, rows, j->K, a, j->lda, j->row_step, panel, c, j->ldc, width,
+                 j->accumulate);
 }
 
 static void run_gemm_SUF(struct gemm_SUF* job, int threads)
@@ -267,63 +298,55 @@ static void run_gemm_SUF(struct gemm_SUF* job, int threads)
 void symrnn_gemm_SUF(long M, long N, long K, const real* a, long lda, const real* packed,
                      real* c, long ldc, int accumulate, const int* nt)
 {
-    struct gemm_SUF job = {accumulate, M, N, K, lda, ldc, K, 0, 0, a, packed, c};
+    struct gemm_SUF job = {0, accumulate, M, N, K, lda, lda, ldc, K, 0, 0, a, packed, c};
     run_gemm_SUF(&job, M * N * K >= PARALLEL_GEMM ? *nt : 1);
 }
 
-/* The same for the products that run once (input projections and data gradients over all
-   steps), B packed whole first, in blocks of MC rows by KC of K: the block of A and the
-   panels' KC rows stay in each core's cache while every panel passes over them. */
-void symrnn_big_SUF(long M, long N, long K, const real* a, long lda, const real* packed,
-                    real* c, long ldc, int accumulate, const int* nt)
+struct pack_a_SUF { long rows, kn, lda, chunk; const real* a; real* dst; };
+
+/* Task t: k in [t * chunk, ...) of a block of A stored transposed (element (r, k) at
+   a[k*lda + r]), into blocks of MR rows, each kn x MR: (r, k) goes to
+   dst[r / MR * MR * kn + k * MR + r % MR]. */
+static void pack_a_task_SUF(const void* job, long t)
+{
+    const struct pack_a_SUF* j = job;
+    long lo = t * j->chunk, hi = lo + j->chunk < j->kn ? lo + j->chunk : j->kn;
+    for (long k = lo; k < hi; ++k) {
+        const real* src = j->a + k * j->lda;
+        real* dst = j->dst + k * MR;
+        long r0 = 0;
+        for (; r0 + MR <= j->rows; r0 += MR, dst += MR * j->kn)
+            for (int r = 0; r < MR; ++r)
+                dst[r] = src[r0 + r];
+        for (long r = 0; r0 + r < j->rows; ++r)
+            dst[r] = src[r0 + r];
+    }
+}
+
+/* The same for the products that run once (input projections, data and weight gradients
+   over all steps), B packed whole first, in blocks of MC rows by KC of K: the block of A and
+   the panels' KC rows stay in each core's cache while every panel passes over them. op(A) is
+   M x K, stored transposed when ta (a weight gradient's dG^T); such a block of A is packed
+   into `block` (MC x KC) first. */
+void symrnn_big_SUF(int ta, long M, long N, long K, const real* a, long lda,
+                    const real* packed, real* c, long ldc, int accumulate, real* block,
+                    const int* nt)
 {
     int threads = M * N * K >= PARALLEL_GEMM ? *nt : 1;
     for (long k0 = 0; k0 < K; k0 += KC)
         for (long i0 = 0; i0 < M; i0 += MC) {
             long kn = K - k0 < KC ? K - k0 : KC, mn = M - i0 < MC ? M - i0 : MC;
-            struct gemm_SUF job = {accumulate || k0 > 0, mn, N, kn, lda, ldc, K, 0, 0,
-                                   a + i0 * lda + k0, packed + k0 * NR_SUF, c + i0 * ldc};
+            const real* at = ta ? a + k0 * lda + i0 : a + i0 * lda + k0;
+            struct gemm_SUF job = {ta, accumulate || k0 > 0, mn, N, kn, lda, lda, ldc, K, 0,
+                                   0, at, packed + k0 * NR_SUF, c + i0 * ldc};
+            if (ta) {
+                long chunk = (kn + 2 * threads - 1) / (2 * threads);
+                struct pack_a_SUF pack = {mn, kn, lda, chunk, at, block};
+                parallel_for((kn + chunk - 1) / chunk, threads, pack_a_task_SUF, &pack);
+                job.a = block, job.lda = MR, job.row_step = kn;
+            }
             run_gemm_SUF(&job, threads);
         }
-}
-"""
-
-_BLAS = r"""
-typedef void (*cblas_SUF_BITS)(int, int, int, bint, bint, bint, real, const real*, bint,
-                               const real*, bint, real, real*, bint);
-
-struct blas_SUF_BITS { cblas_SUF_BITS fn; int ta, tb, by_rows; long M, N, K, lda, ldb, ldc,
-                       chunk; const real* a; const real* b; real* c; real beta; };
-
-static void blas_part_SUF_BITS(const void* job, long t)
-{
-    const struct blas_SUF_BITS* j = job;
-    long side = j->by_rows ? j->M : j->N, lo = t * j->chunk;
-    long hi = lo + j->chunk < side ? lo + j->chunk : side;
-    if (lo >= hi)
-        return;
-    int ta = j->ta ? 112 : 111, tb = j->tb ? 112 : 111; /* CblasTrans, CblasNoTrans */
-    if (j->by_rows)
-        j->fn(101, ta, tb, hi - lo, j->N, j->K, 1, j->ta ? j->a + lo : j->a + lo * j->lda,
-              j->lda, j->b, j->ldb, j->beta, j->c + lo * j->ldc, j->ldc);
-    else
-        j->fn(101, ta, tb, j->M, hi - lo, j->K, 1, j->a, j->lda,
-              j->tb ? j->b + lo * j->ldb : j->b + lo, j->ldb, j->beta, j->c + lo, j->ldc);
-}
-
-/* C = A @ B + beta C through numpy's cblas_?gemm (row-major, CblasRowMajor = 101), the
-   larger side of C cut into parts, each a single-threaded call, shared by the pool. */
-void symrnn_blas_SUF_BITS(const void* gemm, int ta, int tb, long M, long N, long K,
-                          const real* a, long lda, const real* b, long ldb, real beta,
-                          real* c, long ldc, const int* nt)
-{
-    int threads = M * N * K >= PARALLEL_BLAS ? *nt : 1;
-    int by_rows = M > N;
-    long side = by_rows ? M : N, parts = threads > 1 ? 2 * threads : 1;
-    long chunk = ((side + parts - 1) / parts + 15) / 16 * 16;
-    struct blas_SUF_BITS job = {(cblas_SUF_BITS)gemm, ta, tb, by_rows, M, N, K, lda, ldb, ldc,
-                                chunk, a, b, c, beta};
-    parallel_for((side + chunk - 1) / chunk, threads, blas_part_SUF_BITS, &job);
 }
 """
 
@@ -332,13 +355,9 @@ C_TYPE = {"f32": "float", "f64": "double"}
 
 def c_source() -> str:
     head = "".join(f"#define {k} {v}L\n" for k, v in PARALLEL.items())
-    parts = [f"#define MR {MR}\n#define NV {NV}\n#define MC {MC}\n#define KC {KC}\n"
-             f"#define VB {VECTOR_BYTES}\n{head}", POOL]
+    parts = [f"#define MR {MR}\n#define MC {MC}\n#define KC {KC}\n{head}", WIDTH, POOL]
     for suffix, c_type in C_TYPE.items():
         template = _TEMPLATE.replace("TAILS", " ".join(f"TAIL({m})" for m in range(1, MR)))
-        parts.append(f"#define real {c_type}\n" + template.replace("_SUF", f"_{suffix}"))
-        for bits, c_int in ((32, "int"), (64, "long")):
-            parts.append(f"#define bint {c_int}\n"
-                         + _BLAS.replace("_SUF_BITS", f"_{suffix}_{bits}") + "#undef bint\n")
-        parts.append("#undef real\n")
+        parts.append(f"#define real {c_type}\n" + template.replace("_SUF", f"_{suffix}")
+                     + "#undef real\n")
     return "".join(parts)

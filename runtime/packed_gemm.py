@@ -1,7 +1,6 @@
-"""The CPU engine's GEMMs: a packed-weight GEMM for the per-step products, a blocked GEMM that
-packs as it goes for the other products whose left operand is stored row by row (input
-projections, data gradients), and numpy's cblas, split over the same threads, for the rest
-(the weight gradients, whose left operand is a transposed gradient).
+"""The CPU engine's GEMMs, all on one micro-kernel: a packed-weight GEMM for the per-step
+products, and a blocked GEMM that packs as it goes for the products that run once (input
+projections, data and weight gradients over all steps).
 
 `h_t @ W` runs T times against the same `W`. OpenBLAS packs its right operand into cache-sized
 panels on every call (DESIGN.md section 5: the 100 per-step GEMMs of an LSTM forward cost more
@@ -12,26 +11,27 @@ against the panels. On the Cascade Lake development machine, one thread, float32
 
 Layout: `B` (K x N) becomes ceil(N / NR) panels of K rows by NR = NV vectors of columns, zero
 padded at the right edge. The micro-kernel keeps an MR x NR block of `C` in NV * MR vector
-registers (6 x 4 = 24 of AVX-512's 32) and, for each k, loads NV vectors of the panel and
-broadcasts MR elements of `A`: 10 loads per 24 multiply-adds, against 10 per 16 for the 8 x 2
-block it had before, which ran 5-35% slower in an interleaved one-thread A/B ((64x512)·(512x2048):
-53 against 73 GFLOP/s median; (64x256)·(256x1024): 80 against 84).
+registers and, for each k, loads NV vectors of the panel and broadcasts MR elements of `A`.
+With AVX-512 that is 6 x 4 = 24 of the 32 registers, 10 loads per 24 multiply-adds, against
+10 per 16 for the 8 x 2 block it had before, which ran 5-35% slower in an interleaved
+one-thread A/B ((64x512)·(512x2048): 53 against 73 GFLOP/s median; (64x256)·(256x1024): 80
+against 84). With AVX (16 registers) it is 6 x 2 (runtime.gemm_c's WIDTH).
 Panels are shared among the threads of runtime.gemm_c's pool.
 
 The blocked GEMM (`big_call`) packs all of `B` into a scratch of the engine's, then runs blocks
-of MC rows of `A` by KC of `K`, each block a job of the pool: it is the per-step product again,
-with `A`'s block kept in cache. Two threads, float32, interleaved against the cblas split:
+of MC rows of `A` by KC of `K`, each block a job of the pool: the per-step product again, with
+`A`'s block kept in cache. A transposed `A` (a weight gradient's `dG^T`) has its block packed
+into rows of MR first, at the front of the same scratch: read in place, one cache line per k
+and MR rows, it ran at half the speed. Two threads, float32, interleaved with numpy's cblas
+split into single-threaded calls over the same threads (what ran these products before):
 (6400x512)·(512x2048) at 143-156 GFLOP/s against 121-128, (6400x2048)·(2048x512) at 139-142
-against 132-136. With `A` transposed (a weight gradient, (2048x6400)·(6400x512)) it ran at 70
-against 111 reading `A` in place, and at 99-111 against 103-120 with `A`'s blocks packed too,
-so those products stay with cblas.
+against 132-136, and (2048x6400)·(6400x512), `A` transposed, at 116-150 against 112-142 (its
+packing takes 15 ms of the 90-120). In a training step of the zoneout stack of bench/run.py
+the weight gradients this way took 5-10% off the step (850-899 ms against 941-949, medians).
 
 Threads: the engine runs every phase inside `runtime.blas.one_pool()`, which holds OpenBLAS to
 one thread and hands its thread count to `threads` (a one-element array the C code reads at
 each call); the pool's caller never waits for a worker that has not started (runtime.gemm_c).
-The cblas products are split among the same threads as single-threaded cblas calls
-(`blas_call`), so one pool serves the whole program and no idle OpenBLAS thread spins against
-it.
 
 `plan(steps)` finds the steps that can use the packed GEMM: a gemm of one phase whose right
 operand (same view, same transposition) is used by at least two gemm steps of that phase, is not
@@ -45,33 +45,30 @@ from functools import partial
 
 import numpy as np
 
-from runtime import blas
-from runtime.gemm_c import MR, NV, VECTOR_BYTES, c_source  # noqa: F401  (MR: for the docs)
+from runtime.gemm_c import KC, MC, MR, VECTOR_BYTES, c_source  # noqa: F401  (MR: docs)
 from runtime.program import Step, View
 
 SUFFIX = {"float32": "f32", "float64": "f64"}
+A_BLOCK = MC * KC  # elements of big_call's block of a transposed A (a multiple of 16)
 _LONG, _PTR, _INT = ctypes.c_long, ctypes.c_void_p, ctypes.c_int
 
 
 @functools.cache
-def library() -> ctypes.CDLL:
-    """The compiled helpers, argtypes set."""
+def library(extra_flags: tuple = ()) -> ctypes.CDLL:
+    """The compiled helpers, argtypes set (`extra_flags`: for the tests of other ISAs)."""
     from runtime.compile_cache import load_library, toolchain
 
     lib = load_library(c_source(), "the packed-weight GEMM",
-                       flags=toolchain().flags + ("-pthread",))
-    real = {"f32": ctypes.c_float, "f64": ctypes.c_double}
+                       flags=toolchain().flags + ("-pthread", *extra_flags))
     _declare(lib, "symrnn_parallel", [_PTR, _PTR, _LONG, _PTR])
     for s in SUFFIX.values():
+        getattr(lib, f"symrnn_panel_width_{s}").argtypes = []
+        getattr(lib, f"symrnn_panel_width_{s}").restype = _LONG
         _declare(lib, f"symrnn_pack_{s}", [_LONG, _LONG, _PTR, _LONG, _INT, _PTR, _PTR])
         _declare(lib, f"symrnn_gemm_{s}",
                  [_LONG, _LONG, _LONG, _PTR, _LONG, _PTR, _PTR, _LONG, _INT, _PTR])
         _declare(lib, f"symrnn_big_{s}",
-                 [_LONG, _LONG, _LONG, _PTR, _LONG, _PTR, _PTR, _LONG, _INT, _PTR])
-        for bits in (32, 64):
-            _declare(lib, f"symrnn_blas_{s}_{bits}",
-                     [_PTR, _INT, _INT, _LONG, _LONG, _LONG, _PTR, _LONG, _PTR, _LONG, real[s],
-                      _PTR, _LONG, _PTR])
+                 [_INT, _LONG, _LONG, _LONG, _PTR, _LONG, _PTR, _PTR, _LONG, _INT, _PTR, _PTR])
     return lib
 
 
@@ -81,13 +78,19 @@ def _declare(lib, name: str, argtypes: list) -> None:
 
 
 def panel_width(dtype: str) -> int:
-    return NV * VECTOR_BYTES // np.dtype(dtype).itemsize
+    """Columns of a panel of packed B, as the library was compiled for this host."""
+    return int(getattr(library(), f"symrnn_panel_width_{SUFFIX[str(dtype)]}")())
 
 
 def packed_size(k: int, n: int, dtype: str) -> int:
     """Elements of a packed K x N operand: its panels, the last one padded."""
     width = panel_width(dtype)
     return -(-n // width) * width * k
+
+
+def scratch_size(k: int, n: int, dtype: str) -> int:
+    """Elements of `big_call`'s scratch for a K x N right operand."""
+    return A_BLOCK + packed_size(k, n, dtype)
 
 
 class PackedGemm:
@@ -131,45 +134,27 @@ class PackedGemm:
 
 def big_call(a: np.ndarray, b: np.ndarray, c: np.ndarray, accumulate: bool,
              threads: np.ndarray, scratch: np.ndarray | None):
-    """A callable for `c = a @ b` (or `+=`) that packs `b` into `scratch`, then multiplies
-    block by block, or None where `a` is stored transposed (numpy's cblas is faster there:
-    see the module's docstring), the dtypes or layouts do not fit, or `scratch` is too small.
-    """
+    """A callable for `c = a @ b` (or `+=`) that packs `b` into `scratch` (after a block of
+    `a` at its front: `scratch_size`), then multiplies block by block, or None where the dtypes
+    or layouts do not fit or `scratch` is too small."""
     dtype = c.dtype.name
     if dtype not in SUFFIX or {a.dtype, b.dtype} != {c.dtype} or scratch is None \
             or scratch.dtype != c.dtype:
         return None
     la, lb, lc = _layout(a), _layout(b), _layout(c)
-    if la is None or la[0] or lb is None or lc is None or lc[0] or 0 in c.shape \
-            or a.shape[1] == 0:
-        return None
-    (m, k), n = a.shape, b.shape[1]
-    if scratch.size < packed_size(k, n, dtype):
-        return None
-    lib, suffix = library(), SUFFIX[dtype]
-    pack = partial(getattr(lib, f"symrnn_pack_{suffix}"), k, n, _address(b), lb[1], lb[0],
-                   _address(scratch), _address(threads))
-    gemm = partial(getattr(lib, f"symrnn_big_{suffix}"), m, n, k, _address(a), la[1],
-                   _address(scratch), _address(c), lc[1], int(bool(accumulate)),
-                   _address(threads))
-    return _keeping((a, b, c, scratch, threads), partial(in_order, pack, gemm))
-
-
-def blas_call(a: np.ndarray, b: np.ndarray, c: np.ndarray, accumulate: bool,
-              threads: np.ndarray):
-    """A callable for `c = a @ b` (or `+=`) through numpy's cblas split over `threads`, or None
-    where that BLAS or these layouts are not available (the caller then uses numpy)."""
-    found = blas.openblas()
-    if found is None or c.dtype.name not in found.gemm or {a.dtype, b.dtype} != {c.dtype}:
-        return None
-    la, lb, lc = _layout(a), _layout(b), _layout(c)
     if la is None or lb is None or lc is None or lc[0] or 0 in c.shape or a.shape[1] == 0:
         return None
-    fn = getattr(library(), f"symrnn_blas_{SUFFIX[c.dtype.name]}_{found.int_bits}")
     (m, k), n = a.shape, b.shape[1]
-    return _keeping((a, b, c, threads), partial(
-        fn, found.gemm[c.dtype.name], la[0], lb[0], m, n, k, _address(a), la[1], _address(b),
-        lb[1], 1.0 if accumulate else 0.0, _address(c), lc[1], _address(threads)))
+    if scratch.size < scratch_size(k, n, dtype):
+        return None
+    block, packed = scratch[:A_BLOCK], scratch[A_BLOCK:]
+    lib, suffix = library(), SUFFIX[dtype]
+    pack = partial(getattr(lib, f"symrnn_pack_{suffix}"), k, n, _address(b), lb[1], lb[0],
+                   _address(packed), _address(threads))
+    gemm = partial(getattr(lib, f"symrnn_big_{suffix}"), la[0], m, n, k, _address(a), la[1],
+                   _address(packed), _address(c), lc[1], int(bool(accumulate)),
+                   _address(block), _address(threads))
+    return _keeping((a, b, c, scratch, threads), partial(in_order, pack, gemm))
 
 
 def plan(steps: list, dtype_of) -> dict:
