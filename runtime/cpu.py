@@ -20,12 +20,13 @@ kernel `kernel`, `rows`, `cols` (default: the first output's), `masks`; op `op` 
 name) and `attrs` (the op's attributes; without it, every other entry of the step's attrs).
 
 GEMMs and threads (runtime.packed_gemm): per-step products against one weight run against a
-copy of it packed once per phase, by the first of them; the other products pack their right
-operand as they go, into one scratch per dtype (`_big_scratch`). Each phase runs inside
+copy of it packed once per phase, by the first of them; the other products pack their
+operands as they go, into one scratch per dtype (`_big_scratch`). Each phase runs inside
 `runtime.blas.one_pool()`, which lends OpenBLAS's thread count to these GEMMs and holds
-OpenBLAS itself to one thread, so that one pool serves the program (OpenMP threads fighting OpenBLAS's made a forward 3x slower: DESIGN.md,
-"What was measured on the CPU"). The elementwise kernels (`omp simd` over columns) of
-PARALLEL_KERNEL elements or more split their rows over the same pool (`NAME_task`).
+OpenBLAS itself to one thread, so that one pool serves the program (OpenMP threads fighting
+OpenBLAS's made a forward 3x slower: DESIGN.md, "What was measured on the CPU"). The
+elementwise kernels (`omp simd` over columns) of PARALLEL_KERNEL elements or more split their
+rows over the same pool (`NAME_task`).
 `SYMRNN_PACKED_GEMM=0` runs every product through numpy instead, for comparison.
 """
 from __future__ import annotations
@@ -37,10 +38,10 @@ from functools import partial
 import numpy as np
 
 from runtime import assemble, packed_gemm
-from runtime.packed_gemm import aligned, in_order, transposed
 from runtime.blas import one_pool
 from runtime.errors import BindError, ShapeError, fmt_shape
 from runtime.libops import LIBOPS
+from runtime.packed_gemm import aligned, in_order, transposed
 from runtime.program import Program, Step, View
 
 PHASES = ("forward", "backward")
@@ -291,9 +292,8 @@ class CpuEngine:
         return self.program.buffers[v.buffer].dtype
 
     def _packing_scratch(self) -> dict:
-        """One scratch per dtype for the right operand of the products that are not in the
-        packing plan, packed anew at each call (packed_gemm.big_call); they run one at a time.
-        """
+        """One scratch per dtype for the products that are not in the packing plan, which pack
+        their operands anew at each call (packed_gemm.big_call) and run one at a time."""
         sizes: dict = {}
         for i, s in enumerate(self._steps):
             if s.kind != "gemm" or i in self._pack_plan:

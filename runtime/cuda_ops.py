@@ -29,7 +29,7 @@ import numpy as np
 from runtime.assemble import copies, flat2d
 from runtime.compile_cache import kernel_args
 from runtime.libops import reduced_axes
-from runtime.program import Kernel, Step, View
+from runtime.program import Kernel, Step
 
 BLOCK = (256, 1, 1)
 MAX_GRID_X, MAX_GRID_Y = 2**31 - 1, 65535

@@ -49,7 +49,7 @@ from runtime.gemm_c import KC, MC, MR, VECTOR_BYTES, c_source  # noqa: F401  (MR
 from runtime.program import Step, View
 
 SUFFIX = {"float32": "f32", "float64": "f64"}
-A_BLOCK = MC * KC  # elements of big_call's block of a transposed A (a multiple of 16)
+A_BLOCK = MC * KC  # big_call's block of a transposed A: the packed B after it stays aligned
 _LONG, _PTR, _INT = ctypes.c_long, ctypes.c_void_p, ctypes.c_int
 
 
