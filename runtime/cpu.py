@@ -293,7 +293,7 @@ class CpuEngine:
 
     def _packing_scratch(self) -> dict:
         """One scratch per dtype for the products that are not in the packing plan, which pack
-        their operands anew at each call (packed_gemm.big_call) and run one at a time."""
+        their operands block by block (packed_gemm.big_call) and run one at a time."""
         sizes: dict = {}
         for i, s in enumerate(self._steps):
             if s.kind != "gemm" or i in self._pack_plan:

@@ -324,21 +324,27 @@ static void pack_a_task_SUF(const void* job, long t)
 }
 
 /* The same for the products that run once (input projections, data and weight gradients
-   over all steps), B packed whole first, in blocks of MC rows by KC of K: the block of A and
-   the panels' KC rows stay in each core's cache while every panel passes over them. op(A) is
-   M x K, stored transposed when ta (a weight gradient's dG^T); such a block of A is packed
-   into `block` (MC x KC) first. */
-void symrnn_big_SUF(int ta, long M, long N, long K, const real* a, long lda,
-                    const real* packed, real* c, long ldc, int accumulate, real* block,
-                    const int* nt)
+   over all steps), op(A) M x K and op(B) K x N (ta, tb: stored transposed), in blocks of
+   MC rows by KC of K: the block of A and the panels' KC rows stay in each core's cache while
+   every panel passes over them. `scratch` holds a block of A (MC x KC) and KC rows of B's
+   panels: each KC rows of B are packed just before their blocks, and a transposed block of A
+   (a weight gradient's dG^T) is packed into rows of MR first. */
+void symrnn_big_SUF(int ta, int tb, long M, long N, long K, const real* a, long lda,
+                    const real* b, long ldb, real* c, long ldc, int accumulate,
+                    real* scratch, const int* nt)
 {
     int threads = M * N * K >= PARALLEL_GEMM ? *nt : 1;
-    for (long k0 = 0; k0 < K; k0 += KC)
+    real *block = scratch, *packed = scratch + MC * KC;
+    long panels = (N + NR_SUF - 1) / NR_SUF;
+    for (long k0 = 0; k0 < K; k0 += KC) {
+        long kn = K - k0 < KC ? K - k0 : KC;
+        struct pack_SUF rows = {kn, N, ldb, tb ? b + k0 : b + k0 * ldb, tb, packed};
+        parallel_for(panels, kn * N >= PARALLEL_PACK ? threads : 1, pack_panel_SUF, &rows);
         for (long i0 = 0; i0 < M; i0 += MC) {
-            long kn = K - k0 < KC ? K - k0 : KC, mn = M - i0 < MC ? M - i0 : MC;
+            long mn = M - i0 < MC ? M - i0 : MC;
             const real* at = ta ? a + k0 * lda + i0 : a + i0 * lda + k0;
-            struct gemm_SUF job = {ta, accumulate || k0 > 0, mn, N, kn, lda, lda, ldc, K, 0,
-                                   0, at, packed + k0 * NR_SUF, c + i0 * ldc};
+            struct gemm_SUF job = {ta, accumulate || k0 > 0, mn, N, kn, lda, lda, ldc, kn, 0,
+                                   0, at, packed, c + i0 * ldc};
             if (ta) {
                 long chunk = (kn + 2 * threads - 1) / (2 * threads);
                 struct pack_a_SUF pack = {mn, kn, lda, chunk, at, block};
@@ -347,6 +353,7 @@ void symrnn_big_SUF(int ta, long M, long N, long K, const real* a, long lda,
             }
             run_gemm_SUF(&job, threads);
         }
+    }
 }
 """
 

@@ -18,11 +18,12 @@ one-thread A/B ((64x512)·(512x2048): 53 against 73 GFLOP/s median; (64x256)·(2
 against 84). With AVX (16 registers) it is 6 x 2 (runtime.gemm_c's WIDTH).
 Panels are shared among the threads of runtime.gemm_c's pool.
 
-The blocked GEMM (`big_call`) packs all of `B` into a scratch of the engine's, then runs blocks
-of MC rows of `A` by KC of `K`, each block a job of the pool: the per-step product again, with
-`A`'s block kept in cache. A transposed `A` (a weight gradient's `dG^T`) has its block packed
-into rows of MR first, at the front of the same scratch: read in place, one cache line per k
-and MR rows, it ran at half the speed. Two threads, float32, interleaved with numpy's cblas
+The blocked GEMM (`big_call`) runs blocks of MC rows of `A` by KC of `K`, each block a job of
+the pool: the per-step product again, with `A`'s block kept in cache. It packs KC rows of `B`
+at a time into a scratch of the engine's (packing all of `B` first ran no faster, and a
+weight gradient's `B` is 13 MB), and a transposed `A` (a weight gradient's `dG^T`) has its
+block packed into rows of MR, at the front of the same scratch: read in place, one cache line
+per k and MR rows, it ran at half the speed. Two threads, float32, interleaved with numpy's cblas
 split into single-threaded calls over the same threads (what ran these products before):
 (6400x512)·(512x2048) at 143-156 GFLOP/s against 121-128, (6400x2048)·(2048x512) at 139-142
 against 132-136, and (2048x6400)·(6400x512), `A` transposed, at 116-150 against 112-142 (its
@@ -67,8 +68,8 @@ def library(extra_flags: tuple = ()) -> ctypes.CDLL:
         _declare(lib, f"symrnn_pack_{s}", [_LONG, _LONG, _PTR, _LONG, _INT, _PTR, _PTR])
         _declare(lib, f"symrnn_gemm_{s}",
                  [_LONG, _LONG, _LONG, _PTR, _LONG, _PTR, _PTR, _LONG, _INT, _PTR])
-        _declare(lib, f"symrnn_big_{s}",
-                 [_INT, _LONG, _LONG, _LONG, _PTR, _LONG, _PTR, _PTR, _LONG, _INT, _PTR, _PTR])
+        _declare(lib, f"symrnn_big_{s}", [_INT, _INT, _LONG, _LONG, _LONG, _PTR, _LONG, _PTR,
+                                          _LONG, _PTR, _LONG, _INT, _PTR, _PTR])
     return lib
 
 
@@ -89,8 +90,9 @@ def packed_size(k: int, n: int, dtype: str) -> int:
 
 
 def scratch_size(k: int, n: int, dtype: str) -> int:
-    """Elements of `big_call`'s scratch for a K x N right operand."""
-    return A_BLOCK + packed_size(k, n, dtype)
+    """Elements of `big_call`'s scratch for a K x N right operand: a block of A, then KC rows
+    of B's panels."""
+    return A_BLOCK + packed_size(min(k, KC), n, dtype)
 
 
 class PackedGemm:
@@ -134,9 +136,9 @@ class PackedGemm:
 
 def big_call(a: np.ndarray, b: np.ndarray, c: np.ndarray, accumulate: bool,
              threads: np.ndarray, scratch: np.ndarray | None):
-    """A callable for `c = a @ b` (or `+=`) that packs `b` into `scratch` (after a block of
-    `a` at its front: `scratch_size`), then multiplies block by block, or None where the dtypes
-    or layouts do not fit or `scratch` is too small."""
+    """A callable for `c = a @ b` (or `+=`) block by block, packing its operands as it goes
+    into `scratch` (`scratch_size` elements at least), or None where the dtypes or layouts do
+    not fit or `scratch` is too small."""
     dtype = c.dtype.name
     if dtype not in SUFFIX or {a.dtype, b.dtype} != {c.dtype} or scratch is None \
             or scratch.dtype != c.dtype:
@@ -147,14 +149,10 @@ def big_call(a: np.ndarray, b: np.ndarray, c: np.ndarray, accumulate: bool,
     (m, k), n = a.shape, b.shape[1]
     if scratch.size < scratch_size(k, n, dtype):
         return None
-    block, packed = scratch[:A_BLOCK], scratch[A_BLOCK:]
-    lib, suffix = library(), SUFFIX[dtype]
-    pack = partial(getattr(lib, f"symrnn_pack_{suffix}"), k, n, _address(b), lb[1], lb[0],
-                   _address(packed), _address(threads))
-    gemm = partial(getattr(lib, f"symrnn_big_{suffix}"), la[0], m, n, k, _address(a), la[1],
-                   _address(packed), _address(c), lc[1], int(bool(accumulate)),
-                   _address(block), _address(threads))
-    return _keeping((a, b, c, scratch, threads), partial(in_order, pack, gemm))
+    fn = getattr(library(), f"symrnn_big_{SUFFIX[dtype]}")
+    return _keeping((a, b, c, scratch, threads), partial(
+        fn, la[0], lb[0], m, n, k, _address(a), la[1], _address(b), lb[1], _address(c), lc[1],
+        int(bool(accumulate)), _address(scratch), _address(threads)))
 
 
 def plan(steps: list, dtype_of) -> dict:

@@ -100,17 +100,16 @@ def test_gemms_built_for_narrower_vectors_match_numpy(isa, dtype):
     m, k, n = 250, 600, 70
     a, b = r.standard_normal((m, k)).astype(dtype), r.standard_normal((k, n)).astype(dtype)
     at = np.ascontiguousarray(a.T)
-    nt = threads(2)
-    scratch = packed_gemm.aligned(packed_gemm.A_BLOCK + -(-n // width) * width * k, dtype)
-    block, packed = scratch[:packed_gemm.A_BLOCK], scratch[packed_gemm.A_BLOCK:]
-    addr = packed_gemm._address
+    nt, addr, panels = threads(2), packed_gemm._address, -(-n // width)
+    packed = packed_gemm.aligned(panels * width * k, dtype)
     getattr(lib, f"symrnn_pack_{s}")(k, n, addr(b), n, 0, addr(packed), addr(nt))
     c = np.zeros((m, n), dtype)
     getattr(lib, f"symrnn_gemm_{s}")(m, n, k, addr(a), k, addr(packed), addr(c), n, 0, addr(nt))
     np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=4e-7 * k)
     c[:] = 0
-    getattr(lib, f"symrnn_big_{s}")(1, m, n, k, addr(at), m, addr(packed), addr(c), n, 0,
-                                    addr(block), addr(nt))
+    scratch = packed_gemm.aligned(packed_gemm.A_BLOCK + panels * width * gemm_c.KC, dtype)
+    getattr(lib, f"symrnn_big_{s}")(1, 0, m, n, k, addr(at), m, addr(b), n, addr(c), n, 0,
+                                    addr(scratch), addr(nt))
     np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=4e-7 * k)
 
 
