@@ -482,9 +482,10 @@ def main(argv=None) -> int:
 
 
 def roof_bound(tm: dict, flops, roof: float) -> dict:
-    """The largest forward+backward ratio over each peer that any program could reach in this
-    run: the peer's time over the time of the program's own FLOPs at the roof, as if every
-    product ran at numpy's best rate and nothing else took time."""
+    """The forward+backward ratio over each peer of a program whose products all ran at the
+    roof (numpy's best GEMM rate in this run) and that spent no other time: the peer's time
+    over the time of the program's FLOPs at the roof. A goal above it needs products faster
+    than numpy's."""
     if not flops or not roof:
         return {}
     ideal_ms = flops / (roof * 1e9) * 1e3
