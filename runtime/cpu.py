@@ -200,9 +200,8 @@ class CpuEngine:
     def _operands(self, step: Step):
         a, b = (self._view(v) for v in step.inputs[:2])
         c = self._view(step.outputs[0])
-        attrs = step.attrs
-        a = a.T if attrs.get("trans_a", attrs.get("transpose_a")) else a
-        b = b.T if attrs.get("trans_b", attrs.get("transpose_b")) else b
+        a = a.T if transposed(step, "a") else a
+        b = b.T if transposed(step, "b") else b
         if a.shape[1] != b.shape[0] or c.shape != (a.shape[0], b.shape[1]):
             raise ValueError(f"program: gemm {step.name!r} multiplies {a.shape} by {b.shape} "
                              f"into {c.shape}")

@@ -22,11 +22,12 @@ The blocked GEMM (`big_call`) runs blocks of MC rows of `A` by KC of `K`, each b
 the pool: the per-step product again, with `A`'s block kept in cache. It packs KC rows of `B`
 at a time into a scratch of the engine's (packing all of `B` first ran no faster, and a
 weight gradient's `B` is 13 MB), and a transposed `A` (a weight gradient's `dG^T`) has its
-block packed into rows of MR, at the front of the same scratch: read in place, one cache line
-per k and MR rows, it ran at half the speed. Two threads, float32, interleaved with numpy's cblas
-split into single-threaded calls over the same threads (what ran these products before):
-(6400x512)·(512x2048) at 143-156 GFLOP/s against 121-128, (6400x2048)·(2048x512) at 139-142
-against 132-136, and (2048x6400)·(6400x512), `A` transposed, at 116-150 against 112-142 (its
+block packed into rows of MR (runtime.gemm_c's rows of C per micro-kernel call), at the front
+of the same scratch: read in place, one cache line per k and MR rows, it ran at half the speed.
+Two threads, float32, interleaved with numpy's cblas split into single-threaded calls over the
+same threads (what ran these products before):
+(6400x512)·(512x2048) at 143-156 GFLOP/s against 121-128, (6400x2048)·(2048x512) at 139-154
+against 123-136, and (2048x6400)·(6400x512), `A` transposed, at 116-150 against 112-142 (its
 packing takes 15 ms of the 90-120). In a training step of the zoneout stack of bench/run.py
 the weight gradients this way took 5-10% off the step (850-899 ms against 941-949, medians).
 
@@ -46,7 +47,7 @@ from functools import partial
 
 import numpy as np
 
-from runtime.gemm_c import KC, MC, MR, VECTOR_BYTES, c_source  # noqa: F401  (MR: docs)
+from runtime.gemm_c import KC, MC, VECTOR_BYTES, c_source
 from runtime.program import Step, View
 
 SUFFIX = {"float32": "f32", "float64": "f64"}
@@ -177,6 +178,8 @@ def plan(steps: list, dtype_of) -> dict:
 
 
 def transposed(step: Step, which: str) -> bool:
+    """Whether a gemm step's operand `which` ('a' or 'b') is transposed (`trans_a`, or the dot
+    op's `transpose_a`)."""
     attrs = step.attrs
     return bool(attrs.get(f"trans_{which}", attrs.get(f"transpose_{which}")))
 
