@@ -19,6 +19,7 @@ import numpy as np
 
 from runtime.errors import ConfigError
 from symrnn.model import init_params, state_args
+from symrnn.scalars import as_int
 from symrnn.symbol import Symbol
 
 STAT_ROWS = [
@@ -107,7 +108,7 @@ def compare(symbol: Symbol, backend: str = "cpu", seed: int = 0, repeat: int = 5
 
     Times are the best of `repeat` runs, in milliseconds.
     """
-    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+    if as_int(repeat) is None or repeat < 1:
         raise ConfigError(f"compare: 'repeat' must be a positive int, given {repeat!r}")
     binds = {"fused": (backend, True), "unrolled": (backend, False)}
     if reference and backend != "reference":

@@ -17,6 +17,7 @@ import numpy as np
 from runtime.errors import ConfigError
 from symrnn.ops import Embedding, FullyConnected, check_size, softmax_cross_entropy
 from symrnn.rnn import RNNFactory
+from symrnn.scalars import as_int
 from symrnn.symbol import Group, Symbol, Variable, _op
 
 _RNN_PARAMS = ("i2h_weight", "i2h_bias", "h2h_weight", "h2h_bias")
@@ -122,7 +123,7 @@ class CharLM:
                  typ: str = "lstm", dropout=0.0, zoneout=0.0, name: str = "lm"):
         self.vocab_size = check_size("CharLM", "vocab_size", vocab_size)
         self.embed_dim = check_size("CharLM", "embed_dim", embed_dim)
-        self.num_hidden = [num_hidden] if isinstance(num_hidden, int) else list(num_hidden)
+        self.num_hidden = [num_hidden] if as_int(num_hidden) is not None else num_hidden
         self.typ, self.dropout, self.zoneout, self.name = typ, dropout, zoneout, name
         self._factory()  # validates the stack's arguments now
 

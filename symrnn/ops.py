@@ -9,6 +9,7 @@ from __future__ import annotations
 import zlib
 
 from runtime.errors import ConfigError
+from symrnn.scalars import as_int, as_real
 from symrnn.symbol import NameManager, Symbol, Variable, _op
 
 
@@ -18,15 +19,19 @@ def mask_id(name: str) -> int:
 
 
 def check_rate(where: str, arg: str, p) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+    """`p` as a float in [0, 1) (Python or numpy scalar), or a ConfigError naming `arg`."""
+    rate = as_real(p)
+    if rate is None or not 0 <= rate < 1:
         raise ConfigError(f"{where}: '{arg}' must be a rate in [0, 1), given {p!r}")
-    return float(p)
+    return rate
 
 
 def check_size(where: str, arg: str, n) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+    """`n` as a positive Python int (numpy integers too), or a ConfigError naming `arg`."""
+    size = as_int(n)
+    if size is None or size <= 0:
         raise ConfigError(f"{where}: '{arg}' must be a positive int, given {n!r}")
-    return n
+    return size
 
 
 def FullyConnected(data: Symbol, weight: Symbol | None = None, bias: Symbol | None = None,

@@ -16,13 +16,14 @@ import math
 import numpy as np
 
 from runtime.errors import ConfigError
+from symrnn.scalars import as_real
 
 
 def _check(where: str, arg: str, value, low: float, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not low <= value < high:
+    number = as_real(value)
+    if number is None or not low <= number < high:
         raise ConfigError(f"{where}: '{arg}' must be in [{low}, {high}), given {value!r}")
-    return float(value)
+    return number
 
 
 class Optimizer:

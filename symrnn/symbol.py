@@ -15,10 +15,16 @@ import json
 from collections.abc import Iterator
 from typing import ClassVar
 
+import numpy as np
+
 from runtime.errors import ConfigError, SymRNNError
+from symrnn.scalars import as_int, as_real
 
 FORMAT = "symrnn-symbol"
 FORMAT_VERSION = 1
+# float16 and bool have no kernels; integers are for token ids and labels
+VARIABLE_DTYPES = ("float32", "float64", "int8", "int16", "int32", "int64",
+                   "uint8", "uint16", "uint32", "uint64")
 
 
 class SymNode:
@@ -145,10 +151,10 @@ class Symbol:
     def __sub__(self, other):
         if isinstance(other, Symbol):
             return _op("sub", [self, other])
-        return _op("add_scalar", [self], scalar=-float(other))
+        return _op("add_scalar", [self], scalar=-_scalar("sub", other))
 
     def __rsub__(self, other):
-        return _op("rsub_scalar", [self], scalar=float(other))
+        return _op("rsub_scalar", [self], scalar=_scalar("rsub", other))
 
     def __mul__(self, other):
         return _arith("mul", "mul_scalar", self, other)
@@ -159,10 +165,10 @@ class Symbol:
     def __truediv__(self, other):
         if isinstance(other, Symbol):
             return _op("div", [self, other])
-        return _op("mul_scalar", [self], scalar=1.0 / float(other))
+        return _op("mul_scalar", [self], scalar=1.0 / _scalar("div", other))
 
     def __rtruediv__(self, other):
-        return _op("rdiv_scalar", [self], scalar=float(other))
+        return _op("rdiv_scalar", [self], scalar=_scalar("rdiv", other))
 
     def __neg__(self):
         return _op("neg", [self])
@@ -185,14 +191,29 @@ class Symbol:
         return json.dumps(doc, indent=1, sort_keys=True)
 
     def save(self, path) -> None:
-        with open(path, "w") as f:
-            f.write(self.tojson())
+        text = self.tojson()
+        try:
+            with open(path, "w") as f:
+                f.write(text)
+        except OSError as e:
+            raise SymRNNError(f"save: cannot write {str(path)!r} ({e.__class__.__name__}: "
+                              f"{e.strerror or e})") from None
 
 
 def _arith(op, scalar_op, a, b):
     if isinstance(b, Symbol):
         return _op(op, [a, b])
-    return _op(scalar_op, [a], scalar=float(b))
+    return _op(scalar_op, [a], scalar=_scalar(op, b))
+
+
+def _scalar(op: str, value) -> float:
+    number = as_real(value)
+    if number is None:
+        raise ConfigError(f"{op}: the other operand must be a Symbol or a real number, given "
+                          f"{type(value).__name__} {value!r}")
+    if op == "div" and number == 0:
+        raise ConfigError(f"div: cannot divide a Symbol by the number 0, given {value!r}")
+    return number
 
 
 def _op(op: str, inputs, name: str | None = None, num_outputs: int = 1, **attrs) -> Symbol:
@@ -209,16 +230,35 @@ def _op(op: str, inputs, name: str | None = None, num_outputs: int = 1, **attrs)
 
 
 def Variable(name: str, shape=None, dtype: str = "float32", **attrs) -> Symbol:
-    """A free argument. `shape` may hold 0 for a dimension to infer (MXNet style)."""
+    """A free argument. `shape` may hold 0 for a dimension to infer (MXNet style); `dtype`
+    is one of VARIABLE_DTYPES (a name or a numpy dtype): floats for values, integers for
+    token ids and labels."""
     if not isinstance(name, str) or not name:
         raise ConfigError(f"Variable: 'name' must be a non-empty string, given {name!r}")
     if shape is not None:
-        if any(not isinstance(d, int) or d < 0 for d in shape):
-            raise ConfigError(f"Variable {name!r}: 'shape' must hold non-negative ints "
-                              f"(0 = infer), given {shape!r}")
-        attrs["shape"] = tuple(shape)
-    attrs["dtype"] = dtype
+        attrs["shape"] = _checked_shape(name, shape)
+    attrs["dtype"] = checked_dtype(f"Variable {name!r}", dtype)
     return Symbol([(SymNode("var", name, attrs, []), 0)])
+
+
+def checked_dtype(where: str, dtype) -> str:
+    """The name of `dtype` if it is one of VARIABLE_DTYPES, else a ConfigError."""
+    try:
+        named = np.dtype(dtype).name if not isinstance(dtype, bool) else None
+    except TypeError:
+        named = None
+    if named not in VARIABLE_DTYPES:
+        raise ConfigError(f"{where}: 'dtype' must be one of {VARIABLE_DTYPES}, given {dtype!r}")
+    return named
+
+
+def _checked_shape(name: str, shape) -> tuple:
+    dims = tuple(shape) if isinstance(shape, (tuple, list)) else None
+    ints = None if dims is None else [as_int(d) for d in dims]
+    if ints is None or any(d is None or d < 0 for d in ints):
+        raise ConfigError(f"Variable {name!r}: 'shape' must be a tuple of non-negative ints "
+                          f"(0 = infer), given {shape!r}")
+    return tuple(ints)
 
 
 def Group(symbols) -> Symbol:
@@ -246,6 +286,8 @@ def load_json(text: str) -> Symbol:
         nodes: list[SymNode] = []
         for rec in doc["nodes"]:
             inputs = [(nodes[k], i) for k, i in rec["inputs"]]
+            if rec["op"] == "var":
+                checked_dtype(f"load_json: variable {rec['name']!r}", rec["attrs"]["dtype"])
             nodes.append(SymNode(rec["op"], rec["name"], _frozen(rec["attrs"]), inputs,
                                  rec["num_outputs"]))
         return Symbol([(nodes[k], i) for k, i in doc["heads"]])
@@ -254,8 +296,14 @@ def load_json(text: str) -> Symbol:
 
 
 def load(path) -> Symbol:
-    with open(path) as f:
-        return load_json(f.read())
+    """The symbol saved at `path` by `Symbol.save`."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise SymRNNError(f"load: cannot read {str(path)!r} ({e.__class__.__name__}: "
+                          f"{getattr(e, 'strerror', None) or e})") from None
+    return load_json(text)
 
 
 def _jsonable(attrs: dict) -> dict:

@@ -13,6 +13,7 @@ from runtime.errors import ConfigError
 from symrnn.ops import check_rate, check_size, concat, stack_steps, take_step
 from symrnn.rnn.cells import GRUCell, LSTMCell, RNNCell
 from symrnn.rnn.modifiers import BidirectionalCell, DropoutCell, ZoneoutCell
+from symrnn.scalars import as_int
 from symrnn.symbol import Symbol
 
 CELLS = {
@@ -61,7 +62,7 @@ class RNNFactory:
                  init_h=None, init_c=None, bidirectional: bool = False, name: str = "lstm"):
         self.num_hidden = _sizes(num_hidden)
         self.data_dim = None if data_dim is None else check_size(WHERE, "data_dim", data_dim)
-        if typ not in CELLS:
+        if not isinstance(typ, str) or typ not in CELLS:
             raise ConfigError(f"{WHERE}: 'typ' must be one of {tuple(CELLS)}, given {typ!r}")
         if dropout_mode not in DROPOUT_MODES:
             raise ConfigError(f"{WHERE}: 'dropout_mode' must be one of {DROPOUT_MODES}, "
@@ -224,7 +225,7 @@ class RNNFactory:
 
 
 def _sizes(num_hidden) -> list[int]:
-    if isinstance(num_hidden, int) and not isinstance(num_hidden, bool):
+    if as_int(num_hidden) is not None:
         num_hidden = [num_hidden]
     if not isinstance(num_hidden, (list, tuple)) or not num_hidden:
         raise ConfigError(f"{WHERE}: 'num_hidden' must be a non-empty list of positive ints "
