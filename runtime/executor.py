@@ -4,14 +4,20 @@ An engine computes; the executor owns the argument and gradient arrays, validate
 input before touching any state (a refused call leaves parameters and gradients as they
 were), honours `grad_req` and draws a fresh seed for each training forward.
 
+`arg_dict` and `grad_dict` are runtime.arg_views.ArgDict: assigning to them copies into the
+executor's arrays or is refused; keys are never added or removed.
+
 An engine provides `arg_specs` ({name: (shape, dtype)}), `out_specs` ([(name, shape, dtype)]),
 `wrt` (arguments that get gradients), `forward(args, is_train, seed) -> [arrays]` and
 `backward(head_grads) -> {name: array}` (after a forward).
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
+from runtime.arg_views import ArgDict
 from runtime.errors import BindError, ShapeError, fmt_shape
 
 GRAD_REQS = ("write", "add", "null")
@@ -58,17 +64,25 @@ def check_array(where: str, name: str, value, shape, dtype) -> np.ndarray:
     return value
 
 
+def check_seed(where: str, seed) -> int:
+    """`seed` (a Python or numpy integer, negative ones too) as an int in [0, 2**64)."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise BindError(f"{where}: 'seed' must be an int, given {type(seed).__name__} "
+                        f"{seed!r}")
+    return int(seed) % 2**64
+
+
 class Executor:
     def __init__(self, engine, grad_req, seed: int = 0, args=None):
         self.engine = engine
         specs = engine.arg_specs
         self._reqs = normalize_grad_req(grad_req, list(specs))
-        self.arg_dict = {n: np.zeros(s, d) for n, (s, d) in specs.items()}
-        self.grad_dict = {n: np.zeros(s, d) for n, (s, d) in specs.items()
-                          if self._reqs[n] != "null"}
+        self.arg_dict = ArgDict("arg_dict", {n: np.zeros(s, d) for n, (s, d) in specs.items()})
+        self.grad_dict = ArgDict("grad_dict", {n: np.zeros(s, d) for n, (s, d) in specs.items()
+                                               if self._reqs[n] != "null"})
         self.aux_dict: dict = {}
         self.outputs: list[np.ndarray] = []
-        self.seed = int(seed)
+        self.seed = check_seed("bind", seed)
         self._train_calls = 0
         self._ran_forward = False
         if args:
@@ -109,6 +123,7 @@ class Executor:
                 check_finite: bool = False, **inputs) -> list[np.ndarray]:
         """Runs the graph; keyword arrays replace arguments first. In training, masks are
         drawn from `seed`, or from a fresh seed derived from the executor's seed."""
+        seed = None if seed is None else check_seed("forward", seed)
         checked = self._check_args("forward", inputs, False)
         if check_finite:
             self._check_finite(checked)
@@ -152,6 +167,9 @@ class Executor:
     # ---- validation -----------------------------------------------------------------------------
     def _check_args(self, where, values: dict, allow_extra: bool) -> dict:
         specs, checked = self.engine.arg_specs, {}
+        if not isinstance(values, dict):
+            raise BindError(f"{where}: expected a dict {{name: array}}, given "
+                            f"{type(values).__name__}")
         for n, v in values.items():
             if n not in specs:
                 if allow_extra:
@@ -168,6 +186,10 @@ class Executor:
 
     def _head_grads(self, out_grads) -> list[np.ndarray]:
         specs = self.engine.out_specs
+        if not isinstance(out_grads, (type(None), np.ndarray, list, tuple, dict)):
+            raise BindError(f"backward: 'out_grads' must be an array, a list of arrays (one "
+                            f"per head) or a dict {{head: array}}, given "
+                            f"{type(out_grads).__name__} {out_grads!r}"[:200])
         if out_grads is None:
             for name, shape, _ in specs:
                 if int(np.prod(shape)) != 1:

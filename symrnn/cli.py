@@ -98,7 +98,7 @@ def add_stack_args(p: argparse.ArgumentParser, hidden="256,128", zoneout="0.1",
     p.add_argument("--dropout-mode", default="step", choices=["step", "sequence"])
     if backend:
         p.add_argument("--backend", default="cpu", choices=["cpu", "reference", "cuda"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=cli_tools.seed, default=0)
 
 
 def configure_compare(p: argparse.ArgumentParser) -> None:
@@ -150,7 +150,7 @@ def configure_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--minutes", type=positive_float, default=2.5,
                    help="training time budget in minutes (default 2.5)")
     p.add_argument("--backend", default="cpu", choices=["cpu", "reference", "cuda"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=cli_tools.seed, default=0)
     p.add_argument("--sample-length", type=positive, default=300)
 
 
@@ -226,7 +226,8 @@ def run_export(args) -> int:
                              for n, v in given.items()})
     else:
         init_params(ex, names=params, seed=args.seed)
-    manifest = export(ex, args.out)
+    with cli_tools.writing("export", args.out):
+        manifest = export(ex, args.out)
     print(manifest_summary(args.out, manifest))
     print(f"parameters: {len(params)} arrays, "
           f"{sum(int(np.prod(ex.arg_dict[n].shape)) for n in params):,} values "
@@ -361,6 +362,7 @@ def main(argv=None) -> int:
         text = _one_line(e)  # "export: ..." from the library reads "symrnn export: error: ..."
         text = text[len(args.command) + 2:] if text.startswith(f"{args.command}: ") else text
         print(f"symrnn {args.command}: error: {text}", file=sys.stderr)
+        return 2  # as argparse does for a bad argument
     except KeyboardInterrupt:
         print(f"symrnn {args.command}: interrupted", file=sys.stderr)
         return 130

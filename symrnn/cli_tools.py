@@ -14,6 +14,7 @@ pictures from recompiling its `symbol.json` for the exported shapes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import re
@@ -45,8 +46,26 @@ def configure_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", help="writes DIR/<output>.npy (required)")
     p.add_argument("--train", action="store_true",
                    help="training-mode forward: dropout and zoneout draw masks")
-    p.add_argument("--seed", type=int, default=None, help="the masks' seed (with --train)")
+    p.add_argument("--seed", type=seed, default=None, help="the masks' seed (with --train)")
     p.add_argument("--backend", default="cpu", choices=["cpu", "cuda"])
+
+
+def seed(text: str) -> int:
+    """An argparse type: a seed is a non-negative int."""
+    value = int(text) if re.fullmatch(r"\s*\+?\d+\s*", text) else -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative int, given {text!r}")
+    return value
+
+
+@contextlib.contextmanager
+def writing(where: str, path):
+    """Turns an OSError while writing `path` into a one-line ConfigError."""
+    try:
+        yield
+    except OSError as e:
+        raise ConfigError(f"{where}: cannot write {str(path)!r}: "
+                          f"{e.strerror or type(e).__name__}") from None
 
 
 def run_run(args) -> int:
@@ -79,11 +98,12 @@ def run_run(args) -> int:
                           f"{tuple(want['shape'])} {want['dtype']}: give --input "
                           f"{missing[0]}=FILE.npy")
     outputs = ex.forward(is_train=args.train, seed=args.seed, **inputs)
-    os.makedirs(args.out, exist_ok=True)
-    for name, value in zip(ex.output_names, outputs):
-        path = os.path.join(args.out, re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".npy")
-        np.save(path, value, allow_pickle=False)
-        print(f"{path}: {value.dtype} {value.shape}")
+    with writing("run", args.out):
+        os.makedirs(args.out, exist_ok=True)
+        for name, value in zip(ex.output_names, outputs):
+            path = os.path.join(args.out, re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".npy")
+            np.save(path, value, allow_pickle=False)
+            print(f"{path}: {value.dtype} {value.shape}")
     return 0
 
 

@@ -100,7 +100,7 @@ def _adopt_grads(ex: Executor, args_grad) -> None:
         if not g.flags.c_contiguous:
             raise BindError(f"bind: args_grad[{n!r}] must be C-contiguous to be written in "
                             f"place; pass np.ascontiguousarray(...)")
-        ex.grad_dict[n] = g
+        ex.grad_dict.adopt(n, g)
 
 
 __all__ = ["BackendUnavailable", "bind", "simple_bind"]

@@ -87,7 +87,9 @@ def init_params(executor, names=None, scale: float | None = None, seed: int = 0)
     if unknown:
         raise ConfigError(f"init_params: {unknown[0]!r} is not an argument; the arguments "
                           f"are {list(args)}")
-    rng = np.random.default_rng(seed)
+    if as_int(seed) is None or seed < 0:
+        raise ConfigError(f"init_params: 'seed' must be a non-negative int, given {seed!r}")
+    rng = np.random.default_rng(int(seed))
     for n in [a for a in args if a in set(names)]:
         bound = scale if scale is not None else 1.0 / math.sqrt(_fan_in(n, args))
         args[n][...] = rng.uniform(-bound, bound, args[n].shape)

@@ -179,8 +179,8 @@ def test_bench_runs_the_script_and_passes_options(tmp_path, monkeypatch, capfd):
 
 def test_bench_without_the_repository(monkeypatch, capsys):
     monkeypatch.setattr(cli, "bench_script", lambda: None)
-    assert cli.main(["bench", "--quick"]) == 1
-    one_line_error(1, capsys.readouterr().err, "bench/run.py was not found")
+    assert cli.main(["bench", "--quick"]) == 2
+    one_line_error(2, capsys.readouterr().err, "bench/run.py was not found")
 
 
 def test_bench_finds_the_checkout():
