@@ -56,6 +56,10 @@ class NameManager:
 
 
 class Symbol:
+    # numpy scalars and arrays defer to Symbol's operators (`np.float32(1) - x` is rsub), instead
+    # of treating a Symbol as a sequence of its outputs
+    __array_ufunc__ = None
+
     def __init__(self, outputs):
         self._outputs = [(n, i) for n, i in outputs]
 

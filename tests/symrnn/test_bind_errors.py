@@ -307,3 +307,90 @@ def test_fully_connected_non_positive_num_hidden(n):
         sym.FullyConnected(sym.Variable("x"), num_hidden=n)
     msg = str(info.value)
     assert "'num_hidden'" in msg and "positive" in msg and repr(n) in msg
+
+
+# ---- issue 19: raw errors that became SymRNNErrors ---------------------------------------------
+
+@pytest.mark.parametrize("out_grads", [3, 2.5, "ones", object()])
+def test_backward_with_a_non_array_out_grads(out_grads):
+    ex = _executor()
+    _refused(ex, lambda: ex.backward(out_grads), BindError, "backward: 'out_grads'",
+             "an array, a list of arrays", type(out_grads).__name__)
+
+
+@pytest.mark.parametrize("seed", ["abc", 1.5, [1], True])
+def test_forward_with_a_bad_seed_leaves_the_data_alone(seed):
+    ex = _executor()
+    new = np.full((T, N, I), 7.0, "float32")
+    _refused(ex, lambda: ex.forward(is_train=True, seed=seed, data=new), BindError,
+             "forward: 'seed' must be an int", repr(seed))
+
+
+def test_simple_bind_with_a_bad_seed():
+    with pytest.raises(BindError, match="bind: 'seed' must be an int, given str 'abc'"):
+        _model().simple_bind(backend="reference", seed="abc", data=(T, N, I))
+
+
+def test_copy_params_from_a_list():
+    ex = _executor()
+    _refused(ex, lambda: ex.copy_params_from([np.zeros(3)]), BindError,
+             "copy_params_from: expected a dict", "list")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bogus", "bool", "complex64", np.float16, 3])
+def test_variable_dtype_without_kernels_is_refused(dtype):
+    with pytest.raises(ConfigError) as info:
+        sym.Variable("x", dtype=dtype)
+    msg = str(info.value)
+    assert "Variable 'x'" in msg and "'dtype'" in msg and "'float32'" in msg
+    assert repr(dtype) in msg
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bogus"])
+def test_a_loaded_symbol_with_a_bad_dtype_is_refused(dtype):
+    text = sym.tanh(sym.Variable("x")).tojson().replace('"float32"', f'"{dtype}"')
+    with pytest.raises(SymRNNError, match=f"variable 'x'.*'dtype'.*{dtype}"):
+        sym.load_json(text)
+
+
+@pytest.mark.parametrize("dtype, want", [(np.float64, "float64"), (np.dtype("int64"), "int64")])
+def test_variable_dtype_as_a_numpy_type(dtype, want):
+    assert sym.Variable("x", dtype=dtype).tojson().count(f'"{want}"') == 1
+
+
+@pytest.mark.parametrize("typ", [["lstm"], {"lstm": 1}, None, 3])
+def test_factory_typ_that_is_not_a_string(typ):
+    with pytest.raises(ConfigError, match=r"RNNFactory: 'typ' must be one of \('lstm'"):
+        sym.RNNFactory(num_hidden=[H], data_dim=I, typ=typ)
+
+
+@pytest.mark.parametrize("shape", [5, "abc", (2, 1.5), (2, None)])
+def test_variable_shape_that_is_not_a_tuple_of_ints(shape):
+    with pytest.raises(ConfigError, match=r"Variable 'x': 'shape' must be a tuple"):
+        sym.Variable("x", shape=shape)
+
+
+@pytest.mark.parametrize("call, needle", [
+    (lambda x: x + "a", "add: the other operand"),
+    (lambda x: x - None, "sub: the other operand"),
+    (lambda x: [1] * x, "mul: the other operand"),
+    (lambda x: x / 0, "cannot divide"),
+    (lambda x: "2" / x, "rdiv: the other operand"),
+])
+def test_symbol_arithmetic_with_a_non_number(call, needle):
+    with pytest.raises(ConfigError, match=needle):
+        call(sym.Variable("x"))
+
+
+def test_save_and_load_an_unusable_path(tmp_path):
+    with pytest.raises(SymRNNError, match="save: cannot write"):
+        sym.Variable("x").save(tmp_path / "no" / "such" / "x.json")
+    with pytest.raises(SymRNNError, match="load: cannot read"):
+        sym.load(tmp_path / "missing.json")
+
+
+def test_init_params_with_a_bad_seed():
+    ex = _executor()
+    for seed in ("abc", -1):
+        _refused(ex, lambda seed=seed: sym.init_params(ex, seed=seed), ConfigError,
+                 "init_params: 'seed'", repr(seed))
