@@ -17,7 +17,7 @@ import numpy as np
 from runtime.errors import ConfigError
 from symrnn.ops import Embedding, FullyConnected, check_size, softmax_cross_entropy
 from symrnn.rnn import RNNFactory
-from symrnn.scalars import as_int
+from symrnn.scalars import as_int, as_real
 from symrnn.symbol import Group, Symbol, Variable, _op
 
 _RNN_PARAMS = ("i2h_weight", "i2h_bias", "h2h_weight", "h2h_bias")
@@ -166,7 +166,7 @@ class CharLM:
         that shares the trained parameters (`params`: an executor's `arg_dict`)."""
         if not prime:
             raise ConfigError("CharLM.sample: 'prime' must hold at least one character")
-        if temperature <= 0:
+        if as_real(temperature) is None or temperature <= 0:
             raise ConfigError(f"CharLM.sample: 'temperature' must be > 0, given {temperature}")
         ex, links = self.bind(1, 1, backend, train=False)
         skip = {"data", "label", *links.values()}

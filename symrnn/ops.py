@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import zlib
 
+import numpy as np
+
 from runtime.errors import ConfigError
 from symrnn.scalars import as_int, as_real
-from symrnn.symbol import NameManager, Symbol, Variable, _op
+from symrnn.symbol import NameManager, Symbol, Variable, _op, checked_dtype
 
 
 def mask_id(name: str) -> int:
@@ -34,10 +36,40 @@ def check_size(where: str, arg: str, n) -> int:
     return size
 
 
+def check_int(where: str, arg: str, n) -> int:
+    """`n` as a Python int of any sign (an axis, an index), or a ConfigError naming `arg`."""
+    value = as_int(n)
+    if value is None:
+        raise ConfigError(f"{where}: '{arg}' must be an int, given {n!r}")
+    return value
+
+
+def check_axes(where: str, arg: str, axis):
+    """None, an int or a tuple of ints, with numpy integers made Python ints."""
+    if axis is None:
+        return None
+    if isinstance(axis, (tuple, list)):
+        return tuple(check_int(where, f"{arg}[{i}]", a) for i, a in enumerate(axis))
+    return check_int(where, arg, axis)
+
+
+def check_shape(where: str, arg: str, shape) -> tuple:
+    """A tuple (or list) of ints, as a tuple of Python ints."""
+    if not isinstance(shape, (tuple, list)):
+        raise ConfigError(f"{where}: '{arg}' must be a tuple of ints, given {shape!r}")
+    return tuple(check_int(where, f"{arg}[{i}]", d) for i, d in enumerate(shape))
+
+
+def _check_flag(where: str, arg: str, flag) -> bool:
+    if not isinstance(flag, (bool, np.bool_)) and as_int(flag) not in (0, 1):
+        raise ConfigError(f"{where}: '{arg}' must be True or False, given {flag!r}")
+    return bool(flag)
+
+
 def FullyConnected(data: Symbol, weight: Symbol | None = None, bias: Symbol | None = None,
                    num_hidden: int = 0, no_bias: bool = False, name: str | None = None):
     """`data @ weight.T + bias` over the last axis; weight `(num_hidden, in)`."""
-    check_size("FullyConnected", "num_hidden", num_hidden)
+    num_hidden = check_size("FullyConnected", "num_hidden", num_hidden)
     name = NameManager.get(name, "fullyconnected")
     weight = weight if weight is not None else Variable(f"{name}_weight")
     inputs = [data, weight]
@@ -62,8 +94,9 @@ def elemwise_sub(lhs: Symbol, rhs: Symbol, name: str | None = None) -> Symbol:
 def dot(lhs: Symbol, rhs: Symbol, transpose_a: bool = False, transpose_b: bool = False,
         name: str | None = None) -> Symbol:
     """Matrix product; leading axes of `lhs` are flattened into rows."""
-    return _op("dot", [lhs, rhs], name, transpose_a=bool(transpose_a),
-               transpose_b=bool(transpose_b))
+    return _op("dot", [lhs, rhs], name,
+               transpose_a=_check_flag("dot", "transpose_a", transpose_a),
+               transpose_b=_check_flag("dot", "transpose_b", transpose_b))
 
 
 def _unary(op):
@@ -83,7 +116,7 @@ negative = _unary("neg")
 
 
 def Activation(data: Symbol, act_type: str, name: str | None = None) -> Symbol:
-    if act_type not in ("sigmoid", "tanh", "relu"):
+    if not isinstance(act_type, str) or act_type not in ("sigmoid", "tanh", "relu"):
         raise ConfigError(f"Activation: 'act_type' must be 'sigmoid', 'tanh' or 'relu', "
                           f"given {act_type!r}")
     return _op(act_type, [data], name)
@@ -92,22 +125,25 @@ def Activation(data: Symbol, act_type: str, name: str | None = None) -> Symbol:
 def SliceChannel(data: Symbol, num_outputs: int, axis: int = 1, squeeze_axis: bool = False,
                  name: str | None = None) -> Symbol:
     """Splits `data` into `num_outputs` equal parts along `axis`; index the result."""
-    check_size("SliceChannel", "num_outputs", num_outputs)
-    return _op("split", [data], name, num_outputs=num_outputs, axis=axis,
-               squeeze_axis=bool(squeeze_axis))
+    num_outputs = check_size("SliceChannel", "num_outputs", num_outputs)
+    return _op("split", [data], name, num_outputs=num_outputs,
+               axis=check_int("SliceChannel", "axis", axis),
+               squeeze_axis=_check_flag("SliceChannel", "squeeze_axis", squeeze_axis))
 
 
 split = SliceChannel
 
 
 def slice_axis(data: Symbol, axis: int, begin: int, end: int, name: str | None = None):
-    return _op("slice", [data], name, axis=axis, begin=begin, end=end)
+    ints = {k: check_int("slice_axis", k, v) for k, v in
+            (("axis", axis), ("begin", begin), ("end", end))}
+    return _op("slice", [data], name, **ints)
 
 
 def concat(*data: Symbol, dim: int = 1, name: str | None = None) -> Symbol:
     if not data:
         raise ConfigError("concat: needs at least one input")
-    return _op("concat", list(data), name, axis=dim)
+    return _op("concat", list(data), name, axis=check_int("concat", "dim", dim))
 
 
 Concat = concat
@@ -115,12 +151,12 @@ Concat = concat
 
 def reshape(data: Symbol, shape, name: str | None = None) -> Symbol:
     """MXNet-style: 0 copies a source dimension, -1 takes what is left."""
-    return _op("reshape", [data], name, shape=tuple(shape))
+    return _op("reshape", [data], name, shape=check_shape("reshape", "shape", shape))
 
 
 def take_step(data: Symbol, index: int, name: str | None = None) -> Symbol:
     """Time step `index` of a `(T, ...)` sequence, shape `(...)`."""
-    return _op("take", [data], name, index=index)
+    return _op("take", [data], name, index=check_int("take_step", "index", index))
 
 
 def stack_steps(steps, name: str | None = None) -> Symbol:
@@ -129,15 +165,17 @@ def stack_steps(steps, name: str | None = None) -> Symbol:
 
 
 def sum(data: Symbol, axis=None, keepdims: bool = False, name: str | None = None):
-    return _op("sum", [data], name, axis=axis, keepdims=bool(keepdims))
+    return _op("sum", [data], name, axis=check_axes("sum", "axis", axis),
+               keepdims=_check_flag("sum", "keepdims", keepdims))
 
 
 def mean(data: Symbol, axis=None, keepdims: bool = False, name: str | None = None):
-    return _op("mean", [data], name, axis=axis, keepdims=bool(keepdims))
+    return _op("mean", [data], name, axis=check_axes("mean", "axis", axis),
+               keepdims=_check_flag("mean", "keepdims", keepdims))
 
 
 def broadcast_to(data: Symbol, shape, name: str | None = None) -> Symbol:
-    return _op("broadcast_to", [data], name, shape=tuple(shape))
+    return _op("broadcast_to", [data], name, shape=check_shape("broadcast_to", "shape", shape))
 
 
 def Dropout(data: Symbol, p: float = 0.5, name: str | None = None,
@@ -146,7 +184,8 @@ def Dropout(data: Symbol, p: float = 0.5, name: str | None = None,
     share one mask, as in variational dropout; by default the mask is the op's own."""
     p = check_rate("Dropout", "p", p)
     name = NameManager.get(name, "dropout")
-    return _op("dropout", [data], name, p=p, mask_id=mask_id(mask or name))
+    return _op("dropout", [data], name, p=p,
+               mask_id=mask_id(_mask_name("Dropout", mask, name)))
 
 
 def zoneout(prev: Symbol, new: Symbol, p: float, name: str | None = None,
@@ -154,11 +193,18 @@ def zoneout(prev: Symbol, new: Symbol, p: float, name: str | None = None,
     """`m * prev + (1 - m) * new`, `m` ~ Bernoulli(p) in training; `p` itself at inference."""
     p = check_rate("zoneout", "p", p)
     name = NameManager.get(name, "zoneout")
-    return _op("zoneout", [prev, new], name, p=p, mask_id=mask_id(mask or name))
+    return _op("zoneout", [prev, new], name, p=p,
+               mask_id=mask_id(_mask_name("zoneout", mask, name)))
+
+
+def _mask_name(where: str, mask, name: str) -> str:
+    if mask is not None and (not isinstance(mask, str) or not mask):
+        raise ConfigError(f"{where}: 'mask' must be a name (a non-empty string), given {mask!r}")
+    return mask or name
 
 
 def softmax(data: Symbol, axis: int = -1, name: str | None = None) -> Symbol:
-    return _op("softmax", [data], name, axis=axis)
+    return _op("softmax", [data], name, axis=check_int("softmax", "axis", axis))
 
 
 def softmax_cross_entropy(data: Symbol, label: Symbol, name: str | None = None) -> Symbol:
@@ -167,15 +213,16 @@ def softmax_cross_entropy(data: Symbol, label: Symbol, name: str | None = None) 
 
 
 def one_hot(indices: Symbol, depth: int, dtype: str = "float32", name: str | None = None):
-    check_size("one_hot", "depth", depth)
+    depth = check_size("one_hot", "depth", depth)
+    dtype = checked_dtype("one_hot", dtype)
     return _op("one_hot", [indices], name, depth=depth, dtype=dtype)
 
 
 def Embedding(data: Symbol, weight: Symbol | None = None, input_dim: int = 0,
               output_dim: int = 0, name: str | None = None) -> Symbol:
     """Rows of `weight` `(input_dim, output_dim)` picked by the integer `data`."""
-    check_size("Embedding", "input_dim", input_dim)
-    check_size("Embedding", "output_dim", output_dim)
+    input_dim = check_size("Embedding", "input_dim", input_dim)
+    output_dim = check_size("Embedding", "output_dim", output_dim)
     name = NameManager.get(name, "embedding")
     weight = weight if weight is not None else Variable(f"{name}_weight")
     return _op("Embedding", [data, weight], name, input_dim=input_dim, output_dim=output_dim)

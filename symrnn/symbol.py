@@ -268,7 +268,10 @@ def _checked_shape(name: str, shape) -> tuple:
 def Group(symbols) -> Symbol:
     """One symbol whose outputs are those of `symbols`, in order."""
     outs = []
-    for s in symbols:
+    for i, s in enumerate(symbols):
+        if not isinstance(s, Symbol):
+            raise ConfigError(f"Group: 'symbols[{i}]' must be a Symbol, given "
+                              f"{type(s).__name__}")
         outs.extend(s._outputs)
     return Symbol(outs)
 
@@ -312,6 +315,8 @@ def load(path) -> Symbol:
 
 def _jsonable(attrs: dict) -> dict:
     def conv(v):
+        if isinstance(v, np.generic):  # a numpy scalar that reached an attribute
+            return v.item()
         return [conv(x) for x in v] if isinstance(v, (tuple, list)) else v
     return {k: conv(v) for k, v in attrs.items()}
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from runtime.blas import blas_threads
 from runtime.errors import ConfigError
+from symrnn.ops import check_size
 from symrnn.optim import Adam, clip_global_norm
 
 STATE_MODES = ("remember", "forget")
@@ -27,6 +28,7 @@ STATE_MODES = ("remember", "forget")
 
 def batchify(tokens, batch: int) -> np.ndarray:
     """A 1-D stream -> `(T_total, batch)`: column `j` holds the `j`-th contiguous slice."""
+    batch = check_size("batchify", "batch", batch)
     tokens = np.asarray(tokens)
     rows = len(tokens) // batch
     if tokens.ndim != 1 or rows < 2:

@@ -101,6 +101,9 @@ class BaseRNNCell:
         """One step: `(output, new_states)`."""
         if step is None:
             step, self._counter = self._counter, self._counter + 1
+        if not isinstance(states, (list, tuple)):
+            raise ConfigError(f"{type(self).__name__} {self._prefix!r}: 'states' must be a list "
+                              f"of {len(self.state_info)} symbols, given {type(states).__name__}")
         states = list(states)
         if len(states) != len(self.state_info):
             raise ConfigError(f"{type(self).__name__} {self._prefix!r}: 'states' must hold "
