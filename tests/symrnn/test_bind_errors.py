@@ -5,6 +5,8 @@ expected and the given value; after every refused call on an executor, its argum
 gradients must be exactly as they were.
 """
 
+import re
+
 import numpy as np
 import pytest
 
@@ -394,3 +396,24 @@ def test_init_params_with_a_bad_seed():
     for seed in ("abc", -1):
         _refused(ex, lambda seed=seed: sym.init_params(ex, seed=seed), ConfigError,
                  "init_params: 'seed'", repr(seed))
+
+
+@pytest.mark.parametrize("call, needle", [
+    (lambda x: sym.slice_axis(x, axis="a", begin=0, end=2), "slice_axis: 'axis' must be an int"),
+    (lambda x: sym.concat(x, x, dim="1"), "concat: 'dim' must be an int"),
+    (lambda x: sym.reshape(x, shape=24), "reshape: 'shape' must be a tuple of ints"),
+    (lambda x: sym.reshape(x, shape=(2, "a")), "reshape: 'shape[1]' must be an int"),
+    (lambda x: sym.sum(x, axis="0"), "sum: 'axis' must be an int"),
+    (lambda x: sym.take_step(x, "1"), "take_step: 'index' must be an int"),
+    (lambda x: sym.dot(x, x, transpose_b="yes"), "dot: 'transpose_b' must be True or False"),
+    (lambda x: sym.Dropout(x, p=0.1, mask=3), "Dropout: 'mask' must be a name"),
+    (lambda x: sym.one_hot(x, depth=3, dtype="bogus"), "one_hot: 'dtype' must be one of"),
+    (lambda x: sym.Group([x, 3]), "Group: 'symbols[1]' must be a Symbol"),
+    (lambda x: sym.LSTMCell(3, prefix="q_")(x, 3), "'states' must be a list of 2 symbols"),
+    (lambda x: sym.batchify(np.arange(100), "a"), "batchify: 'batch' must be a positive int"),
+    (lambda x: sym.batchify(np.arange(100), 0), "batchify: 'batch' must be a positive int"),
+    (lambda x: sym.CharLM(5, 4, [3]).sample({}, "abcde", temperature="a"), "'temperature'"),
+])
+def test_op_arguments_of_the_wrong_type(call, needle):
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        call(sym.Variable("x"))

@@ -91,3 +91,25 @@ def test_model_helpers():
 def test_bools_floats_and_strings_are_still_not_sizes(bad):
     with pytest.raises(ConfigError, match="'num_hidden'"):
         sym.FullyConnected(sym.Variable("x"), num_hidden=bad)
+
+
+@pytest.mark.parametrize("make", [
+    lambda c, x: sym.FullyConnected(x, num_hidden=c(4), name="fc"),
+    lambda c, x: sym.split(x, num_outputs=c(2), axis=c(1), name="sp"),
+    lambda c, x: sym.slice_axis(x, axis=c(1), begin=c(0), end=c(2), name="sl"),
+    lambda c, x: sym.concat(x, x, dim=c(1), name="cc"),
+    lambda c, x: sym.reshape(x, shape=(c(2), -1), name="rs"),
+    lambda c, x: sym.sum(x, axis=c(0), name="su"),
+    lambda c, x: sym.mean(x, axis=(c(0), c(1)), name="me"),
+    lambda c, x: sym.softmax(x, axis=c(1), name="sm"),
+    lambda c, x: sym.broadcast_to(sym.Variable("b", shape=(1, 6)), shape=(c(4), c(6)), name="bt"),
+    lambda c, x: sym.take_step(x, c(1), name="tk"),
+    lambda c, x: sym.Embedding(sym.Variable("t", dtype="int32"), input_dim=c(3),
+                               output_dim=c(2), name="em"),
+    lambda c, x: sym.one_hot(sym.Variable("t", dtype="int32"), depth=c(3), name="oh"),
+])
+def test_op_attributes_from_numpy_integers_are_plain_json(make):
+    """np.int64 attributes used to reach the symbol and break `tojson` (a raw TypeError)."""
+    from_numpy = make(np.int64, sym.Variable("x")).tojson()
+    assert from_numpy == make(int, sym.Variable("x")).tojson()
+    assert sym.load_json(from_numpy).tojson() == from_numpy
