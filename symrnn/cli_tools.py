@@ -177,12 +177,13 @@ def run_inspect(args) -> int:
         program = program or compiled
     print(format_stats(program))
     if args.dot:
-        with open(args.dot, "w") as f:
+        with writing("inspect", args.dot), open(args.dot, "w") as f:
             f.write(to_dot(graph))
         print(f"wrote {args.dot}: {graph.number_of_nodes()} nodes, "
               f"{len(graph.graph.get('groups', {}))} fused kernels")
     if args.memory:
-        draw_memory(graph, args.memory)
+        with writing("inspect", args.memory):
+            draw_memory(graph, args.memory)
         print(f"wrote {args.memory}: {len(graph.graph['liveness'])} buffers over "
               f"{len(graph.graph['schedule'])} steps")
     return 0

@@ -57,3 +57,9 @@ def test_run_with_a_negative_seed(capsys, exported):
 def test_a_library_error_exits_2_like_a_bad_argument(capsys, tmp_path):
     err = _error(capsys, ["run", str(tmp_path / "missing.zip"), "--out", str(tmp_path)])
     assert "no such file" in err
+
+
+@pytest.mark.parametrize("flag, path", [("--dot", "/proc/x.dot"), ("--memory", "/proc/x.svg")])
+def test_inspect_writing_to_an_unwritable_place(capsys, flag, path):
+    err = _error(capsys, ["inspect", *STACK, flag, path])
+    assert err.startswith(f"symrnn inspect: error: cannot write {path!r}")
