@@ -59,7 +59,7 @@ def make(name, make_cell, T, N, I):
     data = rng.standard_normal((T, N, I)).astype(np.float32)
     args["data"] = mx.nd.array(data)
     for n in net.list_arguments():  # begin states: zeros (for the fused cell: state inputs)
-        if "begin_state" in n or n.endswith("init_h") or n.endswith("init_c"):
+        if "begin_state" in n or n.endswith(("init_h", "init_c")):
             args[n] = mx.nd.zeros(args[n].shape)
     ex = net.bind(mx.cpu(), args)
     results = [o.asnumpy() for o in ex.forward(is_train=False)]
