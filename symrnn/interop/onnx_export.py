@@ -187,7 +187,9 @@ class OnnxGraph:
         return self.cell_values(cell)["hc"[k]]
 
     def _static_op(self, node, index) -> str:
-        ins = lambda: [self.value(r) for r in node.inputs]
+        def ins():  # resolved only for ops that have a form, so a refusal names this node
+            return [self.value(r) for r in node.inputs]
+
         op, a = node.op, node.attrs
         if op in _UNARY or op in _BINARY:
             return self.node(_UNARY.get(op) or _BINARY[op], ins(), name=node.name)
