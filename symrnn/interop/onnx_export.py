@@ -65,6 +65,10 @@ def export_onnx(executor, path) -> str:
 
 def build_model(executor, onnx):
     symbol = getattr(executor, "symbol", None)
+    if symbol is None and getattr(executor, "symbol_json", None):  # from runtime.load
+        from symrnn.symbol import load_json
+
+        symbol = load_json(executor.symbol_json)
     if symbol is None:
         raise InteropError("export_onnx: the executor has no symbol (it was not bound from "
                            "one); bind a Symbol to export it")

@@ -195,3 +195,16 @@ def test_cli_export_format_onnx(tmp_path):
     model = onnx.load(path)
     onnx.checker.check_model(model)
     assert model.graph.input[0].name == "data"
+
+
+def test_loaded_artifact_exports(tmp_path):
+    """An executor loaded from symrnn's zip (runtime.load) exports from its symbol.json."""
+    import runtime
+
+    ex = bound(stack("lstm", [4], T), (T, N), backend="cpu")
+    ex.export(tmp_path / "m.zip")
+    loaded = runtime.load(tmp_path / "m.zip")
+    path = loaded.export_onnx(tmp_path / "m.onnx")
+    _, got = run_onnx(path, {n: ex.arg_dict[n] for n in ["data", "net_l0_init_h",
+                                                          "net_l0_init_c"]})
+    np.testing.assert_allclose(got[0], ex.forward()[0], rtol=1e-5, atol=1e-5)
