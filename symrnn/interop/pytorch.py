@@ -88,25 +88,7 @@ def _cells(where: str, executor):
 
 
 def _check_config(where, module, typ, cells, allow_batch_first) -> None:
-    layers = 1 + max(c.layer for c in cells)
-    dirs = 2 if any(c.reverse for c in cells) else 1
-    stack = {"num_layers": layers, "bidirectional": dirs == 2}
-    given = {"num_layers": module.num_layers, "bidirectional": bool(module.bidirectional)}
-    want_typ = {c.typ for c in cells}
-    if want_typ != {typ}:
-        raise InteropError(f"{where}: the executor's cells are {sorted(want_typ)} but the "
-                           f"module is {typ!r}")
-    for key in ("num_layers", "bidirectional"):
-        if stack[key] != given[key]:
-            raise InteropError(f"{where}: the executor's stack has {key}={stack[key]} but "
-                               f"the module has {key}={given[key]}")
-    if len(cells) != layers * dirs:
-        raise InteropError(f"{where}: the executor holds {len(cells)} cells, not one stack "
-                           f"of {layers} layers x {dirs} directions")
-    sizes = sorted({c.hidden for c in cells})
-    if sizes != [module.hidden_size]:
-        raise InteropError(f"{where}: the executor's hidden sizes are {sizes} but the module "
-                           f"has hidden_size={module.hidden_size} for every layer")
+    _check_stack(where, module, typ, cells)
     if not module.bias:
         raise InteropError(f"{where}: the module has bias=False; symrnn's cells always have "
                            f"both biases (expected bias=True)")
@@ -117,3 +99,26 @@ def _check_config(where, module, typ, cells, allow_batch_first) -> None:
         raise InteropError(f"{where}: the module has batch_first=True but symrnn is "
                            f"time-major (T, N, I); pass allow_batch_first=True to copy the "
                            f"weights anyway")
+
+
+def _check_stack(where, module, typ, cells) -> None:
+    """Cell type, layers, directions and hidden sizes: the module's must be the stack's."""
+    layers = 1 + max(c.layer for c in cells)
+    dirs = 2 if any(c.reverse for c in cells) else 1
+    want_typ = {c.typ for c in cells}
+    if want_typ != {typ}:
+        raise InteropError(f"{where}: the executor's cells are {sorted(want_typ)} but the "
+                           f"module is {typ!r}")
+    stack = {"num_layers": layers, "bidirectional": dirs == 2}
+    given = {"num_layers": module.num_layers, "bidirectional": bool(module.bidirectional)}
+    for key, want in stack.items():
+        if want != given[key]:
+            raise InteropError(f"{where}: the executor's stack has {key}={want} but the "
+                               f"module has {key}={given[key]}")
+    if len(cells) != layers * dirs:
+        raise InteropError(f"{where}: the executor holds {len(cells)} cells, not one stack "
+                           f"of {layers} layers x {dirs} directions")
+    sizes = sorted({c.hidden for c in cells})
+    if sizes != [module.hidden_size]:
+        raise InteropError(f"{where}: the executor's hidden sizes are {sizes} but the module "
+                           f"has hidden_size={module.hidden_size} for every layer")
