@@ -12,11 +12,8 @@ from codegen.pipeline import compile_graph
 from codegen.reference import ReferenceEngine
 from runtime.errors import BackendUnavailable, BindError
 from runtime.executor import Executor, check_array, normalize_grad_req
-from symrnn.interop.onnx_export import export_onnx
 from symrnn.lower import lower_and_infer
 from symrnn.symbol import Symbol
-
-Executor.export_onnx = export_onnx  # runtime knows no symbols: the ONNX exporter lives here
 
 BACKENDS = ("cpu", "reference", "cuda")
 DTYPES = ("float32", "float64")

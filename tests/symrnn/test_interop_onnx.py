@@ -180,10 +180,11 @@ def test_importing_symrnn_needs_neither_onnx_nor_torch():
     code = ("import sys; sys.modules['onnx'] = None; sys.modules['torch'] = None; "
             "import symrnn, symrnn.interop; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('onnx', 'torch', "
-            "'onnxruntime') and sys.modules[m] is not None))")
+            "'onnxruntime') and sys.modules[m] is not None), "
+            "hasattr(symrnn.Executor, 'export_onnx'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=__file__.rsplit("/tests/", 1)[0])
-    assert out.stdout.strip() == "[]"
+    assert out.stdout.strip() == "[] True"  # and every executor has export_onnx
 
 
 def test_cli_export_format_onnx(tmp_path):
