@@ -13,7 +13,7 @@ from runtime.errors import (  # noqa: F401
     ShapeError,
     SymRNNError,
 )
-from runtime.executor import Executor  # noqa: F401
+from runtime.executor import Executor
 from symrnn.ops import *
 from symrnn.rnn import *
 from symrnn.symbol import Group, Symbol, Variable, load, load_json  # noqa: F401
@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 from symrnn import optim  # noqa: F401
 from symrnn.compare import compare  # noqa: F401
 from symrnn.export import export  # noqa: F401
+from symrnn.interop.onnx_export import export_onnx as _export_onnx
 from symrnn.model import (  # noqa: F401
     CharLM,
     bind_model,
@@ -33,3 +34,5 @@ from symrnn.model import (  # noqa: F401
 )
 from symrnn.optim import SGD, Adam, clip_global_norm  # noqa: F401
 from symrnn.train import batchify, evaluate, train  # noqa: F401
+
+Executor.export_onnx = _export_onnx  # runtime knows no symbols: attached from the symrnn side

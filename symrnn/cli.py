@@ -198,6 +198,8 @@ def configure_export(p: argparse.ArgumentParser) -> None:
                         "optional); default: drawn as init_params draws them from --seed")
     p.add_argument("--grad-req", default="null", choices=["null", "write"],
                    help="'write' also exports the training program (default: inference only)")
+    p.add_argument("--format", default="zip", choices=["zip", "onnx"],
+                   help="'onnx': the inference forward as an ONNX model (needs the onnx extra)")
     p.add_argument("out", nargs="?", metavar="OUT.zip", help="the artifact to write (required)")
 
 
@@ -227,6 +229,9 @@ def run_export(args) -> int:
     else:
         init_params(ex, names=params, seed=args.seed)
     with cli_tools.writing("export", args.out):
+        if args.format == "onnx":
+            print(f"wrote {ex.export_onnx(args.out)} (ONNX opset 17)")
+            return 0
         manifest = export(ex, args.out)
     print(manifest_summary(args.out, manifest))
     print(f"parameters: {len(params)} arrays, "
