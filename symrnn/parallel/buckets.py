@@ -86,7 +86,7 @@ class Reducer:
         for name, _, _ in order:
             if final.get(name, -1) >= 0:
                 self.at_step.setdefault(final[name], []).append(name)
-        self.active, self.wait_seconds = False, 0.0
+        self.active, self.wait_seconds, self.started_early = False, 0.0, 0
 
     def hooks(self) -> dict:
         """{step index: hook(grad_views)} for the engine's set_backward_hooks."""
@@ -99,7 +99,6 @@ class Reducer:
 
     def ready(self, views: dict, names) -> None:
         """Copies final gradients into their buckets; starts each bucket that is full."""
-        started = []
         for name in names:
             b = self.bucket_of[name]
             if name not in b.pending:
@@ -108,11 +107,11 @@ class Reducer:
             b.pending.discard(name)
             if not b.pending:
                 b.request = self.comm.iallreduce(b.flat)
-                started.append(b.request)
         self.comm.poke([b.request for b in self.buckets if b.request is not None])
 
     def finish(self, grads: dict, what: str, clock) -> dict:
         """The rest of the gradients (those no hook saw), the waits, the mean."""
+        self.started_early = sum(b.request is not None for b in self.buckets)
         self.ready(grads, [n for b in self.buckets for n in list(b.pending)])
         self.active = False
         t0 = clock()
