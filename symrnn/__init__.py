@@ -32,4 +32,5 @@ from symrnn.model import (  # noqa: F401
     state_links,
 )
 from symrnn.optim import SGD, Adam, clip_global_norm  # noqa: F401
+from symrnn.parallel import DataParallel  # noqa: F401
 from symrnn.train import batchify, evaluate, train  # noqa: F401

@@ -21,6 +21,7 @@ import numpy as np
 from runtime.errors import BindError, ConfigError
 from symrnn.parallel import comm as comms
 from symrnn.parallel.buckets import DEFAULT_BUCKET_BYTES, Reducer, final_steps
+from symrnn.parallel.cuda import device_reducer
 
 SEED_MIX = 0x9E3779B97F4A7C15
 
@@ -59,6 +60,7 @@ class DataParallel:
                                bucket_bytes)
         if hooked and self.size > 1:
             self.target.set_backward_hooks(self.reducer.hooks())
+        self.device = device_reducer(self.comm, self.target)  # the cuda engine's, or None
         self.comm_seconds = 0.0  # time spent waiting on the last backward's reductions
 
     @property
@@ -103,6 +105,11 @@ class DataParallel:
         return self.comm.sum_floats(values) / self.size
 
     def _reduce(self, head_grads: list, engine) -> dict:
+        if self.device is not None and getattr(engine, "_last", None) is None:
+            t0 = time.perf_counter()  # (a DualEngine's pending replay goes the host way)
+            sums = self.device.backward(head_grads)
+            self.comm_seconds = time.perf_counter() - t0
+            return {n: np.divide(g, g.dtype.type(self.size)) for n, g in sums.items()}
         self.reducer.begin()
         grads = engine.backward(head_grads)
         out = self.reducer.finish(grads, "DataParallel.backward", time.perf_counter)

@@ -1,6 +1,7 @@
 """DataParallel in one process: alone it is the identity; with a stand-in communicator of two
 ranks (the peer holding the same gradients) the bucketed, hook-started reduction returns
 the local gradients; errors. Under mpiexec: test_parallel_mpi.py."""
+import importlib.util
 import sys
 
 import numpy as np
@@ -172,3 +173,15 @@ def test_train_data_parallel_refuses_a_batch_that_is_not_the_executors():
     with pytest.raises(sym.ShapeError, match="global batch .* must be 1 ranks x"):
         sym.train(ex, sym.batchify(np.arange(100) % 4, 5), links, progress=False, log=None,
                   data_parallel=True)
+
+
+def test_the_cuda_device_reduction_is_chosen_only_where_it_can_run():
+    from symrnn.parallel.cuda import device_reducer
+
+    class CudaEngine:  # a stand-in by name; device_reducer looks no further without NCCL
+        pass
+
+    assert device_reducer(SingleComm(), CudaEngine()) is None  # one rank: nothing to reduce
+    assert device_reducer(TwinComm(), object()) is None  # not the cuda engine
+    if importlib.util.find_spec("cupy") is None:
+        assert device_reducer(TwinComm(), CudaEngine()) is None  # no NCCL, no CUDA-aware MPI

@@ -71,3 +71,36 @@ def test_a_rank_that_stalls_times_out_the_others():
     out = run.stdout + run.stderr
     assert run.returncode != 0
     assert "OK stalls RankFailed" in out and "gradients kept: True" in out
+
+
+def test_symrnn_train_two_ranks_killed_and_resumed_match_one_process(tmp_path):
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    text = tmp_path / "corpus.txt"
+    text.write_text("".join(rng.choice(list("abcdefgh \n"), 3000)))
+    flags = ["-m", "symrnn", "train", "--text", str(text), "--hidden", "16", "--embed", "8",
+             "-T", "8", "-N", "4", "--steps", "12", "--valid-every", "4", "--valid-windows",
+             "3", "--checkpoint-every", "4", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": ROOT}
+
+    def run(ranks, name, *extra, kill_at=None):
+        argv = ([sys.executable] if ranks == 1 else ["mpiexec", "-n", str(ranks),
+                                                     sys.executable]) + flags
+        argv += ["--checkpoint", str(tmp_path / f"{name}.zip"),
+                 "--history", str(tmp_path / f"{name}.json"), *extra]
+        more = {"SYMRNN_TRAIN_KILL_AT": str(kill_at)} if kill_at else {}
+        return subprocess.run(argv, env={**env, **more}, capture_output=True, text=True,
+                              timeout=BOUND, check=False)
+
+    assert run(1, "one").returncode == 0
+    assert run(2, "two", kill_at=6).returncode != 0
+    resumed = run(2, "two", "--resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "over 2 rank(s); step 4 of 12" in resumed.stdout
+    one, two = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "two"))
+    np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-5)
+    np.testing.assert_allclose([v["valid_loss"] for v in two["valid"]],
+                               [v["valid_loss"] for v in one["valid"]], rtol=1e-5)
