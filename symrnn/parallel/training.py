@@ -70,7 +70,7 @@ class Trainer:
         self.dp.broadcast_params(optimizer=self.optimizer)
         self.per_epoch = num_windows(self.stream, self.seq_len)
         self.epoch, self.window, self.steps, self.history = 1, 0, 0, History()
-        self.comm_seconds = 0.0
+        self.comm_seconds = 0.0  # waiting on the other ranks: reductions, the loss's mean
 
     @property
     def root(self) -> bool:
@@ -96,7 +96,9 @@ class Trainer:
         if self.window == self.per_epoch:
             self.window, self.epoch = 0, self.epoch + 1
         flag = float(bool(stop())) if stop is not None and self.root else 0.0
+        t0 = time.perf_counter()
         mean_loss, stopping = self.dp.mean_floats([loss, flag])
+        self.comm_seconds += time.perf_counter() - t0  # waits for the slowest rank
         self.history.losses.append(float(mean_loss))
         return float(mean_loss), bool(stopping > 0)
 
