@@ -62,7 +62,7 @@ def worker(args) -> None:
 
 
 def drive(args) -> None:
-    best: dict = {}
+    best, load = {}, [os.getloadavg()[0]]
     for p in range(args.passes):  # alternate the order: a shared machine's load drifts
         for ranks, threads in (args.configs if p % 2 == 0 else args.configs[::-1]):
             row = _measure(args, ranks, threads)
@@ -71,8 +71,9 @@ def drive(args) -> None:
             if key not in best or row["tokens_per_s"] > best[key]["tokens_per_s"]:
                 best[key] = row
     rows = [best[k] for k in args.configs]
+    load.append(os.getloadavg()[0])
     result = {"date": datetime.date.today().isoformat(), "cores": os.cpu_count(),
-              "cpu": _cpu(), "config": {k: getattr(args, k) for k in
+              "cpu": _cpu(), "load_average_1min": load, "config": {k: getattr(args, k) for k in
                                         ("batch", "seq_len", "hidden", "steps", "warmup", "passes")},
               "rows": rows}
     with open(args.out, "w") as f:
@@ -120,6 +121,11 @@ def _table(result: dict) -> str:
     for r in result["rows"]:
         lines.append(f"| {r['ranks']} | {r['threads_per_rank']} | {r['tokens_per_s']:,.0f} | "
                      f"{r['tokens_per_s'] / base:.2f}x | {100 * r['comm_wait_fraction']:.1f}% |")
+    before, after = result["load_average_1min"]
+    lines += ["", (f"Load average (1 min) {before:.1f} before, {after:.1f} after, on "
+                   f"{result['cores']} cores: where it exceeds the cores, other processes share "
+                   f"them, and R ranks get about R shares of the CPU against them, which "
+                   f"favours more ranks beyond what the cores alone would give.")]
     return "\n".join(lines) + "\n"
 
 
