@@ -49,8 +49,9 @@ class DataParallel:
         self.rank, self.size = self.comm.rank, self.comm.size
         comms.abort_on_uncaught(self.comm)
         self._check_same_program()
-        if rank_seeds:
-            executor.seed = (executor.seed + self.rank * SEED_MIX) % 2**64
+        if rank_seeds:  # from the bind's seed, however many times the executor is wrapped
+            executor.bind_seed = getattr(executor, "bind_seed", executor.seed)
+            executor.seed = (executor.bind_seed + self.rank * SEED_MIX) % 2**64
         self.target = getattr(executor.engine, "train", executor.engine)
         program = getattr(self.target, "program", None)
         hooked = program is not None and hasattr(self.target, "set_backward_hooks")
