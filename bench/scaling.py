@@ -51,14 +51,22 @@ def worker(args) -> None:
             loss, _ = tr.step()
         seconds = time.perf_counter() - t0
     waits = comm.sum_floats([tr.comm_seconds])[0] / comm.size  # the ranks' mean
+    digest = program_digest_of_params(ex)
+    identical = len(set(comm.allgather_bytes(digest))) == 1  # bit for bit, after training
     if comm.rank == 0:
         tokens = args.steps * args.batch * args.seq_len
         row = {"ranks": comm.size, "threads_per_rank": threads, "steps": args.steps,
                "seconds": seconds, "tokens_per_s": tokens / seconds,
                "comm_wait_fraction": waits / seconds, "last_loss": loss,
-               "buckets": len(tr.dp.buckets)}
+               "buckets": len(tr.dp.buckets), "params_identical_on_all_ranks": identical}
         with open(args.row, "w") as f:
             json.dump(row, f)
+
+
+def program_digest_of_params(ex) -> bytes:
+    import hashlib
+
+    return hashlib.sha256(b"".join(ex.arg_dict[n].tobytes() for n in ex.grad_dict)).digest()
 
 
 def drive(args) -> None:
@@ -115,12 +123,14 @@ def _table(result: dict) -> str:
               f"T={c['seq_len']}, global batch {c['batch']} (N/R per rank), {c['steps']} timed "
               f"steps after {c['warmup']}, best of {c['passes']} passes; MPICH over shared "
               f"memory, ranks over cores."), "",
-             "| ranks | threads/rank | tokens/s | vs the first 1-rank row | waiting on comm. |",
-             "|---|---|---|---|---|"]
+             ("| ranks | threads/rank | tokens/s | vs the first 1-rank row | waiting on comm. "
+              "| parameters identical on all ranks |"),
+             "|---|---|---|---|---|---|"]
     base = next(r["tokens_per_s"] for r in result["rows"] if r["ranks"] == 1)
     for r in result["rows"]:
         lines.append(f"| {r['ranks']} | {r['threads_per_rank']} | {r['tokens_per_s']:,.0f} | "
-                     f"{r['tokens_per_s'] / base:.2f}x | {100 * r['comm_wait_fraction']:.1f}% |")
+                     f"{r['tokens_per_s'] / base:.2f}x | {100 * r['comm_wait_fraction']:.1f}% | "
+                     f"{'yes' if r['params_identical_on_all_ranks'] else 'NO'} |")
     before, after = result["load_average_1min"]
     lines += ["", (f"Load average (1 min) {before:.1f} before, {after:.1f} after, on "
                    f"{result['cores']} cores: where it exceeds the cores, other processes share "
