@@ -68,9 +68,7 @@ def run_train(args) -> int:
 
 def _train(args, comm) -> int:
     import symrnn as sym
-    from symrnn.parallel import DataParallel
     from symrnn.parallel.checkpoint import load_checkpoint, save_checkpoint
-    from symrnn.parallel.training import Trainer
 
     if args.plot:
         _pyplot()  # before training, not after it
@@ -80,15 +78,7 @@ def _train(args, comm) -> int:
         raise ConfigError(f"train: -N {args.batch} (the global batch) does not divide by "
                           f"{comm.size} ranks; give a multiple of {comm.size}")
     vocab, train_tokens, valid_tokens = _corpus(args)
-    lm = sym.CharLM(len(vocab), args.embed, args.hidden, typ=args.typ,
-                    dropout=_rates(args.dropout), zoneout=_rates(args.zoneout), name="lm")
-    local = args.batch // comm.size
-    ex, links = lm.bind(args.seq_len, local, args.backend, seed=args.seed)
-    vex, _ = lm.bind(args.seq_len, local, args.backend, train=False, head="loss")
-    sym.init_params(ex, seed=args.seed)
-    stream = sym.batchify(train_tokens, args.batch)
-    tr = Trainer(ex, stream, links, optimizer=sym.Adam(args.lr), clip=args.clip,
-                 dp=DataParallel(ex, comm))
+    tr, vex = _trainer(args, comm, len(vocab), train_tokens)
     valid = sym.batchify(valid_tokens, args.batch)
     if args.valid_windows > 0:
         valid = valid[: args.valid_windows * args.seq_len + 1]
@@ -105,6 +95,23 @@ def _train(args, comm) -> int:
                     lambda: save_checkpoint(tr, args.checkpoint, config))
     _finish(args, tr, tr.steps - first, seconds, say)
     return 0
+
+
+def _trainer(args, comm, vocab_size: int, tokens):
+    """(Trainer over this rank's executor, the inference executor for validation)."""
+    import symrnn as sym
+    from symrnn.parallel import DataParallel
+    from symrnn.parallel.training import Trainer
+
+    lm = sym.CharLM(vocab_size, args.embed, args.hidden, typ=args.typ,
+                    dropout=_rates(args.dropout), zoneout=_rates(args.zoneout), name="lm")
+    local = args.batch // comm.size
+    ex, links = lm.bind(args.seq_len, local, args.backend, seed=args.seed)
+    vex, _ = lm.bind(args.seq_len, local, args.backend, train=False, head="loss")
+    sym.init_params(ex, seed=args.seed)
+    tr = Trainer(ex, sym.batchify(tokens, args.batch), links, optimizer=sym.Adam(args.lr),
+                 clip=args.clip, dp=DataParallel(ex, comm))
+    return tr, vex
 
 
 def _loop(args, tr, total, valid, say, checkpoint) -> float:
