@@ -6,8 +6,9 @@ machine, and the share of a step spent waiting on communication (issue 14).
 
 The global batch is fixed (strong scaling: each of R ranks trains on N/R columns); each rank
 runs `symrnn.parallel.Trainer` with the given BLAS/GEMM threads (1x2: one rank, two
-threads; 4x1: four ranks of one thread each). "waiting" is the time inside the gradient allreduce's final wait and the per-step
-loss allreduce (the slowest rank sets it), over the wall time of the timed steps. With more
+threads; 4x1: four ranks of one thread each). "waiting" is the time inside the gradient
+allreduce's final wait and the per-step loss allreduce (the slowest rank sets it), over the
+wall time of the timed steps. With more
 ranks than cores the ranks share cores: the numbers say what this machine does, not what a
 cluster would.
 """
@@ -80,10 +81,10 @@ def drive(args) -> None:
                 best[key] = row
     rows = [best[k] for k in args.configs]
     load.append(os.getloadavg()[0])
+    keys = ("batch", "seq_len", "hidden", "steps", "warmup", "passes")
     result = {"date": datetime.date.today().isoformat(), "cores": os.cpu_count(),
-              "cpu": _cpu(), "load_average_1min": load, "config": {k: getattr(args, k) for k in
-                                        ("batch", "seq_len", "hidden", "steps", "warmup", "passes")},
-              "rows": rows}
+              "cpu": _cpu(), "load_average_1min": load,
+              "config": {k: getattr(args, k) for k in keys}, "rows": rows}
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
     with open(args.out.removesuffix(".json") + ".md", "w") as f:
