@@ -82,6 +82,7 @@ class CpuEngine:
         self._scratch = self._accumulate_scratch()
         self._big_scratch = self._packing_scratch() if self._own_gemms else {}
         self._calls = [self._build(i) for i in range(len(self._steps))]
+        self._backward_hooks: dict = {}
         self._refresh()
         self._head_grads = [self._head_grad_view(h, b) for h, b in program.head_grads]
 
@@ -99,6 +100,13 @@ class CpuEngine:
         self._run("backward")
         return {n: view if view.shape == shape else view.reshape(shape)
                 for n, (view, shape) in self._grads.items()}
+
+    def set_backward_hooks(self, hooks: dict) -> None:
+        """`{i: hook}`: `hook(grad_views)` runs right after the `i`-th step of
+        `program.steps_in('backward')`; `grad_views` is {argument: view of its gradient}.
+        symrnn.parallel starts reducing a gradient the moment its last write is done."""
+        self._backward_hooks = dict(hooks)
+        self._refresh()
 
     def _run(self, phase: str) -> None:
         if not self._own_gemms:
@@ -177,6 +185,9 @@ class CpuEngine:
                        for n, v in self.program.grads.items()}
         self._phase_calls = {p: [c for c, s in zip(self._calls, self._steps) if s.phase == p]
                              for p in PHASES}
+        views, calls = {n: v for n, (v, _) in self._grads.items()}, self._phase_calls["backward"]
+        for i, hook in self._backward_hooks.items():
+            calls[i] = partial(in_order, calls[i], partial(hook, views))
 
     def _head_grad_view(self, head: str, buffer: str):
         names = [n for n, _ in self.program.outputs]

@@ -33,6 +33,7 @@ from symrnn.model import (  # noqa: F401
     state_links,
 )
 from symrnn.optim import SGD, Adam, clip_global_norm  # noqa: F401
+from symrnn.parallel import DataParallel  # noqa: F401
 from symrnn.train import batchify, evaluate, train  # noqa: F401
 
 Executor.export_onnx = _export_onnx  # runtime knows no symbols: attached from the symrnn side

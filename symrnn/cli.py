@@ -6,6 +6,7 @@
     symrnn run lstm.zip --input data=in.npy --out outputs/
     symrnn inspect lstm.zip --dot graph.dot --memory memory.svg
     symrnn bench --quick             # bench/run.py, from a checkout of the repository
+    mpiexec -n 2 symrnn train --steps 200 --checkpoint lm.zip   # data-parallel training
 
 A subcommand is `(configure(parser), run(args) -> exit code, one-line help)`; add one by
 adding an entry. User errors (bad arguments, SymRNNError) print one line on stderr and exit
@@ -19,7 +20,7 @@ import sys
 import time
 
 from runtime.errors import ConfigError, SymRNNError
-from symrnn import cli_tools
+from symrnn import cli_tools, cli_train
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -344,6 +345,8 @@ COMMANDS = {
             "run an exported artifact on .npy inputs, writing .npy outputs"),
     "inspect": (cli_tools.configure_inspect, cli_tools.run_inspect,
                 "program stats; the compiler graph as DOT; the memory plan as a picture"),
+    "train": (cli_train.configure_train, cli_train.run_train,
+              "train a character language model: progress, validation, checkpoints, mpiexec"),
     "bench": (configure_bench, run_bench,
               "the CPU benchmark (bench/run.py of a checkout) against PyTorch and others"),
 }

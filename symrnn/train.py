@@ -115,7 +115,8 @@ def train(executor, stream: np.ndarray, links: dict | None = None, *, epochs: in
           optimizer=None, clip: float | None = None, state: str = "remember",
           valid: tuple | None = None, data: str = "data", label: str = "label",
           max_seconds: float | None = None, progress: bool = True, log=print,
-          plot: str | None = None, on_epoch=None, threads: int | None = None) -> History:
+          plot: str | None = None, on_epoch=None, threads: int | None = None,
+          data_parallel: bool = False) -> History:
     """Trains the executor's parameters (those with gradients) on `stream` `(T_total, N)`.
 
     The executor's first head is the scalar loss (mean per token); its other heads include
@@ -128,11 +129,18 @@ def train(executor, stream: np.ndarray, links: dict | None = None, *, epochs: in
     optimizer)` runs after each epoch (to change `optimizer.lr`, say) and stops training by
     returning True. `threads` sets numpy's BLAS threads while training, which the CPU engine's
     GEMMs share (runtime.packed_gemm); None (the default) leaves them as they are, one per
-    core. Returns the History.
+    core. `data_parallel=True` trains on every MPI rank's share of each batch, the gradients
+    averaged over the ranks (symrnn.parallel.training: `stream` is the global batch, the
+    executor is bound to its rank's share; only rank 0 logs and plots). Returns the History.
     """
+    args = (executor, stream, links, epochs, optimizer, clip, state, valid, data, label,
+            max_seconds, progress, log, plot, on_epoch)
     with blas_threads(threads):
-        return _train(executor, stream, links, epochs, optimizer, clip, state, valid, data,
-                      label, max_seconds, progress, log, plot, on_epoch)
+        if data_parallel:
+            from symrnn.parallel.training import train_data_parallel
+
+            return train_data_parallel(*args)
+        return _train(*args)
 
 
 def _train(executor, stream, links, epochs, optimizer, clip, state, valid, data, label,
