@@ -97,7 +97,7 @@ def add_stack_args(p: argparse.ArgumentParser, hidden="256,128", zoneout="0.1",
     p.add_argument("--dropout", type=rates, default=[0.0], help="dropout on layer outputs")
     p.add_argument("--dropout-mode", default="step", choices=["step", "sequence"])
     if backend:
-        p.add_argument("--backend", default="cpu", choices=["cpu", "reference", "cuda"])
+        p.add_argument("--backend", default="cpu", choices=["cpu", "reference", "cuda", "cuda-sim"])
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -149,7 +149,7 @@ def run_compare(args) -> int:
 def configure_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--minutes", type=positive_float, default=2.5,
                    help="training time budget in minutes (default 2.5)")
-    p.add_argument("--backend", default="cpu", choices=["cpu", "reference", "cuda"])
+    p.add_argument("--backend", default="cpu", choices=["cpu", "reference", "cuda", "cuda-sim"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sample-length", type=positive, default=300)
 
