@@ -15,7 +15,7 @@ CUDA graphs captured and replayed) with two changes:
   shuffles, atomics) is refused with `SimUnsupported`.
 - a launch calls the kernel once per thread of its whole grid, blocks and threads in a
   permuted order (`symrnn_sim_grid` in the prelude), on staged copies of its operand windows
-  surrounded by guard bytes: a kernel that writes outside an output window (past its last
+  surrounded by guard bytes (see GUARD_READ): a kernel that writes outside an output window (past its last
   column or row, or into the padding between rows), or into an input, is a `DeviceFault`, and
   one that reads outside a window reads NaN.
 """
@@ -43,7 +43,10 @@ REFUSED = {
     "__threadfence": "a memory fence", "cooperative_groups": "cooperative groups",
     "__ballot": "a warp vote", "asm": "inline PTX", "__ldg": "a read-only cache load",
 }
-GUARD = 256  # bytes of 0xFF (NaN) around each staged window, beyond one row
+GUARD = 256  # bytes around each staged window, beyond one row
+# Guard bytes: NaN around what is only read (a read past the window poisons the result);
+# around what is written a large finite number, so that a NaN written there shows.
+GUARD_READ, GUARD_WRITTEN = 0xFF, 0x7F
 
 
 class SimUnsupported(CompileError):
@@ -140,15 +143,15 @@ class SimDevice(RecordingDevice):
     def _stage(self, operands: list, rows: int, cols: int, item: int, n_in: int) -> dict:
         """{(ptr, ld): Staged}, one copy per distinct window (an output that is the same
         view as an input shares its copy, as on the GPU)."""
+        written = set(operands[n_in:])
         staged = {}
-        for k, (ptr, ld) in enumerate(operands):
-            if (ptr, ld) not in staged:
-                span = self.bytes_at(ptr, ((rows - 1) * ld + cols) * item)
-                guard = -(-(GUARD + ld * item) // 64) * 64
-                buf = np.full(span.size + 2 * guard, 0xFF, np.uint8)
-                buf[guard:guard + span.size] = span
-                staged[ptr, ld] = Staged(ptr, ld, span, span.copy(), buf)
-            staged[ptr, ld].written |= k >= n_in
+        for ptr, ld in dict.fromkeys(operands):
+            span = self.bytes_at(ptr, ((rows - 1) * ld + cols) * item)
+            guard = -(-(GUARD + ld * item) // 64) * 64
+            fill = GUARD_WRITTEN if (ptr, ld) in written else GUARD_READ
+            buf = np.full(span.size + 2 * guard, fill, np.uint8)
+            buf[guard:guard + span.size] = span
+            staged[ptr, ld] = Staged(ptr, ld, span, span.copy(), buf, (ptr, ld) in written)
         return staged
 
 
@@ -169,7 +172,8 @@ def _check_writes(name: str, s: Staged, rows: int, cols: int, item: int) -> None
     """DeviceFault where the kernel wrote a guard, the padding of an output's rows, or an
     input it does not also write."""
     g, n = s.guard, s.span.size
-    if (s.buf[:g] != 0xFF).any() or (s.buf[g + n:] != 0xFF).any():
+    fill = GUARD_WRITTEN if s.written else GUARD_READ
+    if (s.buf[:g] != fill).any() or (s.buf[g + n:] != fill).any():
         raise DeviceFault(f"{name} wrote outside the {rows} x {cols} window at {s.ptr:#x} "
                           f"(ld {s.ld})")
     changed = (s.inside(item) != s.before.reshape(-1, item)).any(axis=1)
