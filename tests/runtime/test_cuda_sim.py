@@ -173,3 +173,63 @@ def test_intrinsics_of_the_prelude():
             "out0[4] = (real)__umulhi(0x80000000u, 6u); out0[5] = tanhf(0.5f); }")
     out = _launch(_kernel(body), 1, 6)
     np.testing.assert_allclose(out, [np.e, 0.25, 0.25, 7.0, 3.0, np.tanh(0.5)], rtol=1e-6)
+
+
+def test_cuda_graphs_capture_and_replay_on_cuda_sim(monkeypatch):
+    """With SYMRNN_CUDA_GRAPHS=1 the segments are captured on their second run and replayed
+    from then on; the kernels replayed are the CUDA rendering's, and agree."""
+    monkeypatch.setenv("SYMRNN_CUDA_GRAPHS", "1")
+    monkeypatch.setattr(agree, "EXECUTORS", SIM)
+    stack = agree.Stack("lstm", (7, 5), dtype="float64", dropout=0.3, zoneout=0.2)
+    exs = agree.check_stack(stack, seeds=(1, 2, 3), new_out_grads=True)
+    device = exs["fused"].engine.train.device
+    assert device.graphs and device.count("launch_graph") >= 2
+
+
+T, N, I, H, C = 4, 3, 5, 6, 3
+
+
+def _model_executor(backend: str):
+    data, label = sym.Variable("data"), sym.Variable("label", dtype="int32")
+    h = sym.tanh(sym.FullyConnected(data, num_hidden=H, name="fc1"))
+    loss = sym.softmax_cross_entropy(sym.FullyConnected(h, num_hidden=C, name="fc2"), label,
+                                     name="loss")
+    ex = loss.simple_bind(backend=backend, grad_req="add", data=(T, N, I))
+    rng = np.random.default_rng(0)
+    for k, v in ex.arg_dict.items():
+        v[...] = rng.integers(0, C, v.shape) if k == "label" else rng.standard_normal(v.shape)
+    ex.forward(is_train=True)
+    ex.backward()
+    return ex
+
+
+BAD_CALLS = {
+    "data shape": lambda ex: ex.forward(data=np.zeros((T, N, I + 1), np.float32)),
+    "data dtype": lambda ex: ex.forward(data=np.zeros((T, N, I), np.float64)),
+    "a list": lambda ex: ex.forward(data=[[0.0] * I] * N),
+    "unknown argument": lambda ex: ex.forward(dta=np.zeros((T, N, I), np.float32)),
+    "non-integer label": lambda ex: ex.forward(label=np.full((T, N), 0.5, np.float32)),
+    "label out of range": lambda ex: ex.forward(label=np.full((T, N), C, np.int32)),
+    "NaN input": lambda ex: ex.forward(check_finite=True,
+                                       data=np.full((T, N, I), np.nan, np.float32)),
+    "out_grads shape": lambda ex: ex.backward(out_grads=[np.ones((2, 2), np.float32)]),
+    "grad_req": lambda ex: ex.symbol.simple_bind(backend=ex.backend, grad_req="sometimes",
+                                                 data=(T, N, I)),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_CALLS))
+def test_bad_input_gives_the_same_error_as_cpu(bad):
+    """The same SymRNNError type and message on cuda-sim as on cpu, and nothing changed."""
+    seen = []
+    for backend in ("cpu", "cuda-sim"):
+        ex = _model_executor(backend)
+        ex.backend = backend
+        before = {k: v.copy() for d in (ex.arg_dict, ex.grad_dict) for k, v in d.items()}
+        with pytest.raises(sym.SymRNNError) as info:
+            BAD_CALLS[bad](ex)
+        seen.append((type(info.value), str(info.value)))
+        after = {k: v for d in (ex.arg_dict, ex.grad_dict) for k, v in d.items()}
+        for k, v in before.items():
+            np.testing.assert_array_equal(after[k], v, err_msg=k)
+    assert seen[0] == seen[1]
