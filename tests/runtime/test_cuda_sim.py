@@ -233,3 +233,25 @@ def test_bad_input_gives_the_same_error_as_cpu(bad):
         for k, v in before.items():
             np.testing.assert_array_equal(after[k], v, err_msg=k)
     assert seen[0] == seen[1]
+
+
+def _table(capsys, backend: str) -> dict:
+    from symrnn.cli import main
+
+    code = main(["compare", "--hidden", "6,4", "-T", "3", "-N", "2", "-I", "3", "--repeat", "1",
+                 "--dropout", "0.2", "--backend", backend])
+    out = capsys.readouterr().out
+    assert code in (0, None), out
+    rows = [line for line in out.splitlines() if line.startswith(("max|diff|", "kernels",
+                                                                  "launches", "GEMMs"))]
+    return {line[:44].strip(): line[44:].split() for line in rows}
+
+
+def test_compare_on_cuda_sim_prints_the_cpu_table(capsys):
+    cpu, sim = _table(capsys, "cpu"), _table(capsys, "cuda-sim")
+    assert list(sim) == list(cpu) and any(k.startswith("max|diff| grad") for k in sim)
+    for label, values in sim.items():
+        if label.startswith("max|diff|"):
+            assert all(v == "-" or float(v) < 1e-4 for v in values), (label, values)
+        else:
+            assert values == cpu[label], label
