@@ -118,6 +118,19 @@ def find_wheels(copy: bool = True) -> str | None:
     return None
 
 
+def find_cuda_root() -> str:
+    """The CUDA toolkit folder with include/cuda.h: above nvcc, CUDA_HOME, /usr/local/cuda
+    (nvcc may be a wrapper script elsewhere)."""
+    nvcc = shutil.which("nvcc")
+    candidates = [os.path.dirname(os.path.dirname(os.path.realpath(nvcc))) if nvcc else None,
+                  os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda",
+                  *sorted(glob.glob("/usr/local/cuda-*"), reverse=True)]
+    for root in filter(None, candidates):
+        if os.path.isfile(os.path.join(root, "include", "cuda.h")):
+            return root
+    return "/usr/local/cuda"
+
+
 def build_commands(wheels: str, cuda_root: str, lib_dir: str | None, curand: bool) -> list:
     """The commands that build PyCUDA into .gpu-site (GPU.md's recipe)."""
     source = sorted(glob.glob(os.path.join(wheels, "pycuda-*.tar.gz")))[-1]
@@ -145,9 +158,7 @@ def stage_pycuda(out: str, dry_run: bool) -> str | None:
     wheels = find_wheels(copy=not dry_run)
     if wheels is None:
         return f"no PyCUDA source in .gpu-wheels or {' or '.join(WHEEL_SOURCES)}"
-    nvcc = shutil.which("nvcc")
-    cuda_root = (os.path.dirname(os.path.dirname(os.path.realpath(nvcc))) if nvcc
-                 else "/usr/local/cuda")
+    cuda_root = find_cuda_root()
     if dry_run:
         with open(log, "w") as f:
             for cmd, cwd in build_commands(wheels, cuda_root, driver_lib_dir(), True):
