@@ -25,8 +25,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import symrnn as sym  # noqa: E402
-from peers import TorchRNN, torch_or_none  # noqa: E402
+from peers import TorchRNN, torch_or_none
+
+import symrnn as sym
 
 CASES = {"lstm1": ("lstm", 1), "lstm2": ("lstm", 2), "gru1": ("gru", 1)}
 FULL = {"T": 100, "N": 64, "I": 512, "H": 512}
@@ -156,7 +157,7 @@ def main(argv=None) -> int:
         for name in a.cases.split(","):
             try:
                 results.append(run_case(name, cfg, backend, torch, repeats))
-            except Exception as e:  # one case failing must not lose the others
+            except Exception as e:  # noqa: BLE001  (one failing case must not lose the rest)
                 results.append({"case": name, **cfg, "error": f"{type(e).__name__}: {e}"})
             print("\n".join(table(results[-1:]).splitlines()[2:]), flush=True)
     os.makedirs(a.out, exist_ok=True)

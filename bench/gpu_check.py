@@ -133,7 +133,7 @@ def find_cuda_root() -> str:
 
 def build_commands(wheels: str, cuda_root: str, lib_dir: str | None, curand: bool) -> list:
     """The commands that build PyCUDA into .gpu-site (GPU.md's recipe)."""
-    source = sorted(glob.glob(os.path.join(wheels, "pycuda-*.tar.gz")))[-1]
+    source = max(glob.glob(os.path.join(wheels, "pycuda-*.tar.gz")))
     folder = os.path.join(BUILD, os.path.basename(source)[:-len(".tar.gz")])
     pip = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps"]
     configure = [sys.executable, "configure.py", f"--cuda-root={cuda_root}"]
@@ -160,9 +160,10 @@ def stage_pycuda(out: str, dry_run: bool) -> str | None:
         return f"no PyCUDA source in .gpu-wheels or {' or '.join(WHEEL_SOURCES)}"
     cuda_root = find_cuda_root()
     if dry_run:
+        commands = build_commands(wheels, cuda_root, driver_lib_dir(), True)
         with open(log, "w") as f:
-            for cmd, cwd in build_commands(wheels, cuda_root, driver_lib_dir(), True):
-                f.write(f"(dry run, not run) cd {cwd} && {' '.join(cmd)}\n")
+            f.writelines(f"(dry run, not run) cd {cwd} && {' '.join(cmd)}\n"
+                         for cmd, cwd in commands)
         return None
     if os.path.isdir(SITE) and pycuda_imports():
         with open(log, "a") as f:
@@ -231,7 +232,7 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         try:
             error = STAGES[name](out, a.dry_run)
-        except Exception as e:  # a stage that breaks must not stop the next
+        except Exception as e:  # noqa: BLE001  (a broken stage must not stop the next)
             error = f"{type(e).__name__}: {e}"
         status[name] = {"result": "ok" if error is None else f"FAILED: {error}",
                         "seconds": time.perf_counter() - start}
