@@ -70,8 +70,7 @@ def symrnn_runners(ex, args: dict, grad: np.ndarray) -> dict:
 def torch_runners(torch, typ, layers, cfg, args, grad, device: str, strict: bool) -> tuple:
     """(runners, output) of the PyTorch peer on `device`, TF32 off when `strict`."""
     if device == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = not strict and _default_tf32(torch, "matmul")
-        torch.backends.cudnn.allow_tf32 = not strict and _default_tf32(torch, "cudnn")
+        set_precision(torch, strict)
     peer = TorchRNN(torch, typ, layers, cfg["I"], cfg["H"], args, typ, args["data"], grad)
     peer.module.to(device)
     for name in ("x", "h0", "c0", "grad"):
@@ -84,15 +83,29 @@ def torch_runners(torch, typ, layers, cfg, args, grad, device: str, strict: bool
     return {"fwd": peer.fwd, "fwdbwd": peer.fwdbwd}, output
 
 
-_TF32_DEFAULTS: dict = {}
+_DEFAULTS: dict = {}
 
 
-def _default_tf32(torch, which: str) -> bool:
-    """PyTorch's own TF32 setting, read before this script changes it."""
-    if not _TF32_DEFAULTS:
-        _TF32_DEFAULTS["matmul"] = bool(torch.backends.cuda.matmul.allow_tf32)
-        _TF32_DEFAULTS["cudnn"] = bool(torch.backends.cudnn.allow_tf32)
-    return _TF32_DEFAULTS[which]
+def precision_knobs(torch) -> dict:
+    """{name: (object, attribute)} of PyTorch's fp32 precision settings for matmul and cuDNN:
+    the `fp32_precision` API where it exists ('ieee' or 'tf32'), else `allow_tf32`."""
+    cuda, cudnn = torch.backends.cuda, torch.backends.cudnn
+    if hasattr(cuda.matmul, "fp32_precision") and hasattr(cudnn, "rnn"):
+        return {"matmul": (cuda.matmul, "fp32_precision"), "cudnn": (cudnn, "fp32_precision"),
+                "cudnn.rnn": (cudnn.rnn, "fp32_precision")}
+    return {"matmul": (cuda.matmul, "allow_tf32"), "cudnn": (cudnn, "allow_tf32")}
+
+
+def set_precision(torch, strict: bool) -> dict:
+    """TF32 off everywhere (`strict`), or PyTorch's own settings as found at the first call;
+    returns what is now set."""
+    knobs = precision_knobs(torch)
+    if not _DEFAULTS:
+        _DEFAULTS.update({k: getattr(o, a) for k, (o, a) in knobs.items()})
+    for k, (obj, attr) in knobs.items():
+        off = "ieee" if attr == "fp32_precision" else False
+        setattr(obj, attr, off if strict else _DEFAULTS[k])
+    return {k: getattr(o, a) for k, (o, a) in knobs.items()}
 
 
 def run_case(name: str, cfg: dict, backend: str, torch, repeats: int) -> dict:
@@ -112,10 +125,11 @@ def run_case(name: str, cfg: dict, backend: str, torch, repeats: int) -> dict:
     device = "cuda" if backend == "cuda" else "cpu"
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     if torch is not None:
-        _default_tf32(torch, "matmul")
         for peer, strict in (("torch_strict_fp32", True), ("torch_default", False)):
             runners[peer], out = torch_runners(torch, typ, layers, cfg, args, grad, device, strict)
             result["max_abs_diff"][peer] = float(np.max(np.abs(out.reshape(ours.shape) - ours)))
+            if device == "cuda":
+                result.setdefault("precision", {})[peer] = set_precision(torch, strict)
     for impl, fns in runners.items():
         result["ms"][impl] = {k: timed(fn, repeats, sync) for k, fn in fns.items()}
     ms = result["ms"]
@@ -139,6 +153,14 @@ def table(results: list) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write(out: str, backend: str, results: list) -> None:
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "bench.json"), "w") as f:
+        json.dump({"backend": backend, "results": results}, f, indent=1)
+    with open(os.path.join(out, "bench.md"), "w") as f:
+        f.write(table(results))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True)
@@ -160,11 +182,7 @@ def main(argv=None) -> int:
             except Exception as e:  # noqa: BLE001  (one failing case must not lose the rest)
                 results.append({"case": name, **cfg, "error": f"{type(e).__name__}: {e}"})
             print("\n".join(table(results[-1:]).splitlines()[2:]), flush=True)
-    os.makedirs(a.out, exist_ok=True)
-    with open(os.path.join(a.out, "bench.json"), "w") as f:
-        json.dump({"backend": backend, "results": results}, f, indent=1)
-    with open(os.path.join(a.out, "bench.md"), "w") as f:
-        f.write(table(results))
+            write(a.out, backend, results)  # after every case: a timeout keeps what was done
     return 1 if any("error" in r for r in results) else 0
 
 

@@ -18,7 +18,9 @@ before, each recorded as ok / FAILED (what) / skipped in DIR/status.json and DIR
    bench's shapes and at N=4). DIR/bench.json, DIR/bench.md.
 
 The default DIR is $OUT when set (the device tool's output folder), else
-bench/results/gpu-<UTC time>. The limits add up to under 8 minutes.
+bench/results/gpu-<UTC time>. Every stage together takes at most TOTAL seconds (under 8
+minutes): a stage gets what is left, less what the later stages need at least (FLOOR), and at
+most CAP, so a reused PyCUDA build leaves more time to the tests and the bench.
 """
 from __future__ import annotations
 
@@ -37,7 +39,10 @@ WHEELS, SITE, BUILD = (os.path.join(ROOT, d) for d in (".gpu-wheels", ".gpu-site
 WHEEL_SOURCES = tuple(p for p in (os.environ.get("SYMRNN_GPU_WHEELS"),
                                   os.path.join(ROOT, "..", "shared", "gpu-wheels"),
                                   os.path.join(ROOT, "shared", "gpu-wheels")) if p)
-LIMITS = {"environment": 30, "pycuda": 240, "tests": 120, "bench": 90}  # seconds, 8 min in all
+TOTAL = 470  # seconds for every stage together: under 8 minutes
+# Seconds per stage: at most CAP; what is left of TOTAL, less the FLOORs of later stages.
+CAP = {"environment": 30, "pycuda": 300, "tests": 200, "bench": 240}
+FLOOR = {"environment": 10, "pycuda": 60, "tests": 60, "bench": 90}
 TAIL = 3000  # characters of a log kept in summary.md
 
 
@@ -81,7 +86,13 @@ def output(cmd: list) -> str:
 
 # ---- stages --------------------------------------------------------------------------------
 
-def stage_environment(out: str, dry_run: bool) -> str | None:
+def stage_limit(name: str, later: list, elapsed: float) -> float:
+    """The seconds stage `name` may take, `elapsed` seconds into the check."""
+    left = TOTAL - elapsed - sum(FLOOR[s] for s in later)
+    return max(FLOOR[name], min(CAP[name], left))
+
+
+def stage_environment(out: str, dry_run: bool, limit: float) -> str | None:
     info = {"dry_run": dry_run, "python": sys.version.split()[0],
             "nvidia_smi": output(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
                                   "--format=csv,noheader"]),
@@ -153,7 +164,7 @@ def pycuda_imports() -> bool:
                           timeout=60, check=False).returncode == 0
 
 
-def stage_pycuda(out: str, dry_run: bool) -> str | None:
+def stage_pycuda(out: str, dry_run: bool, limit: float) -> str | None:
     log = os.path.join(out, "pycuda_build.log")
     wheels = find_wheels(copy=not dry_run)
     if wheels is None:
@@ -170,18 +181,20 @@ def stage_pycuda(out: str, dry_run: bool) -> str | None:
             f.write(".gpu-site imports pycuda.driver: reused\n")
         return None
     os.makedirs(BUILD, exist_ok=True)
+    end = time.monotonic() + limit
     for curand in (True, False):
         commands = build_commands(wheels, cuda_root, driver_lib_dir(), curand)
-        if all(run(cmd, log, LIMITS["pycuda"], gpu_env(), cwd) == 0 for cmd, cwd in commands):
+        if all(run(cmd, log, max(1.0, end - time.monotonic()), gpu_env(), cwd) == 0
+               for cmd, cwd in commands):
             return None if pycuda_imports() else "PyCUDA built but pycuda.driver does not import"
     return "the PyCUDA build failed (see pycuda_build.log)"
 
 
-def stage_tests(out: str, dry_run: bool) -> str | None:
+def stage_tests(out: str, dry_run: bool, limit: float) -> str | None:
     log = os.path.join(out, "gpu_tests.log")
     files = ["tests/runtime/test_cuda_gpu.py"] if dry_run else ["tests"]
     status = run([sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-rs", "-p",
-                  "no:cacheprovider", *files], log, LIMITS["tests"], gpu_env())
+                  "no:cacheprovider", *files], log, limit, gpu_env())
     last = [ln for ln in tail(log).splitlines() if ln.strip()][-1:]
     summary = last[0] if last else "(no output)"
     with open(os.path.join(out, "tests_summary.txt"), "w") as f:
@@ -193,10 +206,10 @@ def stage_tests(out: str, dry_run: bool) -> str | None:
     return None
 
 
-def stage_bench(out: str, dry_run: bool) -> str | None:
+def stage_bench(out: str, dry_run: bool, limit: float) -> str | None:
     log = os.path.join(out, "bench.log")
     cmd = [sys.executable, os.path.join(ROOT, "bench", "gpu_bench.py"), "--out", out]
-    status = run(cmd + (["--dry-run"] if dry_run else []), log, LIMITS["bench"], gpu_env())
+    status = run(cmd + (["--dry-run"] if dry_run else []), log, limit, gpu_env())
     return None if status == 0 else f"gpu_bench.py exited {status} (see bench.log)"
 
 
@@ -227,15 +240,16 @@ def main(argv=None) -> int:
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M")
     out = a.out or os.path.join(ROOT, "bench", "results", f"gpu-{stamp}")
     os.makedirs(out, exist_ok=True)
-    status = {}
-    for name in a.stages.split(","):
+    status, began, names = {}, time.perf_counter(), a.stages.split(",")
+    for k, name in enumerate(names):
         start = time.perf_counter()
+        limit = stage_limit(name, names[k + 1:], start - began)
         try:
-            error = STAGES[name](out, a.dry_run)
+            error = STAGES[name](out, a.dry_run, limit)
         except Exception as e:  # noqa: BLE001  (a broken stage must not stop the next)
             error = f"{type(e).__name__}: {e}"
         status[name] = {"result": "ok" if error is None else f"FAILED: {error}",
-                        "seconds": time.perf_counter() - start}
+                        "seconds": time.perf_counter() - start, "limit_s": limit}
         print(f"gpu_check: {name}: {status[name]['result']}", flush=True)
         write_summary(out, status)
     print(f"gpu_check: everything is in {out}")

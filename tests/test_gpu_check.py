@@ -47,7 +47,7 @@ def test_a_failing_stage_does_not_stop_the_next(tmp_path, monkeypatch):
     gpu_check = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gpu_check)
 
-    def broken(out, dry_run):
+    def broken(out, dry_run, limit):
         raise RuntimeError("no driver here")
 
     monkeypatch.setitem(gpu_check.STAGES, "environment", broken)
@@ -61,3 +61,18 @@ def test_a_failing_stage_does_not_stop_the_next(tmp_path, monkeypatch):
     assert status["environment"]["result"] == "FAILED: RuntimeError: no driver here"
     assert status["pycuda"]["result"] == "ok"
     assert "environment: FAILED" in (tmp_path / "o" / "summary.md").read_text()
+
+
+def test_strict_fp32_turns_tf32_off_and_defaults_come_back():
+    torch = __import__("pytest").importorskip("torch")
+    spec = importlib.util.spec_from_file_location("gpu_bench",
+                                                  os.path.join(ROOT, "bench", "gpu_bench.py"))
+    gpu_bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_bench)
+    before = {k: getattr(o, a) for k, (o, a) in gpu_bench.precision_knobs(torch).items()}
+    try:
+        strict = gpu_bench.set_precision(torch, strict=True)
+        assert set(strict.values()) <= {"ieee", False}
+        assert gpu_bench.set_precision(torch, strict=False) == before
+    finally:
+        gpu_bench.set_precision(torch, strict=False)
