@@ -172,8 +172,7 @@ class RecordingDevice:
                                   f"{type(a).__name__}")
         rows, cols, item = int(args[0]), int(args[1]), np.dtype(kernel.dtype).itemsize
         operands = [(int(args[i]), int(args[i + 1])) for i in range(2, len(args) - 2, 2)]
-        _check_races(name, [_elements(p, rows, cols, ld, item) for p, ld in operands],
-                     operands, kernel.n_in)
+        _check_races(name, operands, rows, cols, item, kernel.n_in)
         for ptr, ld in operands:
             if ptr % item:
                 raise DeviceFault(f"{name}: pointer {ptr:#x} is not aligned to {item} bytes")
@@ -224,12 +223,18 @@ def _elements(ptr: int, rows: int, cols: int, ld: int, item: int) -> np.ndarray:
     return np.unique(starts + np.arange(cols, dtype=np.int64)[None, :] * item)
 
 
-def _check_races(name: str, elements: list, operands: list, n_in: int) -> None:
+def _check_races(name: str, operands: list, rows: int, cols: int, item: int,
+                 n_in: int) -> None:
+    """DeviceFault where an output shares an element with another operand (the identical
+    view of an input excepted). Element sets are compared only where the byte spans meet."""
+    spans = [(p, p + max(0, (rows - 1) * ld + cols) * item) for p, ld in operands]
     for o in range(n_in, len(operands)):
         for i in range(len(operands)):
-            same = operands[i] == operands[o]
-            if i != o and not (same and i < n_in) and np.intersect1d(elements[o],
-                                                                     elements[i]).size:
+            if i == o or (operands[i] == operands[o] and i < n_in):
+                continue
+            (po, ldo), (pi, ldi) = operands[o], operands[i]
+            if spans[o][0] < spans[i][1] and spans[i][0] < spans[o][1] and np.intersect1d(
+                    _elements(po, rows, cols, ldo, item), _elements(pi, rows, cols, ldi, item)).size:
                 raise DeviceFault(f"{name}: output {o - n_in} overlaps operand {i}")
 
 

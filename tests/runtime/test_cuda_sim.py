@@ -255,3 +255,26 @@ def test_compare_on_cuda_sim_prints_the_cpu_table(capsys):
             assert all(v == "-" or float(v) < 1e-4 for v in values), (label, values)
         else:
             assert values == cpu[label], label
+
+
+@pytest.mark.parametrize("out_offset, ld_out, fault", [
+    (0, 20, False),  # the identical view: in place, element for element
+    (5, 20, False),  # interleaved windows: the spans meet, the elements do not
+    (4, 20, True),  # one shared column
+    (20, 20, True),  # shifted by a row
+])
+def test_races_between_an_output_and_an_input(out_offset, ld_out, fault):
+    dev = cuda_sim.SimDevice()
+    dev.load_kernels([_kernel(GRID_STRIDE)])
+    base, ctl, masks = dev.alloc(4 * 100), dev.alloc(16), dev.alloc(4)
+    dev.memcpy_htod(base, np.arange(100, dtype=np.float32))
+    args = (np.int64(3), np.int64(5), np.uintp(base), np.int64(20),
+            np.uintp(base + 4 * out_offset), np.int64(ld_out), np.uintp(ctl), np.uintp(masks))
+    if fault:
+        with pytest.raises(DeviceFault, match="overlaps"):
+            dev.launch("k_test", (1, 3, 1), (32, 1, 1), args)
+        return
+    dev.launch("k_test", (1, 3, 1), (32, 1, 1), args)
+    mem = dev.array_at(base, np.float32, 100).reshape(5, 20)
+    np.testing.assert_array_equal(mem[:3, out_offset:out_offset + 5],
+                                  2 * np.arange(100).reshape(5, 20)[:3, :5])
