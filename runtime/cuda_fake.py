@@ -233,8 +233,9 @@ def _check_races(name: str, operands: list, rows: int, cols: int, item: int,
             if i == o or (operands[i] == operands[o] and i < n_in):
                 continue
             (po, ldo), (pi, ldi) = operands[o], operands[i]
-            if spans[o][0] < spans[i][1] and spans[i][0] < spans[o][1] and np.intersect1d(
-                    _elements(po, rows, cols, ldo, item), _elements(pi, rows, cols, ldi, item)).size:
+            meet = spans[o][0] < spans[i][1] and spans[i][0] < spans[o][1]
+            if meet and np.intersect1d(_elements(po, rows, cols, ldo, item),
+                                       _elements(pi, rows, cols, ldi, item)).size:
                 raise DeviceFault(f"{name}: output {o - n_in} overlaps operand {i}")
 
 

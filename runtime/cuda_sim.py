@@ -10,14 +10,16 @@ CUDA graphs captured and replayed) with two changes:
 
 - `load_kernels` compiles each kernel's `Kernel.cuda_source`, never its C rendering, as host
   C++ after the prelude `cuda_sim.h` (package data: `__global__`, `blockIdx`, the
-  intrinsics, ...), cached by runtime.compile_cache like the C kernels. A source using a
-  construct that a thread-by-thread host run cannot honour (barriers, shared memory, warp
-  shuffles, atomics) is refused with `SimUnsupported`.
+  intrinsics, ...), cached by runtime.compile_cache like the C kernels. The prelude's text
+  is put before the source, so it is part of the cache key. No fast-math flags: the host
+  `expf`/`tanhf` are glibc's, which differ from nvcc's in the last bits only. A source using
+  a construct that a thread-by-thread host run cannot honour (barriers, shared memory, warp
+  shuffles, atomics, inline PTX) is refused with `SimUnsupported`.
 - a launch calls the kernel once per thread of its whole grid, blocks and threads in a
   permuted order (`symrnn_sim_grid` in the prelude), on staged copies of its operand windows
-  surrounded by guard bytes (see GUARD_READ): a kernel that writes outside an output window (past its last
-  column or row, or into the padding between rows), or into an input, is a `DeviceFault`, and
-  one that reads outside a window reads NaN.
+  between guard bytes (GUARD_READ, GUARD_WRITTEN): a kernel that writes outside an output
+  window (past its last column or row, or into the padding between rows), or into an input,
+  is a `DeviceFault`, and one that reads outside a window reads NaN.
 """
 from __future__ import annotations
 

@@ -278,3 +278,16 @@ def test_races_between_an_output_and_an_input(out_offset, ld_out, fault):
     mem = dev.array_at(base, np.float32, 100).reshape(5, 20)
     np.testing.assert_array_equal(mem[:3, out_offset:out_offset + 5],
                                   2 * np.arange(100).reshape(5, 20)[:3, :5])
+
+
+def test_cuda_sim_never_loads_a_c_rendering(monkeypatch):
+    """With the C kernel loader broken, cuda-sim still binds, runs and agrees."""
+    from runtime import compile_cache
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a C rendering was loaded on the cuda-sim path")
+
+    monkeypatch.setattr(compile_cache, "load_kernel", refuse)
+    monkeypatch.setattr(compile_cache, "load_kernels", refuse)
+    monkeypatch.setattr(agree, "EXECUTORS", {k: v for k, v in SIM.items()})
+    agree.check_stack(agree.Stack("gru", (5, 3), dtype="float64", zoneout=0.2))
