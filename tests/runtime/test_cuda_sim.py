@@ -289,5 +289,5 @@ def test_cuda_sim_never_loads_a_c_rendering(monkeypatch):
 
     monkeypatch.setattr(compile_cache, "load_kernel", refuse)
     monkeypatch.setattr(compile_cache, "load_kernels", refuse)
-    monkeypatch.setattr(agree, "EXECUTORS", {k: v for k, v in SIM.items()})
+    monkeypatch.setattr(agree, "EXECUTORS", SIM)
     agree.check_stack(agree.Stack("gru", (5, 3), dtype="float64", zoneout=0.2))
