@@ -9,7 +9,8 @@ far apart, so that a pointer past the end of one lands in none), records every c
   operand window `(rows, cols, ld)` aligned and inside one allocation; outputs overlapping no
   other operand except the identical view (the GPU's threads would race). Then the kernel's
   C rendering (`Kernel.c_source`, compiled by runtime.compile_cache) is called with the host
-  addresses that the fake pointers stand for.
+  addresses that the fake pointers stand for. runtime.cuda_sim.SimDevice keeps these checks
+  and runs the CUDA rendering instead.
 - `gemm`, `geam`: the pointers and leading dimensions are read as column-major matrices,
   exactly as cuBLAS reads them (element `(i, j)` at `ptr + (i + j * ld) * itemsize`, with
   `ld >= max(1, rows)`), never as the row-major product the engine meant: what is tested is the
@@ -144,6 +145,17 @@ class RecordingDevice:
 
     # ---- carrying calls out ---------------------------------------------------------------------
     def _do_launch(self, name: str, grid: tuple, block: tuple, args: tuple) -> None:
+        kernel, fn, operands = self.checked_launch(name, grid, block, args)
+        rows, cols, item = int(args[0]), int(args[1]), np.dtype(kernel.dtype).itemsize
+        host = [rows, cols]
+        for ptr, ld in operands:
+            host += [self.bytes_at(ptr, ((rows - 1) * ld + cols) * item).ctypes.data, ld]
+        fn(*host, *self.control(kernel, args))
+
+    def checked_launch(self, name: str, grid: tuple, block: tuple, args: tuple) -> tuple:
+        """(kernel, function, operands `[(ptr, ld)]`) of a launch that passes the GPU's
+        checks: grid and block limits, argument types, aligned windows inside one allocation,
+        no races between outputs and other operands."""
         if name not in self._kernels:
             raise DeviceFault(f"launch of {name}, which was not loaded")
         kernel, fn = self._kernels[name]
@@ -160,16 +172,17 @@ class RecordingDevice:
                                   f"{type(a).__name__}")
         rows, cols, item = int(args[0]), int(args[1]), np.dtype(kernel.dtype).itemsize
         operands = [(int(args[i]), int(args[i + 1])) for i in range(2, len(args) - 2, 2)]
-        _check_races(name, [_elements(p, rows, cols, ld, item) for p, ld in operands],
-                     operands, kernel.n_in)
-        host = [rows, cols]
+        _check_races(name, operands, rows, cols, item, kernel.n_in)
         for ptr, ld in operands:
             if ptr % item:
                 raise DeviceFault(f"{name}: pointer {ptr:#x} is not aligned to {item} bytes")
-            host += [self.bytes_at(ptr, ((rows - 1) * ld + cols) * item).ctypes.data, ld]
-        host += [self.bytes_at(int(args[-2]), 16).ctypes.data,
-                 self.bytes_at(int(args[-1]), 4 * max(1, kernel.n_masks)).ctypes.data]
-        fn(*host)
+            self.bytes_at(ptr, ((rows - 1) * ld + cols) * item)  # inside one allocation
+        return kernel, fn, operands
+
+    def control(self, kernel, args: tuple) -> list:
+        """Host addresses of a launch's control block and mask ids."""
+        return [self.bytes_at(int(args[-2]), 16).ctypes.data,
+                self.bytes_at(int(args[-1]), 4 * max(1, kernel.n_masks)).ctypes.data]
 
     def _do_gemm(self, dtype, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
         A = self._colmajor(a, (m, k) if transa == "N" else (k, m), lda, dtype, transa)
@@ -210,12 +223,19 @@ def _elements(ptr: int, rows: int, cols: int, ld: int, item: int) -> np.ndarray:
     return np.unique(starts + np.arange(cols, dtype=np.int64)[None, :] * item)
 
 
-def _check_races(name: str, elements: list, operands: list, n_in: int) -> None:
+def _check_races(name: str, operands: list, rows: int, cols: int, item: int,
+                 n_in: int) -> None:
+    """DeviceFault where an output shares an element with another operand (the identical
+    view of an input excepted). Element sets are compared only where the byte spans meet."""
+    spans = [(p, p + max(0, (rows - 1) * ld + cols) * item) for p, ld in operands]
     for o in range(n_in, len(operands)):
         for i in range(len(operands)):
-            same = operands[i] == operands[o]
-            if i != o and not (same and i < n_in) and np.intersect1d(elements[o],
-                                                                     elements[i]).size:
+            if i == o or (operands[i] == operands[o] and i < n_in):
+                continue
+            (po, ldo), (pi, ldi) = operands[o], operands[i]
+            meet = spans[o][0] < spans[i][1] and spans[i][0] < spans[o][1]
+            if meet and np.intersect1d(_elements(po, rows, cols, ldo, item),
+                                       _elements(pi, rows, cols, ldi, item)).size:
                 raise DeviceFault(f"{name}: output {o - n_in} overlaps operand {i}")
 
 

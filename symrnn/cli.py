@@ -87,6 +87,9 @@ def _per_layer(values: list[float], layers: int, what: str) -> list[float]:
 
 # ---- compare ------------------------------------------------------------------------------------
 
+BACKEND_CHOICES = ["cpu", "reference", "cuda", "cuda-sim"]
+
+
 def add_stack_args(p: argparse.ArgumentParser, hidden="256,128", zoneout="0.1",
                    backend: bool = True) -> None:
     """The stack's options (`stack_symbol` reads them); `--backend` unless `backend=False`."""
@@ -98,7 +101,7 @@ def add_stack_args(p: argparse.ArgumentParser, hidden="256,128", zoneout="0.1",
     p.add_argument("--dropout", type=rates, default=[0.0], help="dropout on layer outputs")
     p.add_argument("--dropout-mode", default="step", choices=["step", "sequence"])
     if backend:
-        p.add_argument("--backend", default="cpu", choices=["cpu", "reference", "cuda"])
+        p.add_argument("--backend", default="cpu", choices=BACKEND_CHOICES)
     p.add_argument("--seed", type=cli_tools.seed, default=0)
 
 
@@ -150,7 +153,7 @@ def run_compare(args) -> int:
 def configure_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--minutes", type=positive_float, default=2.5,
                    help="training time budget in minutes (default 2.5)")
-    p.add_argument("--backend", default="cpu", choices=["cpu", "reference", "cuda"])
+    p.add_argument("--backend", default="cpu", choices=BACKEND_CHOICES)
     p.add_argument("--seed", type=cli_tools.seed, default=0)
     p.add_argument("--sample-length", type=positive, default=300)
 

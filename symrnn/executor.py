@@ -1,7 +1,7 @@
 """Binding: Symbol + shapes + backend -> Executor.
 
 `reference` interprets the graph with numpy; `cpu` (the default) and `cuda` run a compiled
-Program.
+Program; `cuda-sim` runs the CUDA engine and kernels on the host (runtime.cuda_sim).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from runtime.executor import Executor, check_array, normalize_grad_req
 from symrnn.lower import lower_and_infer
 from symrnn.symbol import Symbol
 
-BACKENDS = ("cpu", "reference", "cuda")
+BACKENDS = ("cpu", "reference", "cuda", "cuda-sim")
 DTYPES = ("float32", "float64")
 
 
@@ -44,6 +44,8 @@ def make_engine(backend, graph, wrt, output_names, fuse):
         return ReferenceEngine(autodiff(graph, wrt), output_names)
     if backend == "cpu":
         from runtime.cpu import CpuEngine as Engine
+    elif backend == "cuda-sim":  # the CUDA engine and kernels, run on the host
+        from runtime.cuda_sim import sim_engine as Engine
     else:
         from runtime.cuda import CudaEngine as Engine
         from runtime.cuda_device import default_device
@@ -51,7 +53,7 @@ def make_engine(backend, graph, wrt, output_names, fuse):
         default_device()  # fails fast, naming the missing piece, before compiling
     from runtime.dual import DualEngine
 
-    target = "cuda" if backend == "cuda" else "cpu"
+    target = "cpu" if backend == "cpu" else "cuda"
     train = Engine(compile_graph(graph, wrt, output_names, fuse=fuse, target=target))
     if not wrt:
         return train
