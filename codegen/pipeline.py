@@ -14,11 +14,9 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 
-import networkx as nx
-
 from codegen.autodiff import autodiff
 from codegen.emit import emit
-from codegen.graph import format_graph
+from codegen.graph import Graph, format_graph
 from codegen.passes.batch_gemms import batch_gemms
 from codegen.passes.canonicalize import canonicalize
 from codegen.passes.cse import eliminate_common_subexpressions
@@ -52,7 +50,7 @@ def passes(wrt, fuse: bool):
     ]
 
 
-def compile_graph(graph: nx.DiGraph, wrt, output_names, fuse: bool = True,
+def compile_graph(graph: Graph, wrt, output_names, fuse: bool = True,
                   target: str = "cpu") -> Program:
     with gc_paused():
         return _compile(graph, wrt, output_names, fuse, target)
@@ -100,6 +98,6 @@ def _compile(graph, wrt, output_names, fuse, target) -> Program:
 
 def _dtype(g) -> str:
     """The most common float dtype of the nodes."""
-    counts = Counter(record["node"].dtype for record in g._node.values())
+    counts = Counter(n.dtype for n in g.records.values())
     floats = {d: counts[d] for d in counts if d in ("float32", "float64")}
     return max(set(floats), key=floats.get) if floats else "float32"

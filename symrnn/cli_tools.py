@@ -19,6 +19,7 @@ import os
 import re
 import time
 
+from codegen.graph import node
 from runtime.errors import ConfigError
 
 STATS = [("kernels", "kernels"), ("launches / forward", "launches_forward"),
@@ -198,7 +199,7 @@ def compile_planned(symbol, shapes: dict, wrt: list, fuse: bool):
     g, _ = lower_and_infer(symbol, shapes, None, "inspect")
     require_known(g, "inspect")
     floats = ("float32", "float64")
-    wrt = [a for a in wrt if a in g and g.nodes[a]["node"].dtype in floats]
+    wrt = [a for a in wrt if a in g and node(g, a).dtype in floats]
     timings: dict[str, float] = {}
     with gc_paused():  # as codegen.pipeline.compile_graph
         for name, run in passes(wrt, fuse):
@@ -206,7 +207,7 @@ def compile_planned(symbol, shapes: dict, wrt: list, fuse: bool):
             g = run(g)
             timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
     start = time.perf_counter()
-    dtypes = [g.nodes[n]["node"].dtype for n in g if g.nodes[n]["node"].dtype in floats]
+    dtypes = [node(g, n).dtype for n in g if node(g, n).dtype in floats]
     program = emit(g, symbol.list_outputs(), max(set(dtypes), key=dtypes.count)
                    if dtypes else "float32")
     timings["emit"] = time.perf_counter() - start
@@ -247,7 +248,7 @@ def _q(text) -> str:
 def to_dot(g) -> str:
     """Graphviz DOT of a compiler graph: `op (shape)` nodes, a cluster per fused kernel."""
     def line(nid) -> str:
-        n = g.nodes[nid]["node"]
+        n = node(g, nid)
         shape = "(" + ", ".join(map(str, n.shape or ())) + ")"
         style = ', shape=ellipse' if n.op == "var" else ""
         return f"{_q(nid)} [label={_q(f'{n.op} {shape}')}, tooltip={_q(nid)}{style}];"
@@ -270,7 +271,7 @@ def memory_rects(g) -> list[tuple]:
     layout, schedule = g.graph["layout"], g.graph["schedule"]
     rects = []
     for root, (start, end) in g.graph["liveness"].items():
-        view, n = layout[root], g.nodes[root]["node"]
+        view, n = layout[root], node(g, root)
         item = 8 if view.buffer.endswith("64") else 4
         phase = schedule[start][1] if start < len(schedule) else "forward"
         rects.append((view.buffer, start, end, view.offset * item,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from codegen import autodiff, require_known
+from codegen.graph import node
 from codegen.pipeline import compile_graph
 from codegen.reference import ReferenceEngine
 from runtime.errors import BackendUnavailable, BindError
@@ -29,7 +30,7 @@ def simple_bind(symbol: Symbol, backend="cpu", grad_req="write", fuse=True, dtyp
     require_known(graph, where)
     reqs = normalize_grad_req(grad_req, symbol.list_arguments())
     wrt = [a for a in symbol.list_arguments() if reqs[a] != "null"
-           and graph.nodes[a]["node"].dtype in DTYPES]
+           and node(graph, a).dtype in DTYPES]
     reqs = {a: (r if a in wrt else "null") for a, r in reqs.items()}
     engine = make_engine(backend, graph, wrt, symbol.list_outputs(), fuse)
     ex = Executor(engine, reqs, seed)

@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterator
 from typing import ClassVar
 
+from codegen.graph import node
 from runtime.errors import ConfigError, SymRNNError
 
 FORMAT = "symrnn-symbol"
@@ -113,8 +114,8 @@ class Symbol:
         from symrnn.lower import lower_and_infer
 
         graph, outputs = lower_and_infer(self, shapes, where="infer_shape")
-        args = [graph.nodes[a]["node"].shape for a in self.list_arguments()]
-        outs = [graph.nodes[o]["node"].shape for o in outputs]
+        args = [node(graph, a).shape for a in self.list_arguments()]
+        outs = [node(graph, o).shape for o in outputs]
         return args, outs, []
 
     # ---- binding ------------------------------------------------------------------------------

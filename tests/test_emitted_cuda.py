@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from codegen.graph import node
 from codegen.testing import load_sibling
 
 pytestmark = pytest.mark.nvcc
@@ -51,7 +52,7 @@ def build_program(stack, grad_req, fuse: bool):
     graph, _ = lower_and_infer(symbol, dict(stack.shapes), stack.dtype, "test_emitted_cuda")
     reqs = normalize_grad_req(grad_req, symbol.list_arguments())
     wrt = [a for a in symbol.list_arguments()
-           if reqs[a] != "null" and graph.nodes[a]["node"].dtype in DTYPES]
+           if reqs[a] != "null" and node(graph, a).dtype in DTYPES]
     return compile_graph(graph, wrt, symbol.list_outputs(), fuse=fuse, target="cuda")
 
 
