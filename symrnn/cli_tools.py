@@ -17,7 +17,6 @@ import argparse
 import math
 import os
 import re
-import time
 
 from codegen.graph import node
 from runtime.errors import ConfigError
@@ -122,7 +121,7 @@ def configure_inspect(p: argparse.ArgumentParser) -> None:
     p.add_argument("-I", "--data-dim", type=positive, default=64, help="input size")
     p.add_argument("--inference", action="store_true",
                    help="the forward-only program (default: training, all gradients)")
-    p.add_argument("--unrolled", action="store_true", help="compile with fuse=False")
+    p.add_argument("--unrolled", action="store_true", help="compile with optimize=False: the unrolled baseline")
     p.add_argument("--dot", metavar="FILE.dot", help="write the compiler graph as Graphviz DOT")
     p.add_argument("--memory", metavar="FILE.svg|.png", help="draw the memory plan")
     p.set_defaults(parser=p)
@@ -189,31 +188,17 @@ def _from_artifact(args):
     return symbol, shapes, wrt, program
 
 
-def compile_planned(symbol, shapes: dict, wrt: list, fuse: bool):
-    """`(planned graph, Program)`: codegen.pipeline's passes run one by one, timed."""
-    from codegen import require_known
-    from codegen.emit import emit
-    from codegen.pipeline import gc_paused, passes
+def compile_planned(symbol, shapes: dict, wrt: list, optimize: bool):
+    """`(planned graph, Program)`, each pass timed in the Program's stats."""
+    import codegen
     from symrnn.lower import lower_and_infer
 
     g, _ = lower_and_infer(symbol, shapes, None, "inspect")
-    require_known(g, "inspect")
+    codegen.require_known(g, "inspect")
     floats = ("float32", "float64")
-    wrt = [a for a in wrt if a in g and node(g, a).dtype in floats]
-    timings: dict[str, float] = {}
-    with gc_paused():  # as codegen.pipeline.compile_graph
-        for name, run in passes(wrt, fuse):
-            start = time.perf_counter()
-            g = run(g)
-            timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
-    start = time.perf_counter()
-    dtypes = [node(g, n).dtype for n in g if node(g, n).dtype in floats]
-    program = emit(g, symbol.list_outputs(), max(set(dtypes), key=dtypes.count)
-                   if dtypes else "float32")
-    timings["emit"] = time.perf_counter() - start
-    program.stats["compile_seconds"] = {k: round(v, 4) for k, v in timings.items()}
-    program.stats["fused"] = fuse
-    return g, program
+    wrt = tuple(a for a in wrt if a in g and codegen.node(g, a).dtype in floats)
+    options = codegen.CompileOptions(wrt, tuple(symbol.list_outputs()), optimize)
+    return codegen.compile(g, options, return_graph=True)
 
 
 def format_stats(program) -> str:
@@ -230,9 +215,9 @@ def format_stats(program) -> str:
               if ph in flops]
     seconds = s.get("compile_seconds", {})
     if seconds:
-        from codegen.pipeline import passes
+        from codegen import pass_names
 
-        order = [name for name, _ in passes([], True)] + ["emit"]
+        order = pass_names()
         names = sorted(seconds, key=lambda n: order.index(n) if n in order else len(order))
         lines.append(f"  compile seconds, {sum(seconds.values()):.3f} in all:")
         lines += [f"    {name:<24}{seconds[name]:>14.4f}" for name in names]

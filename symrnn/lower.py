@@ -5,9 +5,7 @@ Nodes keep the user's names. A multi-output `split` becomes one `slice` per outp
 """
 from __future__ import annotations
 
-from codegen import Builder, infer_shapes
-from codegen.graph import Graph, node
-from codegen.pipeline import gc_paused
+from codegen import Builder, Graph, gc_paused, infer_shapes, node
 from runtime.errors import BindError, SymRNNError
 from symrnn.symbol import Symbol, SymNode
 

@@ -131,7 +131,7 @@ def bind_all(stack: Stack, grad_req="write", config=None, symbol=None) -> dict:
     symbol = stack.symbol() if symbol is None else symbol
     exs = {}
     for name, (backend, fuse) in EXECUTORS.items():
-        exs[name] = symbol.simple_bind(backend=backend, fuse=fuse, dtype=stack.dtype,
+        exs[name] = symbol.simple_bind(backend=backend, optimize=fuse, dtype=stack.dtype,
                                        grad_req=grad_req, **stack.shapes)
         if backend == "cpu":
             record_program(config, stack, grad_req, fuse, exs[name].program)

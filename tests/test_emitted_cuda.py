@@ -43,7 +43,7 @@ def nvcc_path() -> str | None:
 
 def build_program(stack, grad_req, fuse: bool):
     """The Program `simple_bind(backend='cpu', ...)` would run, without compiling its C."""
-    from codegen.pipeline import compile_graph
+    import codegen
     from runtime.executor import normalize_grad_req
     from symrnn.executor import DTYPES
     from symrnn.lower import lower_and_infer
@@ -53,7 +53,8 @@ def build_program(stack, grad_req, fuse: bool):
     reqs = normalize_grad_req(grad_req, symbol.list_arguments())
     wrt = [a for a in symbol.list_arguments()
            if reqs[a] != "null" and node(graph, a).dtype in DTYPES]
-    return compile_graph(graph, wrt, symbol.list_outputs(), fuse=fuse, target="cuda")
+    options = codegen.CompileOptions(tuple(wrt), tuple(symbol.list_outputs()), fuse, "cuda")
+    return codegen.compile(graph, options)
 
 
 def all_programs(config) -> dict:

@@ -174,7 +174,7 @@ def lstm_plan(typ="lstm", T=4, **kw):
     loss = sym.sum(out * out, name="loss")
     g, _ = lower_and_infer(loss, {"data": (T, 3, 5)})
     wrt = [a for a in loss.list_arguments() if a != "data"]
-    for _, run in passes(wrt, fuse=True):
+    for _, run in passes(wrt, optimize=True):
         g = run(g)
     return g
 

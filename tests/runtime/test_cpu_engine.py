@@ -298,7 +298,7 @@ def test_compiled_symbol_matches_the_reference_engine(tmp_path, monkeypatch):
     values = None
     results = []
     for backend, fuse in [("reference", True), ("cpu", True), ("cpu", False)]:
-        ex = loss.simple_bind(backend=backend, fuse=fuse, dtype="float64", data=(T, N, K))
+        ex = loss.simple_bind(backend=backend, optimize=fuse, dtype="float64", data=(T, N, K))
         values = values or {n: r.integers(0, 3, a.shape).astype(a.dtype) if n == "label"
                             else r.standard_normal(a.shape) for n, a in ex.arg_dict.items()}
         ex.copy_params_from(values)
