@@ -1,8 +1,8 @@
 """Fused, unrolled and reference executors agree (issue 3, first acceptance bullet).
 
 One symbol, three executors: `reference` (codegen's numpy interpreter of the unfused graph),
-`cpu` with `fuse=True` (the compiled, fused program) and `cpu` with `fuse=False` (the unrolled
-baseline, one kernel per elementary op). They get identical random arguments (weights,
+`cpu` with `optimize=True` (the compiled, fused program) and `cpu` with `optimize=False` (the
+unrolled baseline, one kernel per elementary op). They get identical random arguments (weights,
 biases, initial states and data), the same head gradients and the same training seed, and
 must agree on every output (the stack's output sequence and the final states) and on every
 gradient, to float32: rtol 1e-4, atol 1e-5; float64: 1e-10.
