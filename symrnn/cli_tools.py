@@ -121,7 +121,8 @@ def configure_inspect(p: argparse.ArgumentParser) -> None:
     p.add_argument("-I", "--data-dim", type=positive, default=64, help="input size")
     p.add_argument("--inference", action="store_true",
                    help="the forward-only program (default: training, all gradients)")
-    p.add_argument("--unrolled", action="store_true", help="compile with optimize=False: the unrolled baseline")
+    p.add_argument("--unrolled", action="store_true",
+                   help="compile with optimize=False: the unrolled baseline")
     p.add_argument("--dot", metavar="FILE.dot", help="write the compiler graph as Graphviz DOT")
     p.add_argument("--memory", metavar="FILE.svg|.png", help="draw the memory plan")
     p.set_defaults(parser=p)

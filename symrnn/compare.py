@@ -96,10 +96,10 @@ def _max_diff(a: dict, b: dict) -> dict:
 def compare(symbol: Symbol, backend: str = "cpu", seed: int = 0, repeat: int = 5,
             reference: bool = True, dtype: str | None = None, grad_req="write",
             inputs: dict | None = None, file=None, quiet: bool = False, **shapes) -> dict:
-    """Binds `symbol` optimized ("fused") and with `optimize=False` ("unrolled"; and on `backend='reference'` when `reference`),
-    runs forward(is_train=True, seed) and backward on each with the same arguments (drawn
-    from `seed`, or `inputs`), prints one table to `file` (default stdout; nothing when
-    `quiet`) and returns
+    """Binds `symbol` optimized ("fused") and with `optimize=False` ("unrolled"), and on
+    `backend='reference'` when `reference`, runs forward(is_train=True, seed) and backward
+    on each with the same arguments (drawn from `seed`, or `inputs`), prints one table to
+    `file` (default stdout; nothing when `quiet`) and returns
 
     `{"columns": {name: {stats..., "forward_ms", "forward_backward_ms"}},
       "diffs": {name: {"out X" | "grad Y": max |x - fused|}}, "max_diff": float,
