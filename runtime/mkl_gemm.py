@@ -69,6 +69,13 @@ def _declare(lib) -> None:
             fn.restype = None
 
 
+def set_threads(n: int) -> None:
+    """MKL's thread count, for the process (bench/gemm.py's --threads)."""
+    fn = library().MKL_Set_Num_Threads
+    fn.argtypes, fn.restype = [ctypes.c_int], None
+    fn(int(n))
+
+
 class MklImpl:
     """runtime.gemm's `mkl`."""
 
