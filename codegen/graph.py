@@ -27,8 +27,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import networkx as nx
-
 Shape = tuple  # of int, or of int | None while shapes are being inferred
 
 
@@ -123,8 +121,11 @@ def new_graph() -> Graph:
     return Graph()
 
 
-def to_networkx(g: Graph) -> nx.DiGraph:
-    """The same nodes (attribute `node`), edges and orders as a `networkx.DiGraph`."""
+def to_networkx(g: Graph):
+    """The same nodes (attribute `node`), edges and orders as a `networkx.DiGraph`, for
+    drawing and analysis (networkx is imported here only: compiling never needs it)."""
+    import networkx as nx
+
     h = nx.DiGraph()
     h.graph.update(g.graph)
     h.add_nodes_from((nid, {"node": n}) for nid, n in g.records.items())

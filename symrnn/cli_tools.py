@@ -5,7 +5,7 @@
     symrnn inspect --hidden 256,128 -T 50 --dot g.dot --memory plan.svg
 
 `inspect` prints a program's stats. `--dot` writes the compiler graph (after every pass) as
-Graphviz DOT, written here from the networkx graph (no pydot): nodes labelled with op and
+Graphviz DOT, written here from the compiler graph (no pydot): nodes labelled with op and
 shape, each fused kernel a cluster. `--memory` draws the memory plan: schedule steps on x,
 arena offset on y, one rectangle per stored value over its live range; with matplotlib when it
 is installed, else as a hand-written SVG. For an artifact, stats come from its program and the
