@@ -102,9 +102,6 @@ class Graph:
     def __len__(self) -> int:
         return len(self.records)
 
-    def number_of_nodes(self) -> int:
-        return len(self.records)
-
     @property
     def edges(self) -> list[tuple[str, str]]:
         """(input, consumer) pairs, one per distinct pair."""
@@ -276,7 +273,7 @@ def _made(g: Graph, nid: str, *sides: int) -> None:
 
 
 class CycleError(ValueError):
-    pass
+    """A graph whose edges run in a circle: no topological order (an internal error)."""
 
 
 # ---- walks --------------------------------------------------------------------------------------

@@ -160,7 +160,7 @@ def run_inspect(args) -> int:
     if args.dot:
         with open(args.dot, "w") as f:
             f.write(to_dot(graph))
-        print(f"wrote {args.dot}: {graph.number_of_nodes()} nodes, "
+        print(f"wrote {args.dot}: {len(graph)} nodes, "
               f"{len(graph.graph.get('groups', {}))} fused kernels")
     if args.memory:
         draw_memory(graph, args.memory)
