@@ -65,8 +65,8 @@ def make_engine(backend, graph, wrt, output_names, optimize=True):
         default_device()  # fails fast, naming the missing piece, before compiling
     from runtime.dual import DualEngine
 
-    options = codegen.CompileOptions(tuple(wrt), tuple(output_names), optimize,
-                             "cuda" if backend == "cuda" else "cpu")
+    target = "cuda" if backend == "cuda" else "cpu"
+    options = codegen.CompileOptions(tuple(wrt), tuple(output_names), optimize, target)
     train = Engine(codegen.compile(graph, options))
     if not wrt:
         return train
