@@ -22,8 +22,7 @@ def _step_label(step, cfg) -> tuple:
     attrs = step.attrs
     if step.kind == "gemm":
         a, b = step.inputs[0], step.inputs[1]
-        ta = bool(attrs.get("trans_a", attrs.get("transpose_a")))
-        tb = bool(attrs.get("trans_b", attrs.get("transpose_b")))
+        ta, tb = bool(attrs.get("trans_a")), bool(attrs.get("trans_b"))
         m, k = (a.cols, a.rows) if ta else (a.rows, a.cols)
         n = b.rows if tb else b.cols
         acc = " +=" if attrs.get("accumulate") else ""

@@ -4,8 +4,8 @@
     python bench/run.py --quick               # tiny shapes (T=5, N=4, I=H=16), seconds
     python bench/run.py --out bench/results/cpu-2025-01-01.json --cases lstm1,zoneout
 
-One process, one run, one machine: for every case the fused CPU program (`fuse=True`), the
-unrolled one (`fuse=False`), the reference executor and the PyTorch peer are built with the
+One process, one run, one machine: for every case the fused CPU program (`optimize=True`), the
+unrolled one (`optimize=False`), the reference executor and the PyTorch peer are built with the
 same random weights, checked against each other once, then timed: each implementation in a
 block of its own (warm-up, then back-to-back runs), in two passes in opposite orders (see
 `blocked`); the median is reported, with the minimum and every sample in the JSON. Forward is `forward(is_train=False)` (PyTorch: `torch.no_grad()`);
@@ -251,8 +251,8 @@ def run_case(name: str, cfg, torch, rng) -> dict:
     exs, bind_s = {}, {}
     for impl in impls:
         kw = {"reference": {"backend": "reference"},
-              "fused": {"backend": "cpu", "fuse": True},
-              "unrolled": {"backend": "cpu", "fuse": False}}[impl]
+              "fused": {"backend": "cpu", "optimize": True},
+              "unrolled": {"backend": "cpu", "optimize": False}}[impl]
         t0 = time.perf_counter()
         exs[impl] = symbol.simple_bind(data=(T, N, I), **kw)
         bind_s[impl] = time.perf_counter() - t0

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import itertools
 
-import networkx as nx
-
 from codegen.builder import Builder
-from codegen.graph import copy_graph, downstream, node, topo_order, upstream
+from codegen.graph import Graph, copy_graph, downstream, node, topo_order, upstream
 from codegen.ops import OPS
 
 
@@ -24,7 +22,7 @@ def head_grad_name(head: str) -> str:
     return f"head_grad({head})"
 
 
-def autodiff(g: nx.DiGraph, wrt) -> nx.DiGraph:
+def autodiff(g: Graph, wrt) -> Graph:
     g = copy_graph(g)
     b = Builder(g)
     heads = list(g.graph["outputs"])

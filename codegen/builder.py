@@ -10,9 +10,7 @@
 """
 from __future__ import annotations
 
-import networkx as nx
-
-from codegen.graph import Node, add_node, freeze, make_node, new_graph, node
+from codegen.graph import Graph, Node, add_node, freeze, make_node, new_graph, node
 from codegen.ops import OPS, Mismatch
 from runtime.errors import ShapeError, fmt_shape
 
@@ -20,7 +18,7 @@ FLOAT_DTYPES = ("float32", "float64")
 
 
 class Builder:
-    def __init__(self, g: nx.DiGraph | None = None):
+    def __init__(self, g: Graph | None = None):
         self.g = new_graph() if g is None else g
 
     def var(self, name: str, shape=None, dtype: str = "float32", **attrs) -> str:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import math
 
-import networkx as nx
 import numpy as np
 
-from codegen.graph import node, roots
+from codegen.graph import Graph, node, roots
 from codegen.kernel_ir import Compute, KernelIR, Load, Store
 from codegen.render import kernel_from_ir
 from runtime.program import Buffer, Program, Step
@@ -21,7 +20,7 @@ from runtime.program import Buffer, Program, Step
 MASKED = ("dropout", "zoneout")
 
 
-def emit(g: nx.DiGraph, output_names: list[str], dtype: str) -> Program:
+def emit(g: Graph, output_names: list[str], dtype: str) -> Program:
     layout = g.graph["layout"]
     groups = g.graph.get("groups", {})
     out = set(roots(g))
@@ -68,7 +67,7 @@ def _kernel_step(g, unit, members, out, layout, phase, names):
         values[nid] = len(values)
         body.append((Compute, values[nid], n.op, tuple([values[s] for s in n.inputs]),
                      tuple(sorted(attrs.items()))))
-        if nid in layout and (nid in out or not inside.issuperset(g._succ[nid])):
+        if nid in layout and (nid in out or not inside.issuperset(g.users[nid])):
             body.append((Store, len(outs), values[nid]))
             outs.append(nid)
     last = node(g, members[-1])

@@ -1,8 +1,10 @@
-"""The compiler graph: a `networkx.DiGraph` whose nodes carry one frozen `Node` record.
+"""The compiler graph: a small `Graph` of our own whose nodes carry one frozen `Node` record.
 
 Every node has exactly one output. A node's inputs are listed, in order, in its record; the
-graph's edges mirror them (input -> consumer) so that networkx's algorithms see the data flow.
-Graph-level attributes:
+graph keeps, besides the records, each node's users and sources (the data flow, input ->
+consumer) in insertion order. `to_networkx` gives a `networkx.DiGraph` for drawing and
+analysis; passes never need one. Graph-level attributes (`g.graph`, named as networkx names
+them):
 
 - `g.graph["outputs"]`: the node ids of the heads, in order;
 - `g.graph["grads"]`: after autodiff, `{argument: node id of its gradient}`;
@@ -13,18 +15,17 @@ Node ids are strings derived from the user's names (`lstm_l0_t3_i2h`), so that e
 debug output speak the user's language.
 
 Passes change graphs only through this module's helpers (`add_node`, `set_node`,
-`remove_node`, `replace_uses`), never networkx's own methods: a copy shares its records and
-adjacency dicts with its source, and the helpers copy a dict before changing it (copy on
-write), so that copying a graph costs three dict copies rather than two per node. They work
-on networkx's dicts directly, with the effect, orders included, of the networkx calls they
-stand for: later topological orders depend on those orders.
+`remove_node`, `replace_uses`). A copy shares its records and adjacency dicts with its
+source, and the helpers copy a dict before changing it (copy on write), so that copying a
+graph costs three dict copies rather than two per node. Orders follow what networkx's calls
+would do (`to_networkx` keeps them): later topological orders depend on them.
 """
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-
-import networkx as nx
 
 Shape = tuple  # of int, or of int | None while shapes are being inferred
 
@@ -73,79 +74,129 @@ def make_node(op: str, inputs=(), shape=None, dtype="float32", attrs=None) -> No
                 dtype)
 
 
-def new_graph() -> nx.DiGraph:
-    g = nx.DiGraph()
-    g.graph["outputs"] = ()
-    return g
+class Graph:
+    """Records, users and sources of each node, in insertion order, and the graph's attributes.
+
+    Read it through `node`, `consumers`, `nodes`, `topo_order` (or `in`, `len`, iteration,
+    `edges`); change it through the helpers below, which keep the three dicts in step.
+    """
+
+    __slots__ = ("_order", "_owned", "graph", "records", "sources", "users")
+
+    def __init__(self):
+        self.records: dict[str, Node] = {}
+        self.users: dict[str, dict] = {}  # nid -> {consumer: None}, in insertion order
+        self.sources: dict[str, dict] = {}  # nid -> {input: None}, in operand order
+        self.graph: dict = {"outputs": ()}
+        # ({nodes whose users dict this graph made or copied}, {... sources dict ...}) while it
+        # shares adjacency dicts with a copy; None when it owns every dict
+        self._owned: tuple[set, set] | None = None
+        self._order: tuple | None = None  # a topological order a labelled copy keeps
+
+    def __contains__(self, nid) -> bool:
+        return nid in self.records
+
+    def __iter__(self):
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def edges(self) -> list[tuple[str, str]]:
+        """(input, consumer) pairs, one per distinct pair."""
+        return [(a, b) for a, users in self.users.items() for b in users]
+
+    def successors(self, nid: str):
+        return iter(self.users[nid])
+
+    def predecessors(self, nid: str):
+        return iter(self.sources[nid])
 
 
-def node(g: nx.DiGraph, nid: str) -> Node:
-    return g._node[nid]["node"]  # g.nodes[nid] builds a view per call: hot in every pass
+def new_graph() -> Graph:
+    return Graph()
 
 
-def consumers(g: nx.DiGraph, nid: str) -> list[str]:
-    return sorted(g._succ[nid])
+def to_networkx(g: Graph):
+    """The same nodes (attribute `node`), edges and orders as a `networkx.DiGraph`, for
+    drawing and analysis (networkx is imported here only: compiling never needs it)."""
+    import networkx as nx
+
+    h = nx.DiGraph()
+    h.graph.update(g.graph)
+    h.add_nodes_from((nid, {"node": n}) for nid, n in g.records.items())
+    h.add_edges_from(g.edges)
+    return h
 
 
-def roots(g: nx.DiGraph) -> list[str]:
+def node(g: Graph, nid: str) -> Node:
+    return g.records[nid]
+
+
+def consumers(g: Graph, nid: str) -> list[str]:
+    return sorted(g.users[nid])
+
+
+def roots(g: Graph) -> list[str]:
     """The nodes a program must produce: outputs, then gradients."""
     return list(g.graph.get("outputs", ())) + list(g.graph.get("grads", {}).values())
 
 
-def nodes(g: nx.DiGraph):
+def nodes(g: Graph):
     """(id, Node) pairs in a deterministic topological order."""
-    records = g._node
+    records = g.records
     for nid in topo_order(g):
-        yield nid, records[nid]["node"]
+        yield nid, records[nid]
 
 
-def variables(g: nx.DiGraph) -> list[str]:
+def variables(g: Graph) -> list[str]:
     """Ids of the graph's free variables (arguments), in topological-then-name order."""
     return [nid for nid, n in nodes(g) if n.op == "var"]
 
 
 # ---- changes: through these helpers only --------------------------------------------------------
 
-def add_node(g: nx.DiGraph, nid: str, node: Node) -> str:
+def add_node(g: Graph, nid: str, node: Node) -> str:
     """Adds `node` under `nid`, with edges from its inputs; ids must be unique."""
-    if nid in g._node:
+    if nid in g.records:
         raise ValueError(f"internal: node id {nid!r} already in the graph")
     for src in node.inputs:
-        if src not in g._node:
+        if src not in g.records:
             raise ValueError(f"internal: {nid!r} reads {src!r}, which is not in the graph")
-    pred = {}  # as g.add_node, then g.add_edge(src, nid) for each input
+    sources = {}
     for src in node.inputs:
-        pred[src] = _own(g, src, SUCC).setdefault(nid, {})
-    g._succ[nid], g._pred[nid] = {}, pred
-    _made(g, nid, SUCC, PRED)
-    g._node[nid] = {"node": node}
+        sources[src] = _own(g, src, USERS).setdefault(nid)
+    g.users[nid], g.sources[nid] = {}, sources
+    _made(g, nid, USERS, SOURCES)
+    g.records[nid] = node
     return nid
 
 
-def set_node(g: nx.DiGraph, nid: str, node: Node) -> None:
+def set_node(g: Graph, nid: str, node: Node) -> None:
     """Replaces the record of `nid` and its in-edges, with the effect of removing every
-    in-edge and adding one per input: `nid` moves to the end of each input's successors."""
-    for src in g._pred[nid]:
-        del _own(g, src, SUCC)[nid]
-    pred = {}
+    in-edge and adding one per input: `nid` moves to the end of each input's users."""
+    for src in g.sources[nid]:
+        del _own(g, src, USERS)[nid]
+    sources = {}
     for src in node.inputs:
-        pred[src] = _own(g, src, SUCC).setdefault(nid, {})
-    g._pred[nid] = pred
-    _made(g, nid, PRED)
-    g._node[nid] = {"node": node}  # a new dict: copies of the graph share the old one
+        sources[src] = _own(g, src, USERS).setdefault(nid)
+    g.sources[nid] = sources
+    _made(g, nid, SOURCES)
+    g.records[nid] = node
 
 
-def remove_node(g: nx.DiGraph, nid: str) -> None:
-    """Removes `nid` and its edges (g.remove_node)."""
-    for src in g._pred.pop(nid):
-        del _own(g, src, SUCC)[nid]
-    for user in g._succ.pop(nid):
-        del _own(g, user, PRED)[nid]
-    del g._node[nid]
+def remove_node(g: Graph, nid: str) -> None:
+    """Removes `nid` and its edges."""
+    for src in g.sources.pop(nid):
+        del _own(g, src, USERS)[nid]
+    for user in g.users.pop(nid):
+        del _own(g, user, SOURCES)[nid]
+    del g.records[nid]
     _made(g, nid)
 
 
-def replace_uses(g: nx.DiGraph, old: str, new: str) -> None:
+def replace_uses(g: Graph, old: str, new: str) -> None:
     """Points every consumer of `old` (and the graph's outputs and grads) at `new`."""
     for user in consumers(g, old):
         n = node(g, user)
@@ -162,35 +213,34 @@ def replace_uses(g: nx.DiGraph, old: str, new: str) -> None:
 
 # ---- copies: shared until changed ---------------------------------------------------------------
 
-def copy_graph(g: nx.DiGraph) -> nx.DiGraph:
+def copy_graph(g: Graph) -> Graph:
     """A copy that passes may change through the helpers above. It shares with `g` the
-    record dicts (which set_node replaces, never changes) and each node's adjacency dicts
-    until a helper changes them, in either graph."""
-    h = nx.DiGraph()
+    records (frozen) and each node's adjacency dicts until a helper changes them, in either
+    graph."""
+    h = Graph()
     h.graph = dict(g.graph)
-    # A fresh graph has made no views of its dicts yet, so they can be replaced.
-    h._node = g._node.copy()
-    h._succ = g._succ.copy()  # networkx points _adj at it too
-    h._pred = g._pred.copy()
-    h.__dict__[_OWNED] = (set(), set())
-    g.__dict__[_OWNED] = (set(), set())  # g's own changes must now copy first as well
+    h.records = g.records.copy()
+    h.users = g.users.copy()
+    h.sources = g.sources.copy()
+    h._owned = (set(), set())
+    g._owned = (set(), set())  # g's own changes must now copy first as well
     return h
 
 
-def with_graph_attrs(g: nx.DiGraph, order: list[str] | None = None, /, **attrs) -> nx.DiGraph:
+def with_graph_attrs(g: Graph, order: list[str] | None = None, /, **attrs) -> Graph:
     """A copy of `g` with `attrs` added to its graph attributes: for passes that only label
     a graph. The copy keeps `order`, g's `topo_order` if the caller has it (else the order
     `g` keeps), so that later passes need not sort the same nodes again; changing the copy
     drops it."""
     h = copy_graph(g)
     h.graph.update(attrs)
-    order = g.__dict__.get(_ORDER) if order is None else order
+    order = g._order if order is None else order
     if order is not None:
-        h.__dict__[_ORDER] = tuple(order)
+        h._order = tuple(order)
     return h
 
 
-def copy_without(g: nx.DiGraph, dead) -> nx.DiGraph:
+def copy_without(g: Graph, dead) -> Graph:
     """A copy of `g` without the nodes in `dead` and their edges."""
     h = copy_graph(g)
     for nid in dead:
@@ -198,48 +248,46 @@ def copy_without(g: nx.DiGraph, dead) -> nx.DiGraph:
     return h
 
 
-SUCC, PRED = 0, 1
-_OWNED = "_symrnn_owned"  # on a graph that shares adjacency dicts: ({nodes whose successors
-# dict it made or copied}, {... predecessors dict ...}); graphs without it own every dict
+USERS, SOURCES = 0, 1
 
 
-def _own(g: nx.DiGraph, nid: str, side: int) -> dict:
-    """The successors (SUCC) or predecessors (PRED) dict of `nid`, ready to be changed:
-    copied first if another graph may share it."""
-    adj = g._pred if side else g._succ
-    owned = g.__dict__.get(_OWNED)
+def _own(g: Graph, nid: str, side: int) -> dict:
+    """The users (USERS) or sources (SOURCES) dict of `nid`, ready to be changed: copied
+    first if another graph may share it."""
+    adj = g.sources if side else g.users
+    owned = g._owned
     if owned is not None and nid not in owned[side]:
         adj[nid] = adj[nid].copy()
         owned[side].add(nid)
     return adj[nid]
 
 
-def _made(g: nx.DiGraph, nid: str, *sides: int) -> None:
+def _made(g: Graph, nid: str, *sides: int) -> None:
     """Records a change around `nid`, whose dicts on `sides` `g` has just made itself; the
     order a labelled graph keeps no longer holds."""
-    owned = g.__dict__.get(_OWNED)
+    owned = g._owned
     if owned is not None:
         for side in sides:
             owned[side].add(nid)
-    g.__dict__.pop(_ORDER, None)
+    g._order = None
 
 
-_ORDER = "_symrnn_topo_order"  # where a labelled graph keeps its topological order
+class CycleError(ValueError):
+    """A graph whose edges run in a circle: no topological order (an internal error)."""
 
 
 # ---- walks --------------------------------------------------------------------------------------
 
-def topo_order(g: nx.DiGraph) -> list[str]:
+def topo_order(g: Graph) -> list[str]:
     """The node ids in `nx.topological_sort`'s order (Kahn's algorithm, first in first out,
-    from the sources in insertion order), without its generator overhead."""
-    known = g.__dict__.get(_ORDER)
-    if known is not None:
-        return list(known)
-    succ, pred = g._succ, g._pred
-    order = [nid for nid in g._node if not pred[nid]]
-    waiting = {nid: len(p) for nid, p in pred.items() if p}
+    from the sources in insertion order)."""
+    if g._order is not None:
+        return list(g._order)
+    users, sources = g.users, g.sources
+    order = [nid for nid in g.records if not sources[nid]]
+    waiting = {nid: len(p) for nid, p in sources.items() if p}
     for nid in order:  # grows while it is walked: a queue
-        for user in succ[nid]:
+        for user in users[nid]:
             left = waiting[user] - 1
             if left:
                 waiting[user] = left
@@ -247,18 +295,18 @@ def topo_order(g: nx.DiGraph) -> list[str]:
                 del waiting[user]
                 order.append(user)
     if waiting:
-        raise nx.NetworkXUnfeasible("Graph contains a cycle")
+        raise CycleError("internal: the graph contains a cycle")
     return order
 
 
-def upstream(g: nx.DiGraph, nids) -> set:
+def upstream(g: Graph, nids) -> set:
     """`nids` and every node they depend on."""
-    return _reach(g._pred, nids)
+    return _reach(g.sources, nids)
 
 
-def downstream(g: nx.DiGraph, nids) -> set:
+def downstream(g: Graph, nids) -> set:
     """`nids` and every node that depends on them."""
-    return _reach(g._succ, nids)
+    return _reach(g.users, nids)
 
 
 def _reach(adj, nids) -> set:
@@ -272,16 +320,32 @@ def _reach(adj, nids) -> set:
     return seen
 
 
+@contextmanager
+def gc_paused():
+    """Turns the cyclic garbage collector off while graphs are built or compiled. Passes
+    allocate hundreds of thousands of small records and dicts that stay alive, so the
+    collector's passes over the growing heap would cost a tenth of the compile or more and
+    find nothing: graphs hold no reference cycles, and reference counting frees what the
+    passes drop."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 # ---- comparing and printing ---------------------------------------------------------------------
 
-def same_graph(a: nx.DiGraph, b: nx.DiGraph) -> bool:
+def same_graph(a: Graph, b: Graph) -> bool:
     """Structural equality: same ids, same records, same outputs."""
     if set(a) != set(b) or a.graph.get("outputs") != b.graph.get("outputs"):
         return False
-    return all(a.nodes[n]["node"] == b.nodes[n]["node"] for n in a)
+    return all(a.records[n] == b.records[n] for n in a)
 
 
-def format_graph(g: nx.DiGraph) -> str:
+def format_graph(g: Graph) -> str:
     """One line per node, in topological order: `id = op(inputs) attrs : shape dtype`."""
     lines = []
     for nid, n in nodes(g):

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 
-from codegen.graph import node, topo_order
+from codegen.graph import Graph, node, topo_order
 from codegen.ops import OPS
 
 
@@ -20,7 +19,7 @@ class EvalContext:
     is_train: bool = False
 
 
-def evaluate(g: nx.DiGraph, feeds: dict, wanted, ctx: EvalContext, keep=()) -> dict:
+def evaluate(g: Graph, feeds: dict, wanted, ctx: EvalContext, keep=()) -> dict:
     """Values of the nodes in `wanted` (and in `keep`), given `feeds` for the variables and
     for any node already computed."""
     wanted = list(wanted)

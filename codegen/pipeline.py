@@ -1,24 +1,23 @@
 """The compiler: one readable list of passes, from a shaped graph to a Program.
 
-    program = compile_graph(graph, wrt=["w"], output_names=["loss_output"])
+    program = compile(graph, CompileOptions(wrt=("w",), output_names=("loss_output",)))
+    graph, program = compile(graph, options, return_graph=True)  # the planned graph too
+    grad_graph = differentiate(graph, ["w"])                     # autodiff alone
 
 Lowering (Symbol -> graph) happens in the front end. `SYMRNN_DEBUG=1` verifies the graph
 after every pass, `2` also prints each graph, `3` also prints the generated sources.
 """
 from __future__ import annotations
 
-import gc
 import os
 import sys
 import time
 from collections import Counter
-from contextlib import contextmanager
-
-import networkx as nx
+from dataclasses import dataclass
 
 from codegen.autodiff import autodiff
 from codegen.emit import emit
-from codegen.graph import format_graph
+from codegen.graph import Graph, format_graph, gc_paused
 from codegen.passes.batch_gemms import batch_gemms
 from codegen.passes.canonicalize import canonicalize
 from codegen.passes.cse import eliminate_common_subexpressions
@@ -32,9 +31,26 @@ from codegen.verify import verify_graph, verify_memory
 from runtime.program import Program
 
 
-def passes(wrt, fuse: bool):
-    """The pipeline. `fuse=False` stops optimizing after dead-code elimination."""
-    optimize = [
+@dataclass(frozen=True)
+class CompileOptions:
+    """What `compile` makes of a graph.
+
+    - `wrt`: the arguments to differentiate with respect to (none: an inference program);
+    - `output_names`: the Program's names of the graph's outputs (default: their node ids);
+    - `optimize`: False stops after dead-code elimination and gives every elementary op its
+      own kernel: the unrolled baseline that users compare against;
+    - `target`: `cpu` or `cuda`, the rendering `SYMRNN_DEBUG=3` prints.
+    """
+
+    wrt: tuple[str, ...] = ()
+    output_names: tuple[str, ...] | None = None
+    optimize: bool = True
+    target: str = "cpu"
+
+
+def passes(wrt, optimize: bool = True):
+    """The pipeline. `optimize=False` stops optimizing after dead-code elimination."""
+    optimizations = [
         ("push_views", push_views),
         ("batch_gemms", batch_gemms),
         ("fold_stacks", fold_stacks),
@@ -45,39 +61,38 @@ def passes(wrt, fuse: bool):
         ("canonicalize", canonicalize),
         ("autodiff", lambda g: autodiff(g, wrt)),
         ("dce", eliminate_dead_code),
-        *(optimize if fuse else []),
-        ("fuse", lambda g: fuse_elementwise(g, fuse)),
+        *(optimizations if optimize else []),
+        ("fuse", lambda g: fuse_elementwise(g, optimize)),
         ("schedule", schedule),
         ("plan_memory", plan_memory),
     ]
 
 
-def compile_graph(graph: nx.DiGraph, wrt, output_names, fuse: bool = True,
-                  target: str = "cpu") -> Program:
+def pass_names(optimize: bool = True) -> list[str]:
+    """The passes' names in pipeline order, then `emit`: the keys of a Program's
+    `stats["compile_seconds"]`."""
+    return list(dict.fromkeys(name for name, _ in passes((), optimize))) + ["emit"]
+
+
+def compile(graph: Graph, options: CompileOptions = CompileOptions(), *,
+            return_graph: bool = False) -> Program | tuple[Graph, Program]:
+    """The Program of a shaped graph; with `return_graph`, `(planned graph, Program)`."""
     with gc_paused():
-        return _compile(graph, wrt, output_names, fuse, target)
+        g, program = _compile(graph, options)
+    return (g, program) if return_graph else program
 
 
-@contextmanager
-def gc_paused():
-    """Turns the cyclic garbage collector off for a compile. Passes allocate hundreds of
-    thousands of small records and dicts that stay alive, so the collector's passes over the
-    growing heap would cost a tenth of the compile or more and find nothing: graphs hold no
-    reference cycles, and reference counting frees what the passes drop."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+def differentiate(graph: Graph, wrt) -> Graph:
+    """`graph` with gradient nodes for the arguments `wrt` (`g.graph["grads"]`)."""
+    with gc_paused():
+        return autodiff(graph, list(wrt))
 
 
-def _compile(graph, wrt, output_names, fuse, target) -> Program:
+def _compile(graph: Graph, options: CompileOptions) -> tuple[Graph, Program]:
     debug = int(os.environ.get("SYMRNN_DEBUG", "0") or 0)
-    timings = {}
+    timings: dict[str, float] = {}
     g = graph
-    for name, run in passes(list(wrt), fuse):
+    for name, run in passes(list(options.wrt), options.optimize):
         start = time.perf_counter()
         g = run(g)
         timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
@@ -87,19 +102,20 @@ def _compile(graph, wrt, output_names, fuse, target) -> Program:
             print(f"---- after {name} ----\n{format_graph(g)}", file=sys.stderr)
     if debug >= 1:
         verify_memory(g)
+    names = options.output_names
     start = time.perf_counter()
-    program = emit(g, list(output_names), _dtype(g))
+    program = emit(g, list(graph.graph["outputs"] if names is None else names), _dtype(g))
     timings["emit"] = time.perf_counter() - start
     if debug >= 3:
         for k in program.kernels.values():
-            print(k.cuda_source if target == "cuda" else k.c_source, file=sys.stderr)
+            print(k.cuda_source if options.target == "cuda" else k.c_source, file=sys.stderr)
     program.stats["compile_seconds"] = {k: round(v, 4) for k, v in timings.items()}
-    program.stats["fused"] = bool(fuse)
-    return program
+    program.stats["fused"] = bool(options.optimize)  # the artifact's key: kept
+    return g, program
 
 
 def _dtype(g) -> str:
     """The most common float dtype of the nodes."""
-    counts = Counter(record["node"].dtype for record in g._node.values())
+    counts = Counter(n.dtype for n in g.records.values())
     floats = {d: counts[d] for d in counts if d in ("float32", "float64")}
     return max(set(floats), key=floats.get) if floats else "float32"

@@ -5,14 +5,12 @@ not recompute the forward pass.
 """
 from __future__ import annotations
 
-import networkx as nx
-
-from codegen.graph import node
+from codegen.graph import Graph, node, upstream
 from codegen.interpreter import EvalContext, evaluate
 
 
 class ReferenceEngine:
-    def __init__(self, graph: nx.DiGraph, output_names: list[str]):
+    def __init__(self, graph: Graph, output_names: list[str]):
         self.graph = graph
         self.heads = list(graph.graph["outputs"])
         self.arg_specs = {nid: (n.shape, n.dtype) for nid, n in _vars(graph)
@@ -41,7 +39,7 @@ class ReferenceEngine:
         return {a: env[gid] for a, gid in self.grads.items()}
 
     def _forward_values_read_by_backward(self) -> set:
-        forward = set().union(*(nx.ancestors(self.graph, h) for h in self.heads), self.heads)
+        forward = upstream(self.graph, self.heads)
         back = set(self.graph) - forward
         return {src for nid in back for src in node(self.graph, nid).inputs if src in forward}
 

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import numbers
 
-import networkx as nx
-
-from codegen.graph import copy_graph, node, set_node, topo_order
+from codegen.graph import Graph, copy_graph, node, set_node, topo_order
 from codegen.ops import OPS, Mismatch, known, unify
 from runtime.errors import ShapeError, fmt_shape
 
 
-def infer_shapes(g: nx.DiGraph, given: dict | None = None, where: str = "infer_shape"):
+def infer_shapes(g: Graph, given: dict | None = None, where: str = "infer_shape"):
     """A copy of `g` with every shape refined; `given` maps argument names to shapes."""
     g = copy_graph(g)
     order = topo_order(g)
@@ -34,7 +32,7 @@ def infer_shapes(g: nx.DiGraph, given: dict | None = None, where: str = "infer_s
             raise ShapeError(f"{where}: '{name}' has shape {fmt_shape(shape)} but the graph "
                              f"expects {fmt_shape(current)}") from None
         set_node(g, name, node(g, name).with_(shape=merged))
-        _fixpoint(g, order, where, name, {name, *g._succ[name]})
+        _fixpoint(g, order, where, name, {name, *g.users[name]})
     return g
 
 
@@ -42,7 +40,7 @@ def _is_state(g, name) -> bool:
     return name in g and node(g, name).attr("kind") == "state"
 
 
-def require_known(g: nx.DiGraph, where: str = "bind") -> None:
+def require_known(g: Graph, where: str = "bind") -> None:
     """Every shape must be known before a graph is evaluated or compiled."""
     for nid in g:
         n = node(g, nid)
@@ -94,10 +92,10 @@ def _apply_rule(g, nid, where, culprit, dirty) -> bool:
             set_node(g, src, node(g, src).with_(shape=new))
             changed = True
             dirty.add(src)
-            dirty.update(g._succ[src])
+            dirty.update(g.users[src])
     if out != n.shape:
         set_node(g, nid, n.with_(shape=out))
         changed = True
         dirty.add(nid)
-        dirty.update(g._succ[nid])
+        dirty.update(g.users[nid])
     return changed

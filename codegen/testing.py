@@ -8,11 +8,11 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from codegen.graph import format_graph, same_graph
+from codegen.graph import format_graph, node, same_graph
 
 
 def record(g, nid):
-    return g.nodes[nid]["node"] if nid in g else None
+    return node(g, nid) if nid in g else None
 
 
 def assert_same(after, expected):

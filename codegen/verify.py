@@ -7,10 +7,9 @@ live at once and overlap are caught at the first read of the clobbered one.
 """
 from __future__ import annotations
 
-import networkx as nx
 import numpy as np
 
-from codegen.graph import node, roots
+from codegen.graph import CycleError, Graph, node, roots, topo_order
 from codegen.ops import OPS, known
 from codegen.passes.fuse import groups_acyclic
 from codegen.passes.schedule import unit_map
@@ -21,10 +20,12 @@ class VerifyError(AssertionError):
     pass
 
 
-def verify_graph(g: nx.DiGraph, after: str = "") -> None:
+def verify_graph(g: Graph, after: str = "") -> None:
     where = f"after {after}: " if after else ""
-    if not nx.is_directed_acyclic_graph(g):
-        raise VerifyError(f"{where}the graph has a cycle")
+    try:
+        topo_order(g)
+    except CycleError:
+        raise VerifyError(f"{where}the graph has a cycle") from None
     for nid in g:
         n = node(g, nid)
         if n.op not in OPS:
@@ -42,7 +43,7 @@ def verify_graph(g: nx.DiGraph, after: str = "") -> None:
         raise VerifyError(f"{where}the fused groups depend on each other in a cycle")
 
 
-def verify_memory(g: nx.DiGraph) -> None:
+def verify_memory(g: Graph) -> None:
     """Replays a planned graph's schedule on a shadow arena; raises VerifyError on a clobber."""
     layout, groups = g.graph["layout"], g.graph.get("groups", {})
     shadow = {b: np.full(size, -1, np.int64) for b, size in g.graph["arena"].items()}

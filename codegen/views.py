@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import math
 
-import networkx as nx
-
-from codegen.graph import node
+from codegen.graph import Graph, node
 from runtime.program import View
 
 VIEW_OPS = ("take", "split", "slice", "reshape", "broadcast_to")
@@ -31,7 +29,7 @@ def whole(buffer: str, offset: int, shape) -> View:
     return View(buffer, offset, _rows(shape), _cols(shape), _cols(shape), shape)
 
 
-def is_view(g: nx.DiGraph, nid: str) -> bool:
+def is_view(g: Graph, nid: str) -> bool:
     n = node(g, nid)
     if n.op not in VIEW_OPS:
         return False
@@ -48,7 +46,7 @@ def is_view(g: nx.DiGraph, nid: str) -> bool:
     return axis in (0, len(src) - 1) or all(d == 1 for d in src[:axis])
 
 
-def view_of(g: nx.DiGraph, nid: str, src: View) -> View:
+def view_of(g: Graph, nid: str, src: View) -> View:
     """The window node `nid` makes of its source, stored at `src`."""
     n = node(g, nid)
     shape, s = tuple(n.shape), src.shape

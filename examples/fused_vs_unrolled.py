@@ -1,7 +1,7 @@
 """What the compiler buys: the same symbol compiled fused and unrolled, side by side.
 
-For each network below, `symrnn.compare` binds one symbol twice on the CPU (fused=True and
-fused=False) and once on the reference interpreter, runs a training forward and backward
+For each network below, `symrnn.compare` binds one symbol twice on the CPU (optimize=True and
+optimize=False) and once on the reference interpreter, runs a training forward and backward
 with the same weights and seed on each, and prints one table: the largest difference of every
 output and gradient from the fused program, kernels, launches, GEMMs, memory and time.
 

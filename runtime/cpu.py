@@ -14,20 +14,19 @@ not C-contiguous) is copied into a staging array of the engine's own, which is b
 Head gradients are copied into their `head_grad` buffers; gradients are returned as views of
 the arena, which the executor copies or adds.
 
-Step attributes read: gemm `trans_a`, `trans_b` (or the dot op's `transpose_a`,
-`transpose_b`), `accumulate` (`C += op(A) @ op(B)`);
-kernel `kernel`, `rows`, `cols` (default: the first output's), `masks`; op `op` (a LIBOPS
-name) and `attrs` (the op's attributes; without it, every other entry of the step's attrs).
+Step attributes read: gemm `trans_a`, `trans_b`; kernel `kernel`, `rows`, `cols` (default:
+the first output's), `masks`; op `op` (a LIBOPS name), every other entry being the op's
+attributes.
 
-GEMMs and threads (runtime.packed_gemm): per-step products against one weight run against a
-copy of it packed once per phase, by the first of them; the other products pack their
-operands as they go, into one scratch per dtype (`_big_scratch`). Each phase runs inside
+GEMMs and threads (runtime.gemm, which chooses the implementation: SYMRNN_GEMM): per-step
+products against one weight run against a copy of it packed once per phase, by the first of
+them; the other products run once, symrnn's own packing their operands as they go into one
+scratch per dtype (`_big_scratch`). With symrnn's own GEMM each phase runs inside
 `runtime.blas.one_pool()`, which lends OpenBLAS's thread count to these GEMMs and holds
 OpenBLAS itself to one thread, so that one pool serves the program (OpenMP threads fighting
 OpenBLAS's made a forward 3x slower: DESIGN.md, "What was measured on the CPU"). The
 elementwise kernels (`omp simd` over columns) of PARALLEL_KERNEL elements or more split their
 rows over the same pool (`NAME_task`).
-`SYMRNN_PACKED_GEMM=0` runs every product through numpy instead, for comparison.
 """
 from __future__ import annotations
 
@@ -37,7 +36,7 @@ from functools import partial
 
 import numpy as np
 
-from runtime import assemble, packed_gemm
+from runtime import assemble, gemm, packed_gemm
 from runtime.blas import one_pool
 from runtime.errors import BindError, ShapeError, fmt_shape
 from runtime.libops import LIBOPS
@@ -74,13 +73,11 @@ class CpuEngine:
         self._steps = [s for phase in PHASES for s in program.steps_in(phase)]
         self._users = _users(self._steps)
         self._kernels = self._load_kernels(load_kernels)
-        self._own_gemms = _own_gemms()
+        self._gemms = gemm.selected()
         self._threads = np.ones(1, np.intc)  # the GEMMs' thread count, set per phase
-        self._pack_plan = packed_gemm.plan(self._steps, self._dtype_of) \
-            if self._own_gemms else {}
-        self._packed: dict = {}  # group -> PackedGemm
-        self._scratch = self._accumulate_scratch()
-        self._big_scratch = self._packing_scratch() if self._own_gemms else {}
+        self._pack_plan = self._packing_plan()
+        self._packed: dict = {}  # group -> the implementation's packed operand
+        self._big_scratch = self._packing_scratch()
         self._calls = [self._build(i) for i in range(len(self._steps))]
         self._backward_hooks: dict = {}
         self._refresh()
@@ -109,7 +106,7 @@ class CpuEngine:
         self._refresh()
 
     def _run(self, phase: str) -> None:
-        if not self._own_gemms:
+        if not self._gemms.own_pool:
             for call in self._phase_calls[phase]:
                 call()
             return
@@ -220,23 +217,15 @@ class CpuEngine:
 
     def _gemm(self, step: Step):
         a, b, c = self._operands(step)
-        accumulate = bool(step.attrs.get("accumulate"))
-        call = packed_gemm.big_call(a, b, c, accumulate, self._threads,
-                                    self._big_scratch.get(c.dtype.name))
-        if call is not None:  # None without own gemms (no scratch), or for odd layouts
-            return call
-        if accumulate:
-            scratch = self._scratch[c.dtype.str][:c.size].reshape(c.shape)
-            return partial(_gemm_add, a, b, c, scratch)
-        return partial(np.matmul, a, b, out=c)
+        return self._gemms.product(a, b, c, self._threads, self._big_scratch.get(c.dtype.name))
 
     def _packed_gemm(self, step: Step, group, first: bool):
         """The step against its weight packed once per phase, by the group's first step."""
         a, b, c = self._operands(step)
         if group not in self._packed:
-            self._packed[group] = packed_gemm.PackedGemm(c.dtype.name, *b.shape, self._threads)
+            self._packed[group] = self._gemms.packed(c.dtype.name, *b.shape, self._threads)
         pg = self._packed[group]
-        call = pg.gemm_call(a, c, bool(step.attrs.get("accumulate")))
+        call = pg.gemm_call(a, c)
         return partial(in_order, pg.pack_call(b), call) if first else call
 
     def _kernel(self, step: Step):
@@ -252,7 +241,7 @@ class CpuEngine:
             args += [ctypes.c_void_p(_address(self._view(span))), ctypes.c_long(v.ld)]
         args += [ctypes.c_void_p(self._ctl.ctypes.data), ctypes.c_void_p(masks.ctypes.data)]
         fn = self._kernels[kernel.name]
-        if self._own_gemms and getattr(fn, "task", None) and rows > 1 and \
+        if self._gemms.own_pool and getattr(fn, "task", None) and rows > 1 and \
                 rows * cols >= PARALLEL_KERNEL:
             return self._split_kernel(fn.task, rows, cols, args, masks)
         call = partial(fn, *args)
@@ -277,9 +266,7 @@ class CpuEngine:
                              f"library op {sorted(LIBOPS)}")
         if len(step.outputs) != 1:
             raise ValueError(f"program: op step {step.name!r} has {len(step.outputs)} outputs")
-        attrs = step.attrs.get("attrs")
-        if attrs is None:
-            attrs = {k: v for k, v in step.attrs.items() if k != "op"}
+        attrs = {k: v for k, v in step.attrs.items() if k != "op"}
         parts = assemble.copies(name, attrs, list(step.inputs), step.outputs[0])
         dtypes = {self._dtype_of(v) for v in [*step.inputs, *step.outputs]}
         if parts is not None and len(dtypes) == 1:  # a stack or concat: copy each part not
@@ -301,6 +288,12 @@ class CpuEngine:
     def _dtype_of(self, v: View) -> str:
         return self.program.buffers[v.buffer].dtype
 
+    def _packing_plan(self) -> dict:
+        """packed_gemm.plan's steps, where the GEMM implementation packs their dtype."""
+        plan = packed_gemm.plan(self._steps, self._dtype_of)
+        return {i: found for i, found in plan.items()
+                if self._gemms.packs(self._dtype_of(self._steps[i].inputs[1]))}
+
     def _packing_scratch(self) -> dict:
         """One scratch per dtype for the products that are not in the packing plan, which pack
         their operands block by block (packed_gemm.big_call) and run one at a time."""
@@ -311,20 +304,10 @@ class CpuEngine:
             b = s.inputs[1]
             k, n = (b.cols, b.rows) if transposed(s, "b") else (b.rows, b.cols)
             dtype = self._dtype_of(b)
-            if dtype in packed_gemm.SUFFIX:
-                sizes[dtype] = max(sizes.get(dtype, 0), packed_gemm.scratch_size(k, n, dtype))
+            size = self._gemms.scratch_size(k, n, dtype)
+            if size:
+                sizes[dtype] = max(sizes.get(dtype, 0), size)
         return {d: aligned(n, d) for d, n in sizes.items()}
-
-    def _accumulate_scratch(self) -> dict:
-        """One scratch per dtype for `C += A @ B`: numpy's matmul has no beta, so the product
-        lands here first and is added in place; accumulating steps run one at a time."""
-        sizes: dict = {}
-        for s in self._steps:
-            if s.kind == "gemm" and s.attrs.get("accumulate"):
-                out = s.outputs[0]
-                key = np.dtype(self.program.buffers[out.buffer].dtype).str
-                sizes[key] = max(sizes.get(key, 0), out.rows * out.cols)
-        return {k: np.empty(n, k) for k, n in sizes.items()}
 
 
 def _allocate(size: int, dtype: str) -> np.ndarray:
@@ -358,15 +341,6 @@ def _check_kernel(step: Step, kernel, dtypes: set) -> None:
     if dtypes != {kernel.dtype}:
         raise ValueError(f"program: step {step.name!r} passes {sorted(dtypes)} buffers to "
                          f"{kernel.dtype} kernel {kernel.name!r}")
-
-
-def _own_gemms() -> bool:
-    return os.environ.get("SYMRNN_PACKED_GEMM", "1") not in ("", "0")
-
-
-def _gemm_add(a, b, c, scratch):
-    np.matmul(a, b, out=scratch)
-    np.add(c, scratch, out=c)
 
 
 def _run_op(fn, attrs, ins, out):

@@ -256,9 +256,7 @@ class CudaEngine:
             raise ValueError("gemm operands must share a float dtype")
         attrs = step.attrs
         return [gemm_call(self.dtype(c), self.matrix(a), self.matrix(b), self.matrix(c),
-                          bool(attrs.get("trans_a", attrs.get("transpose_a"))),
-                          bool(attrs.get("trans_b", attrs.get("transpose_b"))),
-                          beta=1.0 if attrs.get("accumulate") else 0.0)]
+                          bool(attrs.get("trans_a")), bool(attrs.get("trans_b")))]
 
     def _launch(self, step: Step, _=None) -> list:
         kernel = self.program.kernels[step.attrs["kernel"]]
@@ -285,9 +283,7 @@ class CudaEngine:
             raise ValueError(f"runs {name!r}, which is not a library op {sorted(LIBOPS)}")
         if len(step.outputs) != 1:
             raise ValueError(f"an op step has one output, given {len(step.outputs)}")
-        attrs = step.attrs.get("attrs")
-        if attrs is None:
-            attrs = {k: v for k, v in step.attrs.items() if k != "op"}
+        attrs = {k: v for k, v in step.attrs.items() if k != "op"}
         views = [*step.inputs, *step.outputs]
         floats = {self.dtype(v) for v in views}
         if device_ops and name in DEVICE_OPS and len(floats) == 1 and floats <= set(FLOATS):

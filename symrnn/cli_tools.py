@@ -5,7 +5,7 @@
     symrnn inspect --hidden 256,128 -T 50 --dot g.dot --memory plan.svg
 
 `inspect` prints a program's stats. `--dot` writes the compiler graph (after every pass) as
-Graphviz DOT, written here from the networkx graph (no pydot): nodes labelled with op and
+Graphviz DOT, written here from the compiler graph (no pydot): nodes labelled with op and
 shape, each fused kernel a cluster. `--memory` draws the memory plan: schedule steps on x,
 arena offset on y, one rectangle per stored value over its live range; with matplotlib when it
 is installed, else as a hand-written SVG. For an artifact, stats come from its program and the
@@ -18,8 +18,8 @@ import contextlib
 import math
 import os
 import re
-import time
 
+from codegen.graph import node
 from runtime.errors import ConfigError
 
 STATS = [("kernels", "kernels"), ("launches / forward", "launches_forward"),
@@ -141,7 +141,8 @@ def configure_inspect(p: argparse.ArgumentParser) -> None:
     p.add_argument("-I", "--data-dim", type=positive, default=64, help="input size")
     p.add_argument("--inference", action="store_true",
                    help="the forward-only program (default: training, all gradients)")
-    p.add_argument("--unrolled", action="store_true", help="compile with fuse=False")
+    p.add_argument("--unrolled", action="store_true",
+                   help="compile with optimize=False: the unrolled baseline")
     p.add_argument("--dot", metavar="FILE.dot", help="write the compiler graph as Graphviz DOT")
     p.add_argument("--memory", metavar="FILE.svg|.png", help="draw the memory plan")
     p.set_defaults(parser=p)
@@ -179,7 +180,7 @@ def run_inspect(args) -> int:
     if args.dot:
         with writing("inspect", args.dot), open(args.dot, "w") as f:
             f.write(to_dot(graph))
-        print(f"wrote {args.dot}: {graph.number_of_nodes()} nodes, "
+        print(f"wrote {args.dot}: {len(graph)} nodes, "
               f"{len(graph.graph.get('groups', {}))} fused kernels")
     if args.memory:
         with writing("inspect", args.memory):
@@ -209,31 +210,17 @@ def _from_artifact(args):
     return symbol, shapes, wrt, program
 
 
-def compile_planned(symbol, shapes: dict, wrt: list, fuse: bool):
-    """`(planned graph, Program)`: codegen.pipeline's passes run one by one, timed."""
-    from codegen import require_known
-    from codegen.emit import emit
-    from codegen.pipeline import gc_paused, passes
+def compile_planned(symbol, shapes: dict, wrt: list, optimize: bool):
+    """`(planned graph, Program)`, each pass timed in the Program's stats."""
+    import codegen
     from symrnn.lower import lower_and_infer
 
     g, _ = lower_and_infer(symbol, shapes, None, "inspect")
-    require_known(g, "inspect")
+    codegen.require_known(g, "inspect")
     floats = ("float32", "float64")
-    wrt = [a for a in wrt if a in g and g.nodes[a]["node"].dtype in floats]
-    timings: dict[str, float] = {}
-    with gc_paused():  # as codegen.pipeline.compile_graph
-        for name, run in passes(wrt, fuse):
-            start = time.perf_counter()
-            g = run(g)
-            timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
-    start = time.perf_counter()
-    dtypes = [g.nodes[n]["node"].dtype for n in g if g.nodes[n]["node"].dtype in floats]
-    program = emit(g, symbol.list_outputs(), max(set(dtypes), key=dtypes.count)
-                   if dtypes else "float32")
-    timings["emit"] = time.perf_counter() - start
-    program.stats["compile_seconds"] = {k: round(v, 4) for k, v in timings.items()}
-    program.stats["fused"] = fuse
-    return g, program
+    wrt = tuple(a for a in wrt if a in g and codegen.node(g, a).dtype in floats)
+    options = codegen.CompileOptions(wrt, tuple(symbol.list_outputs()), optimize)
+    return codegen.compile(g, options, return_graph=True)
 
 
 def format_stats(program) -> str:
@@ -250,9 +237,9 @@ def format_stats(program) -> str:
               if ph in flops]
     seconds = s.get("compile_seconds", {})
     if seconds:
-        from codegen.pipeline import passes
+        from codegen import pass_names
 
-        order = [name for name, _ in passes([], True)] + ["emit"]
+        order = pass_names()
         names = sorted(seconds, key=lambda n: order.index(n) if n in order else len(order))
         lines.append(f"  compile seconds, {sum(seconds.values()):.3f} in all:")
         lines += [f"    {name:<24}{seconds[name]:>14.4f}" for name in names]
@@ -268,7 +255,7 @@ def _q(text) -> str:
 def to_dot(g) -> str:
     """Graphviz DOT of a compiler graph: `op (shape)` nodes, a cluster per fused kernel."""
     def line(nid) -> str:
-        n = g.nodes[nid]["node"]
+        n = node(g, nid)
         shape = "(" + ", ".join(map(str, n.shape or ())) + ")"
         style = ', shape=ellipse' if n.op == "var" else ""
         return f"{_q(nid)} [label={_q(f'{n.op} {shape}')}, tooltip={_q(nid)}{style}];"
@@ -291,7 +278,7 @@ def memory_rects(g) -> list[tuple]:
     layout, schedule = g.graph["layout"], g.graph["schedule"]
     rects = []
     for root, (start, end) in g.graph["liveness"].items():
-        view, n = layout[root], g.nodes[root]["node"]
+        view, n = layout[root], node(g, root)
         item = 8 if view.buffer.endswith("64") else 4
         phase = schedule[start][1] if start < len(schedule) else "forward"
         rects.append((view.buffer, start, end, view.offset * item,

@@ -97,10 +97,10 @@ def _max_diff(a: dict, b: dict) -> dict:
 def compare(symbol: Symbol, backend: str = "cpu", seed: int = 0, repeat: int = 5,
             reference: bool = True, dtype: str | None = None, grad_req="write",
             inputs: dict | None = None, file=None, quiet: bool = False, **shapes) -> dict:
-    """Binds `symbol` fused and unrolled (and on `backend='reference'` when `reference`),
-    runs forward(is_train=True, seed) and backward on each with the same arguments (drawn
-    from `seed`, or `inputs`), prints one table to `file` (default stdout; nothing when
-    `quiet`) and returns
+    """Binds `symbol` optimized ("fused") and with `optimize=False` ("unrolled"), and on
+    `backend='reference'` when `reference`, runs forward(is_train=True, seed) and backward
+    on each with the same arguments (drawn from `seed`, or `inputs`), prints one table to
+    `file` (default stdout; nothing when `quiet`) and returns
 
     `{"columns": {name: {stats..., "forward_ms", "forward_backward_ms"}},
       "diffs": {name: {"out X" | "grad Y": max |x - fused|}}, "max_diff": float,
@@ -113,9 +113,9 @@ def compare(symbol: Symbol, backend: str = "cpu", seed: int = 0, repeat: int = 5
     binds = {"fused": (backend, True), "unrolled": (backend, False)}
     if reference and backend != "reference":
         binds["reference"] = ("reference", False)
-    execs = {name: symbol.simple_bind(backend=be, grad_req=grad_req, fuse=fuse, dtype=dtype,
-                                      seed=seed, **shapes)
-             for name, (be, fuse) in binds.items()}
+    execs = {name: symbol.simple_bind(backend=be, grad_req=grad_req, optimize=optimize,
+                                      dtype=dtype, seed=seed, **shapes)
+             for name, (be, optimize) in binds.items()}
     values = _values(execs["fused"], symbol, shapes, seed, inputs or {})
     head_grads = _head_grads(execs["fused"], seed)
     results = {name: _run(ex, values, head_grads, seed) for name, ex in execs.items()}

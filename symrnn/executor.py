@@ -5,10 +5,12 @@ Program; `cuda-sim` runs the CUDA engine and kernels on the host (runtime.cuda_s
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from codegen import autodiff, require_known
-from codegen.pipeline import compile_graph
+import codegen
+from codegen import node, require_known
 from codegen.reference import ReferenceEngine
 from runtime.errors import BackendUnavailable, BindError
 from runtime.executor import Executor, check_array, normalize_grad_req
@@ -19,8 +21,9 @@ BACKENDS = ("cpu", "reference", "cuda", "cuda-sim")
 DTYPES = ("float32", "float64")
 
 
-def simple_bind(symbol: Symbol, backend="cpu", grad_req="write", fuse=True, dtype=None,
-                seed=0, shapes=None, where="simple_bind") -> Executor:
+def simple_bind(symbol: Symbol, backend="cpu", grad_req="write", optimize=True, dtype=None,
+                seed=0, shapes=None, where="simple_bind", *, fuse=None) -> Executor:
+    optimize = resolve_optimize(optimize, fuse, where)
     if backend not in BACKENDS:
         raise BindError(f"{where}: 'backend' must be one of {BACKENDS}, given {backend!r}")
     if dtype is not None and dtype not in DTYPES:
@@ -29,19 +32,30 @@ def simple_bind(symbol: Symbol, backend="cpu", grad_req="write", fuse=True, dtyp
     require_known(graph, where)
     reqs = normalize_grad_req(grad_req, symbol.list_arguments())
     wrt = [a for a in symbol.list_arguments() if reqs[a] != "null"
-           and graph.nodes[a]["node"].dtype in DTYPES]
+           and node(graph, a).dtype in DTYPES]
     reqs = {a: (r if a in wrt else "null") for a, r in reqs.items()}
-    engine = make_engine(backend, graph, wrt, symbol.list_outputs(), fuse)
+    engine = make_engine(backend, graph, wrt, symbol.list_outputs(), optimize)
     ex = Executor(engine, reqs, seed)
     ex.symbol, ex.input_names = symbol, list(shapes or ()) if where == "simple_bind" else None
     return ex
 
 
-def make_engine(backend, graph, wrt, output_names, fuse):
+def resolve_optimize(optimize, fuse, where: str) -> bool:
+    """`optimize`, or `fuse`, its old name (kept as an alias: `fuse=False` always turned off
+    every optimization, not only fusion)."""
+    if fuse is not None:
+        if optimize is not True and bool(optimize) != bool(fuse):
+            raise BindError(f"{where}: 'fuse' is the old name of 'optimize'; given both, "
+                            f"optimize={optimize!r} and fuse={fuse!r}: give one")
+        optimize = fuse
+    return bool(optimize)
+
+
+def make_engine(backend, graph, wrt, output_names, optimize=True):
     """The engine for `backend`: the reference interpreter, or compiled programs — one for
     training and, built on first use, a forward-only one for inference."""
     if backend == "reference":
-        return ReferenceEngine(autodiff(graph, wrt), output_names)
+        return ReferenceEngine(codegen.differentiate(graph, wrt), output_names)
     if backend == "cpu":
         from runtime.cpu import CpuEngine as Engine
     elif backend == "cuda-sim":  # the CUDA engine and kernels, run on the host
@@ -54,15 +68,15 @@ def make_engine(backend, graph, wrt, output_names, fuse):
     from runtime.dual import DualEngine
 
     target = "cpu" if backend == "cpu" else "cuda"
-    train = Engine(compile_graph(graph, wrt, output_names, fuse=fuse, target=target))
+    options = codegen.CompileOptions(tuple(wrt), tuple(output_names), optimize, target)
+    train = Engine(codegen.compile(graph, options))
     if not wrt:
         return train
-    return DualEngine(train, lambda: Engine(
-        compile_graph(graph, [], output_names, fuse=fuse, target=target)))
+    return DualEngine(train, lambda: Engine(codegen.compile(graph, replace(options, wrt=()))))
 
 
 def bind(symbol: Symbol, backend="cpu", args=None, args_grad=None, grad_req="write",
-         fuse=True, seed=0) -> Executor:
+         optimize=True, seed=0, *, fuse=None) -> Executor:
     """Binds to given arrays; shapes and dtypes come from them."""
     names = symbol.list_arguments()
     if isinstance(args, (list, tuple)):
@@ -81,8 +95,8 @@ def bind(symbol: Symbol, backend="cpu", args=None, args_grad=None, grad_req="wri
             check_array("bind", n, v, (), "float32")
     dtypes = {str(v.dtype) for n, v in args.items() if v.dtype.kind == "f"}
     dtype = dtypes.pop() if len(dtypes) == 1 else None
-    ex = simple_bind(symbol, backend, grad_req, fuse, dtype, seed,
-                     {n: tuple(v.shape) for n, v in args.items()}, where="bind")
+    ex = simple_bind(symbol, backend, grad_req, resolve_optimize(optimize, fuse, "bind"), dtype,
+                     seed, {n: tuple(v.shape) for n, v in args.items()}, where="bind")
     ex.copy_params_from(args)
     if args_grad is not None:
         _adopt_grads(ex, args_grad)

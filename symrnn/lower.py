@@ -5,17 +5,14 @@ Nodes keep the user's names. A multi-output `split` becomes one `slice` per outp
 """
 from __future__ import annotations
 
-import networkx as nx
-
-from codegen import Builder, infer_shapes
-from codegen.pipeline import gc_paused
+from codegen import Builder, Graph, gc_paused, infer_shapes, node
 from runtime.errors import BindError, SymRNNError
 from symrnn.symbol import Symbol, SymNode
 
 FLOATS = ("float32", "float64")
 
 
-def lower(symbol: Symbol, dtype: str | None = None) -> tuple[nx.DiGraph, list[str]]:
+def lower(symbol: Symbol, dtype: str | None = None) -> tuple[Graph, list[str]]:
     """The graph of `symbol` and the ids of its outputs. `dtype` overrides float variables."""
     b = Builder()
     ids: dict[int, list[str]] = {}
@@ -41,7 +38,7 @@ def lower_and_infer(symbol: Symbol, shapes: dict, dtype=None, where="bind"):
 
 def _lower_and_infer(symbol, shapes, dtype, where):
     graph, outputs = lower(symbol, dtype)
-    unknown = [k for k in shapes if k not in graph or graph.nodes[k]["node"].op != "var"]
+    unknown = [k for k in shapes if k not in graph or node(graph, k).op != "var"]
     if unknown:
         raise BindError(f"{where}: {unknown[0]!r} is not an argument of the symbol; the "
                           f"arguments are {symbol.list_arguments()}")

@@ -63,12 +63,12 @@ def param_names(symbol: Symbol, inputs=()) -> list[str]:
     return [a for a in symbol.list_arguments() if a not in skip]
 
 
-def bind_model(symbol: Symbol, backend: str = "cpu", fuse: bool = True, dtype=None,
+def bind_model(symbol: Symbol, backend: str = "cpu", optimize: bool = True, dtype=None,
                seed: int = 0, train: bool = True, **shapes):
     """`simple_bind` with gradients for the parameters only: the arguments named in
     `shapes` (data, labels) and the states get none. `train=False` binds without gradients."""
     req = {p: "write" for p in param_names(symbol, shapes)} if train else "null"
-    return symbol.simple_bind(backend=backend, grad_req=req, fuse=fuse, dtype=dtype,
+    return symbol.simple_bind(backend=backend, grad_req=req, optimize=optimize, dtype=dtype,
                               seed=seed, **shapes)
 
 
@@ -149,7 +149,7 @@ class CharLM:
         heads = Group([first, *last_h, *(last_c or [])])
         return heads, state_links(rnn, last_h, last_c)
 
-    def bind(self, seq_len: int, batch: int, backend: str = "cpu", fuse: bool = True,
+    def bind(self, seq_len: int, batch: int, backend: str = "cpu", optimize: bool = True,
              seed: int = 0, train: bool = True, head: str | None = None):
         """`(executor, links)`. `train=True`: the loss head and parameter gradients;
         `train=False`: no gradients, the logits head (or `head='loss'`, for evaluation)."""
@@ -158,7 +158,7 @@ class CharLM:
         shapes = {"data": (seq_len, batch)}
         if head == "loss":
             shapes["label"] = (seq_len, batch)
-        return bind_model(net, backend, fuse, seed=seed, train=train, **shapes), links
+        return bind_model(net, backend, optimize, seed=seed, train=train, **shapes), links
 
     def sample(self, params: dict, vocab, prime: str = "\n", length: int = 200,
                temperature: float = 0.8, seed: int = 0, backend: str = "cpu") -> str:

@@ -17,6 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from codegen.graph import node
 from runtime.errors import ConfigError, SymRNNError
 from symrnn.scalars import as_int, as_real
 
@@ -123,27 +124,30 @@ class Symbol:
         from symrnn.lower import lower_and_infer
 
         graph, outputs = lower_and_infer(self, shapes, where="infer_shape")
-        args = [graph.nodes[a]["node"].shape for a in self.list_arguments()]
-        outs = [graph.nodes[o]["node"].shape for o in outputs]
+        args = [node(graph, a).shape for a in self.list_arguments()]
+        outs = [node(graph, o).shape for o in outputs]
         return args, outs, []
 
     # ---- binding ------------------------------------------------------------------------------
-    def simple_bind(self, backend: str = "cpu", grad_req="write", fuse: bool = True,
-                    dtype: str | None = None, seed: int = 0, **shapes):
-        """Binds to input shapes; every other argument is allocated (zeros).
+    def simple_bind(self, backend: str = "cpu", grad_req="write", optimize: bool = True,
+                    dtype: str | None = None, seed: int = 0, fuse: bool | None = None,
+                    **shapes):
+        """Binds to input shapes; every other argument is allocated (zeros). `optimize=False`
+        compiles the unrolled baseline (no GEMM batching, no fusion: one kernel per
+        elementary op); `fuse` is its old name.
 
         >>> ex = (Variable("x") * 2).simple_bind(backend="reference", x=(2, 3))
         """
         from symrnn.executor import simple_bind
 
-        return simple_bind(self, backend, grad_req, fuse, dtype, seed, shapes)
+        return simple_bind(self, backend, grad_req, optimize, dtype, seed, shapes, fuse=fuse)
 
     def bind(self, backend: str = "cpu", args=None, args_grad=None, grad_req="write",
-             fuse: bool = True, seed: int = 0):
+             optimize: bool = True, seed: int = 0, *, fuse: bool | None = None):
         """Binds to given argument arrays (a dict by name, or a list in list_arguments order)."""
         from symrnn.executor import bind
 
-        return bind(self, backend, args, args_grad, grad_req, fuse, seed)
+        return bind(self, backend, args, args_grad, grad_req, optimize, seed, fuse=fuse)
 
     # ---- arithmetic ----------------------------------------------------------------------------
     def __add__(self, other):

@@ -1,8 +1,8 @@
 """Fused, unrolled and reference executors agree (issue 3, first acceptance bullet).
 
 One symbol, three executors: `reference` (codegen's numpy interpreter of the unfused graph),
-`cpu` with `fuse=True` (the compiled, fused program) and `cpu` with `fuse=False` (the unrolled
-baseline, one kernel per elementary op). They get identical random arguments (weights,
+`cpu` with `optimize=True` (the compiled, fused program) and `cpu` with `optimize=False` (the
+unrolled baseline, one kernel per elementary op). They get identical random arguments (weights,
 biases, initial states and data), the same head gradients and the same training seed, and
 must agree on every output (the stack's output sequence and the final states) and on every
 gradient, to float32: rtol 1e-4, atol 1e-5; float64: 1e-10.
@@ -131,7 +131,7 @@ def bind_all(stack: Stack, grad_req="write", config=None, symbol=None) -> dict:
     symbol = stack.symbol() if symbol is None else symbol
     exs = {}
     for name, (backend, fuse) in EXECUTORS.items():
-        exs[name] = symbol.simple_bind(backend=backend, fuse=fuse, dtype=stack.dtype,
+        exs[name] = symbol.simple_bind(backend=backend, optimize=fuse, dtype=stack.dtype,
                                        grad_req=grad_req, **stack.shapes)
         if backend == "cpu":
             record_program(config, stack, grad_req, fuse, exs[name].program)

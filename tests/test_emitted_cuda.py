@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from codegen.graph import node
 from codegen.testing import load_sibling
 
 pytestmark = pytest.mark.nvcc
@@ -42,7 +43,7 @@ def nvcc_path() -> str | None:
 
 def build_program(stack, grad_req, fuse: bool):
     """The Program `simple_bind(backend='cpu', ...)` would run, without compiling its C."""
-    from codegen.pipeline import compile_graph
+    import codegen
     from runtime.executor import normalize_grad_req
     from symrnn.executor import DTYPES
     from symrnn.lower import lower_and_infer
@@ -51,8 +52,9 @@ def build_program(stack, grad_req, fuse: bool):
     graph, _ = lower_and_infer(symbol, dict(stack.shapes), stack.dtype, "test_emitted_cuda")
     reqs = normalize_grad_req(grad_req, symbol.list_arguments())
     wrt = [a for a in symbol.list_arguments()
-           if reqs[a] != "null" and graph.nodes[a]["node"].dtype in DTYPES]
-    return compile_graph(graph, wrt, symbol.list_outputs(), fuse=fuse, target="cuda")
+           if reqs[a] != "null" and node(graph, a).dtype in DTYPES]
+    options = codegen.CompileOptions(tuple(wrt), tuple(symbol.list_outputs()), fuse, "cuda")
+    return codegen.compile(graph, options)
 
 
 def all_programs(config) -> dict:

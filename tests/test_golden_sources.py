@@ -44,7 +44,7 @@ RENDERINGS = {"c": "c_source", "cu": "cuda_source"}
 
 
 def program_of(build):
-    ex = build().simple_bind(backend="cpu", fuse=True, dtype="float32", grad_req="write",
+    ex = build().simple_bind(backend="cpu", optimize=True, dtype="float32", grad_req="write",
                              data=(T, N, I))
     return ex.program
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 
-import networkx as nx
-
 from codegen.graph import (
+    Graph,
     add_node,
     copy_graph,
     make_node,
@@ -29,7 +28,7 @@ from codegen.graph import (
 )
 
 
-def batch_gemms(g: nx.DiGraph) -> nx.DiGraph:
+def batch_gemms(g: Graph) -> Graph:
     g = copy_graph(g)
     for group in _shared_operand_groups(g, topo_order(g)):
         # Batching adds dependencies (every step on every input), so a later group is
@@ -66,7 +65,7 @@ def _shared_operand_groups(g, order) -> list[list[str]]:
 
 def _independent(g, group) -> bool:
     """No member reaches another: a walk up from the members' inputs meets none of them."""
-    members, pred = set(group), g._pred
+    members, pred = set(group), g.sources
     seen = {src for m in group for src in pred[m]}
     stack = list(seen)
     while stack:
@@ -109,7 +108,7 @@ def stack_of(g, items: list[str], name: str) -> str:
 
 def _sum_roots(g, out) -> list[str]:
     """Add nodes whose value leaves the add tree: each is the root of one tree."""
-    found, succ = [], g._succ
+    found, succ = [], g.users
     for nid in topo_order(g):
         if node(g, nid).op != "add":
             continue
@@ -121,7 +120,7 @@ def _sum_roots(g, out) -> list[str]:
 
 def _leaves(g, root, protected) -> tuple[list[str], list[str]]:
     """The leaves of the add tree at `root`, and its interior adds."""
-    leaves, inner, stack, succ = [], [], [root], g._succ
+    leaves, inner, stack, succ = [], [], [root], g.users
     while stack:
         nid = stack.pop()
         n = node(g, nid)
@@ -138,7 +137,7 @@ def _leaves(g, root, protected) -> tuple[list[str], list[str]]:
 def _batch_sum(g, root, protected) -> None:
     leaves, _ = _leaves(g, root, protected)
     times = Counter(leaves)
-    single = [x for x in leaves if len(g._succ[x]) == 1 and times[x] == 1]
+    single = [x for x in leaves if len(g.users[x]) == 1 and times[x] == 1]
     kinds = defaultdict(list)
     for x in single:
         n = node(g, x)

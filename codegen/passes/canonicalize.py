@@ -6,12 +6,10 @@ batch_gemms can find.
 """
 from __future__ import annotations
 
-import networkx as nx
-
-from codegen.graph import add_node, copy_graph, make_node, node, set_node, topo_order
+from codegen.graph import Graph, add_node, copy_graph, make_node, node, set_node, topo_order
 
 
-def canonicalize(g: nx.DiGraph) -> nx.DiGraph:
+def canonicalize(g: Graph) -> Graph:
     g = copy_graph(g)
     for nid in [n for n in topo_order(g) if node(g, n).op == "FullyConnected"]:
         n = node(g, nid)

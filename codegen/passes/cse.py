@@ -1,12 +1,10 @@
 """common-subexpression elimination: nodes with equal records become one."""
 from __future__ import annotations
 
-import networkx as nx
-
-from codegen.graph import copy_graph, node, remove_node, replace_uses, topo_order
+from codegen.graph import Graph, copy_graph, node, remove_node, replace_uses, topo_order
 
 
-def eliminate_common_subexpressions(g: nx.DiGraph) -> nx.DiGraph:
+def eliminate_common_subexpressions(g: Graph) -> Graph:
     g = copy_graph(g)
     seen: dict = {}
     heads = set(g.graph.get("outputs", ()))  # each head keeps its own incoming gradient

@@ -9,12 +9,10 @@ Without the fold the stack is a copy of the whole sequence.
 """
 from __future__ import annotations
 
-import networkx as nx
-
-from codegen.graph import copy_graph, make_node, node, set_node, topo_order
+from codegen.graph import Graph, copy_graph, make_node, node, set_node, topo_order
 
 
-def fold_stacks(g: nx.DiGraph) -> nx.DiGraph:
+def fold_stacks(g: Graph) -> Graph:
     g = copy_graph(g)
     for nid in topo_order(g):
         n = node(g, nid)

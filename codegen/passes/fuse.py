@@ -21,9 +21,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 
-import networkx as nx
-
-from codegen.graph import node, topo_order, upstream, with_graph_attrs
+from codegen.graph import Graph, node, topo_order, upstream, with_graph_attrs
 from codegen.ops import OPS
 
 
@@ -36,7 +34,7 @@ def forward_nodes(g) -> set:
     return upstream(g, g.graph.get("outputs", ()))
 
 
-def fuse_elementwise(g: nx.DiGraph, fuse: bool = True) -> nx.DiGraph:
+def fuse_elementwise(g: Graph, fuse: bool = True) -> Graph:
     order = topo_order(g)
     elementwise = {name for name, op in OPS.items() if op.elementwise}
     ew = [n for n in order if node(g, n).op in elementwise]
@@ -50,7 +48,7 @@ def fuse_elementwise(g: nx.DiGraph, fuse: bool = True) -> nx.DiGraph:
 
 
 def _levels(g, order, ew, fwd) -> dict:
-    pred, succ = g._pred, g._succ
+    pred, succ = g.sources, g.users
     level = {}
     for n in order:
         inputs = pred[n]
@@ -71,7 +69,7 @@ def _levels(g, order, ew, fwd) -> dict:
 def _union(g, ew, kind) -> dict:
     """Union-find over edges between elementwise nodes of one kind: node -> representative."""
     parent = {n: n for n in ew}
-    pred, succ = g._pred, g._succ
+    pred, succ = g.sources, g.users
 
     def find(n):
         while parent[n] != n:
@@ -95,8 +93,8 @@ def _union(g, ew, kind) -> dict:
 def groups_acyclic(g, groups) -> bool:
     """Whether the graph of fused groups (and single nodes) has no cycle: the levels promise
     it; SYMRNN_DEBUG checks it (codegen.verify)."""
-    users: dict[str, set] = {groups.get(n, n): set() for n in g._node}
-    for a, readers in g._succ.items():
+    users: dict[str, set] = {groups.get(n, n): set() for n in g.records}
+    for a, readers in g.users.items():
         ga = groups.get(a, a)
         users[ga].update(groups.get(b, b) for b in readers)
     waiting = dict.fromkeys(users, 0)
@@ -113,7 +111,7 @@ def groups_acyclic(g, groups) -> bool:
     return len(ready) == len(users)
 
 
-def _label(g, order, groups) -> nx.DiGraph:
+def _label(g, order, groups) -> Graph:
     members: dict[str, list[str]] = {}
     for n in order:
         if n in groups:
@@ -142,7 +140,7 @@ def _canonical(g, ids: list[str], digests: dict) -> list[str]:
             text = key if rec.attrs else repr((rec.op, (), ins))
             digest = digests[key] = hashlib.sha1(text.encode()).hexdigest()
         shape[n] = digest
-    succ = g._succ
+    succ = g.users
     outs = [n for n in ids if not succ[n] or not inside.issuperset(succ[n])]
     outs.sort(key=shape.__getitem__)  # stable: equal structures stay in the graph's order
     done, walk = set(), []

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import math
 
-import networkx as nx
 import numpy as np
 
-from codegen.graph import node, roots, topo_order, with_graph_attrs
+from codegen.graph import Graph, node, roots, topo_order, with_graph_attrs
 from codegen.passes.schedule import unit_map
 from codegen.views import VIEW_OPS, is_view, view_of, whole
 from runtime.program import View
@@ -29,7 +28,7 @@ ALIGN = 16  # elements: 64 bytes in float32
 CONTAINERS = ("stack", "concat")
 
 
-def plan_memory(g: nx.DiGraph) -> nx.DiGraph:
+def plan_memory(g: Graph) -> Graph:
     unit_of = unit_map(g)
     order = topo_order(g)
     views = {n for n in order if node(g, n).op in VIEW_OPS and is_view(g, n)}
@@ -63,7 +62,7 @@ def arena_name(dtype: str) -> str:
 
 def _owners(g, unit_of, order) -> list[str]:
     """Nodes whose value is stored: step outputs that someone outside their unit reads."""
-    out, succ = set(roots(g)), g._succ
+    out, succ = set(roots(g)), g.users
     owners = []
     for nid in order:
         unit = unit_of.get(nid)
@@ -127,7 +126,7 @@ def _liveness(g, owners, root, unit_of, pos, end, in_place, views) -> dict:
 
 def _readers(g, nid, unit_of, through) -> list[str]:
     """Units that read `nid`, directly or through views and in-place containers."""
-    found, stack, succ, unit = [], [nid], g._succ, unit_of.get(nid)
+    found, stack, succ, unit = [], [nid], g.users, unit_of.get(nid)
     while stack:
         for u in succ[stack.pop()]:
             if u in through:
@@ -138,7 +137,7 @@ def _readers(g, nid, unit_of, through) -> list[str]:
 
 
 def _viewed_by_roots(g, nid, out, views) -> bool:
-    stack, succ = [nid], g._succ
+    stack, succ = [nid], g.users
     while stack:
         x = stack.pop()
         if x in out:

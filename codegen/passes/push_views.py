@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections import deque
 
-import networkx as nx
-
 from codegen.graph import (
+    Graph,
     add_node,
     consumers,
     copy_graph,
@@ -27,7 +26,7 @@ VIEWS = ("split", "slice", "take")
 INDEXED = ("dropout", "zoneout")
 
 
-def push_views(g: nx.DiGraph) -> nx.DiGraph:
+def push_views(g: Graph) -> Graph:
     g = copy_graph(g)
     work = deque(n for n in topo_order(g) if node(g, n).op in VIEWS)
     while work:

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import heapq
 
-import networkx as nx
-
-from codegen.graph import node, topo_order, with_graph_attrs
+from codegen.graph import Graph, node, topo_order, with_graph_attrs
 from codegen.passes.fuse import forward_nodes
 from codegen.views import is_view
 
 
-def schedule(g: nx.DiGraph) -> nx.DiGraph:
+def schedule(g: Graph) -> Graph:
     unit_of = unit_map(g)
     order = topo_order(g)
     position = {n: i for i, n in enumerate(order)}
     forward = forward_nodes(g)
     users: dict[str, set] = {u: set() for u in unit_of.values()}  # the graph of units
-    for a, readers in g._succ.items():
+    for a, readers in g.users.items():
         ua = _unit_through_views(g, a, unit_of) if readers else None
         if ua is None:
             continue

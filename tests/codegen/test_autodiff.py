@@ -33,7 +33,7 @@ def test_before_expected_tanh_of_product():
     expected = b.g
 
     assert same_graph(after, expected), "\n".join(
-        f"{nid}: {after.nodes[nid]['node'] if nid in after else None} != {n}"
+        f"{nid}: {node(after, nid) if nid in after else None} != {n}"
         for nid, n in nodes(expected) if nid not in after or node(after, nid) != n)
     assert set(after.edges) == set(expected.edges)
     assert after.graph["grads"] == {"x": "d(m).0"}

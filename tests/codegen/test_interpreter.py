@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from codegen import Builder, EvalContext, autodiff, evaluate, infer_shapes
+from codegen.graph import node
 from runtime import rng
 from runtime.errors import BindError
 
@@ -92,8 +93,8 @@ def test_embedding_takes_the_weight_dtype_not_the_index_dtype():
     b.set_outputs([b.add("sum", [b.add("Embedding", ["data", "w"], "e", input_dim=3,
                                        output_dim=2)], "s")])
     g = autodiff(infer_shapes(b.g), ["w"])
-    assert g.nodes["e"]["node"].dtype == "float64"
-    assert g.nodes[g.graph["grads"]["w"]]["node"].dtype == "float64"
+    assert node(g, "e").dtype == "float64"
+    assert node(g, g.graph["grads"]["w"]).dtype == "float64"
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -3,7 +3,7 @@
 import networkx as nx
 
 from codegen import Builder, autodiff
-from codegen.graph import add_node, make_node, new_graph
+from codegen.graph import add_node, make_node, new_graph, to_networkx
 from codegen.passes.dce import eliminate_dead_code
 from codegen.testing import assert_pure, assert_same, record
 
@@ -43,7 +43,7 @@ def test_gradients_and_head_gradients_are_kept():
         assert keep in after
     # exactly the ancestors of the roots, plus the variables
     live = {"s", "d(m).0"}
-    live = live.union(*(nx.ancestors(g, r) for r in live))
+    live = live.union(*(nx.ancestors(to_networkx(g), r) for r in live))
     live |= {n for n in g if record(g, n).op == "var"}
     assert set(after) == live
 

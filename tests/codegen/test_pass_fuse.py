@@ -122,7 +122,7 @@ def lstm_training_graph(T, N=4):
     loss = sym.sum(out * out, name="loss")
     g, _ = lower_and_infer(loss, {"data": (T, N, 5)})
     wrt = [a for a in loss.list_arguments() if a != "data"]
-    for name, run in passes(wrt, fuse=True):
+    for name, run in passes(wrt, optimize=True):
         g = run(g)
         if name == "fuse":
             return g

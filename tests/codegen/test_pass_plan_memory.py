@@ -7,7 +7,7 @@ import pytest
 
 import symrnn as sym
 from codegen import Builder
-from codegen.graph import format_graph, node, same_graph
+from codegen.graph import copy_graph, format_graph, node, same_graph
 from codegen.passes.fuse import fuse_elementwise
 from codegen.passes.plan_memory import plan_memory
 from codegen.passes.schedule import schedule
@@ -152,7 +152,7 @@ def read_late():
 
 def corrupt(g, victim, culprit):
     """A copy of planned `g` in which `culprit` is written over `victim`."""
-    bad = g.copy()
+    bad = copy_graph(g)
     bad.graph = dict(g.graph)
     bad.graph["layout"] = dict(g.graph["layout"])
     v, c = bad.graph["layout"][victim], bad.graph["layout"][culprit]
@@ -174,7 +174,7 @@ def lstm_plan(typ="lstm", T=4, **kw):
     loss = sym.sum(out * out, name="loss")
     g, _ = lower_and_infer(loss, {"data": (T, 3, 5)})
     wrt = [a for a in loss.list_arguments() if a != "data"]
-    for _, run in passes(wrt, fuse=True):
+    for _, run in passes(wrt, optimize=True):
         g = run(g)
     return g
 

@@ -90,7 +90,7 @@ def lstm():
     loss = sym.sum(out * out, name="loss")
     g, _ = lower_and_infer(loss, {"data": (T, 3, 5)})
     wrt = [a for a in loss.list_arguments() if a != "data"]
-    for name, run in passes(wrt, fuse=True):
+    for name, run in passes(wrt, optimize=True):
         g = run(g)
         if name == "schedule":
             return g, T

@@ -6,7 +6,7 @@ import pytest
 
 import symrnn as sym
 from codegen import pipeline
-from codegen.pipeline import compile_graph, passes
+from codegen.pipeline import CompileOptions, compile, passes
 from symrnn.lower import lower_and_infer
 
 
@@ -20,9 +20,9 @@ def training_graph(T, N=4, hidden=(8, 6), data_dim=5, typ="lstm", **kw):
     return g, [a for a in loss.list_arguments() if a != "data"]
 
 
-def compiled(T, fuse=True, **kw):
+def compiled(T, optimize=True, **kw):
     g, wrt = training_graph(T, **kw)
-    return compile_graph(g, wrt, ["loss"], fuse=fuse)
+    return compile(g, CompileOptions(tuple(wrt), ("loss",), optimize))
 
 
 def forward_kernels(program):
@@ -30,13 +30,13 @@ def forward_kernels(program):
 
 
 def test_the_pipeline_is_one_readable_list():
-    names = [name for name, _ in passes([], fuse=True)]
+    names = [name for name, _ in passes([], optimize=True)]
     design = ["canonicalize", "autodiff", "dce", "batch_gemms", "fuse", "schedule",
               "plan_memory"]  # DESIGN.md section 4, in this order
     first = [names.index(n) for n in design]
     assert first == sorted(first)
     assert "push_views" in names and "cse" in names
-    unrolled = [name for name, _ in passes([], fuse=False)]
+    unrolled = [name for name, _ in passes([], optimize=False)]
     assert unrolled == ["canonicalize", "autodiff", "dce", "fuse", "schedule", "plan_memory"]
 
 
@@ -74,7 +74,7 @@ def test_a_step_kernel_is_compiled_once_for_every_step_but_the_last(lstm6):
 
 
 def test_fused_lstm_stats_against_the_unrolled_baseline(lstm6):
-    unrolled = compiled(6, fuse=False).stats
+    unrolled = compiled(6, optimize=False).stats
     assert unrolled["launches_forward"] > 4 * lstm6.stats["launches_forward"]
     assert unrolled["gemms_forward"] > lstm6.stats["gemms_forward"]
 
@@ -104,7 +104,7 @@ def test_compile_time_of_a_two_layer_lstm_at_t100(monkeypatch):
     monkeypatch.setenv("SYMRNN_DEBUG", "0")
     g, wrt = training_graph(100, N=64, hidden=(512, 512), data_dim=512)
     start = time.perf_counter()
-    program = compile_graph(g, wrt, ["loss"])
+    program = compile(g, CompileOptions(tuple(wrt), ("loss",)))
     seconds = time.perf_counter() - start
     print(f"compile T=100 N=64 H=512 2-layer LSTM training: {seconds:.2f} s "
           f"{program.stats['compile_seconds']}")
@@ -126,7 +126,7 @@ def test_symrnn_debug_verifies_memory(monkeypatch):
     monkeypatch.setenv("SYMRNN_DEBUG", "1")
     compiled(3)
     assert len(calls) == 1 and "layout" in calls[0].graph
-    assert graphs == [name for name, _ in passes([], fuse=True)]
+    assert graphs == [name for name, _ in passes([], optimize=True)]
 
 
 @pytest.mark.parametrize("typ, kw", [
@@ -140,7 +140,7 @@ def test_symrnn_debug_verifies_memory(monkeypatch):
 def test_stacks_with_dropout_and_zoneout_compile_and_verify(monkeypatch, typ, kw, fuse):
     monkeypatch.setenv("SYMRNN_DEBUG", "1")  # verify_graph after each pass, verify_memory
     T = 4
-    program = compiled(T, fuse=fuse, typ=typ, **kw)
+    program = compiled(T, optimize=fuse, typ=typ, **kw)
     stats = program.stats
     assert stats["arena_bytes"] < stats["unplanned_bytes"]
     if fuse:
@@ -156,3 +156,18 @@ def test_recurrent_dropout_of_the_initial_state_is_one_more_kernel_per_layer(mon
     # the mask on h_t for step t+1 runs inside step t's kernel; the one on the initial
     # state (a variable, produced by no kernel) is a kernel of its own in each layer
     assert stats["launches_forward"] == 2 * T + 1 + 2
+
+
+def test_compile_can_return_the_planned_graph_and_differentiate_is_autodiff():
+    import codegen
+    from codegen.graph import format_graph, node
+
+    g, wrt = training_graph(2)
+    before = format_graph(g)
+    planned, program = codegen.compile(g, CompileOptions(tuple(wrt)), return_graph=True)
+    assert format_graph(g) == before  # the input graph is untouched
+    assert "layout" in planned.graph and set(planned.graph["grads"]) == set(wrt)
+    assert [name for name, _ in program.outputs] == list(g.graph["outputs"])  # default names
+    assert list(program.stats["compile_seconds"]) == codegen.pass_names()
+    grads = codegen.differentiate(g, wrt[:1]).graph["grads"]
+    assert list(grads) == wrt[:1] and node(g, wrt[0]).op == "var"

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from codegen import Builder, infer_shapes, require_known
-from codegen.graph import copy_graph, node, same_graph
+from codegen.graph import copy_graph, node, same_graph, set_node
 from runtime.errors import ShapeError
 
 
@@ -130,7 +130,7 @@ def test_require_known_names_an_unknown_op_node():
     b.add("tanh", [b.var("x")], "y")
     g = infer_shapes(b.g, {"x": (2, 3)})
     require_known(g)
-    g.nodes["y"]["node"] = node(g, "y").with_(shape=(2, None))
+    set_node(g, "y", node(g, "y").with_(shape=(2, None)))
     with pytest.raises(ShapeError, match="'tanh' node 'y'"):
         require_known(g)
 

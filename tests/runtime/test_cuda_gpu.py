@@ -51,7 +51,7 @@ def device():
 def run_against_reference(stack, fuse: bool, graphs: bool) -> None:
     symbol = stack.symbol()
     ref = symbol.simple_bind(backend="reference", dtype=stack.dtype, **stack.shapes)
-    gpu = symbol.simple_bind(backend="cuda", fuse=fuse, dtype=stack.dtype, **stack.shapes)
+    gpu = symbol.simple_bind(backend="cuda", optimize=fuse, dtype=stack.dtype, **stack.shapes)
     gpu.engine.graphs = graphs
     params = agree.random_args(ref)
     for ex in (ref, gpu):

@@ -184,7 +184,7 @@ def stack_symbol(typ: str, T: int = 4):
 
 def pair(symbol, fuse=True, dtype="float32", shapes=None, **engine):
     """(the CPU executor, an executor of CudaEngine on a RecordingDevice) with equal args."""
-    cpu = symbol.simple_bind(backend="cpu", fuse=fuse, dtype=dtype,
+    cpu = symbol.simple_bind(backend="cpu", optimize=fuse, dtype=dtype,
                              **({"data": (4, 3, 4)} if shapes is None else shapes))
     dev = RecordingDevice()
     gpu = Executor(CudaEngine(cpu.engine.train.program, device=dev, **engine), cpu.grad_req)
