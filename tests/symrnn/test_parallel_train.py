@@ -79,19 +79,19 @@ def test_a_checkpoint_is_an_artifact(whole):
 def test_resume_refuses_a_different_run(text, whole, capsys):
     ck = str(whole / "whole.zip")
     assert main(["train", "--text", text, *FLAGS[2:], "--hidden", "32", "--checkpoint", ck,
-                 "--resume"]) == 1
+                 "--resume"]) == 2  # a user error
     assert "--hidden was [16] in the checkpointed run, given [32]" in capsys.readouterr().err
 
 
 def test_resume_needs_a_checkpoint(text, capsys):
-    assert main(["train", "--text", text, "--resume"]) == 1
+    assert main(["train", "--text", text, "--resume"]) == 2
     assert "--resume needs --checkpoint" in capsys.readouterr().err
 
 
 def test_too_little_text_is_refused(tmp_path, capsys):
     path = tmp_path / "tiny.txt"
     path.write_text("abc" * 20)
-    assert main(["train", "--text", str(path), "-T", "8", "-N", "4"]) == 1
+    assert main(["train", "--text", str(path), "-T", "8", "-N", "4"]) == 2
     assert "held-out text has 6 characters" in capsys.readouterr().err
 
 
