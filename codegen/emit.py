@@ -14,8 +14,8 @@ import networkx as nx
 import numpy as np
 
 from codegen.graph import node, roots
-from codegen.kernel_ir import Compute, KernelIR, Load, Store
-from codegen.render import kernel_from_ir
+from runtime.kernel_ir import Compute, KernelIR, Load, Store
+from runtime.render import kernel_from_ir
 from runtime.program import Buffer, Program, Step
 
 MASKED = ("dropout", "zoneout")

@@ -84,8 +84,8 @@ def test_manifest_and_members(exported, source):
     assert manifest["outputs"] == [{"name": "lstm_l1_out_output", "shape": [4, 3, 6],
                                     "dtype": "float32"}]
     kernels = [m for m in members if m.startswith("kernels/")]
-    assert {Path(m).suffix for m in kernels} == {".c", ".cu"}
-    assert len(kernels) == 2 * len({*source.program.kernels, *source.engine.infer.program.kernels})
+    assert {Path(m).suffix for m in kernels} == {".json", ".c", ".cu"}
+    assert len(kernels) == 3 * len({*source.program.kernels, *source.engine.infer.program.kernels})
     assert members["symbol.json"].decode() == source.symbol.tojson()
     again = sym.load_json(members["symbol.json"].decode())
     assert again.list_arguments() == network().list_arguments()
