@@ -248,6 +248,11 @@ def _rendered(where: str, kernel, entry, members: dict):
             raise
         raise ArtifactError(f"{where}: member {src!r} is not a kernel this runtime renders "
                             f"({e})") from None
+    counts = (kernel.n_in, kernel.n_out, kernel.n_masks, kernel.dtype)
+    if (ir.n_in, ir.n_out, ir.n_masks, ir.dtype) != counts or ir.name != kernel.name:
+        raise ArtifactError(f"{where}: member {src!r} is not the IR of kernel {kernel.name!r} "
+                            f"{counts}: it hashes to the name {ir.name!r} "
+                            f"{(ir.n_in, ir.n_out, ir.n_masks, ir.dtype)}")
     return replace(kernel, c_source=c, cuda_source=cuda, ir=ir)
 
 

@@ -59,6 +59,7 @@ def read(path, key=None) -> tuple[dict, dict]:
     """`(manifest, {member: bytes})` of the artifact at `path`, every size and checksum (and,
     with `key`, the signature) verified."""
     where = f"artifact {str(path)!r}"
+    key = None if key is None else _key(key)
     _exists(path, where)
     try:
         zf = zipfile.ZipFile(path)
