@@ -15,8 +15,8 @@ import numpy as np
 
 from codegen.graph import node, roots
 from runtime.kernel_ir import Compute, KernelIR, Load, Store
-from runtime.render import kernel_from_ir
 from runtime.program import Buffer, Program, Step
+from runtime.render import kernel_from_ir
 
 MASKED = ("dropout", "zoneout")
 

@@ -46,11 +46,22 @@ from dataclasses import replace
 import numpy as np
 
 from runtime.artifact_read import (
-    FORMAT, FORMAT_VERSION, MANIFEST, PARAMS, PROGRAMS, SIGNATURE, SYMBOL, _ZEROS, parse_json,
-    read, read_params, sha, signature,
+    _ZEROS,
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    PARAMS,
+    PROGRAMS,
+    SIGNATURE,
+    SYMBOL,
+    parse_json,
+    read,
+    read_params,
+    sha,
+    signature,
 )
 from runtime.errors import ArtifactError
-from runtime.kernel_ir import ir_from_dict, ir_to_dict
+from runtime.kernel_ir import ir_from_dict
 from runtime.program import Program
 from runtime.program_check import ProgramInvalid, check_program
 

@@ -18,6 +18,7 @@ import io
 import json
 import math
 import re
+import struct
 import zipfile
 import zlib
 from pathlib import Path
@@ -37,6 +38,9 @@ MEMBER_LIMITS = {MANIFEST: 16 * MIB, SIGNATURE: 256, SYMBOL: 256 * MIB, "kernels
                  "program": 1024 * MIB}
 NPY_HEADER = 1 << 16  # bytes of one array's .npy header at most
 _ZEROS = "0" * 64
+# What zipfile raises on a malformed archive, besides BadZipFile.
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, NotImplementedError,
+              struct.error, KeyError, IndexError, OverflowError)
 
 
 def sha(data: bytes) -> str:
@@ -56,14 +60,14 @@ def _key(key) -> bytes:
 
 
 def read(path, key=None) -> tuple[dict, dict]:
-    """`(manifest, {member: bytes})` of the artifact at `path`, every size and checksum (and,
-    with `key`, the signature) verified."""
+    """`(manifest, {member: bytes})` of the artifact at `path` (or in a binary file object),
+    every size and checksum (and, with `key`, the signature) verified."""
     where = f"artifact {str(path)!r}"
     key = None if key is None else _key(key)
     _exists(path, where)
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+    except ZIP_ERRORS as e:
         raise ArtifactError(f"{where} is not a symrnn artifact: not a readable zip file "
                             f"({e})") from None
     with zf:
@@ -98,6 +102,8 @@ def read(path, key=None) -> tuple[dict, dict]:
 
 
 def _exists(path, where: str) -> None:
+    if hasattr(path, "read"):  # a binary file object, as zipfile takes
+        return
     p = Path(path)
     if p.is_dir():
         raise ArtifactError(f"{where} is a folder; an artifact is one .zip file written by "
@@ -163,8 +169,7 @@ def _read_member(zf, where: str, infos: dict, name: str, limit: int) -> bytes:
     try:
         with zf.open(info) as f:  # ZipExtFile stops at file_size and checks the CRC
             data = f.read(limit + 1)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
-            NotImplementedError) as e:
+    except ZIP_ERRORS as e:
         raise ArtifactError(f"{where}: member {name!r} is damaged in the zip ({e})") from None
     if len(data) != info.file_size:
         raise ArtifactError(f"{where}: member {name!r} holds {len(data)} bytes, its zip entry "
@@ -245,7 +250,7 @@ def read_params(where: str, data: bytes, specs: dict) -> dict:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+    except ZIP_ERRORS as e:
         raise ArtifactError(f"{bad} is not a readable .npz file ({e})") from None
     params = {}
     for info in infos:
@@ -276,8 +281,7 @@ def _array(zf, info, what: str, spec) -> np.ndarray:
             raw = f.read(nbytes + 1)
     except ArtifactError:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, TypeError,
-            SyntaxError) as e:
+    except (*ZIP_ERRORS, TypeError, SyntaxError) as e:
         raise ArtifactError(f"{what} is not a .npy array ({type(e).__name__}: {e})") from None
     if len(raw) != nbytes:
         raise ArtifactError(f"{what} holds {len(raw)} bytes of data; its header declares "

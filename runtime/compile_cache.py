@@ -179,6 +179,8 @@ def load_kernel(kernel: Kernel, flags: tuple | None = None):
 def load_kernels(kernels, flags: tuple | None = None) -> dict:
     """`{name: function}` for several kernels, compiling the missing ones in parallel."""
     kernels = list({k.name: k for k in kernels}.values())
+    if len(kernels) < 2:  # no pool for one kernel (a loaded artifact's are often in memory)
+        return {k.name: load_kernel(k, flags) for k in kernels}
     with ThreadPoolExecutor(max_workers=max(1, min(len(kernels), os.cpu_count() or 1))) as pool:
         fns = pool.map(lambda k: load_kernel(k, flags), kernels)
         return {k.name: fn for k, fn in zip(kernels, fns)}

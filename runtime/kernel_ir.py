@@ -17,6 +17,7 @@ kernel's name, so identical steps share one compiled kernel.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -142,6 +143,6 @@ def _attr(a, where: str) -> tuple:
         if any(type(x) is not int or not 0 <= x < 1 << 40 for x in value):
             raise ValueError(f"{where}: attribute 'shape' is {value!r}, expected sizes")
         return name, tuple(value)
-    if type(value) not in (int, float) or value != value or abs(value) > 1e300:
+    if type(value) not in (int, float) or not math.isfinite(value):
         raise ValueError(f"{where}: attribute {name!r} is {value!r}, expected a finite number")
     return name, value

@@ -294,14 +294,26 @@ class CudaRenderer(CRenderer):
         return fields["bits"]
 
 
+_rendered: dict = {}  # (renderer, structural key) -> source: loading an artifact again is cheap
+
+
 def render_c(ir: KernelIR) -> str:
     """C source of `ir`: the prelude and one function named `ir.name`."""
-    return CRenderer().render(ir)
+    return _render(CRenderer, ir)
 
 
 def render_cuda(ir: KernelIR) -> str:
     """CUDA C source of `ir`: the prelude and one `extern "C" __global__` kernel."""
-    return CudaRenderer().render(ir)
+    return _render(CudaRenderer, ir)
+
+
+def _render(renderer: type, ir: KernelIR) -> str:
+    key = (renderer, repr(ir))  # the repr tells IRs apart exactly (1 and 1.0, True and 1)
+    if key not in _rendered:
+        if len(_rendered) > 4096:
+            _rendered.clear()
+        _rendered[key] = renderer().render(ir)
+    return _rendered[key]
 
 
 def kernel_from_ir(ir: KernelIR) -> Kernel:

@@ -540,3 +540,115 @@ def test_a_signed_artifact_edited_and_resealed_is_refused(signed):
 def test_a_bad_key_is_refused(artifact, key):
     with pytest.raises(ArtifactError, match="'key'"):
         runtime.load(artifact, key=key)
+
+
+# ==== fuzzing: flips, truncations, field edits ================================================
+# A train and an inference program (the forward steps alone), so that program_infer.json is
+# there to edit. Outputs are computed once; kernels compile once (the cache's memory hits).
+def infer_program() -> Program:
+    p = program()
+    buffers = {n: b for n, b in p.buffers.items() if b.kind != "head_grad"}
+    return Program(p.dtype, p.args, p.outputs, {}, [], buffers, p.steps_in("forward"),
+                   p.kernels)
+
+
+@pytest.fixture(scope="module")
+def fuzz_case(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fuzz") / "small.zip"
+    save(path, {"train": program(), "infer": infer_program()}, values(), symbol_json="{}",
+         producer="0", inputs=["x"], grad_req={"w": "write"}, seed=5)
+    return path.read_bytes(), results(runtime.load(path))
+
+
+HEAD = np.random.default_rng(3).standard_normal((2, 4)).astype("float32")
+
+
+def results(ex) -> list:
+    out = [ex.forward()[0], ex.forward(is_train=True, seed=3)[0]]
+    ex.backward(HEAD)
+    return out + [ex.grad_dict["w"].copy()]
+
+
+def outcome(data: bytes, want: list) -> str:
+    """"refused" (an ArtifactError), "same" (loads, same outputs) or "DIFFERENT"; any other
+    exception propagates."""
+    try:
+        ex = runtime.load(io.BytesIO(data))
+    except ArtifactError:
+        return "refused"
+    got = results(ex)
+    return "same" if all(np.array_equal(a, b) for a, b in zip(got, want)) else "DIFFERENT"
+
+
+def tally(cases, want) -> dict:
+    counts, odd = {}, []
+    for label, data in cases:
+        try:
+            result = outcome(data, want)
+        except Exception as e:  # noqa: BLE001 - what the fuzz looks for
+            result = f"{type(e).__name__}: {e}"
+        counts[result] = counts.get(result, 0) + 1
+        if result not in ("refused", "same"):
+            odd.append((label, result))
+    print(f"\nfuzz outcomes: {counts}")
+    assert not odd, odd[:10]
+    return counts
+
+
+def test_every_single_byte_flip_is_refused_or_harmless(fuzz_case):
+    raw, want = fuzz_case
+    flips = ((i, raw[:i] + bytes([raw[i] ^ 0xFF]) + raw[i + 1:]) for i in range(len(raw)))
+    counts = tally(flips, want)
+    assert sum(counts.values()) == len(raw) and counts["refused"] > 0.9 * len(raw)
+
+
+def test_every_truncation_is_refused(fuzz_case):
+    raw, want = fuzz_case
+    counts = tally(((n, raw[:n]) for n in range(len(raw))), want)
+    assert counts == {"refused": len(raw)}
+
+
+HOSTILE = [-1, -5, 0, 1, 2, 3, 7, 2**31, 2**32, 2**40, 10**6, 10**13, -10**6, 1.5, 0.5, True,
+           False, None, "", "shell", "__import__", "float16", "arena", "x", [], [1], {},
+           {"op": "sum"}]
+
+
+def edits(raw: bytes, count: int, seed: int = 0):
+    """`count` artifacts, each with one random leaf of program_infer.json replaced by a
+    hostile value, every checksum recomputed."""
+    members = {}
+    with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    manifest = json.loads(members.pop(MANIFEST))
+    manifest = {k: v for k, v in manifest.items() if k not in ("members", "sizes", "self_sha256")}
+    doc = json.loads(members["program_infer.json"])
+    leaves = list(_leaves(doc, ()))
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        path = leaves[rng.integers(len(leaves))]
+        value = HOSTILE[rng.integers(len(HOSTILE))]
+        edited = json.loads(json.dumps(doc))
+        target = edited
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        buf = io.BytesIO()
+        write(buf, manifest, {**members, "program_infer.json": json.dumps(edited).encode()})
+        yield (path, value), buf.getvalue()
+
+
+def _leaves(doc, path):
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from _leaves(v, (*path, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from _leaves(v, (*path, i))
+    if path:
+        yield path
+
+
+def test_random_field_edits_of_the_inference_program_are_refused_or_harmless(fuzz_case):
+    raw, want = fuzz_case
+    counts = tally(edits(raw, 400), want)
+    assert counts["refused"] > 200
