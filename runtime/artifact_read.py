@@ -35,7 +35,7 @@ NAME = re.compile(r"(manifest\.json|manifest\.hmac|symbol\.json|program(_infer)?
                   r"params\.npz|kernels/[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)?\.(json|c|cu))")
 MIB = 1 << 20
 MEMBER_LIMITS = {MANIFEST: 16 * MIB, SIGNATURE: 256, SYMBOL: 256 * MIB, "kernels/": 4 * MIB,
-                 "program": 1024 * MIB}
+                 "program": 512 * MIB}
 NPY_HEADER = 1 << 16  # bytes of one array's .npy header at most
 _ZEROS = "0" * 64
 # What zipfile raises on a malformed archive, besides BadZipFile.

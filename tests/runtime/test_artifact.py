@@ -399,11 +399,33 @@ def test_a_zip_entry_that_lies_about_its_size_is_refused(artifact):
     raw = bytearray(artifact.read_bytes())
     with zipfile.ZipFile(artifact) as zf:
         info = zf.getinfo("symbol.json")
-    pos = raw.find(b"symbol.json", raw.find(b"PK\x01\x02")) - 46  # its central record
+    pos = raw.rfind(b"symbol.json") - 46  # its central record: the last mention
     assert raw[pos:pos + 4] == b"PK\x01\x02"
     raw[pos + 24:pos + 28] = (info.file_size + 10**9).to_bytes(4, "little")
     artifact.write_bytes(bytes(raw))
     refused(artifact, "'symbol.json'")
+
+
+def test_a_1_gib_member_is_refused_by_its_limit_before_decompression(artifact):
+    """symbol.json declared as 1 GiB by the zip and by the manifest alike: over its limit."""
+    members = raw_members(artifact)
+    doc = json.loads(members[MANIFEST])
+    doc["sizes"]["symbol.json"], doc["self_sha256"] = 1 << 30, ZEROS
+    text = json.dumps(doc, indent=1, sort_keys=True)
+    text = text.replace(f'"self_sha256": "{ZEROS}"', f'"self_sha256": "{sha(text.encode())}"')
+    rewrite(artifact, {**members, MANIFEST: text.encode()})
+    raw = bytearray(artifact.read_bytes())
+    pos = raw.rfind(b"symbol.json") - 46  # its central record: the last mention
+    assert raw[pos:pos + 4] == b"PK\x01\x02"
+    raw[pos + 24:pos + 28] = (1 << 30).to_bytes(4, "little")
+    artifact.write_bytes(bytes(raw))
+    tracemalloc.start()
+    try:
+        refused(artifact, "'symbol.json'", "declares 1073741824 bytes, more than")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
 
 
 def npz_with(members: dict, name: str, payload: bytes) -> None:
