@@ -159,7 +159,36 @@ def _kernel(key, k, require_ir: bool) -> None:
 
 
 def _view(p: Program, v, what: str, reach: dict, span=None, write=False) -> str:
-    """Checks view `v` (over the launch's `span` (rows, cols) if given); returns its dtype."""
+    """Checks view `v` (over the launch's `span` (rows, cols) if given); returns its dtype.
+    The common case (a good view) takes one expression; the field by field checks below run
+    only to name what is wrong."""
+    end = _good_view_end(p, v, span, write)
+    if end is None:
+        _view_fields(p, v, what, span, write)
+        raise ProgramInvalid(f"{what} is not a valid view")  # not reached: the above raises
+    reach[v.buffer] = max(reach[v.buffer], end)
+    return p.buffers[v.buffer].dtype
+
+
+def _good_view_end(p: Program, v, span, write: bool):
+    """Where a well-formed view `v` ends, or None."""
+    if type(v) is not View or type(v.buffer) is not str or v.buffer not in p.buffers:
+        return None
+    fields = (v.offset, v.ld, v.rows, v.cols)
+    if any(type(x) is not int for x in fields) or type(v.shape) is not tuple or \
+            any(type(d) is not int or d < 0 for d in v.shape) or len(v.shape) > 8:
+        return None
+    offset, ld, rows, cols = fields
+    if not (0 <= offset <= MAX_ELEMENTS and 0 <= ld <= MAX_ELEMENTS and 1 <= rows <= MAX_ELEMENTS
+            and 1 <= cols <= MAX_ELEMENTS and math.prod(v.shape) == rows * cols):
+        return None
+    rows, cols = span or (rows, cols)
+    end = offset + (rows - 1) * ld + cols
+    ld_ok = ld == 0 and not write or ld >= cols or rows == 1
+    return end if ld_ok and end <= p.buffers[v.buffer].size else None
+
+
+def _view_fields(p: Program, v, what: str, span, write: bool) -> None:
     _check(isinstance(v, View) and isinstance(v.buffer, str), lambda: f"{what} is not a view")
     _check(v.buffer in p.buffers, lambda: f"{what}: field 'buffer' is {v.buffer!r}, not a buffer")
     buf = p.buffers[v.buffer]
@@ -184,8 +213,6 @@ def _view(p: Program, v, what: str, reach: dict, span=None, write=False) -> str:
         end <= buf.size,
         lambda: f"{what}: reaches element {end} of buffer {v.buffer!r}, which holds {buf.size}",
     )
-    reach[v.buffer] = max(reach[v.buffer], end)
-    return buf.dtype
 
 
 def _step(p: Program, i: int, s, reach: dict) -> None:
