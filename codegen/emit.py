@@ -13,9 +13,9 @@ import math
 import numpy as np
 
 from codegen.graph import Graph, node, roots
-from codegen.kernel_ir import Compute, KernelIR, Load, Store
-from codegen.render import kernel_from_ir
+from runtime.kernel_ir import Compute, KernelIR, Load, Store
 from runtime.program import Buffer, Program, Step
+from runtime.render import kernel_from_ir
 
 MASKED = ("dropout", "zoneout")
 

@@ -28,10 +28,13 @@ The toolchain probe compiles one simd `tanhf` loop with `-Wl,-z,defs -lmvec` and
 fewer flags if the compiler refuses; its answer is cached next to the kernels.
 
 Cache key: sha256 of the source, the flags, the compiler's path and `--version`, and the host
-CPU (model name and flags from /proc/cpuinfo, because of `-march=native`).
+CPU (model name and flags from /proc/cpuinfo, because of `-march=native`). Each entry on disk is
+`KEY.so` with `KEY.sha256` (the `.so`'s SHA-256): a truncated or changed library fails the
+check and is rebuilt, never loaded; `KEY.lock` serializes processes building the same entry.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -41,6 +44,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,6 +179,8 @@ def load_kernel(kernel: Kernel, flags: tuple | None = None):
 def load_kernels(kernels, flags: tuple | None = None) -> dict:
     """`{name: function}` for several kernels, compiling the missing ones in parallel."""
     kernels = list({k.name: k for k in kernels}.values())
+    if len(kernels) < 2:  # no pool for one kernel (a loaded artifact's are often in memory)
+        return {k.name: load_kernel(k, flags) for k in kernels}
     with ThreadPoolExecutor(max_workers=max(1, min(len(kernels), os.cpu_count() or 1))) as pool:
         fns = pool.map(lambda k: load_kernel(k, flags), kernels)
         return {k.name: fn for k, fn in zip(kernels, fns)}
@@ -201,21 +207,84 @@ def load_library(source: str, what: str, flags: tuple | None = None) -> ctypes.C
 
 def _load_or_compile(tc: Toolchain, source: str, flags: tuple, key: str,
                      what: str) -> ctypes.CDLL:
+    """The library of `key` from the disk cache, or compiled into it. An entry is its `.so`
+    and a `.sha256` of the `.so`'s bytes; one that is truncated, changed or half-written is
+    never loaded: it is rebuilt and reported once (a RuntimeWarning). A lock file serializes
+    processes that want the same entry, so two compiling at once both succeed."""
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     lib_path = folder / f"{key}.so"
-    if lib_path.exists():
+    with _file_lock(folder / f"{key}.lock"):
+        problem = _entry_problem(lib_path)
+        if problem is None:
+            try:
+                lib = ctypes.CDLL(str(lib_path))
+                _count("disk_hits")
+                return lib
+            except OSError as e:
+                problem = f"cannot be loaded ({e})"
+        if problem != "missing":
+            _report(lib_path, problem)
+        src_path = folder / f"{key}.c"
+        _write_atomic(src_path, source)
+        _compile(tc, src_path, lib_path, flags, what=what)
+        _write_atomic(_checksum_path(lib_path), _file_sha(lib_path))
+        _count("compiles")
+        return ctypes.CDLL(str(lib_path))
+
+
+def _checksum_path(lib_path: Path) -> Path:
+    return lib_path.with_suffix(".sha256")
+
+
+def _file_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _entry_problem(lib_path: Path) -> str | None:
+    """None for a whole cache entry, else what is wrong with it ("missing": nothing there)."""
+    if not lib_path.exists():
+        return "missing"
+    try:
+        recorded = _checksum_path(lib_path).read_text().strip()
+    except OSError:
+        return "has no checksum (written by an older symrnn, or half-written)"
+    try:
+        actual = _file_sha(lib_path)
+    except OSError as e:
+        return f"cannot be read ({e})"
+    if actual != recorded:
+        return "fails its SHA-256 check (truncated or changed after it was built)"
+    return None
+
+
+_reported: set = set()
+
+
+def _report(lib_path: Path, problem: str) -> None:
+    """One warning per entry and process."""
+    with _lock:
+        if lib_path in _reported:
+            return
+        _reported.add(lib_path)
+    warnings.warn(f"kernel cache: {lib_path} {problem}; rebuilding it", RuntimeWarning,
+                  stacklevel=4)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    """An exclusive lock across processes (fcntl.flock) on `path`; a no-op without fcntl."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: fall back to the atomic renames alone
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
         try:
-            lib = ctypes.CDLL(str(lib_path))
-            _count("disk_hits")
-            return lib
-        except OSError:
-            pass  # unreadable or foreign: build it again
-    src_path = folder / f"{key}.c"
-    _write_atomic(src_path, source)
-    _compile(tc, src_path, lib_path, flags, what=what)
-    _count("compiles")
-    return ctypes.CDLL(str(lib_path))
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _compile(tc: Toolchain, src: Path, dst: Path, flags: tuple, what: str) -> None:

@@ -157,12 +157,14 @@ class Executor:
             elif self._reqs[n] == "write":
                 np.copyto(self.grad_dict[n], g)
 
-    def export(self, path, symbol_json: str | None = None, producer: str | None = None) -> dict:
-        """Writes this executor's program(s), kernel sources, symbol and argument values to one
-        zip that `runtime.load(path)` runs; returns the manifest (see runtime.artifact)."""
+    def export(self, path, symbol_json: str | None = None, producer: str | None = None,
+               key=None) -> dict:
+        """Writes this executor's program(s), kernel IR, symbol and argument values to one
+        zip that `runtime.load(path)` runs; returns the manifest (see runtime.artifact).
+        `key` (bytes) signs it."""
         from runtime.artifact import export_executor
 
-        return export_executor(self, path, symbol_json=symbol_json, producer=producer)
+        return export_executor(self, path, symbol_json=symbol_json, producer=producer, key=key)
 
     # ---- validation -----------------------------------------------------------------------------
     def _check_args(self, where, values: dict, allow_extra: bool) -> dict:

@@ -1,5 +1,8 @@
 """The Program: what the compiler hands an executor. Plain data, JSON plus kernel sources.
 
+Each Kernel keeps the runtime.kernel_ir.KernelIR it was rendered from (`ir`; None for a
+hand-written kernel, which runs but cannot be exported): artifacts carry kernels as IR.
+
 Storage is a set of buffers: `arg` (bound to the executor's argument arrays at run time),
 `head_grad` (the gradients given to backward), and `arena` (one allocation holding every
 temporary, output and gradient at the offsets the memory planner chose). Every value a step
@@ -16,7 +19,9 @@ Steps, in order, each in phase "forward" or "backward":
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+
+from runtime.kernel_ir import ir_from_dict, ir_to_dict
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class Kernel:
     n_out: int
     n_masks: int
     dtype: str
+    ir: object = None  # the runtime.kernel_ir.KernelIR both sources were rendered from
 
 
 @dataclass
@@ -78,7 +84,10 @@ class Program:
         return [s for s in self.steps if s.phase == phase]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True)
+        d = asdict(replace(self, kernels={}))
+        d["kernels"] = {n: {**asdict(replace(k, ir=None)), "ir": ir_to_dict(k.ir)}
+                        for n, k in self.kernels.items()}
+        return json.dumps(d, indent=1, sort_keys=True)
 
     @staticmethod
     def from_json(text: str) -> Program:
@@ -94,7 +103,8 @@ class Program:
             steps=[Step(s["kind"], s["phase"], s["name"], [view(v) for v in s["inputs"]],
                         [view(v) for v in s["outputs"]], _tuples(s["attrs"]))
                    for s in d["steps"]],
-            kernels={k: Kernel(**v) for k, v in d["kernels"].items()},
+            kernels={k: Kernel(**{**v, "ir": ir_from_dict(v.get("ir"))})
+                     for k, v in d["kernels"].items()},
             stats=d["stats"],
         )
 

@@ -77,7 +77,7 @@ def run_run(args) -> int:
     require("run", {"MODEL.zip": args.model, "--out": args.out})
     if args.seed is not None and not args.train:
         raise ConfigError("run: --seed sets the masks of a training-mode forward; give --train")
-    if not os.path.isfile(args.model):
+    if not os.path.exists(args.model):  # a folder: runtime.load says it is one
         raise ConfigError(f"run: {args.model!r}: no such file")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ConfigError(f"run: --out {args.out!r} exists and is not a folder")
@@ -196,7 +196,7 @@ def _from_artifact(args):
     from symrnn.cli import manifest_summary
     from symrnn.symbol import load_json
 
-    if not os.path.isfile(args.model):
+    if not os.path.exists(args.model):  # a folder: read() says it is one
         raise ConfigError(f"inspect: {args.model!r}: no such file")
     manifest, members = read(args.model)
     print(manifest_summary(args.model, manifest) + "\n")

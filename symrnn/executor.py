@@ -28,16 +28,22 @@ def simple_bind(symbol: Symbol, backend="cpu", grad_req="write", optimize=True, 
         raise BindError(f"{where}: 'backend' must be one of {BACKENDS}, given {backend!r}")
     if dtype is not None and dtype not in DTYPES:
         raise BindError(f"{where}: 'dtype' must be one of {DTYPES}, given {dtype!r}")
+    graph, wrt, reqs = lower_for_gradients(symbol, grad_req, dtype, shapes, where)
+    engine = make_engine(backend, graph, wrt, symbol.list_outputs(), optimize)
+    ex = Executor(engine, reqs, seed)
+    ex.symbol, ex.input_names = symbol, list(shapes or ()) if where == "simple_bind" else None
+    return ex
+
+
+def lower_for_gradients(symbol: Symbol, grad_req, dtype, shapes, where: str):
+    """`(graph, wrt, grad_req)`: the lowered graph with shapes inferred, the float arguments
+    that get gradients, and `grad_req` per argument ('null' for the others)."""
     graph, _ = lower_and_infer(symbol, dict(shapes or {}), dtype, where)
     require_known(graph, where)
     reqs = normalize_grad_req(grad_req, symbol.list_arguments())
     wrt = [a for a in symbol.list_arguments() if reqs[a] != "null"
            and node(graph, a).dtype in DTYPES]
-    reqs = {a: (r if a in wrt else "null") for a, r in reqs.items()}
-    engine = make_engine(backend, graph, wrt, symbol.list_outputs(), optimize)
-    ex = Executor(engine, reqs, seed)
-    ex.symbol, ex.input_names = symbol, list(shapes or ()) if where == "simple_bind" else None
-    return ex
+    return graph, wrt, {a: (r if a in wrt else "null") for a, r in reqs.items()}
 
 
 def resolve_optimize(optimize, fuse, where: str) -> bool:

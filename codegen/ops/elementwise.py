@@ -10,6 +10,7 @@ import numpy as np
 
 from codegen.ops import no_grad, register, same_shape_rule
 from runtime import rng
+from runtime.kernel_ops import C_EXPRS
 
 
 def _name(nid, tag):
@@ -56,13 +57,13 @@ def _sigmoid(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
 
 
-unary("neg", np.negative, "(-{0})", _neg_vjp)
-unary("sigmoid", _sigmoid, "symrnn_sigmoid({0})", _sigmoid_vjp)
-unary("tanh", np.tanh, "symrnn_tanh({0})", _tanh_vjp)
-unary("relu", lambda x: np.maximum(x, 0), "symrnn_relu({0})", _relu_vjp)
-unary("exp", np.exp, "symrnn_exp({0})", _exp_vjp)
-unary("log", np.log, "symrnn_log({0})", _log_vjp)
-unary("heaviside", lambda x: (x > 0).astype(x.dtype), "(({0}) > 0 ? (real)1 : (real)0)",
+unary("neg", np.negative, C_EXPRS["neg"], _neg_vjp)
+unary("sigmoid", _sigmoid, C_EXPRS["sigmoid"], _sigmoid_vjp)
+unary("tanh", np.tanh, C_EXPRS["tanh"], _tanh_vjp)
+unary("relu", lambda x: np.maximum(x, 0), C_EXPRS["relu"], _relu_vjp)
+unary("exp", np.exp, C_EXPRS["exp"], _exp_vjp)
+unary("log", np.log, C_EXPRS["log"], _log_vjp)
+unary("heaviside", lambda x: (x > 0).astype(x.dtype), C_EXPRS["heaviside"],
       no_grad)
 
 
@@ -92,10 +93,10 @@ def _div_vjp(b, nid, node, g):
     return [dx, b.add("neg", [gq], _name(nid, 1))]
 
 
-binary("add", np.add, "({0} + {1})", _add_vjp)
-binary("sub", np.subtract, "({0} - {1})", _sub_vjp)
-binary("mul", np.multiply, "({0} * {1})", _mul_vjp)
-binary("div", np.divide, "({0} / {1})", _div_vjp)
+binary("add", np.add, C_EXPRS["add"], _add_vjp)
+binary("sub", np.subtract, C_EXPRS["sub"], _sub_vjp)
+binary("mul", np.multiply, C_EXPRS["mul"], _mul_vjp)
+binary("div", np.divide, C_EXPRS["div"], _div_vjp)
 
 
 def scalar_op(name, fn, c_expr, vjp):
@@ -122,10 +123,10 @@ def _rdiv_scalar_vjp(b, nid, node, g):
     return [b.add("neg", [b.add("mul", [g, q], _name(nid, "g*y/x"))], _name(nid, 0))]
 
 
-scalar_op("add_scalar", np.add, "({0} + {scalar})", _pass_vjp)
-scalar_op("mul_scalar", np.multiply, "({0} * {scalar})", _mul_scalar_vjp)
-scalar_op("rsub_scalar", lambda x, s: s - x, "({scalar} - {0})", _rsub_scalar_vjp)
-scalar_op("rdiv_scalar", lambda x, s: s / x, "({scalar} / {0})", _rdiv_scalar_vjp)
+scalar_op("add_scalar", np.add, C_EXPRS["add_scalar"], _pass_vjp)
+scalar_op("mul_scalar", np.multiply, C_EXPRS["mul_scalar"], _mul_scalar_vjp)
+scalar_op("rsub_scalar", lambda x, s: s - x, C_EXPRS["rsub_scalar"], _rsub_scalar_vjp)
+scalar_op("rdiv_scalar", lambda x, s: s / x, C_EXPRS["rdiv_scalar"], _rdiv_scalar_vjp)
 
 
 # ---- masks ------------------------------------------------------------------------------------
@@ -149,7 +150,7 @@ def _dropout_vjp(b, nid, node, g):
 
 register(
     "dropout", shape=same_shape_rule, impl=_dropout_impl, vjp=_dropout_vjp,
-    c_expr="({0} * symrnn_dropout({train}, {bits}, {threshold}, {scale}))", elementwise=True,
+    c_expr=C_EXPRS["dropout"], elementwise=True,
 )
 
 
@@ -174,5 +175,5 @@ def _zoneout_vjp(b, nid, node, g):
 
 register(
     "zoneout", shape=same_shape_rule, impl=_zoneout_impl, vjp=_zoneout_vjp,
-    c_expr="symrnn_zoneout({train}, {bits}, {threshold}, {p}, {0}, {1})", elementwise=True,
+    c_expr=C_EXPRS["zoneout"], elementwise=True,
 )

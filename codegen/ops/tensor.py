@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from codegen.ops import Mismatch, forward_rule, no_grad, register, unify
+from runtime.kernel_ops import C_EXPRS
 from runtime.libops import LIBOPS, reduced_axes, reshape_spec, split_span
 
 
@@ -38,7 +39,7 @@ def _zeros_rule(attrs, ins, out):
 
 
 register(
-    "zeros", shape=_zeros_rule, vjp=no_grad, c_expr="((real)0)", elementwise=True,
+    "zeros", shape=_zeros_rule, vjp=no_grad, c_expr=C_EXPRS["zeros"], elementwise=True,
     impl=_lib("zeros"),
 )
 

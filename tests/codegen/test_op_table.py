@@ -171,6 +171,15 @@ def test_every_op_has_every_entry():
             assert op.c_expr is None, name
 
 
+def test_elementwise_ops_take_their_c_expression_from_the_runtime_table():
+    """runtime.kernel_ops is the closed list a loaded kernel's ops come from: exactly the
+    elementwise ops, each expression declared once (the same object)."""
+    from runtime.kernel_ops import C_EXPRS
+
+    assert {n for n, op in OPS.items() if op.elementwise} == set(C_EXPRS)
+    assert all(OPS[n].c_expr is C_EXPRS[n] for n in C_EXPRS)
+
+
 def test_every_op_has_a_gradient_case():
     assert {c.op for c in CASES} == set(OPS) - {"var"}
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -135,9 +136,68 @@ def test_corrupt_library_on_disk_is_rebuilt(cache):
     # Planted before any load: a library this process has mapped must never be rewritten.
     k, tc = scale_kernel(), cc.toolchain()
     (cache / f"{tc.key(k.c_source, tc.flags)}.so").write_bytes(b"not an ELF file")
-    fn = cc.load_kernel(k)
+    with pytest.warns(RuntimeWarning, match="kernel cache"):
+        fn = cc.load_kernel(k)
     assert cc.cache_info().compiles == 1
     np.testing.assert_array_equal(call(fn, np.ones((1, 2), np.float32)), [[2, 2]])
+
+
+def built_entry(cache, factor: float) -> Path:
+    """A cache entry for scale_kernel(factor), built but never loaded by this process."""
+    k, tc = scale_kernel(factor, f"symrnn_test_built{int(factor)}"), cc.toolchain()
+    lib = cache / f"{tc.key(k.c_source, tc.flags)}.so"
+    src = lib.with_suffix(".c")
+    src.write_text(k.c_source)
+    cc._compile(tc, src, lib, tc.flags, what="test")
+    lib.with_suffix(".sha256").write_text(cc._file_sha(lib))
+    return lib
+
+
+@pytest.mark.parametrize("fault", ["truncated", "checksum", "no checksum", "flipped byte"])
+def test_a_faulty_cache_entry_is_rebuilt_reported_once_and_never_loaded(cache, fault):
+    factor = 3.0 + ["truncated", "checksum", "no checksum", "flipped byte"].index(fault)
+    lib = built_entry(cache, factor)
+    data = lib.read_bytes()
+    if fault == "truncated":
+        lib.write_bytes(data[:len(data) // 2])
+    elif fault == "checksum":
+        lib.with_suffix(".sha256").write_text("0" * 64)
+    elif fault == "no checksum":
+        lib.with_suffix(".sha256").unlink()
+    else:  # a byte that dlopen would not notice: the checksum does
+        lib.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    k = scale_kernel(factor, f"symrnn_test_built{int(factor)}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fn = cc.load_kernel(k)
+        cc.clear_memory_cache()
+        cc.load_kernel(k)  # the rebuilt entry: a disk hit, no second report
+    assert len([w for w in caught if "kernel cache" in str(w.message)]) == 1
+    assert str(lib) in str(caught[0].message)
+    assert cc.cache_info().disk_hits == 1
+    assert cc._entry_problem(lib) is None
+    np.testing.assert_array_equal(call(fn, np.ones((1, 2), np.float32)), [[factor, factor]])
+
+
+def test_two_processes_compiling_the_same_kernel_both_succeed(cache):
+    script = textwrap.dedent("""
+        import sys, warnings
+        sys.path.insert(0, sys.argv[1])
+        warnings.simplefilter("error")
+        import numpy as np
+        from tests.runtime.test_compile_cache import call, scale_kernel
+        from runtime import compile_cache as cc
+        fn = cc.load_kernel(scale_kernel(7.0, "symrnn_test_race"))
+        print(call(fn, np.ones((1, 3), np.float32)).tolist(), cc.cache_info().compiles)
+        """)
+    env = {**os.environ, "SYMRNN_CACHE_DIR": str(cache)}
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(ROOT)], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    results = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
+    assert all(rc == 0 for _, _, rc in results), [err[-2000:] for _, err, _ in results]
+    assert [out.rsplit(" ", 1)[0] for out, _, _ in results] == ["[[7.0, 7.0, 7.0]]"] * 3
+    assert sum(int(out.split()[-1]) for out, _, _ in results) == 1  # one built, two hit it
+    assert len(list(cache.glob("*.so"))) == 1 and not list(cache.glob("*.tmp"))
 
 
 def test_load_kernels_compiles_each_once():

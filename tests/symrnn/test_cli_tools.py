@@ -83,6 +83,15 @@ def test_missing_files(tmp_path):
         one_line_error(*symrnn(*argv)[::2], needle)
 
 
+def test_a_folder_given_as_a_model_is_reported_as_a_folder(tmp_path):
+    (tmp_path / "model").mkdir()
+    for argv in (["run", tmp_path / "model", "--input", "data=x.npy", "--out", tmp_path / "o"],
+                 ["inspect", tmp_path / "model"]):
+        code, _, err = symrnn(*argv)
+        one_line_error(code, err, "is a folder")
+        assert "no such file" not in err
+
+
 def test_export_run_matches_a_direct_executor(model, tmp_path):
     d, ex = model
     x = np.load(d / "in.npy").astype(np.float32)

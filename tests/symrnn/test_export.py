@@ -84,8 +84,8 @@ def test_manifest_and_members(exported, source):
     assert manifest["outputs"] == [{"name": "lstm_l1_out_output", "shape": [4, 3, 6],
                                     "dtype": "float32"}]
     kernels = [m for m in members if m.startswith("kernels/")]
-    assert {Path(m).suffix for m in kernels} == {".c", ".cu"}
-    assert len(kernels) == 2 * len({*source.program.kernels, *source.engine.infer.program.kernels})
+    assert {Path(m).suffix for m in kernels} == {".json", ".c", ".cu"}
+    assert len(kernels) == 3 * len({*source.program.kernels, *source.engine.infer.program.kernels})
     assert members["symbol.json"].decode() == source.symbol.tojson()
     again = sym.load_json(members["symbol.json"].decode())
     assert again.list_arguments() == network().list_arguments()
@@ -121,6 +121,28 @@ def test_symrnn_export_binds_sets_params_and_writes(tmp_path, source):
     assert manifest["inputs"] == ["data"]
     ex, x = runtime.load(path), data(4)
     assert np.array_equal(ex.forward(data=x)[0], source.forward(data=x)[0])
+
+
+def test_export_binds_no_engine_and_needs_no_compiler(tmp_path, source, monkeypatch):
+    """The Programs are serialized as compiled: no CpuEngine, no C compiler."""
+    import runtime.cpu
+
+    def no_engine(*args, **kwargs):
+        raise AssertionError("export bound an engine")
+
+    monkeypatch.setattr(runtime.cpu, "CpuEngine", no_engine)
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    path = tmp_path / "nocc.zip"
+    sym.export(network(), path, params=dict(source.arg_dict), data=SHAPE, key=b"k")
+    monkeypatch.undo()
+    ex, x = runtime.load(path, key=b"k"), data(9)
+    assert np.array_equal(ex.forward(data=x)[0], source.forward(data=x)[0])
+
+
+def test_export_refuses_params_that_are_not_arguments(tmp_path):
+    with pytest.raises(sym.BindError, match="'nope'"):
+        sym.export(network(), tmp_path / "x.zip", params={"nope": np.zeros(2)}, data=SHAPE)
+    assert not (tmp_path / "x.zip").exists()
 
 
 def test_inference_only_export_has_one_program(tmp_path, source):
