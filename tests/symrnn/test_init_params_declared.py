@@ -18,7 +18,7 @@ T, N, I = 3, 2, 4
 def lstm_stack(**weights):
     rnn = sym.RNNFactory(num_hidden=[5, 3], data_dim=I, typ="lstm", name="rnn",
                          bidirectional=True, **weights)
-    all_h, all_c, last_h, last_c = rnn.step(sym.Variable("data"), seq_len=T)
+    all_h, _, last_h, last_c = rnn.step(sym.Variable("data"), seq_len=T)
     return sym.Group([sym.FullyConnected(all_h[-1], num_hidden=2, name="fc"), *last_h,
                       *last_c])
 

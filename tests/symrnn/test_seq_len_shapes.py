@@ -66,10 +66,10 @@ def test_forward_refuses_another_length_and_changes_nothing(backend, T):
     grads = {n: v.copy() for n, v in ex.grad_dict.items()}
     with pytest.raises(sym.ShapeError, match=rf"'data' has shape \({T}, {N}, {I}\)"):
         ex.forward(is_train=True, data=np.zeros((T, N, I), "float32"))
-    for n in args:
-        np.testing.assert_array_equal(ex.arg_dict[n], args[n])
-    for n in grads:
-        np.testing.assert_array_equal(ex.grad_dict[n], grads[n])
+    for n, v in args.items():
+        np.testing.assert_array_equal(ex.arg_dict[n], v)
+    for n, g in grads.items():
+        np.testing.assert_array_equal(ex.grad_dict[n], g)
     for a, b in zip(ex.outputs, outs):
         np.testing.assert_array_equal(a, b)
 
