@@ -171,7 +171,9 @@ class CharLM:
         shapes = {"data": (seq_len, batch)}
         if head == "loss":
             shapes["label"] = (seq_len, batch)
-        return bind_model(net, backend, fuse, seed=seed, train=train, **shapes), links
+        ex = bind_model(net, backend, fuse, seed=seed, train=train, **shapes)
+        ex.sym_gen = lambda length: self.symbol(length, batch, head)[0]  # for buckets
+        return ex, links
 
     def sample(self, params: dict, vocab, prime: str = "\n", length: int = 200,
                temperature: float = 0.8, seed: int = 0, backend: str = "cpu") -> str:

@@ -113,7 +113,8 @@ def train(executor, stream: np.ndarray, links: dict | None = None, *, epochs: in
           optimizer=None, clip: float | None = None, state: str = "remember",
           valid: tuple | None = None, data: str = "data", label: str = "label",
           max_seconds: float | None = None, progress: bool = True, log=print,
-          plot: str | None = None, on_epoch=None, threads: int | None = None) -> History:
+          plot: str | None = None, on_epoch=None, threads: int | None = None,
+          buckets=None, sym_gen=None) -> History:
     """Trains the executor's parameters (those with gradients) on `stream` `(T_total, N)`.
 
     The executor's first head is the scalar loss (mean per token); its other heads include
@@ -126,8 +127,19 @@ def train(executor, stream: np.ndarray, links: dict | None = None, *, epochs: in
     optimizer)` runs after each epoch (to change `optimizer.lr`, say) and stops training by
     returning True. `threads` sets numpy's BLAS threads while training, which the CPU engine's
     GEMMs share (runtime.packed_gemm); None (the default) leaves them as they are, one per
-    core. Returns the History.
+    core. `buckets` (a list of lengths) trains on windows whose lengths cycle through them,
+    one executor per length reshaped from this one (symrnn.buckets), `sym_gen(seq_len) ->
+    Symbol` unrolling the network (default: the executor's own `sym_gen`, as
+    `CharLM.bind` sets it). Returns the History.
     """
+    if buckets is not None:
+        from symrnn.buckets import train_buckets
+
+        with blas_threads(threads):
+            return train_buckets(executor, stream, links, buckets, sym_gen, epochs=epochs,
+                                 optimizer=optimizer, clip=clip, state=state, data=data,
+                                 label=label, max_seconds=max_seconds, log=log,
+                                 on_epoch=on_epoch, valid=valid)
     with blas_threads(threads):
         return _train(executor, stream, links, epochs, optimizer, clip, state, valid, data,
                       label, max_seconds, progress, log, plot, on_epoch)
