@@ -51,7 +51,7 @@ def test_two_executors_in_two_threads_give_what_they_give_alone(backends):
     def work(i):
         try:
             together[i] = train_steps(exs[i])
-        except Exception as e:  # reported below: a thread's exception is otherwise lost
+        except Exception as e:  # noqa: BLE001 (reported below; a thread would lose it)
             errors.append(e)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
