@@ -18,6 +18,10 @@ class BindError(SymRNNError, ValueError):
     """A bad argument to bind, forward or backward: unknown name, dtype, layout."""
 
 
+class BusyError(SymRNNError, RuntimeError):
+    """An executor called while another thread's call on it is still running."""
+
+
 class ConfigError(SymRNNError, ValueError):
     """A bad construction argument: a rate outside [0, 1), an empty or negative size."""
 

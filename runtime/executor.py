@@ -14,11 +14,13 @@ An engine provides `arg_specs` ({name: (shape, dtype)}), `out_specs` ([(name, sh
 from __future__ import annotations
 
 import numbers
+import threading
+from contextlib import contextmanager
 
 import numpy as np
 
 from runtime.arg_views import ArgDict
-from runtime.errors import BindError, ShapeError, fmt_shape
+from runtime.errors import BindError, BusyError, ShapeError, fmt_shape
 
 GRAD_REQS = ("write", "add", "null")
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -85,6 +87,7 @@ class Executor:
         self.seed = check_seed("bind", seed)
         self._train_calls = 0
         self._ran_forward = False
+        self._lock = threading.Lock()
         if args:
             self.copy_params_from(args)
 
@@ -123,6 +126,10 @@ class Executor:
                 check_finite: bool = False, **inputs) -> list[np.ndarray]:
         """Runs the graph; keyword arrays replace arguments first. In training, masks are
         drawn from `seed`, or from a fresh seed derived from the executor's seed."""
+        with self._exclusive("forward"):
+            return self._forward(bool(is_train), seed, check_finite, inputs)
+
+    def _forward(self, is_train: bool, seed, check_finite: bool, inputs: dict) -> list:
         seed = None if seed is None else check_seed("forward", seed)
         checked = self._check_args("forward", inputs, False)
         if check_finite:
@@ -135,27 +142,62 @@ class Executor:
             self._train_calls += 1
         self.last_seed = 0 if seed is None else int(seed) % 2**64
         try:
-            self.outputs = self.engine.forward(self.arg_dict, bool(is_train), self.last_seed)
+            self.outputs = self.engine.forward(self.arg_dict, is_train, self.last_seed)
         except Exception:
             for n, v in saved.items():
                 np.copyto(self.arg_dict[n], v)
             raise
-        self._ran_forward = True
+        self._ran_forward, self._last_train, self._backward_ran = True, is_train, False
         return self.outputs
 
     def backward(self, out_grads=None) -> None:
-        """Gradients of the heads given `out_grads` (ones for scalar heads when omitted)."""
+        """Gradients of the heads given `out_grads` (ones for scalar heads when omitted).
+
+        As in MXNet, backward may be called again without a new forward: 'write' gives the
+        same gradients again, 'add' adds them once more. The backward pass reuses the
+        storage of forward values it has read, so a repeated call first replays the last
+        forward (same arguments, `is_train` and seed: the same masks); outputs are kept."""
+        with self._exclusive("backward"):
+            self._backward(out_grads)
+
+    def _backward(self, out_grads) -> None:
         if not self._ran_forward:
             raise BindError("backward: call forward(is_train=True) first")
         head_grads = self._head_grads(out_grads)
         if not self.grad_dict:
             return
+        if self._backward_ran:
+            self.engine.forward(self.arg_dict, self._last_train, self.last_seed)
         grads = self.engine.backward(head_grads)
+        self._backward_ran = True
         for n, g in grads.items():
             if self._reqs[n] == "add":
                 self.grad_dict[n] += g
             elif self._reqs[n] == "write":
                 np.copyto(self.grad_dict[n], g)
+
+    def reshape(self, **shapes) -> Executor:
+        """A new executor for new input shapes that shares this one's parameter and gradient
+        arrays (as MXNet's `Executor.reshape`); its program is compiled once per shape and
+        cached. Needs an executor bound by `simple_bind`/`bind` (see symrnn.executor)."""
+        reshaper = getattr(self, "reshaper", None)
+        if reshaper is None:
+            raise BindError("reshape: this executor was not bound from a symbol (a loaded "
+                            "artifact runs only the shapes it was exported with)")
+        with self._exclusive("reshape"):
+            return reshaper(self, shapes)
+
+    @contextmanager
+    def _exclusive(self, where: str):
+        """One call at a time: a call from a second thread while one runs is refused."""
+        if not self._lock.acquire(blocking=False):
+            raise BusyError(f"{where}: this executor is running a call from another thread; "
+                            f"use one executor per thread (ex.reshape() makes one that "
+                            f"shares the parameters)")
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def export(self, path, symbol_json: str | None = None, producer: str | None = None,
                key=None) -> dict:

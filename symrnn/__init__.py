@@ -8,6 +8,7 @@ from runtime.errors import (  # noqa: F401
     ArtifactError,
     BackendUnavailable,
     BindError,
+    BusyError,
     CompileError,
     ConfigError,
     ShapeError,

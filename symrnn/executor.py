@@ -5,15 +5,14 @@ Program; `cuda-sim` runs the CUDA engine and kernels on the host (runtime.cuda_s
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from functools import partial
 
 import numpy as np
 
-import codegen
 from codegen import node, require_known
-from codegen.reference import ReferenceEngine
 from runtime.errors import BackendUnavailable, BindError
 from runtime.executor import Executor, check_array, normalize_grad_req
+from symrnn.compiled import Compiled, reshape, structure_token
 from symrnn.lower import lower_and_infer
 from symrnn.symbol import Symbol
 
@@ -22,16 +21,23 @@ DTYPES = ("float32", "float64")
 
 
 def simple_bind(symbol: Symbol, backend="cpu", grad_req="write", optimize=True, dtype=None,
-                seed=0, shapes=None, where="simple_bind", *, fuse=None) -> Executor:
+                seed=0, shapes=None, where="simple_bind", *, fuse=None, cache=None) -> Executor:
     optimize = resolve_optimize(optimize, fuse, where)
     if backend not in BACKENDS:
         raise BindError(f"{where}: 'backend' must be one of {BACKENDS}, given {backend!r}")
     if dtype is not None and dtype not in DTYPES:
         raise BindError(f"{where}: 'dtype' must be one of {DTYPES}, given {dtype!r}")
-    graph, wrt, reqs = lower_for_gradients(symbol, grad_req, dtype, shapes, where)
-    engine = make_engine(backend, graph, wrt, symbol.list_outputs(), optimize)
-    ex = Executor(engine, reqs, seed)
-    ex.symbol, ex.input_names = symbol, list(shapes or ()) if where == "simple_bind" else None
+    shapes = {k: tuple(v) for k, v in dict(shapes or {}).items()}
+    reqs = normalize_grad_req(grad_req, symbol.list_arguments())
+    cache = {} if cache is None else cache
+    key = (structure_token(symbol, cache), tuple(sorted(shapes.items())), backend, optimize,
+           dtype, tuple(sorted(reqs.items())))
+    if key not in cache:
+        cache[key] = Compiled(symbol, shapes, backend, optimize, dtype, reqs, where)
+    compiled = cache[key]
+    ex = Executor(compiled.engine(), compiled.reqs, seed)
+    ex.symbol, ex.input_names = symbol, list(shapes) if where == "simple_bind" else None
+    ex.bind_shapes, ex.reshaper = shapes, partial(reshape, cache, backend, optimize, dtype)
     return ex
 
 
@@ -55,30 +61,6 @@ def resolve_optimize(optimize, fuse, where: str) -> bool:
                             f"optimize={optimize!r} and fuse={fuse!r}: give one")
         optimize = fuse
     return bool(optimize)
-
-
-def make_engine(backend, graph, wrt, output_names, optimize=True):
-    """The engine for `backend`: the reference interpreter, or compiled programs — one for
-    training and, built on first use, a forward-only one for inference."""
-    if backend == "reference":
-        return ReferenceEngine(codegen.differentiate(graph, wrt), output_names)
-    if backend == "cpu":
-        from runtime.cpu import CpuEngine as Engine
-    elif backend == "cuda-sim":  # the CUDA engine and kernels, run on the host
-        from runtime.cuda_sim import sim_engine as Engine
-    else:
-        from runtime.cuda import CudaEngine as Engine
-        from runtime.cuda_device import default_device
-
-        default_device()  # fails fast, naming the missing piece, before compiling
-    from runtime.dual import DualEngine
-
-    target = "cpu" if backend == "cpu" else "cuda"
-    options = codegen.CompileOptions(tuple(wrt), tuple(output_names), optimize, target)
-    train = Engine(codegen.compile(graph, options))
-    if not wrt:
-        return train
-    return DualEngine(train, lambda: Engine(codegen.compile(graph, replace(options, wrt=()))))
 
 
 def bind(symbol: Symbol, backend="cpu", args=None, args_grad=None, grad_req="write",

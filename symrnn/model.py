@@ -72,17 +72,26 @@ def bind_model(symbol: Symbol, backend: str = "cpu", optimize: bool = True, dtyp
                               seed=seed, **shapes)
 
 
+def declared_params(symbol: Symbol) -> list[str]:
+    """Arguments declared as parameters (Variables marked `kind="param"`): the weights and
+    biases of cells, factories, `FullyConnected` and `Embedding`, those handed to them
+    included. Never data, labels or states."""
+    return [n.name for n in symbol.topo_nodes() if n.op == "var"
+            and n.attrs.get("kind") == "param"]
+
+
 def init_params(executor, names=None, scale: float | None = None, seed: int = 0) -> None:
     """Fills parameters in place from `uniform(-b, b)`, drawn in argument order.
 
-    `names` defaults to the arguments that have gradients (with `bind_model`: the
-    parameters, never data, labels or states). `b` is `scale` when given; otherwise
-    PyTorch's rule: `1/sqrt(H)` for the weights and biases of a recurrent layer
+    `names` defaults to the declared parameters of the executor's symbol
+    (`declared_params`), whatever `grad_req` says; an executor without a symbol (a loaded
+    artifact) defaults to the arguments that have gradients. `b` is `scale` when given;
+    otherwise PyTorch's rule: `1/sqrt(H)` for the weights and biases of a recurrent layer
     (`..._i2h_weight` etc., H its hidden size), `1/sqrt(fan_in)` for other weights (their
     second axis) and for a bias `{p}_bias` (the fan-in of `{p}_weight`).
     """
     args = executor.arg_dict
-    names = list(executor.grad_dict) if names is None else list(names)
+    names = _default_params(executor) if names is None else list(names)
     unknown = [n for n in names if n not in args]
     if unknown:
         raise ConfigError(f"init_params: {unknown[0]!r} is not an argument; the arguments "
@@ -93,6 +102,13 @@ def init_params(executor, names=None, scale: float | None = None, seed: int = 0)
     for n in [a for a in args if a in set(names)]:
         bound = scale if scale is not None else 1.0 / math.sqrt(_fan_in(n, args))
         args[n][...] = rng.uniform(-bound, bound, args[n].shape)
+
+
+def _default_params(executor) -> list[str]:
+    symbol = getattr(executor, "symbol", None)
+    if symbol is None:
+        return list(executor.grad_dict)
+    return [n for n in declared_params(symbol) if n in executor.arg_dict]
 
 
 def _fan_in(name: str, args: dict) -> int:
@@ -158,7 +174,9 @@ class CharLM:
         shapes = {"data": (seq_len, batch)}
         if head == "loss":
             shapes["label"] = (seq_len, batch)
-        return bind_model(net, backend, optimize, seed=seed, train=train, **shapes), links
+        ex = bind_model(net, backend, optimize, seed=seed, train=train, **shapes)
+        ex.sym_gen = lambda length: self.symbol(length, batch, head)[0]  # for buckets
+        return ex, links
 
     def sample(self, params: dict, vocab, prime: str = "\n", length: int = 200,
                temperature: float = 0.8, seed: int = 0, backend: str = "cpu") -> str:
@@ -190,6 +208,6 @@ def _draw(logits: np.ndarray, temperature: float, rng) -> int:
 
 
 __all__ = [
-    "CharLM", "bind_model", "dense", "embedding", "init_params", "param_names",
+    "CharLM", "bind_model", "declared_params", "dense", "embedding", "init_params", "param_names",
     "softmax_ce_mean", "state_args", "state_links",
 ]

@@ -15,6 +15,20 @@ from symrnn.scalars import as_int, as_real
 from symrnn.symbol import NameManager, Symbol, Variable, _op, checked_dtype
 
 
+def param_variable(name: str, shape=None) -> Symbol:
+    """A parameter argument: a Variable marked `kind="param"`, what `init_params` fills."""
+    return Variable(name, shape=shape, kind="param")
+
+
+def as_param(given: Symbol) -> Symbol:
+    """`given`, a weight handed to a layer; a bare Variable of no kind becomes a declared
+    parameter (marked `kind="param"` in place), so that `init_params` fills it."""
+    for n, _ in given._outputs:
+        if n.op == "var":
+            n.attrs.setdefault("kind", "param")
+    return given
+
+
 def mask_id(name: str) -> int:
     """A mask's RNG stream id: a hash of its name, so fused and unrolled graphs agree."""
     return zlib.crc32(name.encode())
@@ -71,10 +85,10 @@ def FullyConnected(data: Symbol, weight: Symbol | None = None, bias: Symbol | No
     """`data @ weight.T + bias` over the last axis; weight `(num_hidden, in)`."""
     num_hidden = check_size("FullyConnected", "num_hidden", num_hidden)
     name = NameManager.get(name, "fullyconnected")
-    weight = weight if weight is not None else Variable(f"{name}_weight")
+    weight = as_param(weight) if weight is not None else param_variable(f"{name}_weight")
     inputs = [data, weight]
     if not no_bias:
-        inputs.append(bias if bias is not None else Variable(f"{name}_bias"))
+        inputs.append(as_param(bias) if bias is not None else param_variable(f"{name}_bias"))
     return _op("FullyConnected", inputs, name, num_hidden=num_hidden)
 
 
@@ -154,9 +168,14 @@ def reshape(data: Symbol, shape, name: str | None = None) -> Symbol:
     return _op("reshape", [data], name, shape=check_shape("reshape", "shape", shape))
 
 
-def take_step(data: Symbol, index: int, name: str | None = None) -> Symbol:
-    """Time step `index` of a `(T, ...)` sequence, shape `(...)`."""
-    return _op("take", [data], name, index=check_int("take_step", "index", index))
+def take_step(data: Symbol, index: int, name: str | None = None,
+              length: int | None = None) -> Symbol:
+    """Time step `index` of a `(T, ...)` sequence, shape `(...)`; with `length`, the
+    sequence must have exactly `length` steps (T of any other size is a ShapeError)."""
+    index = check_int("take_step", "index", index)
+    if length is None:
+        return _op("take", [data], name, index=index)
+    return _op("take", [data], name, index=index, length=check_int("take_step", "length", length))
 
 
 def stack_steps(steps, name: str | None = None) -> Symbol:
@@ -224,7 +243,7 @@ def Embedding(data: Symbol, weight: Symbol | None = None, input_dim: int = 0,
     input_dim = check_size("Embedding", "input_dim", input_dim)
     output_dim = check_size("Embedding", "output_dim", output_dim)
     name = NameManager.get(name, "embedding")
-    weight = weight if weight is not None else Variable(f"{name}_weight")
+    weight = as_param(weight) if weight is not None else param_variable(f"{name}_weight")
     return _op("Embedding", [data, weight], name, input_dim=input_dim, output_dim=output_dim)
 
 

@@ -116,7 +116,7 @@ def train(executor, stream: np.ndarray, links: dict | None = None, *, epochs: in
           valid: tuple | None = None, data: str = "data", label: str = "label",
           max_seconds: float | None = None, progress: bool = True, log=print,
           plot: str | None = None, on_epoch=None, threads: int | None = None,
-          data_parallel: bool = False) -> History:
+          data_parallel: bool = False, buckets=None, sym_gen=None) -> History:
     """Trains the executor's parameters (those with gradients) on `stream` `(T_total, N)`.
 
     The executor's first head is the scalar loss (mean per token); its other heads include
@@ -131,8 +131,23 @@ def train(executor, stream: np.ndarray, links: dict | None = None, *, epochs: in
     GEMMs share (runtime.packed_gemm); None (the default) leaves them as they are, one per
     core. `data_parallel=True` trains on every MPI rank's share of each batch, the gradients
     averaged over the ranks (symrnn.parallel.training: `stream` is the global batch, the
-    executor is bound to its rank's share; only rank 0 logs and plots). Returns the History.
+    executor is bound to its rank's share; only rank 0 logs and plots). `buckets` (a list of
+    lengths) trains on windows whose lengths cycle through them, one executor per length
+    reshaped from this one (symrnn.buckets), `sym_gen(seq_len) -> Symbol` unrolling the
+    network (default: the executor's own `sym_gen`, as `CharLM.bind` sets it). Returns the
+    History.
     """
+    if buckets is not None:
+        if data_parallel:
+            raise ConfigError("train: 'buckets' and 'data_parallel' cannot be combined yet; "
+                              "give one")
+        from symrnn.buckets import train_buckets
+
+        with blas_threads(threads):
+            return train_buckets(executor, stream, links, buckets, sym_gen, epochs=epochs,
+                                 optimizer=optimizer, clip=clip, state=state, data=data,
+                                 label=label, max_seconds=max_seconds, log=log,
+                                 on_epoch=on_epoch, valid=valid)
     args = (executor, stream, links, epochs, optimizer, clip, state, valid, data, label,
             max_seconds, progress, log, plot, on_epoch)
     with blas_threads(threads):

@@ -176,9 +176,16 @@ register(
 # ---- time steps: take one, put one back, stack them ---------------------------------------
 
 def _take_rule(a, ins, out):
+    """`length` (optional): the sequence has exactly that many steps, so that data longer
+    than an unrolled symbol's seq_len is refused rather than cut."""
     (x,) = ins
+    length = a.get("length")
     if x is None:
-        return ins, out
+        return ([(length,) + out] if length is not None and out is not None else ins), out
+    if length is not None and x[0] not in (None, length):
+        raise Mismatch((length,) + tuple(x[1:]), x,
+                       f"a sequence of seq_len={length} steps (axis 0)")
+    x = x if length is None else (length,) + tuple(x[1:])
     if x[0] is not None and not 0 <= a["index"] < x[0]:
         raise Mismatch(a["index"], x, f"step {a['index']} of a sequence")
     out = unify(out, x[1:])

@@ -19,8 +19,10 @@ from runtime.errors import ConfigError
 from symrnn.ops import (
     Dropout,
     FullyConnected,
+    as_param,
     check_rate,
     check_size,
+    param_variable,
     relu,
     sigmoid,
     split,
@@ -49,7 +51,8 @@ def split_steps(where: str, length: int, inputs, layout: str, prefix: str) -> li
         raise ConfigError(f"{where}: 'layout' must be one of {LAYOUTS} (time-major), "
                           f"given {layout!r}")
     if isinstance(inputs, Symbol):
-        return [take_step(inputs, t, name=f"{prefix}t{t}_data") for t in range(length)]
+        return [take_step(inputs, t, name=f"{prefix}t{t}_data", length=length)
+                for t in range(length)]
     if not isinstance(inputs, (list, tuple)) or not all(isinstance(x, Symbol) for x in inputs):
         raise ConfigError(f"{where}: 'inputs' must be a (T, N, C) Symbol or a list of step "
                           f"Symbols, given {type(inputs).__name__}")
@@ -175,11 +178,11 @@ class _GatedCell(BaseRNNCell):
 
     def _param(self, given, suffix: str, shape) -> Symbol:
         if given is None:
-            return Variable(self._prefix + suffix, shape=shape)
+            return param_variable(self._prefix + suffix, shape=shape)
         if not isinstance(given, Symbol) or len(given) != 1:
             raise ConfigError(f"{type(self).__name__}: '{suffix}' must be a single-output "
                               f"Symbol, given {given!r}")
-        return given
+        return as_param(given)
 
     @property
     def num_hidden(self) -> int:

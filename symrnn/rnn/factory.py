@@ -190,7 +190,8 @@ class RNNFactory:
                 raise ConfigError(f"{WHERE}.step: 'seq_len' is required when 'data' is one "
                                   f"(T, N, I) symbol, given None")
             check_size(f"{WHERE}.step", "seq_len", seq_len)
-            return [take_step(data, t, name=f"{self.name}_t{t}_data") for t in range(seq_len)]
+            return [take_step(data, t, name=f"{self.name}_t{t}_data", length=seq_len)
+                    for t in range(seq_len)]
         if not isinstance(data, (list, tuple)) or not data or not all(
                 isinstance(x, Symbol) for x in data):
             raise ConfigError(f"{WHERE}.step: 'data' must be a (T, N, I) Symbol or a non-empty "
