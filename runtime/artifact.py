@@ -27,6 +27,9 @@ Members (format version 2):
   renderings, for people to read; changing them changes nothing that runs.
 - `params.npz`: every argument's current value (inputs included), as `.npy` files; read
   header first, checked against the argument specs before any data is allocated.
+- `extra/...` (optional): a writer's own data (symrnn train keeps its checkpoint state in
+  `extra/train/`), listed, checksummed and size-bounded like every member; the loader never
+  interprets it.
 
 Loading refuses with `ArtifactError`, naming the member and the reason: not a zip, a missing,
 unlisted, oversized or misnamed member, a bad checksum, CRC or signature, another format

@@ -31,11 +31,14 @@ FORMAT = "symrnn-artifact"
 FORMAT_VERSION = 2
 MANIFEST, SIGNATURE, SYMBOL, PARAMS = "manifest.json", "manifest.hmac", "symbol.json", "params.npz"
 PROGRAMS = {"train": "program.json", "infer": "program_infer.json"}
+# `extra/...` members are the writer's own data (symrnn train's checkpoint state): listed,
+# checksummed and size-bounded like every member, never interpreted by the loader.
 NAME = re.compile(r"(manifest\.json|manifest\.hmac|symbol\.json|program(_infer)?\.json|"
-                  r"params\.npz|kernels/[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)?\.(json|c|cu))")
+                  r"params\.npz|kernels/[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)?\.(json|c|cu)|"
+                  r"extra/[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)?)")
 MIB = 1 << 20
 MEMBER_LIMITS = {MANIFEST: 16 * MIB, SIGNATURE: 256, SYMBOL: 256 * MIB, "kernels/": 4 * MIB,
-                 "program": 512 * MIB}
+                 "program": 512 * MIB, "extra/": 1024 * MIB}
 NPY_HEADER = 1 << 16  # bytes of one array's .npy header at most
 _ZEROS = "0" * 64
 # What zipfile raises on a malformed archive, besides BadZipFile.

@@ -1,6 +1,6 @@
 """Checkpoints of a `Trainer`: a symrnn artifact (runtime.artifact: `runtime.load` and
-`symrnn run` read it) with two more members, `train/state.json` (position, history,
-optimizer settings, the run's configuration, rank count) and `train/arrays.npz` (the
+`symrnn run` read it) with two more members, `extra/train/state.json` (position, history,
+optimizer settings, the run's configuration, rank count) and `extra/train/arrays.npz` (the
 optimizer's arrays and every rank's carried states).
 
 Rank 0 writes, atomically: a temporary file in the same folder, renamed over the last
@@ -18,7 +18,7 @@ import numpy as np
 from runtime import artifact
 from runtime.errors import ConfigError
 
-STATE, ARRAYS = "train/state.json", "train/arrays.npz"
+STATE, ARRAYS = "extra/train/state.json", "extra/train/arrays.npz"  # runtime.artifact's own
 
 
 def save_checkpoint(trainer, path: str, config: dict) -> None:

@@ -218,6 +218,19 @@ def test_an_unlisted_member_is_refused(artifact):
     refused(artifact, "'kernels/extra.c'", "not listed")
 
 
+def test_extra_members_are_kept_and_checked_but_never_read(artifact, source):
+    reseal(artifact, lambda manifest, members: members.update({"extra/run/notes.json": b"{}"}))
+    x = np.ones((2, 3), "float32")
+    assert np.array_equal(runtime.load(artifact).forward(x=x)[0], source.forward(x=x)[0])
+    assert read(artifact)[1]["extra/run/notes.json"] == b"{}"
+    members = raw_members(artifact)
+    members["extra/run/notes.json"] = b"{1}"  # checksum no longer matches
+    rewrite(artifact, members)
+    refused(artifact, "'extra/run/notes.json'")
+    rewrite(artifact, {**raw_members(artifact), "extra/../x": b"?"})
+    refused(artifact, "'extra/../x'")
+
+
 def test_a_newer_format_version_is_refused(artifact):
     reseal(artifact, lambda manifest, members: manifest.update(format_version=3))
     refused(artifact, "'manifest.json'", "format version 3", "newer")
