@@ -20,6 +20,7 @@ import os
 import re
 
 from codegen.graph import node
+from runtime.engines import ENGINES
 from runtime.errors import ConfigError
 
 STATS = [("kernels", "kernels"), ("launches / forward", "launches_forward"),
@@ -47,7 +48,7 @@ def configure_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train", action="store_true",
                    help="training-mode forward: dropout and zoneout draw masks")
     p.add_argument("--seed", type=seed, default=None, help="the masks' seed (with --train)")
-    p.add_argument("--backend", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--backend", default="cpu", choices=list(ENGINES))
 
 
 def seed(text: str) -> int:

@@ -7,9 +7,11 @@ reshape to shapes seen before builds its engine without compiling again.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 import codegen
 from codegen.reference import ReferenceEngine
+from runtime.engines import make_engine
 from runtime.errors import BindError
 from runtime.executor import Executor
 from symrnn.symbol import Symbol
@@ -64,18 +66,8 @@ class Compiled:
         built on first use, a forward-only one for inference."""
         if self.backend == "reference":
             return ReferenceEngine(self.program(True), self.output_names)
-        if self.backend == "cpu":
-            from runtime.cpu import CpuEngine as Engine
-        elif self.backend == "cuda-sim":  # the CUDA engine and kernels, run on the host
-            from runtime.cuda_sim import sim_engine as Engine
-        else:
-            from runtime.cuda import CudaEngine as Engine
-        from runtime.dual import DualEngine
-
-        train = Engine(self.program(True))
-        if not self.wrt:
-            return train
-        return DualEngine(train, lambda: Engine(self.program(False)))
+        infer = partial(self.program, False) if self.wrt else None  # compiled on first use
+        return make_engine(self.backend, self.program(True), infer)
 
 
 def reshape(cache, backend, optimize, dtype, ex: Executor, shapes: dict) -> Executor:

@@ -111,6 +111,20 @@ def test_export_run_matches_a_direct_executor(model, tmp_path):
     assert not np.array_equal(got, want[0])  # zoneout drew masks
 
 
+def test_run_on_cuda_sim_matches_the_cpu(model, tmp_path):
+    """`symrnn run --backend cuda-sim`: the CUDA kernels run on the host, same numbers as
+    the CPU to float32 rounding."""
+    d, ex = model
+    x = np.load(d / "in.npy").astype(np.float32)
+    code, _, err = symrnn("run", d / "m.zip", "--input", f"data={d / 'in.npy'}", "--backend",
+                          "cuda-sim", "--out", tmp_path / "o")
+    assert code == 0, err
+    want = ex.forward(is_train=False, data=x)
+    for name, value in zip(ex.output_names, want):
+        np.testing.assert_allclose(np.load(tmp_path / "o" / f"{name}.npy"), value, rtol=1e-5,
+                                   atol=1e-6)
+
+
 def test_run_refuses_bad_inputs(model, tmp_path):
     d, _ = model
     np.save(tmp_path / "bad.npy", np.zeros((4, 2, 5), np.float32))
