@@ -4,7 +4,7 @@
 
 `ENGINES` are the names: 'cpu' (runtime.cpu.CpuEngine: C kernels, BLAS), 'cuda'
 (runtime.cuda.CudaEngine on the first GPU) and 'cuda-sim' (the CUDA engine over
-runtime.cuda_sim's host simulation of the device, which runs the CUDA kernels on the CPU).
+runtime.cuda.sim's host simulation of the device, which runs the CUDA kernels on the CPU).
 Both `symrnn.simple_bind` (symrnn.compiled.Compiled.engine) and `runtime.load`
 (runtime.artifact) build their engines here. Given an inference program, the engine is a
 runtime.dual.DualEngine: the training engine, and an inference one built on first use.
@@ -25,7 +25,7 @@ def engine_class(backend: str, where: str = "bind"):
             from runtime.cpu import CpuEngine
             return CpuEngine
         if backend == "cuda-sim":
-            from runtime.cuda_sim import sim_engine
+            from runtime.cuda.sim import sim_engine
             return sim_engine
         from runtime.cuda import CudaEngine  # raises BackendUnavailable itself, where needed
         return CudaEngine

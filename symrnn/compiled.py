@@ -45,7 +45,7 @@ class Compiled:
                                               optimize, target)
         self._programs: dict = {}
         if backend == "cuda":
-            from runtime.cuda_device import default_device
+            from runtime.cuda.device import default_device
 
             default_device()  # fails fast, naming the missing piece, before compiling
         self.program(training=True)

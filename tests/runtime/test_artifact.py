@@ -291,7 +291,7 @@ def test_load_runs_on_cuda_sim_and_agrees_with_the_cpu(artifact, source):
     """runtime.load(backend='cuda-sim'): the CUDA engine over the host simulation, built by
     runtime.engines as bind builds it."""
     from runtime.cuda import CudaEngine
-    from runtime.cuda_sim import SimDevice
+    from runtime.cuda.sim import SimDevice
 
     ex = runtime.load(artifact, backend="cuda-sim")
     engine = getattr(ex.engine, "train", ex.engine)

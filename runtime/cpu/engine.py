@@ -16,11 +16,11 @@ not C-contiguous) is copied into a staging array of the engine's own, which is b
 Head gradients are copied into their `head_grad` buffers; gradients are returned as views of
 the arena, which the executor copies or adds.
 
-GEMMs and threads (runtime.gemm, which chooses the implementation: SYMRNN_GEMM): per-step
+GEMMs and threads (runtime.cpu.gemm, which chooses the implementation: SYMRNN_GEMM): per-step
 products against one weight run against a copy of it packed once per phase, by the first of
 them; the other products run once, symrnn's own packing their operands as they go into one
 scratch per dtype (`_big_scratch`). With symrnn's own GEMM each phase runs inside
-`runtime.blas.one_pool()`, which lends OpenBLAS's thread count to these GEMMs and holds
+`runtime.cpu.blas.one_pool()`, which lends OpenBLAS's thread count to these GEMMs and holds
 OpenBLAS itself to one thread, so that one pool serves the program (OpenMP threads fighting
 OpenBLAS's made a forward 3x slower: DESIGN.md, "What was measured on the CPU"). The
 elementwise kernels (`omp simd` over columns) of PARALLEL_KERNEL elements or more split their
@@ -33,10 +33,11 @@ from functools import partial
 
 import numpy as np
 
-from runtime import assemble, gemm, packed_gemm
-from runtime.blas import one_pool
+from runtime import assemble
+from runtime.cpu import gemm, packed_gemm
+from runtime.cpu.blas import one_pool
+from runtime.cpu.packed_gemm import aligned, in_order, transposed
 from runtime.layout import PHASES, ProgramLayout, initial_contents
-from runtime.packed_gemm import aligned, in_order, transposed
 from runtime.program import Program, Step, View
 
 PARALLEL_KERNEL = 1 << 13  # elements; a smaller kernel runs on the calling thread alone

@@ -17,9 +17,9 @@ the T=100, N=64, I=H=512 LSTM is about 8 MB of weights and 13 MB of data per cal
 did not change (parameters between evaluation batches), at the cost of that copy and one
 comparison per argument. Outputs and gradients are copied device->host when returned.
 
-Steps. `gemm` steps are one cuBLAS call each (runtime.cuda_ops.gemm_call maps the row-major
+Steps. `gemm` steps are one cuBLAS call each (runtime.cuda.commands.gemm_call maps the row-major
 views onto column-major cuBLAS); `kernel` steps one launch each; `op` steps become cuBLAS
-calls where runtime.cuda_ops.DEVICE_OPS covers them (stack, concat, sums over leading axes,
+calls where runtime.cuda.commands.DEVICE_OPS covers them (stack, concat, sums over leading axes,
 transpose, reshape), else they run on the host with runtime.library: their inputs are copied
 to the host and their output back, which is slow but only used outside the time loop by the
 programs the compiler emits for RNN stacks (losses, embeddings).
@@ -31,7 +31,7 @@ replayed from then on. The pointers a graph holds never change, and the seed is 
 control block at run time, so graphs stay valid for the engine's life.
 
 The device. Everything the engine asks of the GPU goes through a small interface, `Device`:
-runtime.cuda_device.PyCudaDevice (PyCUDA + cuBLAS) on a GPU, runtime.cuda_fake.RecordingDevice
+runtime.cuda.device.PyCudaDevice (PyCUDA + cuBLAS) on a GPU, runtime.cuda.recording.RecordingDevice
 in the tests, which records each call and carries it out with numpy.
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ from typing import Protocol
 
 import numpy as np
 
-from runtime.cuda_ops import DEVICE_OPS, Launch, Matrix, gemm_call, launch_args, launch_config
+from runtime.cuda.commands import DEVICE_OPS, Launch, Matrix, gemm_call, launch_args, launch_config
 from runtime.layout import FLOATS, PHASES, ProgramLayout, initial_contents
 from runtime.program import Program, Step, View
 
@@ -118,7 +118,7 @@ class CudaEngine:
         if upload not in UPLOADS:
             raise ValueError(f"CudaEngine: 'upload' must be one of {UPLOADS}, given {upload!r}")
         if device is None:
-            from runtime.cuda_device import default_device  # imports PyCUDA
+            from runtime.cuda.device import default_device  # imports PyCUDA
             device = default_device()
         self.program, self.device, self.upload = program, device, upload
         self.layout = layout = ProgramLayout(program)
