@@ -35,7 +35,7 @@ class Compiled:
     """The graph and programs of one bind, and fresh engines over them."""
 
     def __init__(self, symbol, shapes, backend, optimize, dtype, reqs, where):
-        from symrnn.executor import lower_for_gradients
+        from symrnn.bind import lower_for_gradients
 
         self.graph, self.wrt, self.reqs = lower_for_gradients(symbol, reqs, dtype, shapes,
                                                               where)
@@ -75,7 +75,7 @@ def reshape(cache, backend, optimize, dtype, ex: Executor, shapes: dict) -> Exec
     instead of `ex.symbol` (the same network unrolled to another length, say); the other
     shapes update those `ex` was bound with, states re-inferred. Arguments whose shape and
     dtype do not change share `ex`'s arrays, and their gradients `ex`'s gradient arrays."""
-    from symrnn.executor import simple_bind
+    from symrnn.bind import simple_bind
     from symrnn.model import state_args
 
     shapes = dict(shapes)

@@ -23,7 +23,6 @@ import pytest
 import symrnn as sym
 from runtime.compile_cache import kernel_args
 from runtime.cuda import cublas
-from runtime.cuda.engine import ALIGN, CudaEngine
 from runtime.cuda import device as cuda_device
 from runtime.cuda.commands import (
     Gemm,
@@ -34,6 +33,7 @@ from runtime.cuda.commands import (
     launch_args,
     launch_config,
 )
+from runtime.cuda.engine import ALIGN, CudaEngine
 from runtime.cuda.recording import DeviceFault, RecordingDevice
 from runtime.errors import BackendUnavailable
 from runtime.executor import Executor

@@ -1,5 +1,5 @@
 """`backend='cuda-sim'`: the CUDA engine running the CUDA rendering on the host
-(runtime/cuda_sim.py), held to the CPU backend's acceptance (tests/test_backends_agree.py)."""
+(runtime/cuda/sim.py), held to the CPU backend's acceptance (tests/test_backends_agree.py)."""
 from __future__ import annotations
 
 import shutil

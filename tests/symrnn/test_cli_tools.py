@@ -10,7 +10,9 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from symrnn import cli, cli_tools
+from symrnn import cli
+from symrnn.cli import bench as cli_bench
+from symrnn.cli import inspect as cli_tools
 from symrnn.cli import stack_symbol
 from symrnn.model import param_names
 
@@ -195,16 +197,16 @@ def test_memory_picture_by_hand(tmp_path):
 def test_bench_runs_the_script_and_passes_options(tmp_path, monkeypatch, capfd):
     script = tmp_path / "run.py"
     script.write_text("import sys\nprint('ARGV', sys.argv[1:])\nsys.exit(3)\n")
-    monkeypatch.setattr(cli, "bench_script", lambda: str(script))
+    monkeypatch.setattr(cli_bench, "bench_script", lambda: str(script))
     assert cli.main(["bench", "--quick", "--out", "r.json"]) == 3
     assert "ARGV ['--quick', '--out', 'r.json']" in capfd.readouterr().out
 
 
 def test_bench_without_the_repository(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "bench_script", lambda: None)
+    monkeypatch.setattr(cli_bench, "bench_script", lambda: None)
     assert cli.main(["bench", "--quick"]) == 2
     one_line_error(2, capsys.readouterr().err, "bench/run.py was not found")
 
 
 def test_bench_finds_the_checkout():
-    assert cli.bench_script() == os.path.join(ROOT, "bench", "run.py")
+    assert cli_bench.bench_script() == os.path.join(ROOT, "bench", "run.py")
