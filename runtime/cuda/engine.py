@@ -45,7 +45,7 @@ from typing import Protocol
 import numpy as np
 
 from runtime.cuda.commands import DEVICE_OPS, Launch, Matrix, gemm_call, launch_args, launch_config
-from runtime.layout import FLOATS, PHASES, ProgramLayout, initial_contents
+from runtime.layout import FLOATS, PHASES, OpCall, ProgramLayout, initial_contents
 from runtime.program import Program, Step, View
 
 ALIGN = 256  # bytes: cudaMalloc's alignment, kept for every buffer in the arena
@@ -69,14 +69,9 @@ class Device(Protocol):
     def launch_graph(self, graph) -> None: ...
 
 
-@dataclass
-class HostOp:
+@dataclass(frozen=True)
+class HostOp(OpCall):
     """An `op` step run on the host: inputs copied down, `fn` applied, the output copied up."""
-    name: str
-    fn: object
-    attrs: dict
-    inputs: list
-    output: View
 
     def run(self, engine: CudaEngine) -> None:
         engine.run_host_op(self)
@@ -249,7 +244,7 @@ class CudaEngine:
             commands = DEVICE_OPS[op.name](dataclasses.replace(step, attrs=op.attrs), self)
             if commands is not None:
                 return commands
-        return [HostOp(step.name, op.fn, op.attrs, op.inputs, op.output)]
+        return [HostOp(op.name, op.fn, op.attrs, op.inputs, op.output)]
 
     # ---- running ------------------------------------------------------------------------------
     def _run(self, phase: str) -> None:
