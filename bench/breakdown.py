@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from runtime.blas import one_pool
+from runtime.cpu.blas import one_pool
 
 
 def timed(fn) -> float:

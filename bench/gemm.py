@@ -1,4 +1,4 @@
-"""The CPU engine's GEMM implementations side by side (runtime.gemm), float32, one run:
+"""The CPU engine's GEMM implementations side by side (runtime.cpu.gemm), float32, one run:
 
     python bench/gemm.py [--repeats 7] [--json out.json]
 
@@ -11,7 +11,7 @@ At the shapes of a 1-layer LSTM, T=100, N=64, I=H=512 (DESIGN.md section 5):
   gradient `(6400x2048)·(2048x512)`, and the weight gradient `(2048x6400)·(6400x512)` (left
   operand transposed: `dG^T @ X`).
 
-Each implementation runs as the engine runs it: symrnn's inside `runtime.blas.one_pool()`
+Each implementation runs as the engine runs it: symrnn's inside `runtime.cpu.blas.one_pool()`
 (OpenBLAS held to one thread, its thread count lent to symrnn's pool), numpy's and MKL's with
 their own threads, as many (`--threads`, default OpenBLAS's count). The implementations take turns, `--repeats` rounds; the table shows the
 median GFLOP/s (best in brackets) and the load average, as the machine is shared.
@@ -26,9 +26,9 @@ import time
 
 import numpy as np
 
-from runtime import blas, gemm
+from runtime.cpu import blas, gemm
+from runtime.cpu.packed_gemm import aligned
 from runtime.errors import BackendUnavailable
-from runtime.packed_gemm import aligned
 
 T, N, I, H = 100, 64, 512, 512
 G = 4 * H
@@ -87,7 +87,7 @@ def measure(names: list[str], repeats: int, n_threads: int | None) -> dict:
     threads = np.full(1, n_threads, np.intc)
     impls = {n: gemm.implementation(n) for n in names}
     if "mkl" in impls:
-        from runtime.mkl_gemm import set_threads
+        from runtime.cpu.mkl_gemm import set_threads
 
         set_threads(n_threads)
     table: dict = {}

@@ -29,7 +29,7 @@ ROOT = os.path.dirname(HERE)
 def worker(args) -> None:
     sys.path.insert(0, ROOT)
     import symrnn as sym
-    from runtime.blas import blas_threads
+    from runtime.cpu.blas import blas_threads
     from symrnn.data import CharVocab, pydoc_text
     from symrnn.parallel import DataParallel, world
     from symrnn.parallel.training import Trainer

@@ -195,16 +195,15 @@ def _source_member(sources: dict, kernel: str, ext: str, text: str) -> str:
 # ---- loading ------------------------------------------------------------------------------
 def load(path, backend: str = "cpu", grad_req=None, seed: int | None = None, key=None,
          **engine_options):
-    """An `Executor` running the artifact at `path` with `runtime` alone: `backend` 'cpu'
-    (CpuEngine) or 'cuda' (CudaEngine, given the training program; `engine_options` go to the
-    engine, e.g. `device=`). `grad_req` and `seed` default to the exporter's; with `key`, only
+    """An `Executor` running the artifact at `path` with `runtime` alone: `backend` one of
+    runtime.engines.ENGINES ('cpu', 'cuda', 'cuda-sim'; `engine_options` go to the engine,
+    e.g. `device=`). `grad_req` and `seed` default to the exporter's; with `key`, only
     an artifact signed with it loads. The manifest, the symbol's JSON and the input names are
     kept as `ex.manifest`, `ex.symbol_json` and `ex.input_names`."""
-    from runtime.errors import BindError
+    from runtime.engines import engine_class
     from runtime.executor import Executor, normalize_grad_req
 
-    if backend not in ("cpu", "cuda"):
-        raise BindError(f"load: 'backend' must be 'cpu' or 'cuda', given {backend!r}")
+    engine_class(backend, "load")  # a backend name it knows, before reading anything
     manifest, members = read(path, key=key)
     where = f"artifact {str(path)!r}"
     programs = {role: _program(where, manifest, members, role) for role in manifest["programs"]}
@@ -299,28 +298,13 @@ def _params(where: str, manifest: dict, members: dict, program: Program) -> dict
 
 
 def _engine(where: str, backend: str, programs: dict, options: dict):
-    if backend == "cuda":
-        from runtime.errors import BackendUnavailable
-
-        try:  # CudaEngine raises BackendUnavailable itself, saying what is missing
-            from runtime.cuda import CudaEngine
-
-            return CudaEngine(programs["train"], **options)
-        except ModuleNotFoundError as e:
-            raise BackendUnavailable(f"load: backend 'cuda' needs the module {e.name!r}, "
-                                     f"which is not installed") from None
-    from runtime.cpu import CpuEngine
+    from runtime.engines import make_engine
 
     try:
-        train = CpuEngine(programs["train"], **options)
+        return make_engine(backend, programs["train"], programs.get("infer"), "load",
+                           **options)
     except ValueError as e:
         if isinstance(e, ArtifactError) or type(e) is not ValueError:
             raise
         raise ArtifactError(f"{where}: member {PROGRAMS['train']!r} describes a program the "
-                            f"CPU engine refuses ({e})") from None
-    if "infer" not in programs:
-        return train
-    from runtime.dual import DualEngine
-
-    infer = programs["infer"]
-    return DualEngine(train, lambda: CpuEngine(infer, **options))
+                            f"{backend} engine refuses ({e})") from None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from runtime.libops import axis_of
+from runtime.library import axis_of
 from runtime.program import View
 
 
@@ -35,7 +35,7 @@ def part_windows(op: str, attrs: dict, xs: list, y: View) -> list | None:
     if op not in ("stack", "concat") or not xs or not all(map(flat2d, [*xs, y])):
         return None
     ndim = len(xs[0].shape)
-    if op == "stack":  # runtime.libops stacks along the first axis
+    if op == "stack":  # runtime.library stacks along the first axis
         if len({(x.rows, x.cols) for x in xs}) != 1:
             return None
         along_cols = False

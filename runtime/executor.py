@@ -179,7 +179,7 @@ class Executor:
     def reshape(self, **shapes) -> Executor:
         """A new executor for new input shapes that shares this one's parameter and gradient
         arrays (as MXNet's `Executor.reshape`); its program is compiled once per shape and
-        cached. Needs an executor bound by `simple_bind`/`bind` (see symrnn.executor)."""
+        cached. Needs an executor bound by `simple_bind`/`bind` (see symrnn.bind)."""
         reshaper = getattr(self, "reshaper", None)
         if reshaper is None:
             raise BindError("reshape: this executor was not bound from a symbol (a loaded "

@@ -5,7 +5,7 @@
 returns None for a program an engine can run without reading or writing outside a buffer:
 
 - kinds, phases, ops and dtypes come from closed lists (gemm/kernel/op steps, the library ops
-  of runtime.libops, float32/float64 kernels and arena buffers);
+  of runtime.library, float32/float64 kernels and arena buffers);
 - every count, size, offset and stride is an integer (never a bool or a float) in range, and
   every view lies inside its buffer: offset >= 0, rows and cols >= 1, `ld` 0 (one row
   repeated, read only) or >= cols, `offset + (rows - 1) * ld + cols <= size`, and its logical
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 
-from runtime.libops import LIBOPS
+from runtime.library import LIBOPS
 from runtime.program import Kernel, Program, Step, View
 from runtime.program_flow import ProgramInvalid, dataflow
 from runtime.program_flow import check as _check

@@ -29,6 +29,7 @@ thresholds `runtime.rng.threshold(p)` unsigned literals, and the dropout scale i
 from __future__ import annotations
 
 import math
+from importlib import resources
 
 import numpy as np
 
@@ -43,29 +44,19 @@ MATH = {
     "float64": {"exp": "exp", "log": "log", "tanh": "tanh"},
 }
 C_TYPE = {"float32": "float", "float64": "double"}
+PRELUDE = "prelude"  # the C text of the prelude: .h files in runtime/prelude/ (package data)
+
+
+def _prelude(name: str) -> str:
+    return resources.files("runtime").joinpath(PRELUDE, name).read_text()
+
+
 RNG_CHUNK = 256  # columns per filled row of draws in the C training loops (1 KiB per mask)
 
 # glibc's vector math (libmvec) is declared only under the full -ffast-math; these
 # declarations let the simd loop call `_ZGV...` variants with NaN/Inf semantics kept
 # (see runtime/compile_cache.py). tanh/tanhf entered libmvec in glibc 2.35.
-SIMD_DECLS = """
-#if defined(SYMRNN_LIBMVEC) && defined(__GLIBC__)
-#if __GLIBC_PREREQ(2, 35)
-#pragma omp declare simd notinbranch
-float expf(float);
-#pragma omp declare simd notinbranch
-float logf(float);
-#pragma omp declare simd notinbranch
-float tanhf(float);
-#pragma omp declare simd notinbranch
-double exp(double);
-#pragma omp declare simd notinbranch
-double log(double);
-#pragma omp declare simd notinbranch
-double tanh(double);
-#endif
-#endif
-"""
+SIMD_DECLS = _prelude("simd_decls.h")
 
 # The float C kernels' sigmoid and tanh. glibc's vector expf and tanhf take a scalar slow path for
 # large arguments (|x| above about 10: an LSTM cell kernel ran 2x slower on such values); these
@@ -75,71 +66,9 @@ double tanh(double);
 # absolute. Below x = -87.3 sigmoid's value is subnormal: it returns a subnormal or 0 (off by
 # less than 2^-126), 0 from -88.4 down, as e^-x overflows. NaN gives NaN; sigmoid(+-Inf) is 1
 # and 0, tanh(+-Inf) +-1; tanh keeps tiny (and subnormal) inputs, not the sign of zero.
-FAST_FLOAT_MATH = """
-/* e^x for sigmoid and tanh: Cephes expf's reduction and polynomial, without branches. Below
-   -87.3 it returns e^-87.3 and from 88.4 up +inf; NaN passes through (every comparison with it
-   is false). */
-SYMRNN_INLINE float symrnn_fast_expf(float x)
-{
-    x = x < -87.3f ? -87.3f : x;
-    x = x > 89.0f ? 89.0f : x;
-    const float k = __builtin_rintf(x * 0x1.715476p+0f); /* x / ln 2 */
-    float r = __builtin_fmaf(k, -0.693359375f, x); /* x - k ln 2, ln 2 in two parts */
-    r = __builtin_fmaf(k, 2.12194440e-4f, r);
-    float p = 1.9875691500e-4f;
-    p = __builtin_fmaf(p, r, 1.3981999507e-3f);
-    p = __builtin_fmaf(p, r, 8.3334519073e-3f);
-    p = __builtin_fmaf(p, r, 4.1665795894e-2f);
-    p = __builtin_fmaf(p, r, 1.6666665459e-1f);
-    p = __builtin_fmaf(p, r, 5.0000001201e-1f);
-    p = __builtin_fmaf(p, r * r, r) + 1.0f;
-    const int32_t bits = ((int32_t)k + 127) << 23; /* 2^k; k = 128 gives +inf */
-    float scale;
-    __builtin_memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
+FAST_FLOAT_MATH = _prelude("fast_float_math.h")
 
-/* tanh: Cephes tanhf's odd polynomial below 0.625, 1 - 2 / (e^(2|x|) + 1) above. */
-SYMRNN_INLINE float symrnn_fast_tanhf(float x)
-{
-    const float a = __builtin_fabsf(x), z = x * x;
-    float p = -5.70498872745e-3f;
-    p = __builtin_fmaf(p, z, 2.06390887954e-2f);
-    p = __builtin_fmaf(p, z, -5.37397155531e-2f);
-    p = __builtin_fmaf(p, z, 1.33314422036e-1f);
-    p = __builtin_fmaf(p, z, -3.33332819422e-1f);
-    const float small = __builtin_fmaf(p * z, x, x);
-    const float e = symrnn_fast_expf(2.0f * a);
-    const float large = __builtin_copysignf(1.0f - 2.0f / (e + 1.0f), x);
-    return a < 0.625f ? small : large;
-}
-"""
-
-HELPERS = """
-typedef {real} real;
-
-SYMRNN_INLINE real symrnn_sigmoid(real x) {{ return (real)1 / ((real)1 + {sigmoid_exp}(-x)); }}
-SYMRNN_INLINE real symrnn_tanh(real x) {{ return {activation_tanh}(x); }}
-/* `x < 0 ? 0 : x` (not `x > 0 ? x : 0`) lets NaN through, as np.maximum does. */
-SYMRNN_INLINE real symrnn_relu(real x) {{ return x < (real)0 ? (real)0 : x; }}
-SYMRNN_INLINE real symrnn_exp(real x) {{ return {exp}(x); }}
-SYMRNN_INLINE real symrnn_log(real x) {{ return {log}(x); }}
-
-/* Inverted dropout's factor: 0 where the draw `bits` is below the threshold, else scale; 1 at
-   inference. `train` is a literal 0 or 1: each mode has its own copy of the loops. */
-SYMRNN_INLINE real symrnn_dropout(int train, uint32_t bits, uint32_t threshold, real scale)
-{{
-    return train ? (bits < threshold ? (real)0 : scale) : (real)1;
-}}
-
-/* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
-   result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
-SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, real p,
-                                  real prev, real next)
-{{
-    return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
-}}
-"""
+HELPERS = _prelude("helpers.h")
 
 
 def c_literal(value: float, dtype: str) -> str:
@@ -217,7 +146,7 @@ class CRenderer:
 
     def functions(self, ir: KernelIR, loops: str) -> str:
         """The C rendering: the loops over rows [r0, rows) in a static function; the kernel
-        (every row) and `NAME_task(job, task)`, one task's rows for runtime.gemm_c's pool.
+        (every row) and `NAME_task(job, task)`, one task's rows for runtime.cpu.gemm_source's pool.
         `job` holds 64-bit words: rows, cols, rows per task, ctl, masks, then every operand's
         address and row stride, as kernel_args orders them."""
         params = c_params(ir.n_in, ir.n_out)

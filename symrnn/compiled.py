@@ -7,9 +7,11 @@ reshape to shapes seen before builds its engine without compiling again.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 import codegen
 from codegen.reference import ReferenceEngine
+from runtime.engines import make_engine
 from runtime.errors import BindError
 from runtime.executor import Executor
 from symrnn.symbol import Symbol
@@ -33,7 +35,7 @@ class Compiled:
     """The graph and programs of one bind, and fresh engines over them."""
 
     def __init__(self, symbol, shapes, backend, optimize, dtype, reqs, where):
-        from symrnn.executor import lower_for_gradients
+        from symrnn.bind import lower_for_gradients
 
         self.graph, self.wrt, self.reqs = lower_for_gradients(symbol, reqs, dtype, shapes,
                                                               where)
@@ -43,7 +45,7 @@ class Compiled:
                                               optimize, target)
         self._programs: dict = {}
         if backend == "cuda":
-            from runtime.cuda_device import default_device
+            from runtime.cuda.device import default_device
 
             default_device()  # fails fast, naming the missing piece, before compiling
         self.program(training=True)
@@ -64,18 +66,8 @@ class Compiled:
         built on first use, a forward-only one for inference."""
         if self.backend == "reference":
             return ReferenceEngine(self.program(True), self.output_names)
-        if self.backend == "cpu":
-            from runtime.cpu import CpuEngine as Engine
-        elif self.backend == "cuda-sim":  # the CUDA engine and kernels, run on the host
-            from runtime.cuda_sim import sim_engine as Engine
-        else:
-            from runtime.cuda import CudaEngine as Engine
-        from runtime.dual import DualEngine
-
-        train = Engine(self.program(True))
-        if not self.wrt:
-            return train
-        return DualEngine(train, lambda: Engine(self.program(False)))
+        infer = partial(self.program, False) if self.wrt else None  # compiled on first use
+        return make_engine(self.backend, self.program(True), infer)
 
 
 def reshape(cache, backend, optimize, dtype, ex: Executor, shapes: dict) -> Executor:
@@ -83,7 +75,7 @@ def reshape(cache, backend, optimize, dtype, ex: Executor, shapes: dict) -> Exec
     instead of `ex.symbol` (the same network unrolled to another length, say); the other
     shapes update those `ex` was bound with, states re-inferred. Arguments whose shape and
     dtype do not change share `ex`'s arrays, and their gradients `ex`'s gradient arrays."""
-    from symrnn.executor import simple_bind
+    from symrnn.bind import simple_bind
     from symrnn.model import state_args
 
     shapes = dict(shapes)

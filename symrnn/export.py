@@ -48,7 +48,7 @@ def export(symbol, path, params: dict | None = None, grad_req="write", optimize:
         manifest = export_executor(symbol, path, producer=__version__, key=key)
         programs, args = _programs_of(symbol), symbol.arg_dict
     else:
-        from symrnn.executor import resolve_optimize
+        from symrnn.bind import resolve_optimize
 
         optimize = resolve_optimize(optimize, fuse, "export")
         programs, reqs = compile_programs(symbol, grad_req, optimize, dtype, shapes)
@@ -65,7 +65,7 @@ def compile_programs(symbol, grad_req, optimize: bool, dtype, shapes: dict):
     """`({"train": Program, "infer": Program or None}, grad_req)` for `symbol`, as
     simple_bind compiles them for the CPU, without binding an engine."""
     import codegen
-    from symrnn.executor import DTYPES, lower_for_gradients
+    from symrnn.bind import DTYPES, lower_for_gradients
 
     if dtype is not None and dtype not in DTYPES:
         raise BindError(f"export: 'dtype' must be one of {DTYPES}, given {dtype!r}")

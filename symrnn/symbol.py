@@ -138,14 +138,14 @@ class Symbol:
 
         >>> ex = (Variable("x") * 2).simple_bind(backend="reference", x=(2, 3))
         """
-        from symrnn.executor import simple_bind
+        from symrnn.bind import simple_bind
 
         return simple_bind(self, backend, grad_req, optimize, dtype, seed, shapes, fuse=fuse)
 
     def bind(self, backend: str = "cpu", args=None, args_grad=None, grad_req="write",
              optimize: bool = True, seed: int = 0, *, fuse: bool | None = None):
         """Binds to given argument arrays (a dict by name, or a list in list_arguments order)."""
-        from symrnn.executor import bind
+        from symrnn.bind import bind
 
         return bind(self, backend, args, args_grad, grad_req, optimize, seed, fuse=fuse)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from runtime.blas import blas_threads
+from runtime.cpu.blas import blas_threads
 from runtime.errors import ConfigError
 from symrnn.ops import check_size
 from symrnn.optim import Adam, clip_global_norm
@@ -128,7 +128,7 @@ def train(executor, stream: np.ndarray, links: dict | None = None, *, epochs: in
     20 s); `plot` writes a loss curve to that path (needs matplotlib). `on_epoch(record,
     optimizer)` runs after each epoch (to change `optimizer.lr`, say) and stops training by
     returning True. `threads` sets numpy's BLAS threads while training, which the CPU engine's
-    GEMMs share (runtime.packed_gemm); None (the default) leaves them as they are, one per
+    GEMMs share (runtime.cpu.packed_gemm); None (the default) leaves them as they are, one per
     core. `data_parallel=True` trains on every MPI rank's share of each batch, the gradients
     averaged over the ranks (symrnn.parallel.training: `stream` is the global batch, the
     executor is bound to its rank's share; only rank 0 logs and plots). `buckets` (a list of

@@ -45,7 +45,7 @@ def build_program(stack, grad_req, fuse: bool):
     """The Program `simple_bind(backend='cpu', ...)` would run, without compiling its C."""
     import codegen
     from runtime.executor import normalize_grad_req
-    from symrnn.executor import DTYPES
+    from symrnn.bind import DTYPES
     from symrnn.lower import lower_and_infer
 
     symbol = stack.symbol()

@@ -7,7 +7,7 @@ weight gradient sums over every time step and batch row in one product.
 from __future__ import annotations
 
 from codegen.ops import Mismatch, forward_rule, no_grad, register, unify
-from runtime.libops import LIBOPS
+from runtime.library import LIBOPS
 
 
 def _name(nid, tag):
@@ -15,7 +15,7 @@ def _name(nid, tag):
 
 
 def _lib(name):
-    """The op's numpy implementation, which lives in runtime.libops."""
+    """The op's numpy implementation, which lives in runtime.library."""
     fn = LIBOPS[name]
     return lambda ctx, attrs, *xs: fn(attrs, *xs)
 

@@ -10,7 +10,7 @@ import math
 
 from codegen.ops import Mismatch, forward_rule, no_grad, register, unify
 from runtime.kernel_ops import C_EXPRS
-from runtime.libops import LIBOPS, reduced_axes, reshape_spec, split_span
+from runtime.library import LIBOPS, reduced_axes, reshape_spec, split_span
 
 
 def _name(nid, tag):
@@ -18,7 +18,7 @@ def _name(nid, tag):
 
 
 def _lib(name):
-    """The op's numpy implementation, which lives in runtime.libops."""
+    """The op's numpy implementation, which lives in runtime.library."""
     fn = LIBOPS[name]
     return lambda ctx, attrs, *xs: fn(attrs, *xs)
 

@@ -54,7 +54,7 @@ class Trainer:
     """One executor per rank, trained a window at a time on its columns of `stream`.
 
     State to checkpoint: the executor's arguments, `optimizer`, and `epoch`, `window`,
-    `steps`, `history` (see symrnn.cli_train).
+    `steps`, `history` (see symrnn.cli.train).
     """
 
     def __init__(self, executor, stream, links=None, *, optimizer=None, clip=None,

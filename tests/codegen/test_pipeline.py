@@ -51,7 +51,7 @@ def test_fused_lstm_forward_is_one_kernel_per_layer_per_step(lstm6):
     # loss adds one: `out * out` over the whole (T, N, H) output, which reads the stack of
     # the last layer's h (built in place by the step kernels, so no copy step). The sum is a
     # library op, not a kernel. The recurrent weights are read transposed where they lie (the
-    # CPU engine packs them once per phase; runtime.packed_gemm), so no transpose step.
+    # CPU engine packs them once per phase; runtime.cpu.packed_gemm), so no transpose step.
     assert stats["launches_forward"] == 2 * T + 1
     ops = sorted(s.attrs["op"] for s in lstm6.steps_in("forward") if s.kind == "op")
     assert ops == ["sum"]

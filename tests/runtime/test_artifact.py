@@ -300,6 +300,25 @@ def test_inputs_of_the_wrong_shape_raise_shape_error(artifact):
         ex.forward(x=np.zeros((3, 2), "float32"))
 
 
+def test_load_runs_on_cuda_sim_and_agrees_with_the_cpu(artifact, source):
+    """runtime.load(backend='cuda-sim'): the CUDA engine over the host simulation, built by
+    runtime.engines as bind builds it."""
+    from runtime.cuda import CudaEngine
+    from runtime.cuda.sim import SimDevice
+
+    ex = runtime.load(artifact, backend="cuda-sim")
+    engine = getattr(ex.engine, "train", ex.engine)
+    assert isinstance(engine, CudaEngine) and isinstance(engine.device, SimDevice)
+    x = np.random.default_rng(1).standard_normal((2, 3)).astype("float32")
+    np.testing.assert_allclose(ex.forward(is_train=True, x=x)[0],
+                               source.forward(is_train=True, x=x)[0], rtol=1e-6)
+    hg = np.random.default_rng(2).standard_normal((2, 4)).astype("float32")
+    ex.backward(hg)
+    source.backward(hg)
+    np.testing.assert_allclose(ex.grad_dict["w"], source.grad_dict["w"], rtol=1e-5)
+    assert not np.array_equal(ex.grad_dict["w"], 0)
+
+
 def test_unknown_backend_is_refused(artifact):
     with pytest.raises(BindError, match="'backend'"):
         runtime.load(artifact, backend="tpu")

@@ -316,7 +316,8 @@ def test_row_split_kernels_match_the_reference_masks_included(tmp_path, monkeypa
     (`NAME_task`); a block draws its rows' masks from their global index, so a training LSTM
     with dropout and zoneout agrees with the reference executor, in float64."""
     sym = pytest.importorskip("symrnn")
-    from runtime import cpu, packed_gemm
+    from runtime.cpu import engine as cpu
+    from runtime.cpu import packed_gemm
 
     monkeypatch.setenv("SYMRNN_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("SYMRNN_PACKED_GEMM", "1")

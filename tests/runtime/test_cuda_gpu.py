@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import symrnn as sym
-from runtime.cuda_ops import Matrix, copy_call, gemm_call
+from runtime.cuda.commands import Matrix, copy_call, gemm_call
 from runtime.errors import BackendUnavailable
 
 pytestmark = pytest.mark.gpu
@@ -41,7 +41,7 @@ agree = _sibling(Path(__file__).parents[1] / "test_backends_agree.py")
 @pytest.fixture(scope="module")
 def device():
     try:
-        from runtime.cuda_device import default_device
+        from runtime.cuda.device import default_device
 
         return default_device()
     except BackendUnavailable as e:

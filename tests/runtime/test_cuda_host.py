@@ -1,6 +1,6 @@
 """The CUDA engine's host logic, without a GPU.
 
-The engine runs on runtime.cuda_fake.RecordingDevice: device memory is numpy bytes behind fake
+The engine runs on runtime.cuda.recording.RecordingDevice: device memory is numpy bytes behind fake
 pointers, kernels are their C rendering called at the host addresses the pointers stand for,
 and cuBLAS calls are carried out by reading pointers and leading dimensions as column-major
 matrices exactly as cuBLAS would. So the launch configuration, argument packing, arena pointer
@@ -15,16 +15,26 @@ import subprocess
 import sys
 import types
 from itertools import product
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import symrnn as sym
-from runtime import cublas, cuda_device
 from runtime.compile_cache import kernel_args
-from runtime.cuda import ALIGN, CudaEngine
-from runtime.cuda_fake import CUBLAS_C_SOURCE, DeviceFault, RecordingDevice
-from runtime.cuda_ops import Gemm, Launch, Matrix, copy_call, gemm_call, launch_args, launch_config
+from runtime.cuda import cublas
+from runtime.cuda import device as cuda_device
+from runtime.cuda.commands import (
+    Gemm,
+    Launch,
+    Matrix,
+    copy_call,
+    gemm_call,
+    launch_args,
+    launch_config,
+)
+from runtime.cuda.engine import ALIGN, CudaEngine
+from runtime.cuda.recording import DeviceFault, RecordingDevice
 from runtime.errors import BackendUnavailable
 from runtime.executor import Executor
 from runtime.program import Buffer, Kernel, Program, Step, View
@@ -41,6 +51,8 @@ TOL = {"float32": 1e-5, "float64": 1e-12}
 ])
 def test_launch_config(rows, cols, grid):
     assert launch_config(rows, cols) == (grid, (256, 1, 1))
+
+CUBLAS_C_SOURCE = Path(__file__).with_name("fake_cublas.c")  # a stand-in libcublas
 
 
 def test_launch_args_follow_kernel_args():
@@ -150,7 +162,7 @@ def test_ctypes_binding_on_a_stand_in_cublas(tmp_path, dtype):
     """The ctypes binding itself (argument types, enums, alpha/beta by reference) against a
     C stand-in for libcublas with cuBLAS's column-major semantics and ld rules."""
     src, lib = tmp_path / "cublas.c", tmp_path / "libcublas.so"
-    src.write_text(CUBLAS_C_SOURCE)
+    src.write_text(CUBLAS_C_SOURCE.read_text())
     subprocess.run(["cc", "-O1", "-fPIC", "-shared", str(src), "-o", str(lib)], check=True)
     blas = cublas.Cublas(stream=0x5, lib=ctypes.CDLL(str(lib)))
     assert blas.set_workspace(0, 1 << 20)

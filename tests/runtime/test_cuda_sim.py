@@ -1,5 +1,5 @@
 """`backend='cuda-sim'`: the CUDA engine running the CUDA rendering on the host
-(runtime/cuda_sim.py), held to the CPU backend's acceptance (tests/test_backends_agree.py)."""
+(runtime/cuda/sim.py), held to the CPU backend's acceptance (tests/test_backends_agree.py)."""
 from __future__ import annotations
 
 import shutil
@@ -10,8 +10,8 @@ import pytest
 import symrnn as sym
 from codegen import render
 from codegen.testing import load_sibling
-from runtime import cuda_sim
-from runtime.cuda_fake import DeviceFault
+from runtime.cuda import sim as cuda_sim
+from runtime.cuda.recording import DeviceFault
 from runtime.errors import CompileError
 
 agree = load_sibling(__file__.replace("/runtime/", "/"), "test_backends_agree.py")
@@ -162,7 +162,7 @@ def test_constructs_without_a_host_meaning_are_refused(construct):
 def test_prelude_is_package_data():
     from importlib import resources
 
-    assert resources.files("runtime").joinpath("cuda_sim.h").is_file()
+    assert resources.files("runtime.cuda").joinpath("sim.h").is_file()
     assert "__umulhi" in cuda_sim.prelude() and "blockIdx" in cuda_sim.prelude()
 
 

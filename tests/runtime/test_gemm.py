@@ -1,11 +1,11 @@
-"""runtime.gemm: every implementation behind the one interface computes the same products, and
+"""runtime.cpu.gemm: every implementation behind the one interface computes the same products, and
 the environment chooses among them (SYMRNN_GEMM, and the older SYMRNN_PACKED_GEMM)."""
 import numpy as np
 import pytest
 
-from runtime import gemm
+from runtime.cpu import gemm
+from runtime.cpu.packed_gemm import aligned
 from runtime.errors import BackendUnavailable, ConfigError
-from runtime.packed_gemm import aligned
 
 
 def available() -> list[str]:
@@ -83,7 +83,7 @@ def test_an_unknown_gemm_is_refused_by_name(monkeypatch):
 
 
 def test_mkl_missing_says_what_to_install(monkeypatch):
-    from runtime import mkl_gemm
+    from runtime.cpu import mkl_gemm
 
     monkeypatch.setattr(mkl_gemm, "_candidates", lambda: ["/nonexistent/libmkl_rt.so"])
     mkl_gemm.library.cache_clear()

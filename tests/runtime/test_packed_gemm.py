@@ -1,5 +1,5 @@
-"""runtime.packed_gemm: the packed-weight GEMM, the blocked GEMM that packs as it goes, and which
-steps use them; checked against numpy in float64 and float32."""
+"""runtime.cpu.packed_gemm: the packed-weight GEMM, the blocked GEMM that packs as it goes, and
+which steps use them; checked against numpy in float64 and float32."""
 
 import os
 import shutil
@@ -9,7 +9,8 @@ import threading
 import numpy as np
 import pytest
 
-from runtime import blas, gemm_c, packed_gemm
+from runtime.cpu import blas, packed_gemm
+from runtime.cpu import gemm_source as gemm_c
 from runtime.program import Step, View
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler (cc)")

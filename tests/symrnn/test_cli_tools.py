@@ -10,7 +10,9 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from symrnn import cli, cli_tools
+from symrnn import cli
+from symrnn.cli import bench as cli_bench
+from symrnn.cli import inspect as cli_tools
 from symrnn.cli import stack_symbol
 from symrnn.model import param_names
 
@@ -111,6 +113,20 @@ def test_export_run_matches_a_direct_executor(model, tmp_path):
     assert not np.array_equal(got, want[0])  # zoneout drew masks
 
 
+def test_run_on_cuda_sim_matches_the_cpu(model, tmp_path):
+    """`symrnn run --backend cuda-sim`: the CUDA kernels run on the host, same numbers as
+    the CPU to float32 rounding."""
+    d, ex = model
+    x = np.load(d / "in.npy").astype(np.float32)
+    code, _, err = symrnn("run", d / "m.zip", "--input", f"data={d / 'in.npy'}", "--backend",
+                          "cuda-sim", "--out", tmp_path / "o")
+    assert code == 0, err
+    want = ex.forward(is_train=False, data=x)
+    for name, value in zip(ex.output_names, want):
+        np.testing.assert_allclose(np.load(tmp_path / "o" / f"{name}.npy"), value, rtol=1e-5,
+                                   atol=1e-6)
+
+
 def test_run_refuses_bad_inputs(model, tmp_path):
     d, _ = model
     np.save(tmp_path / "bad.npy", np.zeros((4, 2, 5), np.float32))
@@ -181,16 +197,16 @@ def test_memory_picture_by_hand(tmp_path):
 def test_bench_runs_the_script_and_passes_options(tmp_path, monkeypatch, capfd):
     script = tmp_path / "run.py"
     script.write_text("import sys\nprint('ARGV', sys.argv[1:])\nsys.exit(3)\n")
-    monkeypatch.setattr(cli, "bench_script", lambda: str(script))
+    monkeypatch.setattr(cli_bench, "bench_script", lambda: str(script))
     assert cli.main(["bench", "--quick", "--out", "r.json"]) == 3
     assert "ARGV ['--quick', '--out', 'r.json']" in capfd.readouterr().out
 
 
 def test_bench_without_the_repository(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "bench_script", lambda: None)
+    monkeypatch.setattr(cli_bench, "bench_script", lambda: None)
     assert cli.main(["bench", "--quick"]) == 2
     one_line_error(2, capsys.readouterr().err, "bench/run.py was not found")
 
 
 def test_bench_finds_the_checkout():
-    assert cli.bench_script() == os.path.join(ROOT, "bench", "run.py")
+    assert cli_bench.bench_script() == os.path.join(ROOT, "bench", "run.py")

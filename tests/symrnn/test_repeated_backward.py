@@ -16,7 +16,7 @@ import pytest
 
 import symrnn as sym
 from runtime.cuda import CudaEngine
-from runtime.cuda_fake import RecordingDevice
+from runtime.cuda.recording import RecordingDevice
 from runtime.executor import Executor
 
 BACKENDS = ["reference", "fused", "unrolled", "cuda-fake"]

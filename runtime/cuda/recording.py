@@ -9,7 +9,7 @@ far apart, so that a pointer past the end of one lands in none), records every c
   operand window `(rows, cols, ld)` aligned and inside one allocation; outputs overlapping no
   other operand except the identical view (the GPU's threads would race). Then the kernel's
   C rendering (`Kernel.c_source`, compiled by runtime.compile_cache) is called with the host
-  addresses that the fake pointers stand for. runtime.cuda_sim.SimDevice keeps these checks
+  addresses that the fake pointers stand for. runtime.cuda.sim.SimDevice keeps these checks
   and runs the CUDA rendering instead.
 - `gemm`, `geam`: the pointers and leading dimensions are read as column-major matrices,
   exactly as cuBLAS reads them (element `(i, j)` at `ptr + (i + j * ld) * itemsize`, with
@@ -18,8 +18,8 @@ far apart, so that a pointer past the end of one lands in none), records every c
 - graphs: calls between `begin_capture` and `end_capture` are recorded into the graph and not
   run; `launch_graph` runs them. A memcpy while capturing is an error, as on a GPU.
 
-`CUBLAS_C_SOURCE` is a stand-in libcublas in C (host pointers, cuBLAS's column-major semantics
-and leading-dimension rules) for testing the ctypes binding of runtime.cublas without a GPU.
+(A stand-in libcublas in C, for testing the ctypes binding of runtime.cuda.cublas without a
+GPU, is test-only: tests/runtime/fake_cublas.c.)
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import bisect
 import numpy as np
 
 from runtime.compile_cache import kernel_args
-from runtime.cuda_ops import PACK
+from runtime.cuda.commands import PACK
 
 MAX_THREADS, MAX_GRID_X, MAX_GRID_YZ = 1024, 2**31 - 1, 65535
 
@@ -238,28 +238,3 @@ def _check_races(name: str, operands: list, rows: int, cols: int, item: int,
                                        _elements(pi, rows, cols, ldi, item)).size:
                 raise DeviceFault(f"{name}: output {o - n_in} overlaps operand {i}")
 
-
-# cublasSetStream_v2 accepts only the stream 0x5, so that a test sees the handle reach it.
-CUBLAS_C_SOURCE = r"""
-#include <stddef.h>
-#define AT(X, ld, i, j) X[(i) + (long)(j) * (ld)]
-#define OP(X, ld, t, i, j) ((t) ? AT(X, ld, j, i) : AT(X, ld, i, j))
-static size_t workspace;
-int cublasCreate_v2(void** h) { *h = &workspace; return 0; }
-int cublasSetStream_v2(void* h, void* s) { return s == (void*)0x5 ? 0 : 7; }
-int cublasSetWorkspace_v2(void* h, void* w, size_t n) { workspace = n; return 0; }
-#define GEMM(NAME, T) int NAME(void* h, int ta, int tb, int m, int n, int k, const T* alpha, \
-    const T* A, int lda, const T* B, int ldb, const T* beta, T* C, int ldc) { \
-  if (lda < (ta ? k : m) || ldb < (tb ? n : k) || ldc < m || lda < 1) return 7; \
-  for (int i = 0; i < m; ++i) for (int j = 0; j < n; ++j) { T s = 0; \
-    for (int p = 0; p < k; ++p) s += OP(A, lda, ta, i, p) * OP(B, ldb, tb, p, j); \
-    AT(C, ldc, i, j) = *alpha * s + (*beta != 0 ? *beta * AT(C, ldc, i, j) : 0); } return 0; }
-#define GEAM(NAME, T) int NAME(void* h, int ta, int tb, int m, int n, const T* alpha, \
-    const T* A, int lda, const T* beta, const T* B, int ldb, T* C, int ldc) { \
-  if (lda < (ta ? n : m) || ldc < m) return 7; \
-  for (int i = 0; i < m; ++i) for (int j = 0; j < n; ++j) AT(C, ldc, i, j) = \
-    *alpha * OP(A, lda, ta, i, j) + (*beta != 0 ? *beta * OP(B, ldb, tb, i, j) : 0); \
-  return 0; }
-GEMM(cublasSgemm_v2, float) GEMM(cublasDgemm_v2, double)
-GEAM(cublasSgeam, float) GEAM(cublasDgeam, double)
-"""

@@ -4,12 +4,12 @@ loops, in-place Philox draws, math) produces numbers without a GPU.
 
     >>> engine = sim_engine(program)          # runtime.cuda.CudaEngine on a SimDevice
 
-`SimDevice` is runtime.cuda_fake.RecordingDevice (numpy memory behind fake pointers, every
+`SimDevice` is runtime.cuda.recording.RecordingDevice (numpy memory behind fake pointers, every
 call recorded and checked as a GPU would, GEMMs through its column-major cuBLAS stand-in,
 CUDA graphs captured and replayed) with two changes:
 
 - `load_kernels` compiles each kernel's `Kernel.cuda_source`, never its C rendering, as host
-  C++ after the prelude `cuda_sim.h` (package data: `__global__`, `blockIdx`, the
+  C++ after the prelude `sim.h` (package data: `__global__`, `blockIdx`, the
   intrinsics, ...), cached by runtime.compile_cache like the C kernels. The prelude's text
   is put before the source, so it is part of the cache key. No fast-math flags: the host
   `expf`/`tanhf` are glibc's, which differ from nvcc's in the last bits only. A source using
@@ -32,11 +32,11 @@ from importlib import resources
 import numpy as np
 
 from runtime.compile_cache import c_params, kernel_args, load_library
-from runtime.cuda_fake import DeviceFault, RecordingDevice
+from runtime.cuda.recording import DeviceFault, RecordingDevice
 from runtime.errors import CompileError
 from runtime.program import Kernel
 
-PRELUDE = "cuda_sim.h"
+PRELUDE = "sim.h"
 FLAGS = ("-x", "c++", "-std=c++17", "-O1", "-fPIC", "-shared", "-fno-exceptions", "-lm")
 # Constructs with no faithful meaning when threads run one after another.
 REFUSED = {
@@ -57,7 +57,7 @@ class SimUnsupported(CompileError):
 
 def prelude() -> str:
     """The text of the prelude header shipped with the package."""
-    return resources.files("runtime").joinpath(PRELUDE).read_text()
+    return resources.files("runtime.cuda").joinpath(PRELUDE).read_text()
 
 
 def refused_constructs(source: str) -> list:

@@ -7,22 +7,20 @@ with its pointers and row strides, or over a library op). `forward` then only wr
 into the persistent control block and calls the forward callables in order: the time loop
 allocates nothing and builds no view.
 
-Argument buffers (a `Buffer` of kind "arg" named `arg:NAME`, or just `NAME`) are the caller's
-arrays (the executor's `arg_dict`), bound by data pointer. The steps that touch an argument
+What the program says (argument buffers, step attributes, launch shapes, the checks of all of
+them, the NaN fill under SYMRNN_DEBUG) is read through runtime.layout.ProgramLayout, shared
+with the CUDA engine. Argument buffers are the caller's arrays (the executor's `arg_dict`),
+bound by data pointer. The steps that touch an argument
 are rebuilt only when a different array arrives for it; one that cannot be bound (wrong dtype,
 not C-contiguous) is copied into a staging array of the engine's own, which is bound once.
 Head gradients are copied into their `head_grad` buffers; gradients are returned as views of
 the arena, which the executor copies or adds.
 
-Step attributes read: gemm `trans_a`, `trans_b`; kernel `kernel`, `rows`, `cols` (default:
-the first output's), `masks`; op `op` (a LIBOPS name), every other entry being the op's
-attributes.
-
-GEMMs and threads (runtime.gemm, which chooses the implementation: SYMRNN_GEMM): per-step
+GEMMs and threads (runtime.cpu.gemm, which chooses the implementation: SYMRNN_GEMM): per-step
 products against one weight run against a copy of it packed once per phase, by the first of
 them; the other products run once, symrnn's own packing their operands as they go into one
 scratch per dtype (`_big_scratch`). With symrnn's own GEMM each phase runs inside
-`runtime.blas.one_pool()`, which lends OpenBLAS's thread count to these GEMMs and holds
+`runtime.cpu.blas.one_pool()`, which lends OpenBLAS's thread count to these GEMMs and holds
 OpenBLAS itself to one thread, so that one pool serves the program (OpenMP threads fighting
 OpenBLAS's made a forward 3x slower: DESIGN.md, "What was measured on the CPU"). The
 elementwise kernels (`omp simd` over columns) of PARALLEL_KERNEL elements or more split their
@@ -31,19 +29,17 @@ rows over the same pool (`NAME_task`).
 from __future__ import annotations
 
 import ctypes
-import os
 from functools import partial
 
 import numpy as np
 
-from runtime import assemble, gemm, packed_gemm
-from runtime.blas import one_pool
-from runtime.errors import BindError, ShapeError, fmt_shape
-from runtime.libops import LIBOPS
-from runtime.packed_gemm import aligned, in_order, transposed
+from runtime import assemble
+from runtime.cpu import gemm, packed_gemm
+from runtime.cpu.blas import one_pool
+from runtime.cpu.packed_gemm import aligned, in_order, transposed
+from runtime.layout import PHASES, ProgramLayout, initial_contents
 from runtime.program import Program, Step, View
 
-PHASES = ("forward", "backward")
 PARALLEL_KERNEL = 1 << 13  # elements; a smaller kernel runs on the calling thread alone
 KERNEL_TASKS = 8  # row blocks of a larger one, claimed by the pool's threads
 
@@ -57,20 +53,15 @@ class CpuEngine:
     """
 
     def __init__(self, program: Program, load_kernels=None):
-        self.program = program
-        self.arg_specs = {n: (tuple(s), d) for n, (s, d) in program.args.items()}
-        self.out_specs = [(n, tuple(v.shape), program.buffers[v.buffer].dtype)
-                          for n, v in program.outputs]
-        self.wrt = list(program.grads)
-        odd = [s.name for s in program.steps if s.phase not in PHASES]
-        if odd:
-            raise ValueError(f"program: steps {odd} are in neither phase {PHASES}")
+        self.program, self.layout = program, ProgramLayout(program)
+        self.arg_specs, self.out_specs = self.layout.arg_specs, self.layout.out_specs
+        self.wrt = self.layout.wrt
         self._ctl = np.zeros(2, np.uint64)  # [seed, is_train], read by every kernel
-        self._flat = {b.name: _allocate(b.size, b.dtype) for b in program.buffers.values()}
-        self._arg_of = self._arg_buffers()  # buffer -> argument name
-        self._given = dict.fromkeys(self._arg_of)  # the caller's array bound per arg buffer
+        self._flat = {b.name: initial_contents(b.size, b.dtype)
+                      for b in program.buffers.values()}
+        self._given = dict.fromkeys(self.layout.arg_of)  # the caller's array per arg buffer
         self._staging: dict = {}
-        self._steps = [s for phase in PHASES for s in program.steps_in(phase)]
+        self._steps = self.layout.steps
         self._users = _users(self._steps)
         self._kernels = self._load_kernels(load_kernels)
         self._gemms = gemm.selected()
@@ -81,7 +72,8 @@ class CpuEngine:
         self._calls = [self._build(i) for i in range(len(self._steps))]
         self._backward_hooks: dict = {}
         self._refresh()
-        self._head_grads = [self._head_grad_view(h, b) for h, b in program.head_grads]
+        self._head_grads = [(i, self._flat[b][:int(np.prod(shape, dtype=np.int64))]
+                             .reshape(shape)) for i, b, shape in self.layout.head_grads]
 
     # ---- the engine protocol ------------------------------------------------------------------
     def forward(self, args: dict, is_train: bool, seed: int) -> list:
@@ -116,17 +108,6 @@ class CpuEngine:
                 call()
 
     # ---- binding the caller's argument arrays ---------------------------------------------------
-    def _arg_buffers(self) -> dict:
-        found = {}
-        for b in self.program.buffers.values():
-            if b.kind == "arg":
-                name = b.name if b.name in self.arg_specs else b.name.removeprefix("arg:")
-                if name not in self.arg_specs:
-                    raise ValueError(f"program: argument buffer {b.name!r} names no argument "
-                                     f"of {list(self.arg_specs)}")
-                found[b.name] = name
-        return found
-
     def _bind_args(self, args: dict) -> None:
         changed = [n for n in self._given if self._bind_arg(n, args)]
         if changed:
@@ -137,16 +118,9 @@ class CpuEngine:
     def _bind_arg(self, name: str, args: dict) -> bool:
         """Binds buffer `name` to its argument's array (or a staged copy of it); True if its
         data pointer moved."""
-        arg = self._arg_of[name]
-        value = args.get(arg)
-        if value is self._given[name]:
+        if args.get(self.layout.arg_of[name]) is self._given[name]:
             return False  # the array bound last time: same memory, nothing to rebuild
-        buf = self.program.buffers[name]
-        if not isinstance(value, np.ndarray):
-            raise BindError(f"forward: no array for argument {arg!r}")
-        if value.size != buf.size:
-            raise ShapeError(f"forward: {arg!r} has shape {fmt_shape(value.shape)} "
-                             f"({value.size} elements) but the program holds {buf.size}")
+        buf, value = self.program.buffers[name], self.layout.arg_value(name, args)
         self._given[name] = value
         if value.dtype != np.dtype(buf.dtype) or not value.flags.c_contiguous:
             if name not in self._staging:
@@ -162,9 +136,7 @@ class CpuEngine:
     def _view(self, v: View) -> np.ndarray:
         """The 2-D window `v` over its buffer (row stride `ld`, 0 repeats one row)."""
         flat = self._flat[v.buffer]
-        if v.offset < 0 or v.offset + (v.rows - 1) * v.ld + v.cols > flat.size:
-            raise ValueError(f"program: view {v} reaches past buffer {v.buffer!r} "
-                             f"({flat.size} elements)")
+        self.layout.check_view(v)
         item = flat.itemsize
         return np.ndarray((v.rows, v.cols), flat.dtype, flat, v.offset * item,
                           (v.ld * item, item))
@@ -186,15 +158,6 @@ class CpuEngine:
         for i, hook in self._backward_hooks.items():
             calls[i] = partial(in_order, calls[i], partial(hook, views))
 
-    def _head_grad_view(self, head: str, buffer: str):
-        names = [n for n, _ in self.program.outputs]
-        if head not in names:
-            raise ValueError(f"program: head gradient for {head!r}, which is not an output "
-                             f"{names}")
-        shape = self.out_specs[names.index(head)][1]
-        flat = self._flat[buffer]
-        return names.index(head), flat[:int(np.prod(shape, dtype=np.int64))].reshape(shape)
-
     # ---- steps --------------------------------------------------------------------------------
     def _build(self, index: int):
         step = self._steps[index]
@@ -206,14 +169,9 @@ class CpuEngine:
         return build(step)
 
     def _operands(self, step: Step):
-        a, b = (self._view(v) for v in step.inputs[:2])
-        c = self._view(step.outputs[0])
-        a = a.T if transposed(step, "a") else a
-        b = b.T if transposed(step, "b") else b
-        if a.shape[1] != b.shape[0] or c.shape != (a.shape[0], b.shape[1]):
-            raise ValueError(f"program: gemm {step.name!r} multiplies {a.shape} by {b.shape} "
-                             f"into {c.shape}")
-        return a, b, c
+        g = self.layout.gemm(step)
+        a, b, c = self._view(g.a), self._view(g.b), self._view(g.c)
+        return a.T if g.trans_a else a, b.T if g.trans_b else b, c
 
     def _gemm(self, step: Step):
         a, b, c = self._operands(step)
@@ -229,14 +187,11 @@ class CpuEngine:
         return partial(in_order, pg.pack_call(b), call) if first else call
 
     def _kernel(self, step: Step):
-        kernel = self.program.kernels[step.attrs["kernel"]]
-        rows = int(step.attrs.get("rows", step.outputs[0].rows))
-        cols = int(step.attrs.get("cols", step.outputs[0].cols))
-        masks = np.asarray(step.attrs.get("masks", ()) or (0,), np.uint32)
-        views = [*step.inputs, *step.outputs]
-        _check_kernel(step, kernel, {self.program.buffers[v.buffer].dtype for v in views})
+        launch = self.layout.launch(step)
+        kernel, rows, cols = launch.kernel, launch.rows, launch.cols
+        masks = np.asarray(launch.masks, np.uint32)
         args = [ctypes.c_long(rows), ctypes.c_long(cols)]
-        for v in views:
+        for v in launch.views:
             span = View(v.buffer, v.offset, rows, cols, v.ld, v.shape)
             args += [ctypes.c_void_p(_address(self._view(span))), ctypes.c_long(v.ld)]
         args += [ctypes.c_void_p(self._ctl.ctypes.data), ctypes.c_void_p(masks.ctypes.data)]
@@ -260,33 +215,27 @@ class CpuEngine:
         return call
 
     def _op(self, step: Step):
-        name = step.attrs.get("op")
-        if name not in LIBOPS:
-            raise ValueError(f"program: op step {step.name!r} runs {name!r}, which is not a "
-                             f"library op {sorted(LIBOPS)}")
-        if len(step.outputs) != 1:
-            raise ValueError(f"program: op step {step.name!r} has {len(step.outputs)} outputs")
-        attrs = {k: v for k, v in step.attrs.items() if k != "op"}
-        parts = assemble.copies(name, attrs, list(step.inputs), step.outputs[0])
-        dtypes = {self._dtype_of(v) for v in [*step.inputs, *step.outputs]}
+        op = self.layout.op(step)
+        parts = assemble.copies(op.name, op.attrs, op.inputs, op.output)
+        dtypes = {self._dtype_of(v) for v in [*op.inputs, op.output]}
         if parts is not None and len(dtypes) == 1:  # a stack or concat: copy each part not
             # stored in its window already (codegen's plan_memory) into the window
             return partial(in_order, *(partial(np.copyto, self._view(w), self._view(x))
                                         for x, w in parts))
-        ins = [(self._nd_view(v), tuple(v.shape)) for v in step.inputs]
-        return partial(_run_op, LIBOPS[name], attrs, ins, self._view(step.outputs[0]))
+        ins = [(self._nd_view(v), tuple(v.shape)) for v in op.inputs]
+        return partial(_run_op, op.fn, op.attrs, ins, self._view(op.output))
 
     # ---- construction helpers ---------------------------------------------------------------
     def _load_kernels(self, load) -> dict:
-        names = {s.attrs["kernel"] for s in self._steps if s.kind == "kernel"}
+        names = self.layout.kernel_names()
         if not names:
             return {}
         if load is None:
             from runtime.compile_cache import load_kernels as load  # needs a C compiler
-        return load([self.program.kernels[n] for n in sorted(names)])
+        return load([self.program.kernels[n] for n in names])
 
     def _dtype_of(self, v: View) -> str:
-        return self.program.buffers[v.buffer].dtype
+        return self.layout.dtype(v)
 
     def _packing_plan(self) -> dict:
         """packed_gemm.plan's steps, where the GEMM implementation packs their dtype."""
@@ -310,15 +259,6 @@ class CpuEngine:
         return {d: aligned(n, d) for d, n in sizes.items()}
 
 
-def _allocate(size: int, dtype: str) -> np.ndarray:
-    """Zeroed; under SYMRNN_DEBUG float buffers start as NaN, so a read before any write
-    shows up in the results."""
-    flat = np.zeros(size, dtype)
-    if os.environ.get("SYMRNN_DEBUG", "0") not in ("", "0") and flat.dtype.kind == "f":
-        flat.fill(np.nan)
-    return flat
-
-
 def _address(x: np.ndarray) -> int:
     return x.__array_interface__["data"][0]
 
@@ -330,17 +270,6 @@ def _users(steps: list) -> dict:
         for v in [*s.inputs, *s.outputs]:
             users.setdefault(v.buffer, set()).add(i)
     return users
-
-
-def _check_kernel(step: Step, kernel, dtypes: set) -> None:
-    counts = (len(step.inputs), len(step.outputs), len(step.attrs.get("masks", ())))
-    if counts != (kernel.n_in, kernel.n_out, kernel.n_masks):
-        raise ValueError(f"program: step {step.name!r} gives kernel {kernel.name!r} "
-                         f"(inputs, outputs, masks) {counts}, it takes "
-                         f"{(kernel.n_in, kernel.n_out, kernel.n_masks)}")
-    if dtypes != {kernel.dtype}:
-        raise ValueError(f"program: step {step.name!r} passes {sorted(dtypes)} buffers to "
-                         f"{kernel.dtype} kernel {kernel.name!r}")
 
 
 def _run_op(fn, attrs, ins, out):

@@ -1,11 +1,11 @@
 """The CPU engine's GEMMs behind one interface, the implementations side by side.
 
-- `packed` (the default): symrnn's own packed-weight GEMM (runtime.packed_gemm): per-step
+- `packed` (the default): symrnn's own packed-weight GEMM (runtime.cpu.packed_gemm): per-step
   products against a weight packed once per phase, the other products blocked and packed as
   they go, on the engine's thread pool;
 - `blas`: numpy's `matmul` (OpenBLAS), which packs its operands on every call;
 - `mkl`: MKL's packed-GEMM API (`cblas_sgemm_pack` / `cblas_sgemm_compute`) for the per-step
-  products and `cblas_sgemm` for the rest, through ctypes (runtime.mkl_gemm; the `mkl` extra,
+  products and `cblas_sgemm` for the rest, through ctypes (runtime.cpu.mkl_gemm; the `mkl` extra,
   `pip install 'symrnn[mkl]'`).
 
 `SYMRNN_GEMM=packed|blas|mkl` chooses; `SYMRNN_PACKED_GEMM=0`, the older switch, means `blas`.
@@ -19,7 +19,7 @@ An implementation answers, for the engine:
   `b`, K x N) and `gemm_call(a, c)` (a callable for `c = a @ B`);
 - `product(a, b, c, threads, scratch)`: a callable for `c = a @ b` that runs once a phase;
 - `scratch_size(k, n, dtype)`: the elements of scratch `product` wants (0: none);
-- `own_pool`: whether the engine runs its phases on its own thread pool (runtime.blas.one_pool),
+- `own_pool`: whether the engine runs its phases on its own thread pool (runtime.cpu.blas.one_pool),
   lending it OpenBLAS's threads, and splits large kernels over it.
 
 `threads` is the engine's one-element thread-count array, set per phase.
@@ -32,7 +32,7 @@ from functools import partial
 
 import numpy as np
 
-from runtime import packed_gemm
+from runtime.cpu import packed_gemm
 from runtime.errors import ConfigError
 
 NAMES = ("packed", "blas", "mkl")
@@ -40,7 +40,7 @@ DEFAULT = "packed"
 
 
 class PackedImpl:
-    """symrnn's packed GEMM (runtime.packed_gemm)."""
+    """symrnn's packed GEMM (runtime.cpu.packed_gemm)."""
 
     name, own_pool = "packed", True
 
@@ -112,7 +112,7 @@ def implementation(name: str):
     if name == "blas":
         return BlasImpl()
     if name == "mkl":
-        from runtime.mkl_gemm import MklImpl
+        from runtime.cpu.mkl_gemm import MklImpl
 
         return MklImpl()
     raise ConfigError(f"GEMM implementation must be one of {', '.join(NAMES)}, given {name!r}")

@@ -1,5 +1,5 @@
 """MKL's GEMMs through ctypes: the packed-GEMM API for products against one weight, and
-`cblas_?gemm` for the rest (runtime.gemm's `mkl`). The optional `mkl` extra (PyPI `mkl`)
+`cblas_?gemm` for the rest (runtime.cpu.gemm's `mkl`). The optional `mkl` extra (PyPI `mkl`)
 installs `libmkl_rt`; without it, `MklImpl()` raises BackendUnavailable.
 
     size = cblas_sgemm_pack_get_size(CblasBMatrix, m, n, k)
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.cpu.packed_gemm import _layout, aligned
 from runtime.errors import BackendUnavailable
-from runtime.packed_gemm import _layout, aligned
 
 ROW_MAJOR, NO_TRANS, TRANS, PACKED, B_MATRIX = 101, 111, 112, 151, 162
 PREFIX = {"float32": "s", "float64": "d"}
@@ -77,7 +77,7 @@ def set_threads(n: int) -> None:
 
 
 class MklImpl:
-    """runtime.gemm's `mkl`."""
+    """runtime.cpu.gemm's `mkl`."""
 
     name, own_pool = "mkl", False
 

@@ -1,5 +1,5 @@
 """The GPU behind the CUDA engine: PyCUDA for memory, modules and launches, cuBLAS through
-runtime.cublas, CUDA graphs through the driver API with ctypes.
+runtime.cuda.cublas, CUDA graphs through the driver API with ctypes.
 
 PyCUDA is imported here, lazily (runtime.cuda imports this module only when an engine is
 built without a device of its own). The device works in the device's *primary* context,
@@ -96,7 +96,7 @@ class PyCudaDevice:
         self.context = primary_context(cuda, ordinal)
         self.name = cuda.Device(ordinal).name()
         self.nvcc = find_nvcc()
-        from runtime.cublas import Cublas
+        from runtime.cuda.cublas import Cublas
 
         self.stream = cuda.Stream()
         self.blas = Cublas(self.stream.handle)

@@ -24,7 +24,7 @@ CONFIG_KEYS = ("text", "typ", "hidden", "embed", "zoneout", "dropout", "seq_len"
 
 
 def configure_train(p) -> None:
-    from symrnn.cli import positive, positive_float, rates, sizes
+    from symrnn.cli.common import positive, positive_float, rates, sizes
 
     p.add_argument("--text", metavar="FILE", help="UTF-8 text to train on (default: the "
                    "bundled corpus, pydoc_data.topics)")

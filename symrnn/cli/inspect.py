@@ -1,10 +1,9 @@
-"""The `symrnn run` and `symrnn inspect` subcommands (registered in `symrnn.cli.COMMANDS`).
+"""`symrnn inspect` (registered in `symrnn.cli.COMMANDS`).
 
-    symrnn run lstm.zip --input data=in.npy --out outputs/        # outputs/<output>.npy
     symrnn inspect lstm.zip                                       # the exported program
     symrnn inspect --hidden 256,128 -T 50 --dot g.dot --memory plan.svg
 
-`inspect` prints a program's stats. `--dot` writes the compiler graph (after every pass) as
+It prints a program's stats. `--dot` writes the compiler graph (after every pass) as
 Graphviz DOT, written here from the compiler graph (no pydot): nodes labelled with op and
 shape, each fused kernel a cluster. `--memory` draws the memory plan: schedule steps on x,
 arena offset on y, one rectangle per stored value over its live range; with matplotlib when it
@@ -14,13 +13,12 @@ pictures from recompiling its `symbol.json` for the exported shapes.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
-import re
 
 from codegen.graph import node
 from runtime.errors import ConfigError
+from symrnn.cli.common import writing
 
 STATS = [("kernels", "kernels"), ("launches / forward", "launches_forward"),
          ("launches / backward", "launches_backward"), ("GEMMs / forward", "gemms_forward"),
@@ -30,108 +28,9 @@ STATS = [("kernels", "kernels"), ("launches / forward", "launches_forward"),
 
 # ---- run ----------------------------------------------------------------------------------------
 
-def named_file(text: str) -> tuple[str, str]:
-    name, eq, path = text.partition("=")
-    if not eq or not name or not path:
-        raise argparse.ArgumentTypeError(f"expected NAME=FILE.npy, given {text!r}")
-    return name, path
-
-
-def configure_run(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", nargs="?", metavar="MODEL.zip",
-                   help="an artifact written by `symrnn export` (required)")
-    p.add_argument("--input", type=named_file, action="append", default=[],
-                   metavar="NAME=FILE.npy", help="an input (or any argument) from a .npy file; "
-                   "every input of the artifact is required; float arrays are cast")
-    p.add_argument("--out", metavar="DIR", help="writes DIR/<output>.npy (required)")
-    p.add_argument("--train", action="store_true",
-                   help="training-mode forward: dropout and zoneout draw masks")
-    p.add_argument("--seed", type=seed, default=None, help="the masks' seed (with --train)")
-    p.add_argument("--backend", default="cpu", choices=["cpu", "cuda"])
-
-
-def seed(text: str) -> int:
-    """An argparse type: a seed is a non-negative int."""
-    value = int(text) if re.fullmatch(r"\s*\+?\d+\s*", text) else -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative int, given {text!r}")
-    return value
-
-
-@contextlib.contextmanager
-def writing(where: str, path):
-    """Turns an OSError while writing `path` into a one-line ConfigError."""
-    try:
-        yield
-    except OSError as e:
-        raise ConfigError(f"{where}: cannot write {str(path)!r}: "
-                          f"{e.strerror or type(e).__name__}") from None
-
-
-def run_run(args) -> int:
-    import numpy as np
-
-    import runtime
-    from symrnn.cli import require
-
-    require("run", {"MODEL.zip": args.model, "--out": args.out})
-    if args.seed is not None and not args.train:
-        raise ConfigError("run: --seed sets the masks of a training-mode forward; give --train")
-    if not os.path.exists(args.model):  # a folder: runtime.load says it is one
-        raise ConfigError(f"run: {args.model!r}: no such file")
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise ConfigError(f"run: --out {args.out!r} exists and is not a folder")
-    ex = runtime.load(args.model, backend=args.backend)
-    specs = ex.manifest["args"]
-    inputs = {}
-    for name, path in args.input:
-        if name not in specs:
-            raise ConfigError(f"run: --input {name!r} is not an argument of {args.model!r}; "
-                              f"its inputs are {ex.input_names}")
-        if name in inputs:
-            raise ConfigError(f"run: --input {name!r} is given twice")
-        inputs[name] = _load_input(name, path, specs[name])
-    missing = [n for n in ex.input_names if n not in inputs]
-    if missing:
-        want = specs[missing[0]]
-        raise ConfigError(f"run: input {missing[0]!r} is required, shape "
-                          f"{tuple(want['shape'])} {want['dtype']}: give --input "
-                          f"{missing[0]}=FILE.npy")
-    outputs = ex.forward(is_train=args.train, seed=args.seed, **inputs)
-    with writing("run", args.out):
-        os.makedirs(args.out, exist_ok=True)
-        for name, value in zip(ex.output_names, outputs):
-            path = os.path.join(args.out, re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".npy")
-            np.save(path, value, allow_pickle=False)
-            print(f"{path}: {value.dtype} {value.shape}")
-    return 0
-
-
-def _load_input(name: str, path: str, spec: dict):
-    import numpy as np
-
-    try:
-        value = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise ConfigError(f"run: input {name!r}: {path!r}: no such file") from None
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"run: input {name!r}: {path!r} is not a .npy array that loads "
-                          f"without pickle ({' '.join(str(e).split())})") from None
-    if not isinstance(value, np.ndarray):  # an .npz archive
-        raise ConfigError(f"run: input {name!r}: {path!r} is an .npz archive; give one .npy")
-    shape, dtype = tuple(spec["shape"]), np.dtype(spec["dtype"])
-    if value.shape != shape:
-        raise ConfigError(f"run: input {name!r} ({path}) has shape {value.shape} but the "
-                          f"program expects {shape}")
-    if value.dtype.kind == "f" and dtype.kind == "f":
-        value = value.astype(dtype, copy=False)
-    return value
-
-
-# ---- inspect -----------------------------------------------------------------------------------
 
 def configure_inspect(p: argparse.ArgumentParser) -> None:
-    from symrnn.cli import add_stack_args, positive
+    from symrnn.cli.common import add_stack_args, positive
 
     p.add_argument("model", nargs="?", metavar="MODEL.zip",
                    help="an exported artifact; without it, the stack the options describe")
@@ -149,7 +48,7 @@ def configure_inspect(p: argparse.ArgumentParser) -> None:
 
 
 def run_inspect(args) -> int:
-    from symrnn.cli import _check_writable
+    from symrnn.cli.common import _check_writable
 
     for flag in ("dot", "memory"):
         if getattr(args, flag):
@@ -166,7 +65,7 @@ def run_inspect(args) -> int:
                               f"{args.model!r})")
         symbol, shapes, wrt, program = _from_artifact(args)
     else:
-        from symrnn.cli import stack_symbol
+        from symrnn.cli.common import stack_symbol
 
         symbol = stack_symbol(args, args.seq_len, args.data_dim)
         shapes = {"data": (args.seq_len, args.batch, args.data_dim)}
@@ -193,7 +92,7 @@ def run_inspect(args) -> int:
 def _from_artifact(args):
     from runtime.artifact import read
     from runtime.program import Program
-    from symrnn.cli import manifest_summary
+    from symrnn.cli.common import manifest_summary
     from symrnn.symbol import load_json
 
     if not os.path.exists(args.model):  # a folder: read() says it is one
@@ -247,6 +146,7 @@ def format_stats(program) -> str:
 
 
 # ---- pictures ------------------------------------------------------------------------------------
+
 
 def _q(text) -> str:
     return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'

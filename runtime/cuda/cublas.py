@@ -4,7 +4,7 @@ Only what the CUDA engine needs: `cublasCreate_v2`, `cublasSetStream_v2`,
 `cublasSetWorkspace_v2` (so that stream capture never has to allocate), and the single and
 double precision `gemm` and `geam`. The calls take device pointers as plain integers (PyCUDA's
 `int(allocation)`) and use cuBLAS's own column-major convention; mapping row-major operands
-onto them is the caller's business (`runtime.cuda_ops.gemm_call`).
+onto them is the caller's business (`runtime.cuda.commands.gemm_call`).
 
 The library is searched in this order: `SYMRNN_CUBLAS` (a path), `ctypes.util.find_library`,
 the CUDA toolkit (`CUDA_HOME`, `CUDA_PATH`, the parent of `nvcc`'s folder, `/usr/local/cuda`:

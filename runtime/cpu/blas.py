@@ -2,7 +2,7 @@
 
 OpenBLAS's own threads collapse when another process holds a core: a fused forward measured
 660 ms with 2 threads against 18 ms with 1 on this 2-core machine while it was busy. The CPU
-engine therefore keeps OpenBLAS to one thread and runs its own pool (runtime.gemm_c), which
+engine therefore keeps OpenBLAS to one thread and runs its own pool (runtime.cpu.gemm_source), which
 degrades to one thread instead. `blas_threads(n)` sets the count for a block (None: unchanged).
 
 OpenBLAS's idle threads spin for about 2^28 cycles (0.1 s) after each threaded call, so a
@@ -10,7 +10,7 @@ threaded GEMM followed by work on a second thread pool (the packed per-step GEMM
 pool one core short for the whole time loop (measured: a 2-thread loop after a 2-thread
 OpenBLAS GEMM was no faster than a 1-thread one). `one_pool()` therefore sets OpenBLAS to one
 thread for the length of a phase and tells the engine how many threads it had: the engine runs
-its GEMMs and kernels on that many threads of its own pool (runtime.gemm_c).
+its GEMMs and kernels on that many threads of its own pool (runtime.cpu.gemm_source).
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import pytest
 from codegen.interpreter import EvalContext
 from codegen.ops import OPS
 from runtime.errors import BindError
-from runtime.libops import LIBOPS, indices, reduced_axes, split_span
+from runtime.library import LIBOPS, indices, reduced_axes, split_span
 
 R = np.random.default_rng(0)
 
@@ -112,7 +112,7 @@ def test_helpers():
 
 
 def test_runtime_imports_neither_codegen_nor_symrnn():
-    code = ("import sys, runtime.libops, runtime.cpu; "
+    code = ("import sys, runtime.library, runtime.cpu; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('codegen', 'symrnn')]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,7 +1,7 @@
 """Binding: Symbol + shapes + backend -> Executor.
 
 `reference` interprets the graph with numpy; `cpu` (the default) and `cuda` run a compiled
-Program; `cuda-sim` runs the CUDA engine and kernels on the host (runtime.cuda_sim).
+Program; `cuda-sim` runs the CUDA engine and kernels on the host (runtime.cuda.sim).
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ copy. A copy or a transpose of a row-major window is one `geam` the same way.
 Library ops (`op` steps) become cuBLAS calls where that is exact and cheap (`DEVICE_OPS`:
 stack, concat along the first or last axis, sums and means over the leading axes as a GEMM
 with a row of ones, 2-D transpose, reshape of contiguous data); any other op, or an op whose
-views do not fit, runs on the host with runtime.libops (`None` from the table means that).
+views do not fit, runs on the host with runtime.library (`None` from the table means that).
 
 Kernels are launched with block `(256, 1, 1)` and grid `(ceil(cols / 256), min(rows, 65535))`:
 the CUDA rendering (codegen/render.py) walks rows over `blockIdx.y` and columns over the x
@@ -28,7 +28,7 @@ import numpy as np
 
 from runtime.assemble import copies, flat2d
 from runtime.compile_cache import kernel_args
-from runtime.libops import reduced_axes
+from runtime.library import reduced_axes
 from runtime.program import Kernel, Step
 
 BLOCK = (256, 1, 1)

@@ -15,15 +15,15 @@ registers and, for each k, loads NV vectors of the panel and broadcasts MR eleme
 With AVX-512 that is 6 x 4 = 24 of the 32 registers, 10 loads per 24 multiply-adds, against
 10 per 16 for the 8 x 2 block it had before, which ran 5-35% slower in an interleaved
 one-thread A/B ((64x512)·(512x2048): 53 against 73 GFLOP/s median; (64x256)·(256x1024): 80
-against 84). With AVX (16 registers) it is 6 x 2 (runtime.gemm_c's WIDTH).
-Panels are shared among the threads of runtime.gemm_c's pool.
+against 84). With AVX (16 registers) it is 6 x 2 (runtime.cpu.gemm_source's WIDTH).
+Panels are shared among the threads of runtime.cpu.gemm_source's pool.
 
 The blocked GEMM (`big_call`) runs blocks of MC rows of `A` by KC of `K`, each block a job of
 the pool: the per-step product again, with `A`'s block kept in cache. It packs KC rows of `B`
 at a time into a scratch of the engine's (packing all of `B` first ran no faster, and a
 weight gradient's `B` is 13 MB), and a transposed `A` (a weight gradient's `dG^T`) has its
-block packed into rows of MR (runtime.gemm_c's rows of C per micro-kernel call), at the front
-of the same scratch: read in place, one cache line per k and MR rows, it ran at half the speed.
+block packed into rows of MR (runtime.cpu.gemm_source's rows of C per micro-kernel call), at
+the front of the same scratch: read in place, one cache line per k and MR rows, it ran at half the speed.
 Two threads, float32, interleaved with numpy's cblas split into single-threaded calls over the
 same threads (what ran these products before):
 (6400x512)·(512x2048) at 143-156 GFLOP/s against 121-128, (6400x2048)·(2048x512) at 139-154
@@ -31,9 +31,10 @@ against 123-136, and (2048x6400)·(6400x512), `A` transposed, at 116-150 against
 packing takes 15 ms of the 90-120). In a training step of the zoneout stack of bench/run.py
 the weight gradients this way took 5-10% off the step (850-899 ms against 941-949, medians).
 
-Threads: the engine runs every phase inside `runtime.blas.one_pool()`, which holds OpenBLAS to
-one thread and hands its thread count to `threads` (a one-element array the C code reads at
-each call); the pool's caller never waits for a worker that has not started (runtime.gemm_c).
+Threads: the engine runs every phase inside `runtime.cpu.blas.one_pool()`, which holds OpenBLAS
+to one thread and hands its thread count to `threads` (a one-element array the C code reads at
+each call); the pool's caller never waits for a worker that has not started
+(runtime.cpu.gemm_source).
 
 `plan(steps)` finds the steps that can use the packed GEMM: a gemm of one phase whose right
 operand (same view, same transposition) is used by at least two gemm steps of that phase, is not
@@ -47,7 +48,7 @@ from functools import partial
 
 import numpy as np
 
-from runtime.gemm_c import KC, MC, VECTOR_BYTES, c_source
+from runtime.cpu.gemm_source import KC, MC, VECTOR_BYTES, c_source
 from runtime.program import Step, View
 
 SUFFIX = {"float32": "f32", "float64": "f64"}

@@ -17,10 +17,10 @@ the T=100, N=64, I=H=512 LSTM is about 8 MB of weights and 13 MB of data per cal
 did not change (parameters between evaluation batches), at the cost of that copy and one
 comparison per argument. Outputs and gradients are copied device->host when returned.
 
-Steps. `gemm` steps are one cuBLAS call each (runtime.cuda_ops.gemm_call maps the row-major
+Steps. `gemm` steps are one cuBLAS call each (runtime.cuda.commands.gemm_call maps the row-major
 views onto column-major cuBLAS); `kernel` steps one launch each; `op` steps become cuBLAS
-calls where runtime.cuda_ops.DEVICE_OPS covers them (stack, concat, sums over leading axes,
-transpose, reshape), else they run on the host with runtime.libops: their inputs are copied
+calls where runtime.cuda.commands.DEVICE_OPS covers them (stack, concat, sums over leading axes,
+transpose, reshape), else they run on the host with runtime.library: their inputs are copied
 to the host and their output back, which is slow but only used outside the time loop by the
 programs the compiler emits for RNN stacks (losses, embeddings).
 
@@ -31,7 +31,7 @@ replayed from then on. The pointers a graph holds never change, and the seed is 
 control block at run time, so graphs stay valid for the engine's life.
 
 The device. Everything the engine asks of the GPU goes through a small interface, `Device`:
-runtime.cuda_device.PyCudaDevice (PyCUDA + cuBLAS) on a GPU, runtime.cuda_fake.RecordingDevice
+runtime.cuda.device.PyCudaDevice (PyCUDA + cuBLAS) on a GPU, runtime.cuda.recording.RecordingDevice
 in the tests, which records each call and carries it out with numpy.
 """
 from __future__ import annotations
@@ -44,15 +44,12 @@ from typing import Protocol
 
 import numpy as np
 
-from runtime.cuda_ops import DEVICE_OPS, Launch, Matrix, gemm_call, launch_args, launch_config
-from runtime.errors import BindError, ShapeError, fmt_shape
-from runtime.libops import LIBOPS
+from runtime.cuda.commands import DEVICE_OPS, Launch, Matrix, gemm_call, launch_args, launch_config
+from runtime.layout import FLOATS, PHASES, OpCall, ProgramLayout, initial_contents
 from runtime.program import Program, Step, View
 
-PHASES = ("forward", "backward")
 ALIGN = 256  # bytes: cudaMalloc's alignment, kept for every buffer in the arena
 UPLOADS = ("always", "changed")
-FLOATS = ("float32", "float64")
 
 
 class Device(Protocol):
@@ -72,14 +69,9 @@ class Device(Protocol):
     def launch_graph(self, graph) -> None: ...
 
 
-@dataclass
-class HostOp:
+@dataclass(frozen=True)
+class HostOp(OpCall):
     """An `op` step run on the host: inputs copied down, `fn` applied, the output copied up."""
-    name: str
-    fn: object
-    attrs: dict
-    inputs: list
-    output: View
 
     def run(self, engine: CudaEngine) -> None:
         engine.run_host_op(self)
@@ -121,32 +113,23 @@ class CudaEngine:
         if upload not in UPLOADS:
             raise ValueError(f"CudaEngine: 'upload' must be one of {UPLOADS}, given {upload!r}")
         if device is None:
-            from runtime.cuda_device import default_device  # imports PyCUDA
+            from runtime.cuda.device import default_device  # imports PyCUDA
             device = default_device()
         self.program, self.device, self.upload = program, device, upload
+        self.layout = layout = ProgramLayout(program)
         self.graphs = _env_flag("SYMRNN_CUDA_GRAPHS") if graphs is None else bool(graphs)
-        self.arg_specs = {n: (tuple(s), d) for n, (s, d) in program.args.items()}
-        self.out_specs = [(n, tuple(v.shape), program.buffers[v.buffer].dtype)
-                          for n, v in program.outputs]
-        self.wrt = list(program.grads)
-        odd = [s.name for s in program.steps if s.phase not in PHASES]
-        if odd:
-            raise ValueError(f"program: steps {odd} are in neither phase {PHASES}")
+        self.arg_specs, self.out_specs, self.wrt = layout.arg_specs, layout.out_specs, layout.wrt
         self.transfers = {"htod_bytes": 0, "dtoh_bytes": 0}
         self._owned: list = []
         self._finalizer = weakref.finalize(self, _free_all, device, self._owned)
         self.bases = self._allocate()
         self.ctl = self._alloc(16)
         self._ones: dict = {}
-        self._arg_of = _arg_buffers(program, self.arg_specs)
         self._shadow: dict = {}
-        used = sorted({s.attrs["kernel"] for s in program.steps if s.kind == "kernel"})
-        device.load_kernels([program.kernels[name] for name in used])
+        device.load_kernels([program.kernels[name] for name in layout.kernel_names()])
         self.masks = self._mask_table()
-        self.phases = {p: _segments([c for s in program.steps_in(p)
+        self.phases = {p: _segments([c for s in layout.steps if s.phase == p
                                      for c in self._lower(s, device_ops)]) for p in PHASES}
-        names = [n for n, _ in program.outputs]
-        self._head_grads = [(names.index(h), b) for h, b in program.head_grads]
 
     # ---- the engine protocol ------------------------------------------------------------------
     def forward(self, args: dict, is_train: bool, seed: int) -> list:
@@ -157,7 +140,7 @@ class CudaEngine:
                 for _, v in self.program.outputs]
 
     def backward(self, head_grads: list) -> dict:
-        for index, name in self._head_grads:
+        for index, name, _ in self.layout.head_grads:
             buf = self.program.buffers[name]
             self._htod(self.bases[name], np.ascontiguousarray(head_grads[index], buf.dtype)
                        .reshape(-1)[:buf.size])
@@ -193,24 +176,16 @@ class CudaEngine:
             total += -(-b.size * np.dtype(b.dtype).itemsize // ALIGN) * ALIGN
         base = self._alloc(total) if arena else 0
         bases = {name: base + off for name, off in offsets.items()}
-        debug = os.environ.get("SYMRNN_DEBUG", "0") not in ("", "0")
         for b in arena:
-            init = np.zeros(b.size, b.dtype)
-            if debug and init.dtype.kind == "f":
-                init.fill(np.nan)
-            self._htod(bases[b.name], init)
+            self._htod(bases[b.name], initial_contents(b.size, b.dtype))
         for b in self.program.buffers.values():
-            if b.kind not in ("arena", "arg", "head_grad"):
-                raise ValueError(f"program: buffer {b.name!r} has unknown kind {b.kind!r}")
             if b.kind != "arena":
                 bases[b.name] = self._alloc(b.size * np.dtype(b.dtype).itemsize)
         return bases
 
     def _mask_table(self) -> dict:
         """{mask ids: device pointer}: every launch's ids in one uint32 allocation."""
-        ids = {tuple(s.attrs.get("masks", ())) or (0,) for s in self.program.steps
-               if s.kind == "kernel"}
-        ids = sorted(ids | {(0,)})
+        ids = self.layout.mask_ids()
         table = np.array([i for t in ids for i in t], np.uint32)
         base = self._alloc(table.nbytes)
         self._htod(base, table)
@@ -222,14 +197,14 @@ class CudaEngine:
         return self.bases[v.buffer] + v.offset * self.itemsize(v)
 
     def itemsize(self, v: View) -> int:
-        return np.dtype(self.program.buffers[v.buffer].dtype).itemsize
+        return self.layout.itemsize(v)
 
     def dtype(self, v: View) -> str:
-        return self.program.buffers[v.buffer].dtype
+        return self.layout.dtype(v)
 
     def matrix(self, v: View, rows: int | None = None, cols: int | None = None) -> Matrix:
         rows, cols = v.rows if rows is None else rows, v.cols if cols is None else cols
-        _check_bounds(v, rows, cols, self.program.buffers[v.buffer].size)
+        self.layout.check_view(v, rows, cols)
         return Matrix(self.pointer(v), rows, cols, v.ld)
 
     def ones(self, dtype: str, n: int) -> Matrix:
@@ -245,54 +220,31 @@ class CudaEngine:
         lower = {"gemm": self._gemm, "kernel": self._launch, "op": self._op}.get(step.kind)
         if lower is None:
             raise ValueError(f"program: step {step.name!r} has unknown kind {step.kind!r}")
-        try:
-            return lower(step, device_ops)
-        except ValueError as e:
-            raise ValueError(f"program: step {step.name!r}: {e}") from e
+        return lower(step, device_ops)
 
     def _gemm(self, step: Step, _=None) -> list:
-        a, b, c = step.inputs[0], step.inputs[1], step.outputs[0]
-        if {self.dtype(v) for v in (a, b, c)} != {self.dtype(c)} or self.dtype(c) not in FLOATS:
-            raise ValueError("gemm operands must share a float dtype")
-        attrs = step.attrs
-        return [gemm_call(self.dtype(c), self.matrix(a), self.matrix(b), self.matrix(c),
-                          bool(attrs.get("trans_a")), bool(attrs.get("trans_b")))]
+        g = self.layout.gemm(step)
+        return [gemm_call(self.dtype(g.c), self.matrix(g.a), self.matrix(g.b), self.matrix(g.c),
+                          g.trans_a, g.trans_b)]
 
     def _launch(self, step: Step, _=None) -> list:
-        kernel = self.program.kernels[step.attrs["kernel"]]
-        rows = int(step.attrs.get("rows", step.outputs[0].rows))
-        cols = int(step.attrs.get("cols", step.outputs[0].cols))
-        masks = tuple(step.attrs.get("masks", ()))
-        views = [*step.inputs, *step.outputs]
-        counts = (len(step.inputs), len(step.outputs), len(masks))
-        if counts != (kernel.n_in, kernel.n_out, kernel.n_masks):
-            raise ValueError(f"kernel {kernel.name} takes (inputs, outputs, masks) "
-                             f"{(kernel.n_in, kernel.n_out, kernel.n_masks)}, given {counts}")
-        if {self.dtype(v) for v in views} != {kernel.dtype}:
-            raise ValueError(f"{kernel.dtype} kernel {kernel.name} given other buffers")
+        launch = self.layout.launch(step)
+        rows, cols = launch.rows, launch.cols
         if rows * cols == 0:
             return []
-        operands = [(self.matrix(v, rows, cols).ptr, v.ld) for v in views]
+        operands = [(self.pointer(v), v.ld) for v in launch.views]
         grid, block = launch_config(rows, cols)
-        args = launch_args(kernel, rows, cols, operands, self.ctl, self.masks[masks or (0,)])
-        return [Launch(kernel.name, grid, block, args)]
+        args = launch_args(launch.kernel, rows, cols, operands, self.ctl, self.masks[launch.masks])
+        return [Launch(launch.kernel.name, grid, block, args)]
 
     def _op(self, step: Step, device_ops: bool) -> list:
-        name = step.attrs.get("op")
-        if name not in LIBOPS:
-            raise ValueError(f"runs {name!r}, which is not a library op {sorted(LIBOPS)}")
-        if len(step.outputs) != 1:
-            raise ValueError(f"an op step has one output, given {len(step.outputs)}")
-        attrs = {k: v for k, v in step.attrs.items() if k != "op"}
-        views = [*step.inputs, *step.outputs]
-        floats = {self.dtype(v) for v in views}
-        if device_ops and name in DEVICE_OPS and len(floats) == 1 and floats <= set(FLOATS):
-            commands = DEVICE_OPS[name](dataclasses.replace(step, attrs=attrs), self)
+        op = self.layout.op(step)
+        floats = {self.dtype(v) for v in [*op.inputs, op.output]}
+        if device_ops and op.name in DEVICE_OPS and len(floats) == 1 and floats <= set(FLOATS):
+            commands = DEVICE_OPS[op.name](dataclasses.replace(step, attrs=op.attrs), self)
             if commands is not None:
                 return commands
-        for v in views:
-            self.matrix(v)  # bounds
-        return [HostOp(step.name, LIBOPS[name], attrs, list(step.inputs), step.outputs[0])]
+        return [HostOp(op.name, op.fn, op.attrs, op.inputs, op.output)]
 
     # ---- running ------------------------------------------------------------------------------
     def _run(self, phase: str) -> None:
@@ -311,13 +263,8 @@ class CudaEngine:
             self._htod(self.pointer(out), flat)
 
     def _upload_args(self, args: dict) -> None:
-        for name, arg in self._arg_of.items():
-            buf, value = self.program.buffers[name], args.get(arg)
-            if not isinstance(value, np.ndarray):
-                raise BindError(f"forward: no array for argument {arg!r}")
-            if value.size != buf.size:
-                raise ShapeError(f"forward: {arg!r} has shape {fmt_shape(value.shape)} "
-                                 f"({value.size} elements) but the program holds {buf.size}")
+        for name in self.layout.arg_of:
+            buf, value = self.program.buffers[name], self.layout.arg_value(name, args)
             host = np.ascontiguousarray(value, buf.dtype).reshape(-1)
             if self.upload == "changed":
                 old = self._shadow.get(name)
@@ -353,25 +300,6 @@ def _segments(commands: list) -> list:
         else:
             out.append(Segment([c]))
     return out
-
-
-def _arg_buffers(program: Program, specs: dict) -> dict:
-    """argument buffer -> argument name (`arg:NAME`, or just `NAME`)."""
-    found = {}
-    for b in program.buffers.values():
-        if b.kind == "arg":
-            name = b.name if b.name in specs else b.name.removeprefix("arg:")
-            if name not in specs:
-                raise ValueError(f"program: argument buffer {b.name!r} names no argument of "
-                                 f"{list(specs)}")
-            found[b.name] = name
-    return found
-
-
-def _check_bounds(v: View, rows: int, cols: int, size: int) -> None:
-    if v.offset < 0 or (rows and cols and v.offset + (rows - 1) * v.ld + cols > size):
-        raise ValueError(f"view {v} ({rows} x {cols}) reaches past buffer {v.buffer!r} "
-                         f"({size} elements)")
 
 
 def _free_all(device, pointers: list) -> None:

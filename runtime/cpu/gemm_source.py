@@ -1,0 +1,44 @@
+"""The C source of runtime.cpu.packed_gemm: the packed-weight GEMM (per step, and blocked for the
+products that run once) and the thread pool it shares with the row-split kernels. The C lives
+in gemm_pool.c and gemm_template.c next to this file (package data); `c_source()` joins them.
+
+Plain C with GCC vector extensions, so `-march=native` picks the vector width the host has;
+float and double come from one template.
+
+The pool. A job is a count of tasks (panels of B, or parts of C); the caller publishes it and
+then claims tasks itself, one compare-and-swap each, alongside whichever workers are awake. It
+waits only for tasks a worker has claimed, never for a worker that has not started: on a busy
+machine, where a worker may not get a core for milliseconds, the caller simply does every task
+(an OpenMP loop measured 5x slower than one thread there, waiting at its barrier). Idle
+workers spin briefly, then sleep on a condition variable. After a fork the child has no
+workers; the caller then runs every task itself.
+"""
+from __future__ import annotations
+
+from importlib import resources
+
+VECTOR_BYTES = 64  # the widest vector (AVX-512's): what packed operands are aligned to
+MR = 6  # rows of C per micro-kernel call
+MC, KC = 192, 512  # a block of a product that runs once: rows of A, and of K (measured best
+#                    of 48-384 by 128-1024 on an input projection, a data and a weight gradient)
+PARALLEL = {  # below these sizes (multiply-adds, or elements packed) one thread is faster
+    "PARALLEL_GEMM": 1 << 19, "PARALLEL_PACK": 1 << 16}
+POOL = "gemm_pool.c"  # the vector width and the thread pool (package data)
+TEMPLATE = "gemm_template.c"  # packing and the micro-kernel, for one C type `real`
+C_TYPE = {"f32": "float", "f64": "double"}
+
+
+def c_source() -> str:
+    """The whole translation unit: the sizes above as macros, gemm_pool.c, then
+    gemm_template.c once per C type (`real`, `_SUF` -> `_f32`/`_f64`, TAILS expanded)."""
+    head = "".join(f"#define {k} {v}L\n" for k, v in PARALLEL.items())
+    parts = [f"#define MR {MR}\n#define MC {MC}\n#define KC {KC}\n{head}", _text(POOL)]
+    for suffix, c_type in C_TYPE.items():
+        template = _text(TEMPLATE).replace("TAILS", " ".join(f"TAIL({m})" for m in range(1, MR)))
+        parts.append(f"#define real {c_type}\n" + template.replace("_SUF", f"_{suffix}")
+                     + "#undef real\n")
+    return "".join(parts)
+
+
+def _text(name: str) -> str:
+    return resources.files("runtime.cpu").joinpath(name).read_text()
