@@ -12,7 +12,7 @@ from functools import partial
 import codegen
 from codegen.reference import ReferenceEngine
 from runtime.engines import make_engine
-from runtime.errors import BindError
+from runtime.errors import BindError, fmt_shape
 from runtime.executor import Executor
 from symrnn.symbol import Symbol
 
@@ -74,12 +74,14 @@ def reshape(cache, backend, optimize, dtype, ex: Executor, shapes: dict) -> Exec
     """`ex.reshape(**shapes)` (runtime.executor): `symbol=` (optional) is the graph to bind
     instead of `ex.symbol` (the same network unrolled to another length, say); the other
     shapes update those `ex` was bound with, states re-inferred. Arguments whose shape and
-    dtype do not change share `ex`'s arrays, and their gradients `ex`'s gradient arrays."""
+    dtype do not change share `ex`'s arrays, and their gradients `ex`'s gradient arrays; any
+    other argument not named in `shapes` is refused unless `partial_shaping=True`."""
     from symrnn.bind import simple_bind
     from symrnn.model import state_args
 
     shapes = dict(shapes)
     symbol = shapes.pop("symbol", None) or ex.symbol
+    partial_shaping = shapes.pop("partial_shaping", False)
     if not isinstance(symbol, Symbol):
         raise BindError(f"reshape: 'symbol' must be a Symbol, given {type(symbol).__name__}")
     names = symbol.list_arguments()
@@ -90,8 +92,27 @@ def reshape(cache, backend, optimize, dtype, ex: Executor, shapes: dict) -> Exec
     new = simple_bind(symbol, backend, reqs, optimize, dtype, ex.seed, {**base, **shapes},
                       where="reshape", cache=cache)
     new.input_names = ex.input_names
+    if not partial_shaping:
+        _require_shared(new, ex, set(shapes) | states)
     _share_arrays(new, ex, set(shapes))
     return new
+
+
+def _require_shared(new: Executor, old: Executor, named: set) -> None:
+    """As MXNet's `reshape`: an argument not named in the shapes (nor a state) that the new
+    executor could not share (its shape or dtype changed, or the old one has no such
+    argument) would start from zeros; that is refused unless `partial_shaping=True`."""
+    for n, mine in new.arg_dict.items():
+        theirs = old.arg_dict.get(n)
+        if n in named or (theirs is not None and theirs.shape == mine.shape
+                          and theirs.dtype == mine.dtype):
+            continue
+        was = "no such argument" if theirs is None else f"{fmt_shape(theirs.shape)} " \
+            f"{theirs.dtype}"
+        raise BindError(f"reshape: argument {n!r} would be {fmt_shape(mine.shape)} "
+                        f"{mine.dtype}, but the executor being reshaped has {was}, so it "
+                        f"could not be shared and would start from zeros; name it in the "
+                        f"shapes, or pass partial_shaping=True to allow this")
 
 
 def _share_arrays(new: Executor, old: Executor, reshaped: set) -> None:

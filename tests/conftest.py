@@ -1,6 +1,6 @@
 """Suite-wide settings: every program the tests compile is verified (SYMRNN_DEBUG=1 runs the
 graph verifier after each pass and the memory verifier on each plan), and compiled kernels
-go to a per-session cache directory."""
+go to a cache directory of their own (not the user's), shared by test runs."""
 import os
 import tempfile
 

@@ -35,7 +35,7 @@ def plan_memory(g: Graph) -> Graph:
     placed_by_source = [n for n in order if n in views or node(g, n).op == "var"]
     owners = _owners(g, unit_of, order)
     parent = _in_place(g, owners, unit_of)
-    in_place = {c for c in parent.values()  # built whole: its copy step goes
+    in_place = {c for c in set(parent.values())  # built whole: its copy step goes
                 if all(parent.get(p) == c for p in node(g, c).inputs)}
     schedule = [(u, ph) for u, ph in g.graph["schedule"] if u not in in_place]
     pos = {u: i for i, (u, _) in enumerate(schedule)}

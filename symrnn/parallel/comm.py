@@ -184,6 +184,7 @@ def abort_on_uncaught(comm) -> None:
         previous(kind, value, tb)
         print(f"symrnn: rank {comm.rank} of {comm.size} failed ({kind.__name__}); aborting "
               f"every rank", file=sys.stderr, flush=True)
+        _let_mpiexec_relay_output()
         comm.abort(1)
 
     hook.symrnn_abort = True
@@ -197,4 +198,13 @@ def report_and_abort(comm, error: BaseException, where: str) -> None:
           f"aborting every rank", file=sys.stderr, flush=True)
     if os.environ.get("SYMRNN_DEBUG", "0") not in ("", "0"):
         traceback.print_exception(error)
+    _let_mpiexec_relay_output()
     comm.abort(1)
+
+
+def _let_mpiexec_relay_output(seconds: float = 0.5) -> None:
+    """mpiexec forwards a rank's output asynchronously and stops at MPI_Abort: without a
+    pause, the lines that say why a rank failed were seen lost on a loaded machine."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    time.sleep(seconds)

@@ -139,3 +139,36 @@ def test_a_loaded_artifact_cannot_reshape(tmp_path):
     loaded = runtime.load(tmp_path / "a.zip")
     with pytest.raises(sym.BindError, match="reshape"):
         loaded.reshape(data=(5, 3, I))
+
+
+def _dense_executor():
+    out = sym.dense(sym.Variable("data"), 3, name="fc")
+    ex = out.simple_bind(data=(2, 5))
+    ex.arg_dict["fc_weight"][...] = 1.0
+    return ex
+
+
+def test_a_parameter_whose_shape_would_change_is_refused():
+    """As MXNet's reshape: a weight that could not be shared would silently start from
+    zeros, so it is refused, naming it and both shapes; the executor is left as it was."""
+    ex = _dense_executor()
+    with pytest.raises(sym.BindError, match=r"'fc_weight' would be \(3, 7\).*\(3, 5\)"):
+        ex.reshape(data=(2, 7))
+    assert float(ex.arg_dict["fc_weight"].sum()) == 15.0
+    ex.forward(data=np.ones((2, 5), np.float32))
+
+
+def test_partial_shaping_or_naming_the_argument_allows_it():
+    ex = _dense_executor()
+    for new in (ex.reshape(data=(2, 7), partial_shaping=True),
+                ex.reshape(data=(2, 7), fc_weight=(3, 7))):
+        assert new.arg_dict["fc_weight"].shape == (3, 7)
+        assert new.arg_dict["fc_bias"] is ex.arg_dict["fc_bias"]
+
+
+def test_another_symbol_with_parameters_of_other_names_is_refused():
+    ex = bound("fused")
+    other = sym.RNNFactory(num_hidden=[H, 2], data_dim=I, name="other").step(
+        sym.Variable("data"), seq_len=5, ret_typ="out")[-1]
+    with pytest.raises(sym.BindError, match="'other_l0_i2h_weight'.*no such argument"):
+        ex.reshape(symbol=other, data=(5, 2, I))
