@@ -174,8 +174,8 @@ def issue15_goals(results: dict) -> list:
         add(f"inference {c['case']} ours/torch <= {goal}", v, goal, v <= goal)
         if c["N"] == 1:
             goal, v = GOALS_15["bandwidth_fraction"], c["bandwidth_fraction"]
-            add(f"inference {c['case']} fraction of the bandwidth bound >= {goal}", v, goal,
-                v >= goal, 1.0)
+            add(f"inference {c['case']} fraction of the bandwidth bound (bound: 1) >= {goal}",
+                v, goal, v >= goal)
     v, goal = inf["streaming"]["chunk_over_step"], GOALS_15["chunk_over_step"]
     add(f"streaming T=1 chunk / step inside the T={inf['streaming']['T']} program <= {goal}",
         v, goal, v <= goal)
