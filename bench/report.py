@@ -8,6 +8,12 @@ GOALS = {  # the issue's speed goals (issue 3, acceptance)
     "fused_over_torch_gru_max": 1.0,
     "torch_over_fused_zoneout_fwdbwd_min": 3.0,
 }
+GOALS_15 = {  # issue 15, acceptance
+    "lstm": {"fwdbwd": 0.7, "fwd": 0.9}, "gru": {"fwdbwd": 0.6, "fwd": 0.6},
+    "roof_fraction": {"fwdbwd": 0.85, "fwd": 0.9},
+    "infer_over_torch": {1: 0.3, 4: 0.5, 8: 0.5}, "bandwidth_fraction": 0.7,
+    "chunk_over_step": 2.0,
+}
 
 
 def ratios(res) -> dict:
@@ -133,6 +139,46 @@ def evaluate_goals(results: dict) -> list:
                 v = r[mode]["fused_over_torch"]
                 add(f"{name}: fused {label} {word} {peer} (fused/torch)", v, GOALS[key],
                     v is not None and v <= GOALS[key])
+    return goals + issue15_goals(results)
+
+
+def issue15_goals(results: dict) -> list:
+    """Issue 15's goals, each with the bound of this run where there is one (`roof_bound`:
+    the ratio at which every product runs at the roof, or the bandwidth bound)."""
+    goals = []
+
+    def add(goal, value, threshold, ok, bound=None):
+        goals.append({"goal": "issue 15: " + goal, "value": value, "threshold": threshold,
+                      "pass": None if value is None else bool(ok), "roof_bound": bound})
+
+    for c in results["cases"]:
+        tm = next(iter(c["timings"].values()))
+        r, fr, name = tm["ratios"], tm.get("roof_fraction", {}), c["case"]
+        if c["zoneout"]:
+            continue  # issue 3's zoneout goal above is issue 15's too (3x, with its bound)
+        for mode in ("fwdbwd", "fwd"):
+            goal = GOALS_15[c["typ"]][mode]
+            v = r[mode]["fused_over_torch"]
+            add(f"{name} {mode} fused/torch <= {goal}", v, goal, v is not None and v <= goal,
+                None)
+            if c["typ"] == "lstm":
+                goal, v = GOALS_15["roof_fraction"][mode], fr.get(f"fused_{mode}")
+                add(f"{name} {mode} fraction of the GEMM roof >= {goal}", v, goal,
+                    v is not None and v >= goal)
+    inf = results.get("inference")
+    if not inf:
+        return goals
+    for c in inf["cases"]:
+        goal = GOALS_15["infer_over_torch"][c["N"]]
+        v = c["ours_over_torch"]
+        add(f"inference {c['case']} ours/torch <= {goal}", v, goal, v <= goal)
+        if c["N"] == 1:
+            goal, v = GOALS_15["bandwidth_fraction"], c["bandwidth_fraction"]
+            add(f"inference {c['case']} fraction of the bandwidth bound (bound: 1) >= {goal}",
+                v, goal, v >= goal)
+    v, goal = inf["streaming"]["chunk_over_step"], GOALS_15["chunk_over_step"]
+    add(f"streaming T=1 chunk / step inside the T={inf['streaming']['T']} program <= {goal}",
+        v, goal, v <= goal)
     return goals
 
 

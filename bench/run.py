@@ -68,6 +68,7 @@ for p in (ROOT, HERE):
         sys.path.insert(0, p)
 
 from breakdown import breakdown, cpu_engines, program_flops, timed
+from infer import inference_lines, run_inference
 from machine import _threadpools, loadavg, machine_info
 from peers import TorchRNN, TorchZoneoutLoop, torch_or_none
 from report import (
@@ -82,7 +83,7 @@ from report import (
 import symrnn as sym
 
 IMPLS = ("fused", "unrolled", "reference", "torch")
-ALL_CASES = ("lstm1", "lstm2", "gru1", "gru2", "zoneout")
+ALL_CASES = ("lstm1", "lstm2", "gru1", "gru2", "zoneout", "infer")  # infer: bench/infer.py
 ZONEOUT = 0.1
 CHECK_ATOL = 1e-3  # float32 outputs, fused against every other implementation
 
@@ -412,6 +413,8 @@ def parse(argv=None):
     cfg.roof_size = cfg.roof_size or (256 if q else 4096)
     cfg.roof_repeats = 3
     cfg.breakdown_runs = 2 if q else 3
+    cfg.infer_rounds = 2 if q else 7
+    cfg.stream_rounds = 2 if q else 5
     cfg.thread_settings = []
     for t in (x.strip() for x in cfg.threads.split(",") if x.strip()):
         if t != "default" and not (t.isdigit() and int(t) > 0):
@@ -463,7 +466,12 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     results["cases"] = []
     for name in cfg.case_list:
-        results["cases"].append(run_case(name, cfg, torch, rng))
+        if name == "infer":
+            if torch is not None:
+                log("[infer] small-batch inference, streaming, bandwidth bound")
+                results["inference"] = run_inference(cfg, torch, rng, log)
+        else:
+            results["cases"].append(run_case(name, cfg, torch, rng))
         finish(results, cfg, started, final=False)  # what is done so far, in case of a stop
     log("measuring the GEMM roof again ...")
     end = measure_roof(cfg)
@@ -541,6 +549,9 @@ def finish(results: dict, cfg, started: float, final: bool) -> str:
            f"{'PASS' if results['checks_ok'] else 'FAIL'}"), "```", "",
           "Where the fused programs' time goes (median per step group, ms):", "", "```",
           *breakdown_lines(results), "```", ""]
+    if "inference" in results:
+        md += ["Small-batch inference and streaming (issue 15; interleaved rounds, medians):",
+               "", *inference_lines(results["inference"]), ""]
     text = "\n".join(md)
     os.makedirs(os.path.dirname(os.path.abspath(cfg.out)), exist_ok=True)
     with open(cfg.out, "w") as f:

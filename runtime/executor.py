@@ -21,6 +21,7 @@ import numpy as np
 
 from runtime.arg_views import ArgDict
 from runtime.errors import BindError, BusyError, ShapeError, fmt_shape
+from runtime.stream import StateCarrier
 
 GRAD_REQS = ("write", "add", "null")
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -88,6 +89,7 @@ class Executor:
         self._train_calls = 0
         self._ran_forward = False
         self._lock = threading.Lock()
+        self._carrier = StateCarrier()
         if args:
             self.copy_params_from(args)
 
@@ -175,6 +177,13 @@ class Executor:
                 self.grad_dict[n] += g
             elif self._reqs[n] == "write":
                 np.copyto(self.grad_dict[n], g)
+
+    def carry_states(self, pairs) -> None:
+        """Streaming: writes each final-state output of the last forward into the
+        initial-state argument it continues, in place (`pairs`: {argument: output});
+        see runtime.stream."""
+        with self._exclusive("carry_states"):
+            self._carrier.carry(self, pairs)
 
     def reshape(self, **shapes) -> Executor:
         """A new executor for new input shapes that shares this one's parameter and gradient

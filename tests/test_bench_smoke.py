@@ -14,7 +14,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN = os.path.join(ROOT, "bench", "run.py")
-CASES = ["lstm1", "gru1", "zoneout"]
+CASES = ["lstm1", "gru1", "zoneout", "infer"]  # infer: bench/infer.py
+RNN_CASES = CASES[:3]
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
 
@@ -61,7 +62,7 @@ def test_roof(results):
 
 def test_cases_times_ratios_checks(results):
     data, _, _ = results
-    assert [c["case"] for c in data["cases"]] == CASES
+    assert [c["case"] for c in data["cases"]] == RNN_CASES
     impls = ["fused", "unrolled", "reference"] + (["torch"] if HAVE_TORCH else [])
     for c in data["cases"]:
         for mode in ("fwd", "fwdbwd"):
@@ -113,3 +114,24 @@ def test_roof_bound_is_the_peers_time_over_the_flops_at_the_roof(results):
     reference_goals = [g for g in data["goals"] if "than reference" in g["goal"]]
     assert reference_goals and all(g["roof_bound"] > 0 for g in reference_goals)
     assert "at this run's roof" in md
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="the inference cases run against PyTorch")
+def test_inference_streaming_and_bandwidth(results):
+    """Issue 15's cases: every small-batch case checked and timed, the streaming ratio and
+    the bandwidth bound there, and their goals printed."""
+    data, md, _ = results
+    inf = data["inference"]
+    names = [c["case"] for c in inf["cases"]]
+    assert names == [f"{t}{l} N={n}" for t in ("lstm", "gru") for l in (1, 2) for n in (1, 4, 8)]
+    for c in inf["cases"]:
+        assert c["check_ok"], c["max_abs_diff"]
+        assert c["times"]["ours"]["median_ms"] > 0 and c["times"]["torch"]["median_ms"] > 0
+        assert (c["N"] == 1) == ("bandwidth_fraction" in c)
+    assert set(inf["bandwidth"]) == {"lstm1", "lstm2", "gru1", "gru2"}
+    assert all(b["bound_ms"] > 0 for b in inf["bandwidth"].values())
+    s = inf["streaming"]
+    assert s["chunk_over_step"] == pytest.approx(s["per_chunk_ms"] / s["step_in_whole_ms"])
+    goals = [g["goal"] for g in data["goals"] if g["goal"].startswith("issue 15")]
+    assert any("bandwidth bound" in g for g in goals) and any("streaming" in g for g in goals)
+    assert "| inference case |" in md and "streaming T=1 chunks" in md

@@ -19,8 +19,9 @@ the arena, which the executor copies or adds.
 GEMMs and threads (runtime.cpu.gemm, which chooses the implementation: SYMRNN_GEMM): per-step
 products against one weight run against a copy of it packed once per phase, by the first of
 them; the other products run once, symrnn's own packing their operands as they go into one
-scratch per dtype (`_big_scratch`). With symrnn's own GEMM each phase runs inside
-`runtime.cpu.blas.one_pool()`, which lends OpenBLAS's thread count to these GEMMs and holds
+scratch per dtype (`_big_scratch`), except those of one row, which read the weight in place
+(runtime.cpu.gemv: a T=1 chunk of a stream packs nothing). With symrnn's own GEMM each phase
+runs inside `runtime.cpu.blas.one_pool()`, which lends OpenBLAS's thread count to these GEMMs and holds
 OpenBLAS itself to one thread, so that one pool serves the program (OpenMP threads fighting
 OpenBLAS's made a forward 3x slower: DESIGN.md, "What was measured on the CPU"). The
 elementwise kernels (`omp simd` over columns) of PARALLEL_KERNEL elements or more split their
@@ -34,7 +35,7 @@ from functools import partial
 import numpy as np
 
 from runtime import assemble
-from runtime.cpu import gemm, packed_gemm
+from runtime.cpu import gemm, gemv, packed_gemm
 from runtime.cpu.blas import one_pool
 from runtime.cpu.packed_gemm import aligned, in_order, transposed
 from runtime.layout import PHASES, ProgramLayout, initial_contents
@@ -175,7 +176,9 @@ class CpuEngine:
 
     def _gemm(self, step: Step):
         a, b, c = self._operands(step)
-        return self._gemms.product(a, b, c, self._threads, self._big_scratch.get(c.dtype.name))
+        small = gemv.engine_call(a, b, c, self._threads) if self._gemms.own_pool else None
+        return small or self._gemms.product(a, b, c, self._threads,
+                                             self._big_scratch.get(c.dtype.name))
 
     def _packed_gemm(self, step: Step, group, first: bool):
         """The step against its weight packed once per phase, by the group's first step."""

@@ -23,7 +23,8 @@ MC, KC = 192, 512  # a block of a product that runs once: rows of A, and of K (m
 #                    of 48-384 by 128-1024 on an input projection, a data and a weight gradient)
 PARALLEL = {  # below these sizes (multiply-adds, or elements packed) one thread is faster
     "PARALLEL_GEMM": 1 << 19, "PARALLEL_PACK": 1 << 16}
-POOL = "gemm_pool.c"  # the vector width and the thread pool (package data)
+WIDTH = "gemm_width.h"  # the vector width, shared with runtime.cpu.gemv (package data)
+POOL = "gemm_pool.c"  # the thread pool (package data)
 TEMPLATE = "gemm_template.c"  # packing and the micro-kernel, for one C type `real`
 C_TYPE = {"f32": "float", "f64": "double"}
 
@@ -32,12 +33,18 @@ def c_source() -> str:
     """The whole translation unit: the sizes above as macros, gemm_pool.c, then
     gemm_template.c once per C type (`real`, `_SUF` -> `_f32`/`_f64`, TAILS expanded)."""
     head = "".join(f"#define {k} {v}L\n" for k, v in PARALLEL.items())
-    parts = [f"#define MR {MR}\n#define MC {MC}\n#define KC {KC}\n{head}", _text(POOL)]
+    parts = [f"#define MR {MR}\n#define MC {MC}\n#define KC {KC}\n{head}", _text(WIDTH),
+             _text(POOL)]
     for suffix, c_type in C_TYPE.items():
         template = _text(TEMPLATE).replace("TAILS", " ".join(f"TAIL({m})" for m in range(1, MR)))
         parts.append(f"#define real {c_type}\n" + template.replace("_SUF", f"_{suffix}")
                      + "#undef real\n")
     return "".join(parts)
+
+
+def width_source() -> str:
+    """gemm_width.h: the panel width (VB, NV) for the host's vector ISA."""
+    return _text(WIDTH)
 
 
 def _text(name: str) -> str:

@@ -1,0 +1,15 @@
+
+/* A panel of B is NV vectors of VB bytes wide, as many as the host's registers hold in MR x NV
+   accumulators (with NV more for the panel's row and one for a broadcast element of A): 6 x 4
+   of AVX-512's 32 zmm registers, 6 x 2 of AVX's 16 ymm (or of SSE's xmm). */
+#if defined(__AVX512F__)
+#define VB 64
+#define NV 4
+#elif defined(__AVX__)
+#define VB 32
+#define NV 2
+#else
+#define VB 16
+#define NV 2
+#endif
+

@@ -1,0 +1,183 @@
+"""Small-batch products against an unpacked weight: `C = A @ W^T` for a few rows of `A`.
+
+At inference with N = 1..8 sequences a per-step product `(N x K)·(K x 4H)` is a GEMV or a
+skinny GEMM: bound by reading the weight once per step, not by multiply-adds. The packed GEMM
+(runtime.cpu.packed_gemm) reads the same bytes, but it packs the weight first (once per forward
+call for the per-step products, and on every call for a product that runs once, as in a T=1
+chunk of a stream), and its 6-row micro-kernel runs one row at a time at N=1. Here the
+weight is read in place: row `n` of `W` (`trans_b`, the layout of every i2h and h2h weight)
+is contiguous, so each output `c[r, n]` is a dot product of two contiguous rows, four rows
+of `W` against up to RB rows of `A` at a time, in vector registers (GCC vector extensions,
+as runtime.cpu.gemm_source). The rows of `W` are split into blocks, the tasks of the engine's thread
+pool (runtime.cpu.packed_gemm's `symrnn_parallel`).
+
+`call(a, b, c, threads)` gives the callable for a product this handles, else None: float32 or
+float64, `a` with at most MAX_ROWS rows and unit column stride, `b` the transpose of a
+row-major weight (`b.T` C-ordered rows), `c` with unit column stride.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+from functools import partial
+
+import numpy as np
+
+from runtime.cpu.gemm_source import PARALLEL, width_source
+
+MAX_ROWS = 8  # rows of A the kernel takes
+ENGINE_ROWS = 1  # rows of A for which the CPU engine uses it (see `engine_call`)
+TASKS = 16  # blocks of W's rows per product, claimed by the pool's threads
+SUFFIX = {"float32": "f32", "float64": "f64"}
+_WORDS = ("M", "N", "K", "lda", "ldw", "ldc", "accumulate", "block", "a", "w", "c")
+
+_TEMPLATE = r"""
+typedef real vec_SUF __attribute__((vector_size(VB)));
+typedef real uvec_SUF __attribute__((vector_size(VB), aligned(sizeof(real))));
+enum { VL_SUF = VB / sizeof(real) };
+
+static inline real hsum_SUF(vec_SUF v)
+{
+    real s = 0;
+    for (int i = 0; i < VL_SUF; ++i)
+        s += v[i];
+    return s;
+}
+
+/* c[r, n0 + q] (r < rb, q < nq <= 4) = dot(a row r, w row n0 + q), over K. */
+static inline __attribute__((always_inline)) void
+block_SUF(const int rb, const int nq, long K, const real* a, long lda, const real* w,
+          long ldw, real* c, long ldc, int accumulate)
+{
+    vec_SUF acc[RB][4];
+    for (int r = 0; r < rb; ++r)
+        for (int q = 0; q < nq; ++q)
+            acc[r][q] = (vec_SUF){0};
+    long k = 0;
+    for (; k + VL_SUF <= K; k += VL_SUF) {
+        vec_SUF wv[4];
+        for (int q = 0; q < nq; ++q)
+            wv[q] = *(const uvec_SUF*)(w + q * ldw + k);
+        for (int r = 0; r < rb; ++r) {
+            vec_SUF av = *(const uvec_SUF*)(a + r * lda + k);
+            for (int q = 0; q < nq; ++q)
+                acc[r][q] += av * wv[q];
+        }
+    }
+    for (int r = 0; r < rb; ++r)
+        for (int q = 0; q < nq; ++q) {
+            real s = hsum_SUF(acc[r][q]);
+            for (long t = k; t < K; ++t)
+                s += a[r * lda + t] * w[q * ldw + t];
+            real* out = c + r * ldc + q;
+            *out = accumulate ? *out + s : s;
+        }
+}
+
+static inline __attribute__((always_inline)) void
+rows_SUF(const int nq, const long* j, long n)
+{
+    const real* a = (const real*)j[8];
+    const real* w = (const real*)j[9] + n * j[4];
+    real* c = (real*)j[10] + n;
+    long M = j[0], r = 0;
+    for (; r + RB <= M; r += RB)
+        block_SUF(RB, nq, j[2], a + r * j[3], j[3], w, j[4], c + r * j[5], j[5], (int)j[6]);
+    switch (M - r) {
+#define TAIL(m) case m: block_SUF(m, nq, j[2], a + r * j[3], j[3], w, j[4], c + r * j[5], \
+                                  j[5], (int)j[6]); break;
+    TAILS
+#undef TAIL
+    default: break;
+    }
+}
+
+/* Task t: rows [t * block, (t + 1) * block) of W, i.e. those columns of C. */
+void symrnn_gemv_task_SUF(const void* job, long t)
+{
+    const long* j = job;
+    long n = t * j[7], end = n + j[7] < j[1] ? n + j[7] : j[1];
+    for (; n + 4 <= end; n += 4)
+        rows_SUF(4, j, n);
+    for (; n < end; ++n)
+        rows_SUF(1, j, n);
+}
+
+void symrnn_gemv_all_SUF(const long* job, long tasks)
+{
+    for (long t = 0; t < tasks; ++t)
+        symrnn_gemv_task_SUF(job, t);
+}
+"""
+
+C_TYPE = {"f32": "float", "f64": "double"}
+
+
+def c_source() -> str:
+    parts = ["#if defined(__AVX512F__)\n#define RB 4\n#else\n#define RB 2\n#endif\n",
+             width_source()]
+    tails = " ".join(f"TAIL({m})" for m in range(1, 4))
+    for suffix, c_type in C_TYPE.items():
+        parts.append(f"#define real {c_type}\n"
+                     + _TEMPLATE.replace("TAILS", tails).replace("_SUF", f"_{suffix}")
+                     + "#undef real\n")
+    return "".join(parts)
+
+
+@functools.cache
+def library() -> ctypes.CDLL:
+    from runtime.compile_cache import load_library
+
+    lib = load_library(c_source(), "the small-batch GEMV")
+    for s in SUFFIX.values():
+        fn = getattr(lib, f"symrnn_gemv_all_{s}")
+        fn.argtypes, fn.restype = [ctypes.c_void_p, ctypes.c_long], None
+    return lib
+
+
+def engine_call(a: np.ndarray, b: np.ndarray, c: np.ndarray, threads: np.ndarray):
+    """`call` for the CPU engine's products that are not in its packing plan (they run once
+    per call), where it pays: with one row. Measured in one process, interleaved, against
+    the path it replaces (packed_gemm.big_call, which packs the weight on every call), a
+    T=1 LSTM chunk (H=512) at N=1 took 2.08 ms against 3.85 (load 8.9 on 2 cores); at N=4
+    it took 5.1 against 2.7, and as the per-step product of a T=100 program at N=1 it ran
+    5-7% slower than the packed GEMM, which keeps its panels: those stay packed."""
+    return call(a, b, c, threads) if a.shape[0] <= ENGINE_ROWS else None
+
+
+def handles(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> bool:
+    """Whether `c = a @ b` is a product for this kernel (see the module's docstring)."""
+    w = b.T
+    return (a.dtype.name in SUFFIX and a.dtype == b.dtype == c.dtype and a.ndim == 2
+            and 0 < a.shape[0] <= MAX_ROWS and a.strides[1] == a.itemsize
+            and c.strides[1] == c.itemsize and w.strides[1] == w.itemsize
+            and w.strides[0] >= w.shape[1] * w.itemsize)
+
+
+def call(a: np.ndarray, b: np.ndarray, c: np.ndarray, threads: np.ndarray,
+         accumulate: bool = False):
+    """The callable for `c = a @ b` (or `+=`), or None where `handles` says no."""
+    if not handles(a, b, c):
+        return None
+    from runtime.cpu import packed_gemm
+
+    (m, k), n, item = a.shape, b.shape[1], a.itemsize
+    block = -(-n // min(TASKS, -(-n // 4)) // 4) * 4
+    tasks = -(-n // block)
+    words = np.array([m, n, k, a.strides[0] // item, b.T.strides[0] // item,
+                      c.strides[0] // item, int(accumulate), block, _addr(a), _addr(b),
+                      _addr(c)], np.int64)
+    suffix = SUFFIX[a.dtype.name]
+    lib = library()
+    if m * k * n < PARALLEL["PARALLEL_GEMM"]:
+        fn = partial(getattr(lib, f"symrnn_gemv_all_{suffix}"), words.ctypes.data, tasks)
+    else:
+        task = ctypes.cast(getattr(lib, f"symrnn_gemv_task_{suffix}"), ctypes.c_void_p).value
+        fn = partial(packed_gemm.library().symrnn_parallel, task, words.ctypes.data, tasks,
+                     threads.ctypes.data)
+    fn.keep = (words, a, b, c)  # the job's words and the arrays they point at
+    return fn
+
+
+def _addr(x: np.ndarray) -> int:
+    return x.__array_interface__["data"][0]
