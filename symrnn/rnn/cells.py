@@ -30,6 +30,7 @@ from symrnn.ops import (
     take_step,
     tanh,
 )
+from symrnn.scalars import as_real
 from symrnn.symbol import Symbol, Variable, _op
 
 LAYOUTS = ("TNC",)
@@ -224,16 +225,35 @@ class RNNCell(_GatedCell):
         return h, [h]
 
 
+def check_clip(where: str, clip) -> float | None:
+    """`clip` as a positive float (None: no clipping), or a ConfigError."""
+    if clip is None:
+        return None
+    bound = as_real(clip)
+    if bound is None or not bound > 0:
+        raise ConfigError(f"{where}: 'cell_clip' must be a positive number (or None for no "
+                          f"clipping), given {clip!r}")
+    return bound
+
+
 class LSTMCell(_GatedCell):
     """LSTM in cuDNN's form, no peepholes; gates `i, f, g, o` packed in that order:
-    `c = f * c_prev + i * g`, `h = o * tanh(c)`. States `[h, c]`; the output is `h`."""
+    `c = f * c_prev + i * g`, `h = o * tanh(c)`. States `[h, c]`; the output is `h`.
+
+    `cell_clip` (cuDNN's cellClip): `c` is clipped to `[-cell_clip, cell_clip]` before the
+    `tanh` and before it is carried, node `{prefix}t{t}_c` (the sum is then `..._c_sum`)."""
 
     num_gates = 4
     state_names = ("h", "c")
 
     def __init__(self, num_hidden: int, prefix: str = "lstm_", input_size: int | None = None,
-                 **kwargs):
+                 cell_clip: float | None = None, **kwargs):
+        self._cell_clip = check_clip("LSTMCell", cell_clip)
         super().__init__(num_hidden, prefix, input_size, **kwargs)
+
+    @property
+    def cell_clip(self) -> float | None:
+        return self._cell_clip
 
     def _step(self, x, states, t):
         p = f"{self._prefix}t{t}_"
@@ -244,7 +264,10 @@ class LSTMCell(_GatedCell):
         f = sigmoid(gates[1], name=p + "f")
         g = tanh(gates[2], name=p + "g")
         o = sigmoid(gates[3], name=p + "o")
-        c = _add(_mul(f, c_prev, p + "f_c"), _mul(i, g, p + "i_g"), p + "c")
+        clip = self._cell_clip
+        c = _add(_mul(f, c_prev, p + "f_c"), _mul(i, g, p + "i_g"), p + ("c_sum" if clip else "c"))
+        if clip:
+            c = _op("clip", [c], p + "c", scalar=clip)
         h = _mul(o, tanh(c, name=p + "tanh_c"), p + "h")
         return h, [h, c]
 

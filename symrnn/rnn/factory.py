@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from runtime.errors import ConfigError
 from symrnn.ops import check_rate, check_size, concat, stack_steps, take_step
-from symrnn.rnn.cells import GRUCell, LSTMCell, RNNCell
+from symrnn.rnn.cells import GRUCell, LSTMCell, RNNCell, check_clip
 from symrnn.rnn.modifiers import BidirectionalCell, DropoutCell, ZoneoutCell
 from symrnn.scalars import as_int
 from symrnn.symbol import Symbol
@@ -41,6 +41,8 @@ class RNNFactory:
       `h_prev` where it enters the recurrent product. `zoneout[l]`: zoneout on `h` and `c`,
       independent masks per layer, state and step; the expectation at inference. A rate is a
       float for every layer or a list with one per layer, each in [0, 1).
+    - `cell_clip` ('lstm' only, cuDNN's cellClip): every layer's cell state is clipped to
+      `[-cell_clip, cell_clip]` before its `tanh` and before it is carried; None: no clipping.
     - `bidirectional`: each layer also runs a reverse cell; its output is the forward and
       reverse outputs concatenated on the features (forward first), `(T, N, 2*H_l)`.
     - `name`: parameters of layer `l` are `{name}_l{l}_i2h_weight` `(G*H, I_l)`,
@@ -59,7 +61,8 @@ class RNNFactory:
     def __init__(self, num_hidden, data_dim: int | None = None, typ: str = "lstm",
                  dropout=0.0, zoneout=0.0, recurrent_dropout=0.0, dropout_mode: str = "step",
                  i2h_weight=None, i2h_bias=None, h2h_weight=None, h2h_bias=None,
-                 init_h=None, init_c=None, bidirectional: bool = False, name: str = "lstm"):
+                 init_h=None, init_c=None, bidirectional: bool = False, name: str = "lstm",
+                 cell_clip: float | None = None):
         self.num_hidden = _sizes(num_hidden)
         self.data_dim = None if data_dim is None else check_size(WHERE, "data_dim", data_dim)
         if not isinstance(typ, str) or typ not in CELLS:
@@ -73,6 +76,10 @@ class RNNFactory:
             raise ConfigError(f"{WHERE}: 'init_c' is only for typ='lstm'; {typ!r} has no cell "
                               f"state, given {init_c!r}")
         self.typ, self.name, self.dropout_mode = typ, name, dropout_mode
+        self.cell_clip = check_clip(WHERE, cell_clip)
+        if typ != "lstm" and self.cell_clip is not None:
+            raise ConfigError(f"{WHERE}: 'cell_clip' is only for typ='lstm' (it clips the cell "
+                              f"state), given {cell_clip!r} for typ={typ!r}")
         self.bidirectional = bool(bidirectional)
         layers = len(self.num_hidden)
         self.dropout = _rates("dropout", dropout, layers)
@@ -111,6 +118,8 @@ class RNNFactory:
 
     def _make_cell(self, layer: int, direction: int, params: dict):
         cls, extra = CELLS[self.typ]
+        if self.cell_clip is not None:
+            extra = {**extra, "cell_clip": self.cell_clip}
         size = self.data_dim if layer == 0 else self.num_hidden[layer - 1] * self.num_directions
         cell = cls(self.num_hidden[layer], prefix=self.prefix(layer, direction),
                    input_size=size, recurrent_dropout=self.recurrent_dropout[layer],
