@@ -101,6 +101,7 @@ def add_stack_args(p: argparse.ArgumentParser, hidden="256,128", zoneout="0.1",
     p.add_argument("--dropout", type=rates, default=[0.0], help="dropout on layer outputs")
     p.add_argument("--dropout-mode", default="step", choices=["step", "sequence"])
     p.add_argument("--cell-clip", type=positive_float, default=None, help="LSTM cell clip")
+    p.add_argument("--proj-size", type=int, default=0, help="LSTM projection size (0: none)")
     if backend:
         p.add_argument("--backend", default="cpu", choices=BACKEND_CHOICES)
     p.add_argument("--seed", type=cli_tools.seed, default=0)
@@ -126,7 +127,8 @@ def stack_symbol(args, seq_len: int, data_dim: int):
                          zoneout=_per_layer(args.zoneout, layers, "zoneout"),
                          dropout=_per_layer(args.dropout, layers, "dropout"),
                          dropout_mode=args.dropout_mode, name=args.typ,
-                         cell_clip=getattr(args, "cell_clip", None))
+                         cell_clip=getattr(args, "cell_clip", None),
+                         proj_size=getattr(args, "proj_size", 0))
     out = rnn.step(sym.Variable("data"), seq_len=seq_len)
     finals = out[2] + out[3] if args.typ == "lstm" else out[1]
     return sym.Group([out[0][-1], *finals])

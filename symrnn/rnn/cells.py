@@ -30,7 +30,7 @@ from symrnn.ops import (
     take_step,
     tanh,
 )
-from symrnn.scalars import as_real
+from symrnn.scalars import as_int, as_real
 from symrnn.symbol import Symbol, Variable, _op
 
 LAYOUTS = ("TNC",)
@@ -173,7 +173,7 @@ class _GatedCell(BaseRNNCell):
         self.params = {
             "i2h_weight": self._param(i2h_weight, "i2h_weight", (size, input_size or 0)),
             "i2h_bias": self._param(i2h_bias, "i2h_bias", (size,)),
-            "h2h_weight": self._param(h2h_weight, "h2h_weight", (size, num_hidden)),
+            "h2h_weight": self._param(h2h_weight, "h2h_weight", (size, self.output_size)),
             "h2h_bias": self._param(h2h_bias, "h2h_bias", (size,)),
         }
 
@@ -190,9 +190,14 @@ class _GatedCell(BaseRNNCell):
         return self._num_hidden
 
     @property
+    def output_size(self) -> int:
+        """The size of `h` (the output and the recurrent input): `num_hidden` here."""
+        return self._num_hidden
+
+    @property
     def state_info(self) -> list[dict]:
-        return [{"name": n, "shape": (0, self._num_hidden), "__layout__": "NC"}
-                for n in self.state_names]
+        return [{"name": n, "shape": (0, self.output_size if n == "h" else self._num_hidden),
+                 "__layout__": "NC"} for n in self.state_names]
 
     def _projections(self, x: Symbol, h: Symbol, t: int):
         p = f"{self._prefix}t{t}_"
@@ -236,20 +241,49 @@ def check_clip(where: str, clip) -> float | None:
     return bound
 
 
+def check_proj(where: str, proj) -> int:
+    """`proj` as an int >= 0 (None: 0, no projection), or a ConfigError."""
+    size = 0 if proj is None else as_int(proj)
+    if size is None or size < 0:
+        raise ConfigError(f"{where}: 'proj_size' must be an int >= 0 (0: no projection), "
+                          f"given {proj!r}")
+    return size
+
+
 class LSTMCell(_GatedCell):
     """LSTM in cuDNN's form, no peepholes; gates `i, f, g, o` packed in that order:
     `c = f * c_prev + i * g`, `h = o * tanh(c)`. States `[h, c]`; the output is `h`.
 
     `cell_clip` (cuDNN's cellClip): `c` is clipped to `[-cell_clip, cell_clip]` before the
-    `tanh` and before it is carried, node `{prefix}t{t}_c` (the sum is then `..._c_sum`)."""
+    `tanh` and before it is carried, node `{prefix}t{t}_c` (the sum is then `..._c_sum`).
+
+    `proj_size` P > 0 (PyTorch's and cuDNN's LSTMP): `h = W_hr (o * tanh(c))` with the
+    parameter `{prefix}h2r_weight` `(P, H)`; `h` (the output and state) is `(N, P)` and
+    `h2h_weight` `(4H, P)`. 0 or None: no projection."""
 
     num_gates = 4
     state_names = ("h", "c")
 
     def __init__(self, num_hidden: int, prefix: str = "lstm_", input_size: int | None = None,
-                 cell_clip: float | None = None, **kwargs):
+                 cell_clip: float | None = None, proj_size: int | None = None,
+                 h2r_weight=None, **kwargs):
         self._cell_clip = check_clip("LSTMCell", cell_clip)
+        self._proj_size = check_proj("LSTMCell", proj_size)
         super().__init__(num_hidden, prefix, input_size, **kwargs)
+        if self._proj_size:
+            self.params["h2r_weight"] = self._param(h2r_weight, "h2r_weight",
+                                                    (self._proj_size, num_hidden))
+        elif h2r_weight is not None:
+            raise ConfigError(f"LSTMCell: 'h2r_weight' is only for proj_size > 0, "
+                              f"given {h2r_weight!r} with proj_size={proj_size!r}")
+
+    @property
+    def output_size(self) -> int:
+        return self._proj_size or self._num_hidden
+
+    @property
+    def proj_size(self) -> int:
+        return self._proj_size
 
     @property
     def cell_clip(self) -> float | None:
@@ -268,7 +302,11 @@ class LSTMCell(_GatedCell):
         c = _add(_mul(f, c_prev, p + "f_c"), _mul(i, g, p + "i_g"), p + ("c_sum" if clip else "c"))
         if clip:
             c = _op("clip", [c], p + "c", scalar=clip)
-        h = _mul(o, tanh(c, name=p + "tanh_c"), p + "h")
+        proj = self._proj_size
+        h = _mul(o, tanh(c, name=p + "tanh_c"), p + ("h_full" if proj else "h"))
+        if proj:
+            h = FullyConnected(h, self.params["h2r_weight"], None, proj, no_bias=True,
+                               name=p + "h")
         return h, [h, c]
 
 

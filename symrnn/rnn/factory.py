@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from runtime.errors import ConfigError
 from symrnn.ops import check_rate, check_size, concat, stack_steps, take_step
-from symrnn.rnn.cells import GRUCell, LSTMCell, RNNCell, check_clip
+from symrnn.rnn.cells import GRUCell, LSTMCell, RNNCell, check_clip, check_proj
 from symrnn.rnn.modifiers import BidirectionalCell, DropoutCell, ZoneoutCell
 from symrnn.scalars import as_int
 from symrnn.symbol import Symbol
@@ -43,6 +43,10 @@ class RNNFactory:
       float for every layer or a list with one per layer, each in [0, 1).
     - `cell_clip` ('lstm' only, cuDNN's cellClip): every layer's cell state is clipped to
       `[-cell_clip, cell_clip]` before its `tanh` and before it is carried; None: no clipping.
+    - `proj_size` ('lstm' only, PyTorch's `proj_size`, cuDNN's LSTMP): an int for every layer
+      or a list with one per layer, each >= 0 (0: none). Layer `l` with `P = proj_size[l]`
+      outputs `h = W_hr (o * tanh(c))`, `W_hr` = `{name}_l{l}_h2r_weight` `(P, H_l)`; its `h`
+      states are `(N, P)`, `h2h_weight` `(4H, P)`, and layer `l+1` reads `P` (`2P`) features.
     - `bidirectional`: each layer also runs a reverse cell; its output is the forward and
       reverse outputs concatenated on the features (forward first), `(T, N, 2*H_l)`.
     - `name`: parameters of layer `l` are `{name}_l{l}_i2h_weight` `(G*H, I_l)`,
@@ -62,7 +66,7 @@ class RNNFactory:
                  dropout=0.0, zoneout=0.0, recurrent_dropout=0.0, dropout_mode: str = "step",
                  i2h_weight=None, i2h_bias=None, h2h_weight=None, h2h_bias=None,
                  init_h=None, init_c=None, bidirectional: bool = False, name: str = "lstm",
-                 cell_clip: float | None = None):
+                 cell_clip: float | None = None, proj_size=0):
         self.num_hidden = _sizes(num_hidden)
         self.data_dim = None if data_dim is None else check_size(WHERE, "data_dim", data_dim)
         if not isinstance(typ, str) or typ not in CELLS:
@@ -82,6 +86,7 @@ class RNNFactory:
                               f"state), given {cell_clip!r} for typ={typ!r}")
         self.bidirectional = bool(bidirectional)
         layers = len(self.num_hidden)
+        self.proj_size = _projections(proj_size, layers, typ)
         self.dropout = _rates("dropout", dropout, layers)
         self.zoneout = _rates("zoneout", zoneout, layers)
         self.recurrent_dropout = _rates("recurrent_dropout", recurrent_dropout, layers)
@@ -105,9 +110,15 @@ class RNNFactory:
 
     @property
     def params(self) -> list[Symbol]:
-        """All weights and biases: i2h weights, i2h biases, h2h weights, h2h biases."""
-        keys = ("i2h_weight", "i2h_bias", "h2h_weight", "h2h_bias")
-        return [self._base(c).params[k] for k in keys for c in self._cells]
+        """All weights and biases: i2h weights, i2h biases, h2h weights, h2h biases, then the
+        projections' h2r weights (when `proj_size`)."""
+        keys = ("i2h_weight", "i2h_bias", "h2h_weight", "h2h_bias", "h2r_weight")
+        return [self._base(c).params[k] for k in keys for c in self._cells
+                if k in self._base(c).params]
+
+    def output_size(self, layer: int) -> int:
+        """The size of layer `layer`'s `h` per direction: its `proj_size`, else `num_hidden`."""
+        return self.proj_size[layer] or self.num_hidden[layer]
 
     def prefix(self, layer: int, direction: int = 0) -> str:
         """`{name}_l{layer}_`, or `{name}_r{layer}_` for the reverse direction."""
@@ -120,7 +131,9 @@ class RNNFactory:
         cls, extra = CELLS[self.typ]
         if self.cell_clip is not None:
             extra = {**extra, "cell_clip": self.cell_clip}
-        size = self.data_dim if layer == 0 else self.num_hidden[layer - 1] * self.num_directions
+        if self.proj_size[layer]:
+            extra = {**extra, "proj_size": self.proj_size[layer]}
+        size = self.data_dim if layer == 0 else self.output_size(layer - 1) * self.num_directions
         cell = cls(self.num_hidden[layer], prefix=self.prefix(layer, direction),
                    input_size=size, recurrent_dropout=self.recurrent_dropout[layer],
                    **extra, **params)
@@ -241,6 +254,20 @@ def _sizes(num_hidden) -> list[int]:
         raise ConfigError(f"{WHERE}: 'num_hidden' must be a non-empty list of positive ints "
                           f"(one per layer), given {num_hidden!r}")
     return [check_size(WHERE, f"num_hidden[{i}]", n) for i, n in enumerate(num_hidden)]
+
+
+def _projections(value, layers: int, typ: str) -> list[int]:
+    if isinstance(value, (list, tuple)):
+        if len(value) != layers:
+            raise ConfigError(f"{WHERE}: 'proj_size' must hold one size per layer ({layers}), "
+                              f"given {len(value)}: {list(value)!r}")
+        sizes = [check_proj(WHERE, p) for p in value]
+    else:
+        sizes = [check_proj(WHERE, value)] * layers
+    if typ != "lstm" and any(sizes):
+        raise ConfigError(f"{WHERE}: 'proj_size' is only for typ='lstm', given {value!r} for "
+                          f"typ={typ!r}")
+    return sizes
 
 
 def _rates(arg: str, value, layers: int) -> list[float]:
