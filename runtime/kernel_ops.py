@@ -36,6 +36,9 @@ C_EXPRS: dict[str, str] = {
     "clip": "(({0}) > {scalar} ? {scalar} : (({0}) < -{scalar} ? -{scalar} : ({0})))",
     # clip's gradient: `{0}` where `{1}` was inside [-scalar, scalar], else 0.
     "clip_grad": "((({1}) >= -{scalar} && ({1}) <= {scalar}) ? ({0}) : (real)0)",
+    # Variable lengths: `{mask}` carries the step t; {2} / {1} is the row's length.
+    "step_select": "(({2}) > (real){mask} ? ({1}) : ({0}))",
+    "step_zero": "(({1}) > (real){mask} ? ({0}) : (real)0)",
 }
 
 

@@ -30,6 +30,7 @@ from symrnn.ops import (
     take_step,
     tanh,
 )
+from symrnn.rnn.lengths import ValidRows, check_lengths
 from symrnn.scalars import as_int, as_real
 from symrnn.symbol import Symbol, Variable, _op
 
@@ -117,33 +118,44 @@ class BaseRNNCell:
     def _step(self, x: Symbol, states: list[Symbol], t: int):
         raise NotImplementedError
 
-    def unroll_steps(self, steps: list[Symbol], states, reverse: bool = False):
+    def unroll_steps(self, steps: list[Symbol], states, reverse: bool = False,
+                     valid_length: Symbol | None = None):
         """Runs the cell over `steps` (in reverse time order when `reverse`).
 
         Returns `(outputs, step_states, final_states)`, `outputs[t]` and `step_states[t]`
-        indexed by time; `final_states` are the states after the last step processed."""
+        indexed by time; `final_states` are the states after the last step processed. With
+        `valid_length` (int32 `(N,)`), step `t` of sample `n` is valid when
+        `t < valid_length[n]`: past it the states are left unchanged and the output is 0."""
         order = range(len(steps) - 1, -1, -1) if reverse else range(len(steps))
         outputs, step_states = [None] * len(steps), [None] * len(steps)
         states = list(states)
+        masking = valid_length is not None and self.state_info
+        rows = ValidRows(valid_length, len(steps), self.prefix) if masking else None
         for t in order:
-            outputs[t], states = self(steps[t], states, step=t)
+            out, new = self(steps[t], states, step=t)
+            if rows is not None:
+                out, new = rows.mask_step(t, out, new, states, self.state_info)
+            outputs[t], states = out, new
             step_states[t] = states
         return outputs, step_states, states
 
     def unroll(self, length: int, inputs, begin_state=None, layout: str = "TNC",
-               merge_outputs: bool | None = None):
+               merge_outputs: bool | None = None, valid_length: Symbol | None = None):
         """Unrolls over `length` steps: `(outputs, final_states)`.
 
         `inputs` is a `(T, N, C)` symbol or a list of `T` step symbols `(N, C)`. Outputs are
         merged into one `(T, N, H)` symbol `{prefix}out` when `merge_outputs` is True, or by
         default when `inputs` is one symbol; otherwise they are a list of step symbols.
-        `begin_state` defaults to `begin_state()`.
+        `begin_state` defaults to `begin_state()`. `valid_length`: an int32 `(N,)` symbol of
+        per-sample lengths in [0, length] (Gluon's): outputs past a sample's length are 0 and
+        its final states are those after its own last step.
         """
         where = f"{type(self).__name__}.unroll"
         steps = split_steps(where, length, inputs, layout, self.prefix)
+        check_lengths(where, valid_length)
         self.reset()
         states = self.begin_state() if begin_state is None else list(begin_state)
-        outputs, _, final = self.unroll_steps(steps, states)
+        outputs, _, final = self.unroll_steps(steps, states, valid_length=valid_length)
         merge = isinstance(inputs, Symbol) if merge_outputs is None else merge_outputs
         return merge_steps(outputs, merge, f"{self.prefix}out"), final
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from runtime.errors import ConfigError
 from symrnn.ops import check_rate, check_size, concat, stack_steps, take_step
 from symrnn.rnn.cells import GRUCell, LSTMCell, RNNCell, check_clip, check_proj
+from symrnn.rnn.lengths import check_lengths
 from symrnn.rnn.modifiers import BidirectionalCell, DropoutCell, ZoneoutCell
 from symrnn.scalars import as_int
 from symrnn.symbol import Symbol
@@ -161,12 +162,16 @@ class RNNFactory:
 
     # ---- the stack over a sequence --------------------------------------------------------
     def step(self, data, prev_h=None, prev_c=None, seq_len: int | None = None,
-             ret_typ: str = "all"):
+             ret_typ: str = "all", sequence_length: Symbol | None = None):
         """Feeds the sequence `data` through the stack.
 
         `data` is a `(T, N, I)` symbol (then `seq_len` = T is required) or a list of T step
         symbols `(N, I)`. `prev_h` / `prev_c` replace the factory's initial states (lists as
-        `init_h` / `init_c`). With `D` = 2 if bidirectional else 1, `H'_l = D * H_l`:
+        `init_h` / `init_c`). `sequence_length`: an int32 `(N,)` symbol (an input, never given
+        a gradient) of per-sample lengths in [0, T], checked at forward; as cuDNN's and
+        PyTorch's packed sequences, steps past a sample's length output zeros and leave its
+        states unchanged (the reverse direction starts at its last valid step). With `D` = 2
+        if bidirectional else 1, `H'_l = D * H_l`:
 
         - `ret_typ='all'`: for 'lstm' `(all_h, all_c, last_h, last_c)`, otherwise
           `(all_h, last_h)`;
@@ -187,6 +192,7 @@ class RNNFactory:
             raise ConfigError(f"{WHERE}.step: 'prev_c' is only for typ='lstm', given "
                               f"{prev_c!r} for typ={self.typ!r}")
         xs = self._steps(data, seq_len)
+        check_lengths(f"{WHERE}.step", sequence_length, "sequence_length")
         h0 = self.init_h if prev_h is None else _symbols(
             "prev_h", prev_h, len(self._cells), self.bidirectional)
         c0 = None
@@ -195,7 +201,8 @@ class RNNFactory:
                 "prev_c", prev_c, len(self._cells), self.bidirectional)
         all_h, all_c, last_h, last_c = [], [], [], []
         for layer in range(self.layer_num):
-            xs, cells, finals = self._run_layer(layer, xs, h0, c0, want_c=ret_typ == "all")
+            xs, cells, finals = self._run_layer(layer, xs, h0, c0, ret_typ == "all",
+                                                sequence_length)
             all_h.append(stack_steps(xs, name=f"{self.prefix(layer)}out"))
             all_c += cells
             last_h += [f[0] for f in finals]
@@ -223,7 +230,7 @@ class RNNFactory:
                               f"{len(data)} steps")
         return list(data)
 
-    def _run_layer(self, layer, xs, h0, c0, want_c):
+    def _run_layer(self, layer, xs, h0, c0, want_c, lengths=None):
         """Outputs of one layer (after dropout), its cell-state sequence (when wanted, LSTM
         only) and its final states per direction."""
         cell, drop = self._layer(layer)
@@ -232,7 +239,7 @@ class RNNFactory:
             k = self._slot(layer, d)
             states += [h0[k]] if c0 is None else [h0[k], c0[k]]
         cell.reset()
-        outs, per_step, final = cell.unroll_steps(xs, states)
+        outs, per_step, final = cell.unroll_steps(xs, states, valid_length=lengths)
         drop.reset()
         outs, _, _ = drop.unroll_steps(outs, [])
         per_dir = len(states) // self.num_directions
