@@ -165,7 +165,10 @@ class _GatedCell(BaseRNNCell):
     `(G*H, .)` weights `{prefix}i2h_weight`, `{prefix}h2h_weight` and biases.
 
     `recurrent_dropout` drops `h_prev` where it enters `h2h` only, with one mask for the whole
-    sequence (Gal and Ghahramani, 2016), named `{prefix}h2h_dropout_mask`.
+    sequence (Gal and Ghahramani, 2016), named `{prefix}h2h_dropout_mask`. `weight_drop`
+    (DropConnect, as AWD-LSTM's WeightDrop): in training, inverted dropout on `h2h_weight`
+    itself, node `{prefix}h2h_weight_drop`, one mask per forward applied once and read by
+    every step; identity at inference.
     """
 
     num_gates = 1
@@ -173,7 +176,7 @@ class _GatedCell(BaseRNNCell):
 
     def __init__(self, num_hidden: int, prefix: str = "", input_size: int | None = None,
                  recurrent_dropout: float = 0.0, i2h_weight=None, i2h_bias=None,
-                 h2h_weight=None, h2h_bias=None):
+                 h2h_weight=None, h2h_bias=None, weight_drop: float = 0.0):
         super().__init__(prefix)
         where = type(self).__name__
         self._num_hidden = check_size(where, "num_hidden", num_hidden)
@@ -181,6 +184,8 @@ class _GatedCell(BaseRNNCell):
             check_size(where, "input_size", input_size)
         self._input_size = input_size
         self._recurrent_dropout = check_rate(where, "recurrent_dropout", recurrent_dropout)
+        self._weight_drop = check_rate(where, "weight_drop", weight_drop)
+        self._h2h_weight = None  # the weight the steps read: dropped once, on first use
         size = self.num_gates * num_hidden
         self.params = {
             "i2h_weight": self._param(i2h_weight, "i2h_weight", (size, input_size or 0)),
@@ -211,6 +216,14 @@ class _GatedCell(BaseRNNCell):
         return [{"name": n, "shape": (0, self.output_size if n == "h" else self._num_hidden),
                  "__layout__": "NC"} for n in self.state_names]
 
+    def _recurrent_weight(self) -> Symbol:
+        if not self._weight_drop:
+            return self.params["h2h_weight"]
+        if self._h2h_weight is None:
+            self._h2h_weight = Dropout(self.params["h2h_weight"], self._weight_drop,
+                                       name=self._prefix + "h2h_weight_drop")
+        return self._h2h_weight
+
     def _projections(self, x: Symbol, h: Symbol, t: int):
         p = f"{self._prefix}t{t}_"
         if self._recurrent_dropout:
@@ -219,7 +232,7 @@ class _GatedCell(BaseRNNCell):
         size = self.num_gates * self._num_hidden
         w = self.params
         i2h = FullyConnected(x, w["i2h_weight"], w["i2h_bias"], size, name=p + "i2h")
-        h2h = FullyConnected(h, w["h2h_weight"], w["h2h_bias"], size, name=p + "h2h")
+        h2h = FullyConnected(h, self._recurrent_weight(), w["h2h_bias"], size, name=p + "h2h")
         return i2h, h2h
 
 

@@ -41,7 +41,8 @@ class RNNFactory:
       'sequence' one mask for all steps. `recurrent_dropout[l]`: one mask per sequence on
       `h_prev` where it enters the recurrent product. `zoneout[l]`: zoneout on `h` and `c`,
       independent masks per layer, state and step; the expectation at inference. A rate is a
-      float for every layer or a list with one per layer, each in [0, 1).
+      float for every layer or a list with one per layer, each in [0, 1). `weight_drop[l]`:
+      DropConnect on layer `l`'s `h2h_weight` (AWD-LSTM), one mask per training forward.
     - `cell_clip` ('lstm' only, cuDNN's cellClip): every layer's cell state is clipped to
       `[-cell_clip, cell_clip]` before its `tanh` and before it is carried; None: no clipping.
     - `proj_size` ('lstm' only, PyTorch's `proj_size`, cuDNN's LSTMP): an int for every layer
@@ -67,7 +68,7 @@ class RNNFactory:
                  dropout=0.0, zoneout=0.0, recurrent_dropout=0.0, dropout_mode: str = "step",
                  i2h_weight=None, i2h_bias=None, h2h_weight=None, h2h_bias=None,
                  init_h=None, init_c=None, bidirectional: bool = False, name: str = "lstm",
-                 cell_clip: float | None = None, proj_size=0):
+                 cell_clip: float | None = None, proj_size=0, weight_drop=0.0):
         self.num_hidden = _sizes(num_hidden)
         self.data_dim = None if data_dim is None else check_size(WHERE, "data_dim", data_dim)
         if not isinstance(typ, str) or typ not in CELLS:
@@ -91,6 +92,7 @@ class RNNFactory:
         self.dropout = _rates("dropout", dropout, layers)
         self.zoneout = _rates("zoneout", zoneout, layers)
         self.recurrent_dropout = _rates("recurrent_dropout", recurrent_dropout, layers)
+        self.weight_drop = _rates("weight_drop", weight_drop, layers)
         slots = layers * self.num_directions
         given = {k: _symbols(k, v, slots, self.bidirectional) for k, v in [
             ("i2h_weight", i2h_weight), ("i2h_bias", i2h_bias),
@@ -137,6 +139,7 @@ class RNNFactory:
         size = self.data_dim if layer == 0 else self.output_size(layer - 1) * self.num_directions
         cell = cls(self.num_hidden[layer], prefix=self.prefix(layer, direction),
                    input_size=size, recurrent_dropout=self.recurrent_dropout[layer],
+                   weight_drop=self.weight_drop[layer],
                    **extra, **params)
         if self.zoneout[layer]:
             cell = ZoneoutCell(cell, zoneout_states=self.zoneout[layer])
