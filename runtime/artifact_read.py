@@ -32,7 +32,8 @@ FORMAT_VERSION = 2
 MANIFEST, SIGNATURE, SYMBOL, PARAMS = "manifest.json", "manifest.hmac", "symbol.json", "params.npz"
 PROGRAMS = {"train": "program.json", "infer": "program_infer.json"}
 NAME = re.compile(r"(manifest\.json|manifest\.hmac|symbol\.json|program(_infer)?\.json|"
-                  r"params\.npz|kernels/[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)?\.(json|c|cu))")
+                  r"params\.npz|train/(state\.json|arrays\.npz)|"  # + a training checkpoint's
+                  r"kernels/[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)?\.(json|c|cu))")
 MIB = 1 << 20
 MEMBER_LIMITS = {MANIFEST: 16 * MIB, SIGNATURE: 256, SYMBOL: 256 * MIB, "kernels/": 4 * MIB,
                  "program": 512 * MIB}
