@@ -17,7 +17,7 @@ from runtime.kernel_ir import Compute, KernelIR, Load, Store
 from runtime.program import Buffer, Program, Step
 from runtime.render import kernel_from_ir
 
-MASKED = ("dropout", "zoneout")
+MASKED = ("dropout", "zoneout", "step_select", "step_zero")  # mask_id: a launch argument
 
 
 def emit(g: Graph, output_names: list[str], dtype: str) -> Program:
@@ -62,7 +62,7 @@ def _kernel_step(g, unit, members, out, layout, phase, names):
                 loads.append(src)
         attrs = dict(n.attrs)
         if n.op in MASKED:
-            attrs = {"p": attrs["p"], "mask": len(masks)}
+            attrs = {**({"p": attrs["p"]} if "p" in attrs else {}), "mask": len(masks)}
             masks.append(int(n.attr("mask_id")))
         values[nid] = len(values)
         body.append((Compute, values[nid], n.op, tuple([values[s] for s in n.inputs]),

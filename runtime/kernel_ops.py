@@ -32,6 +32,13 @@ C_EXPRS: dict[str, str] = {
     "dropout": "({0} * symrnn_dropout({train}, {bits}, {threshold}, {scale}))",
     "zoneout": "symrnn_zoneout({train}, {bits}, {threshold}, {p}, {0}, {1})",
     "zeros": "((real)0)",
+    # Cell clipping (cuDNN's cellClip) to [-scalar, scalar]; NaN passes, as in np.clip.
+    "clip": "(({0}) > {scalar} ? {scalar} : (({0}) < -{scalar} ? -{scalar} : ({0})))",
+    # clip's gradient: `{0}` where `{1}` was inside [-scalar, scalar], else 0.
+    "clip_grad": "((({1}) >= -{scalar} && ({1}) <= {scalar}) ? ({0}) : (real)0)",
+    # Variable lengths: `{mask}` carries the step t; {2} / {1} is the row's length.
+    "step_select": "(({2}) > (real){mask} ? ({1}) : ({0}))",
+    "step_zero": "(({1}) > (real){mask} ? ({0}) : (real)0)",
 }
 
 

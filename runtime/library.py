@@ -120,6 +120,19 @@ def _concat(a, *xs):
     return np.concatenate(xs, axis=a["axis"])
 
 
+@libop("length_rows")
+def _length_rows(a, lengths, like):
+    """The int lengths `(N,)` as a block of `like`'s shape and dtype, row n all lengths[n];
+    a BindError names the first sample whose length is outside [0, steps]."""
+    given = np.asarray(lengths)
+    bad = np.flatnonzero((given < 0) | (given > a["steps"]))
+    if bad.size:
+        n = int(bad[0])
+        raise BindError(f"forward: sequence_length[{n}] is {int(given[n])}, expected a length "
+                        f"in [0, {a['steps']}] (the number of steps)")
+    return np.broadcast_to(given.astype(like.dtype)[:, None], like.shape).copy()
+
+
 @libop("take")
 def _take(a, x):
     return x[a["index"]]

@@ -97,5 +97,6 @@ def no_grad(b, nid, node, g):
 
 
 import codegen.ops.elementwise  # each module fills OPS
+import codegen.ops.lengths
 import codegen.ops.nn
 import codegen.ops.tensor  # noqa: F401

@@ -129,6 +129,36 @@ scalar_op("rsub_scalar", lambda x, s: s - x, C_EXPRS["rsub_scalar"], _rsub_scala
 scalar_op("rdiv_scalar", lambda x, s: s / x, C_EXPRS["rdiv_scalar"], _rdiv_scalar_vjp)
 
 
+# ---- cell clipping ----------------------------------------------------------------------------
+# `clip` bounds x to [-scalar, scalar] (scalar > 0); its gradient passes where x was inside the
+# interval (bounds included, as torch.clamp) and is zero where it clipped.
+
+def _clip_impl(ctx, attrs, x):
+    bound = x.dtype.type(attrs["scalar"])
+    return np.clip(x, -bound, bound)
+
+
+def _clip_vjp(b, nid, node, g):
+    return [b.add("clip_grad", [g, node.inputs[0]], _name(nid, 0), scalar=node.attr("scalar"))]
+
+
+def _clip_grad_impl(ctx, attrs, g, x):
+    bound = x.dtype.type(attrs["scalar"])
+    return np.where((x >= -bound) & (x <= bound), g, g.dtype.type(0))
+
+
+register("clip", shape=same_shape_rule, impl=_clip_impl, vjp=_clip_vjp,
+         c_expr=C_EXPRS["clip"], elementwise=True)
+def _clip_grad_vjp(b, nid, node, g):
+    # Linear in the incoming gradient, piecewise constant in x.
+    return [b.add("clip_grad", [g, node.inputs[1]], _name(nid, 0), scalar=node.attr("scalar")),
+            None]
+
+
+register("clip_grad", shape=same_shape_rule, impl=_clip_grad_impl, vjp=_clip_grad_vjp,
+         c_expr=C_EXPRS["clip_grad"], elementwise=True)
+
+
 # ---- masks ------------------------------------------------------------------------------------
 # Attributes: p (the rate) and mask_id (uint32). In the C expressions the renderer supplies
 # `{bits}` (the element's Philox draw for its mask: seed from the launch, the mask id an

@@ -89,6 +89,8 @@ def add_stack_args(p: argparse.ArgumentParser, hidden="256,128", zoneout="0.1",
                    help=f"zoneout rate, one or per layer (default {zoneout})")
     p.add_argument("--dropout", type=rates, default=[0.0], help="dropout on layer outputs")
     p.add_argument("--dropout-mode", default="step", choices=["step", "sequence"])
+    p.add_argument("--cell-clip", type=positive_float, default=None, help="LSTM cell clip")
+    p.add_argument("--proj-size", type=int, default=0, help="LSTM projection size (0: none)")
     if backend:
         p.add_argument("--backend", default="cpu", choices=BACKEND_CHOICES)
     p.add_argument("--seed", type=seed, default=0)
@@ -102,7 +104,9 @@ def stack_symbol(args, seq_len: int, data_dim: int):
     rnn = sym.RNNFactory(args.hidden, data_dim=data_dim, typ=args.typ,
                          zoneout=_per_layer(args.zoneout, layers, "zoneout"),
                          dropout=_per_layer(args.dropout, layers, "dropout"),
-                         dropout_mode=args.dropout_mode, name=args.typ)
+                         dropout_mode=args.dropout_mode, name=args.typ,
+                         cell_clip=getattr(args, "cell_clip", None),
+                         proj_size=getattr(args, "proj_size", 0))
     out = rnn.step(sym.Variable("data"), seq_len=seq_len)
     finals = out[2] + out[3] if args.typ == "lstm" else out[1]
     return sym.Group([out[0][-1], *finals])

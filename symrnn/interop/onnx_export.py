@@ -93,6 +93,10 @@ class OnnxGraph:
         self.onnx, self.ex, self.symbol = onnx, executor, symbol
         self.nodes, self.inputs, self.initializers = [], {}, {}
         self.cells = find_cells(symbol)
+        for c in self.cells:
+            if c.proj or c.clip is not None:
+                raise UnsupportedExport(f"export_onnx: cell {c.prefix!r} has proj_size={c.proj}"
+                                        f", cell_clip={c.clip}: no ONNX LSTM form for either")
         self._values, self._cell_values, self._transformed, self._count = {}, {}, set(), 0
         self._given = set(getattr(executor, "input_names", None) or ())
         self._sequences = {id(n.inputs[0][0]) for n in symbol.topo_nodes() if n.op == "take"}

@@ -10,7 +10,8 @@
 
 The gate order is the same on both sides (cuDNN's: LSTM `i, f, g, o`, GRU `r, z, n`), so
 `weight_ih_l{k}[_reverse]`, `weight_hh_...`, `bias_ih_...`, `bias_hh_...` copy to the cell of
-layer `k` (and direction) as `i2h_weight`, `h2h_weight`, `i2h_bias`, `h2h_bias` unchanged.
+layer `k` (and direction) as `i2h_weight`, `h2h_weight`, `i2h_bias`, `h2h_bias` unchanged,
+and with `proj_size` `weight_hr_...` as `h2r_weight`.
 Everything is checked before anything is copied: a refused call changes nothing. torch is
 never imported by symrnn; the module brings it.
 """
@@ -23,7 +24,7 @@ from symrnn.interop.errors import InteropError
 from symrnn.interop.structure import find_cells
 
 _TORCH_NAMES = {"weight_ih": "i2h_weight", "weight_hh": "h2h_weight",
-                "bias_ih": "i2h_bias", "bias_hh": "h2h_bias"}
+                "bias_ih": "i2h_bias", "bias_hh": "h2h_bias", "weight_hr": "h2r_weight"}
 
 
 def from_torch(module, executor, allow_batch_first: bool = False) -> None:
@@ -59,6 +60,8 @@ def torch_pairs(where: str, module, executor, allow_batch_first: bool = False) -
     for cell in cells:
         suffix = f"_l{cell.layer}" + ("_reverse" if cell.reverse else "")
         for torch_key, key in _TORCH_NAMES.items():
+            if key not in cell.params:
+                continue
             torch_name, name = torch_key + suffix, cell.params[key]
             got = tuple(getattr(module, torch_name).shape)
             want = executor.arg_dict[name].shape
@@ -92,9 +95,10 @@ def _check_config(where, module, typ, cells, allow_batch_first) -> None:
     if not module.bias:
         raise InteropError(f"{where}: the module has bias=False; symrnn's cells always have "
                            f"both biases (expected bias=True)")
-    if getattr(module, "proj_size", 0):
-        raise InteropError(f"{where}: the module has proj_size={module.proj_size}; symrnn's "
-                           f"cells have no projection (expected proj_size=0)")
+    projections = sorted({c.proj for c in cells})
+    if projections != [getattr(module, "proj_size", 0)]:
+        raise InteropError(f"{where}: the executor's projection sizes are {projections} but "
+                           f"the module has proj_size={getattr(module, 'proj_size', 0)}")
     if module.batch_first and not allow_batch_first:
         raise InteropError(f"{where}: the module has batch_first=True but symrnn is "
                            f"time-major (T, N, I); pass allow_batch_first=True to copy the "

@@ -67,6 +67,8 @@ class Cell:
     states: list = field(default_factory=list)    # [h_t, c_t] after step t
     initial: list = field(default_factory=list)   # [h0, c0]
     layer: int = 0
+    proj: int = 0                  # LSTM projection size (0: none); params['h2r_weight']
+    clip: float | None = None      # LSTM cell clip (None: none)
 
     @property
     def num_states(self) -> int:
@@ -122,12 +124,39 @@ def _read_cell(nodes, p: str, ts: list[int]) -> Cell | None:
     cell = Cell(p, typ, i2h.attrs["num_hidden"] // GATES[typ], None, False,
                 {k: s.name for k, (s, _) in params.items()},
                 zone.attrs["p"] if zone is not None else 0.0)
+    if typ == "lstm":
+        _read_lstm_options(nodes, p, cell)
     for t in ts:
         cell.inputs.append(nodes[f"{p}t{t}_i2h"].inputs[0])
         cell.states.append(_new_states(nodes, p, t, typ, cell.zoneout))
         cell.outputs.append(cell.states[-1][0])
     _link_steps(nodes, cell)
     return cell
+
+
+def _read_lstm_options(nodes, p: str, cell: Cell) -> None:
+    """Projection (`h` a FullyConnected of `h_full`) and cell clipping (`c` a clip of
+    `c_sum`), read from step 0 and checked on every step against the template."""
+    h, c = nodes.get(f"{p}t0_h"), nodes.get(f"{p}t0_c")
+    if h is not None and h.op == "FullyConnected" and len(h.inputs) == 2:
+        w = h.inputs[1][0]
+        if w.op != "var":
+            raise UnsupportedExport(f"cell {p!r}: 'h2r_weight' must be an argument, given the "
+                                    f"output of {w.op} node {w.name!r}")
+        cell.proj, cell.params["h2r_weight"] = h.attrs["num_hidden"], w.name
+    if c is not None and c.op == "clip":
+        cell.clip = c.attrs["scalar"]
+
+
+def _template(cell: Cell) -> dict:
+    steps = dict(_TEMPLATES[cell.typ])
+    if cell.clip is not None:
+        steps["c_sum"] = steps["c"]
+        steps["c"] = ("clip", ["c_sum:0"])
+    if cell.proj:
+        steps["h_full"] = ("mul", ["o:0", "tanh_c:0"])
+        steps["h"] = ("FullyConnected", ["h_full:0", "h2r:0"])
+    return steps
 
 
 def _new_states(nodes, p, t, typ, zoneout) -> list:
@@ -169,10 +198,12 @@ def _link_steps(nodes, cell: Cell) -> None:
 
 def _check_step(nodes, cell: Cell, t: int, entering: list) -> None:
     p = f"{cell.prefix}t{t}_"
-    for suffix, (op, ins) in _TEMPLATES[cell.typ].items():
+    weight = {"h2r": (_var(nodes, cell.params.get("h2r_weight")), 0)}
+    for suffix, (op, ins) in _template(cell).items():
         node = nodes.get(p + suffix)
-        want = [entering[0] if r == "H" else entering[1] if r == "C"
-                else (nodes.get(p + r.split(":")[0]), int(r.split(":")[1])) for r in ins]
+        want = [entering[0] if r == "H" else entering[1] if r == "C" else weight["h2r"]
+                if r == "h2r:0" else (nodes.get(p + r.split(":")[0]), int(r.split(":")[1]))
+                for r in ins]
         if node is None or node.op != op or not _refs_equal(node.inputs, want):
             raise UnsupportedExport(f"cell {cell.prefix!r}: node {p + suffix!r} is not the "
                                     f"{op} of {ins} that a {cell.typ} step computes")
@@ -183,6 +214,10 @@ def _check_step(nodes, cell: Cell, t: int, entering: list) -> None:
             if not _refs_equal(z.inputs, [entering[k], new]) or z.attrs["p"] != cell.zoneout:
                 raise UnsupportedExport(f"cell {cell.prefix!r}: node {z.name!r} is not the "
                                         f"zoneout of state {n!r} at rate {cell.zoneout}")
+
+
+def _var(nodes, name):
+    return nodes.get(name) if name is not None else None
 
 
 def _refs_equal(a, b) -> bool:

@@ -30,6 +30,8 @@ from symrnn.ops import (
     take_step,
     tanh,
 )
+from symrnn.rnn.lengths import ValidRows, check_lengths
+from symrnn.scalars import as_int, as_real
 from symrnn.symbol import Symbol, Variable, _op
 
 LAYOUTS = ("TNC",)
@@ -116,33 +118,44 @@ class BaseRNNCell:
     def _step(self, x: Symbol, states: list[Symbol], t: int):
         raise NotImplementedError
 
-    def unroll_steps(self, steps: list[Symbol], states, reverse: bool = False):
+    def unroll_steps(self, steps: list[Symbol], states, reverse: bool = False,
+                     valid_length: Symbol | None = None):
         """Runs the cell over `steps` (in reverse time order when `reverse`).
 
         Returns `(outputs, step_states, final_states)`, `outputs[t]` and `step_states[t]`
-        indexed by time; `final_states` are the states after the last step processed."""
+        indexed by time; `final_states` are the states after the last step processed. With
+        `valid_length` (int32 `(N,)`), step `t` of sample `n` is valid when
+        `t < valid_length[n]`: past it the states are left unchanged and the output is 0."""
         order = range(len(steps) - 1, -1, -1) if reverse else range(len(steps))
         outputs, step_states = [None] * len(steps), [None] * len(steps)
         states = list(states)
+        masking = valid_length is not None and self.state_info
+        rows = ValidRows(valid_length, len(steps), self.prefix) if masking else None
         for t in order:
-            outputs[t], states = self(steps[t], states, step=t)
+            out, new = self(steps[t], states, step=t)
+            if rows is not None:
+                out, new = rows.mask_step(t, out, new, states, self.state_info)
+            outputs[t], states = out, new
             step_states[t] = states
         return outputs, step_states, states
 
     def unroll(self, length: int, inputs, begin_state=None, layout: str = "TNC",
-               merge_outputs: bool | None = None):
+               merge_outputs: bool | None = None, valid_length: Symbol | None = None):
         """Unrolls over `length` steps: `(outputs, final_states)`.
 
         `inputs` is a `(T, N, C)` symbol or a list of `T` step symbols `(N, C)`. Outputs are
         merged into one `(T, N, H)` symbol `{prefix}out` when `merge_outputs` is True, or by
         default when `inputs` is one symbol; otherwise they are a list of step symbols.
-        `begin_state` defaults to `begin_state()`.
+        `begin_state` defaults to `begin_state()`. `valid_length`: an int32 `(N,)` symbol of
+        per-sample lengths in [0, length] (Gluon's): outputs past a sample's length are 0 and
+        its final states are those after its own last step.
         """
         where = f"{type(self).__name__}.unroll"
         steps = split_steps(where, length, inputs, layout, self.prefix)
+        check_lengths(where, valid_length)
         self.reset()
         states = self.begin_state() if begin_state is None else list(begin_state)
-        outputs, _, final = self.unroll_steps(steps, states)
+        outputs, _, final = self.unroll_steps(steps, states, valid_length=valid_length)
         merge = isinstance(inputs, Symbol) if merge_outputs is None else merge_outputs
         return merge_steps(outputs, merge, f"{self.prefix}out"), final
 
@@ -152,7 +165,10 @@ class _GatedCell(BaseRNNCell):
     `(G*H, .)` weights `{prefix}i2h_weight`, `{prefix}h2h_weight` and biases.
 
     `recurrent_dropout` drops `h_prev` where it enters `h2h` only, with one mask for the whole
-    sequence (Gal and Ghahramani, 2016), named `{prefix}h2h_dropout_mask`.
+    sequence (Gal and Ghahramani, 2016), named `{prefix}h2h_dropout_mask`. `weight_drop`
+    (DropConnect, as AWD-LSTM's WeightDrop): in training, inverted dropout on `h2h_weight`
+    itself, node `{prefix}h2h_weight_drop`, one mask per forward applied once and read by
+    every step; identity at inference.
     """
 
     num_gates = 1
@@ -160,7 +176,7 @@ class _GatedCell(BaseRNNCell):
 
     def __init__(self, num_hidden: int, prefix: str = "", input_size: int | None = None,
                  recurrent_dropout: float = 0.0, i2h_weight=None, i2h_bias=None,
-                 h2h_weight=None, h2h_bias=None):
+                 h2h_weight=None, h2h_bias=None, weight_drop: float = 0.0):
         super().__init__(prefix)
         where = type(self).__name__
         self._num_hidden = check_size(where, "num_hidden", num_hidden)
@@ -168,11 +184,13 @@ class _GatedCell(BaseRNNCell):
             check_size(where, "input_size", input_size)
         self._input_size = input_size
         self._recurrent_dropout = check_rate(where, "recurrent_dropout", recurrent_dropout)
+        self._weight_drop = check_rate(where, "weight_drop", weight_drop)
+        self._h2h_weight = None  # the weight the steps read: dropped once, on first use
         size = self.num_gates * num_hidden
         self.params = {
             "i2h_weight": self._param(i2h_weight, "i2h_weight", (size, input_size or 0)),
             "i2h_bias": self._param(i2h_bias, "i2h_bias", (size,)),
-            "h2h_weight": self._param(h2h_weight, "h2h_weight", (size, num_hidden)),
+            "h2h_weight": self._param(h2h_weight, "h2h_weight", (size, self.output_size)),
             "h2h_bias": self._param(h2h_bias, "h2h_bias", (size,)),
         }
 
@@ -189,9 +207,22 @@ class _GatedCell(BaseRNNCell):
         return self._num_hidden
 
     @property
+    def output_size(self) -> int:
+        """The size of `h` (the output and the recurrent input): `num_hidden` here."""
+        return self._num_hidden
+
+    @property
     def state_info(self) -> list[dict]:
-        return [{"name": n, "shape": (0, self._num_hidden), "__layout__": "NC"}
-                for n in self.state_names]
+        return [{"name": n, "shape": (0, self.output_size if n == "h" else self._num_hidden),
+                 "__layout__": "NC"} for n in self.state_names]
+
+    def _recurrent_weight(self) -> Symbol:
+        if not self._weight_drop:
+            return self.params["h2h_weight"]
+        if self._h2h_weight is None:
+            self._h2h_weight = Dropout(self.params["h2h_weight"], self._weight_drop,
+                                       name=self._prefix + "h2h_weight_drop")
+        return self._h2h_weight
 
     def _projections(self, x: Symbol, h: Symbol, t: int):
         p = f"{self._prefix}t{t}_"
@@ -201,7 +232,7 @@ class _GatedCell(BaseRNNCell):
         size = self.num_gates * self._num_hidden
         w = self.params
         i2h = FullyConnected(x, w["i2h_weight"], w["i2h_bias"], size, name=p + "i2h")
-        h2h = FullyConnected(h, w["h2h_weight"], w["h2h_bias"], size, name=p + "h2h")
+        h2h = FullyConnected(h, self._recurrent_weight(), w["h2h_bias"], size, name=p + "h2h")
         return i2h, h2h
 
 
@@ -224,16 +255,64 @@ class RNNCell(_GatedCell):
         return h, [h]
 
 
+def check_clip(where: str, clip) -> float | None:
+    """`clip` as a positive float (None: no clipping), or a ConfigError."""
+    if clip is None:
+        return None
+    bound = as_real(clip)
+    if bound is None or not bound > 0:
+        raise ConfigError(f"{where}: 'cell_clip' must be a positive number (or None for no "
+                          f"clipping), given {clip!r}")
+    return bound
+
+
+def check_proj(where: str, proj) -> int:
+    """`proj` as an int >= 0 (None: 0, no projection), or a ConfigError."""
+    size = 0 if proj is None else as_int(proj)
+    if size is None or size < 0:
+        raise ConfigError(f"{where}: 'proj_size' must be an int >= 0 (0: no projection), "
+                          f"given {proj!r}")
+    return size
+
+
 class LSTMCell(_GatedCell):
     """LSTM in cuDNN's form, no peepholes; gates `i, f, g, o` packed in that order:
-    `c = f * c_prev + i * g`, `h = o * tanh(c)`. States `[h, c]`; the output is `h`."""
+    `c = f * c_prev + i * g`, `h = o * tanh(c)`. States `[h, c]`; the output is `h`.
+
+    `cell_clip` (cuDNN's cellClip): `c` is clipped to `[-cell_clip, cell_clip]` before the
+    `tanh` and before it is carried, node `{prefix}t{t}_c` (the sum is then `..._c_sum`).
+
+    `proj_size` P > 0 (PyTorch's and cuDNN's LSTMP): `h = W_hr (o * tanh(c))` with the
+    parameter `{prefix}h2r_weight` `(P, H)`; `h` (the output and state) is `(N, P)` and
+    `h2h_weight` `(4H, P)`. 0 or None: no projection."""
 
     num_gates = 4
     state_names = ("h", "c")
 
     def __init__(self, num_hidden: int, prefix: str = "lstm_", input_size: int | None = None,
-                 **kwargs):
+                 cell_clip: float | None = None, proj_size: int | None = None,
+                 h2r_weight=None, **kwargs):
+        self._cell_clip = check_clip("LSTMCell", cell_clip)
+        self._proj_size = check_proj("LSTMCell", proj_size)
         super().__init__(num_hidden, prefix, input_size, **kwargs)
+        if self._proj_size:
+            self.params["h2r_weight"] = self._param(h2r_weight, "h2r_weight",
+                                                    (self._proj_size, num_hidden))
+        elif h2r_weight is not None:
+            raise ConfigError(f"LSTMCell: 'h2r_weight' is only for proj_size > 0, "
+                              f"given {h2r_weight!r} with proj_size={proj_size!r}")
+
+    @property
+    def output_size(self) -> int:
+        return self._proj_size or self._num_hidden
+
+    @property
+    def proj_size(self) -> int:
+        return self._proj_size
+
+    @property
+    def cell_clip(self) -> float | None:
+        return self._cell_clip
 
     def _step(self, x, states, t):
         p = f"{self._prefix}t{t}_"
@@ -244,8 +323,15 @@ class LSTMCell(_GatedCell):
         f = sigmoid(gates[1], name=p + "f")
         g = tanh(gates[2], name=p + "g")
         o = sigmoid(gates[3], name=p + "o")
-        c = _add(_mul(f, c_prev, p + "f_c"), _mul(i, g, p + "i_g"), p + "c")
-        h = _mul(o, tanh(c, name=p + "tanh_c"), p + "h")
+        clip = self._cell_clip
+        c = _add(_mul(f, c_prev, p + "f_c"), _mul(i, g, p + "i_g"), p + ("c_sum" if clip else "c"))
+        if clip:
+            c = _op("clip", [c], p + "c", scalar=clip)
+        proj = self._proj_size
+        h = _mul(o, tanh(c, name=p + "tanh_c"), p + ("h_full" if proj else "h"))
+        if proj:
+            h = FullyConnected(h, self.params["h2r_weight"], None, proj, no_bias=True,
+                               name=p + "h")
         return h, [h, c]
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from runtime.errors import ConfigError
 from symrnn.ops import check_rate, check_size, concat, stack_steps, take_step
-from symrnn.rnn.cells import GRUCell, LSTMCell, RNNCell
+from symrnn.rnn.cells import GRUCell, LSTMCell, RNNCell, check_clip, check_proj
+from symrnn.rnn.lengths import check_lengths
 from symrnn.rnn.modifiers import BidirectionalCell, DropoutCell, ZoneoutCell
 from symrnn.scalars import as_int
 from symrnn.symbol import Symbol
@@ -40,7 +41,14 @@ class RNNFactory:
       'sequence' one mask for all steps. `recurrent_dropout[l]`: one mask per sequence on
       `h_prev` where it enters the recurrent product. `zoneout[l]`: zoneout on `h` and `c`,
       independent masks per layer, state and step; the expectation at inference. A rate is a
-      float for every layer or a list with one per layer, each in [0, 1).
+      float for every layer or a list with one per layer, each in [0, 1). `weight_drop[l]`:
+      DropConnect on layer `l`'s `h2h_weight` (AWD-LSTM), one mask per training forward.
+    - `cell_clip` ('lstm' only, cuDNN's cellClip): every layer's cell state is clipped to
+      `[-cell_clip, cell_clip]` before its `tanh` and before it is carried; None: no clipping.
+    - `proj_size` ('lstm' only, PyTorch's `proj_size`, cuDNN's LSTMP): an int for every layer
+      or a list with one per layer, each >= 0 (0: none). Layer `l` with `P = proj_size[l]`
+      outputs `h = W_hr (o * tanh(c))`, `W_hr` = `{name}_l{l}_h2r_weight` `(P, H_l)`; its `h`
+      states are `(N, P)`, `h2h_weight` `(4H, P)`, and layer `l+1` reads `P` (`2P`) features.
     - `bidirectional`: each layer also runs a reverse cell; its output is the forward and
       reverse outputs concatenated on the features (forward first), `(T, N, 2*H_l)`.
     - `name`: parameters of layer `l` are `{name}_l{l}_i2h_weight` `(G*H, I_l)`,
@@ -59,7 +67,8 @@ class RNNFactory:
     def __init__(self, num_hidden, data_dim: int | None = None, typ: str = "lstm",
                  dropout=0.0, zoneout=0.0, recurrent_dropout=0.0, dropout_mode: str = "step",
                  i2h_weight=None, i2h_bias=None, h2h_weight=None, h2h_bias=None,
-                 init_h=None, init_c=None, bidirectional: bool = False, name: str = "lstm"):
+                 init_h=None, init_c=None, bidirectional: bool = False, name: str = "lstm",
+                 cell_clip: float | None = None, proj_size=0, weight_drop=0.0):
         self.num_hidden = _sizes(num_hidden)
         self.data_dim = None if data_dim is None else check_size(WHERE, "data_dim", data_dim)
         if not isinstance(typ, str) or typ not in CELLS:
@@ -73,11 +82,17 @@ class RNNFactory:
             raise ConfigError(f"{WHERE}: 'init_c' is only for typ='lstm'; {typ!r} has no cell "
                               f"state, given {init_c!r}")
         self.typ, self.name, self.dropout_mode = typ, name, dropout_mode
+        self.cell_clip = check_clip(WHERE, cell_clip)
+        if typ != "lstm" and self.cell_clip is not None:
+            raise ConfigError(f"{WHERE}: 'cell_clip' is only for typ='lstm' (it clips the cell "
+                              f"state), given {cell_clip!r} for typ={typ!r}")
         self.bidirectional = bool(bidirectional)
         layers = len(self.num_hidden)
+        self.proj_size = _projections(proj_size, layers, typ)
         self.dropout = _rates("dropout", dropout, layers)
         self.zoneout = _rates("zoneout", zoneout, layers)
         self.recurrent_dropout = _rates("recurrent_dropout", recurrent_dropout, layers)
+        self.weight_drop = _rates("weight_drop", weight_drop, layers)
         slots = layers * self.num_directions
         given = {k: _symbols(k, v, slots, self.bidirectional) for k, v in [
             ("i2h_weight", i2h_weight), ("i2h_bias", i2h_bias),
@@ -98,9 +113,15 @@ class RNNFactory:
 
     @property
     def params(self) -> list[Symbol]:
-        """All weights and biases: i2h weights, i2h biases, h2h weights, h2h biases."""
-        keys = ("i2h_weight", "i2h_bias", "h2h_weight", "h2h_bias")
-        return [self._base(c).params[k] for k in keys for c in self._cells]
+        """All weights and biases: i2h weights, i2h biases, h2h weights, h2h biases, then the
+        projections' h2r weights (when `proj_size`)."""
+        keys = ("i2h_weight", "i2h_bias", "h2h_weight", "h2h_bias", "h2r_weight")
+        return [self._base(c).params[k] for k in keys for c in self._cells
+                if k in self._base(c).params]
+
+    def output_size(self, layer: int) -> int:
+        """The size of layer `layer`'s `h` per direction: its `proj_size`, else `num_hidden`."""
+        return self.proj_size[layer] or self.num_hidden[layer]
 
     def prefix(self, layer: int, direction: int = 0) -> str:
         """`{name}_l{layer}_`, or `{name}_r{layer}_` for the reverse direction."""
@@ -111,9 +132,14 @@ class RNNFactory:
 
     def _make_cell(self, layer: int, direction: int, params: dict):
         cls, extra = CELLS[self.typ]
-        size = self.data_dim if layer == 0 else self.num_hidden[layer - 1] * self.num_directions
+        if self.cell_clip is not None:
+            extra = {**extra, "cell_clip": self.cell_clip}
+        if self.proj_size[layer]:
+            extra = {**extra, "proj_size": self.proj_size[layer]}
+        size = self.data_dim if layer == 0 else self.output_size(layer - 1) * self.num_directions
         cell = cls(self.num_hidden[layer], prefix=self.prefix(layer, direction),
                    input_size=size, recurrent_dropout=self.recurrent_dropout[layer],
+                   weight_drop=self.weight_drop[layer],
                    **extra, **params)
         if self.zoneout[layer]:
             cell = ZoneoutCell(cell, zoneout_states=self.zoneout[layer])
@@ -139,12 +165,16 @@ class RNNFactory:
 
     # ---- the stack over a sequence --------------------------------------------------------
     def step(self, data, prev_h=None, prev_c=None, seq_len: int | None = None,
-             ret_typ: str = "all"):
+             ret_typ: str = "all", sequence_length: Symbol | None = None):
         """Feeds the sequence `data` through the stack.
 
         `data` is a `(T, N, I)` symbol (then `seq_len` = T is required) or a list of T step
         symbols `(N, I)`. `prev_h` / `prev_c` replace the factory's initial states (lists as
-        `init_h` / `init_c`). With `D` = 2 if bidirectional else 1, `H'_l = D * H_l`:
+        `init_h` / `init_c`). `sequence_length`: an int32 `(N,)` symbol (an input, never given
+        a gradient) of per-sample lengths in [0, T], checked at forward; as cuDNN's and
+        PyTorch's packed sequences, steps past a sample's length output zeros and leave its
+        states unchanged (the reverse direction starts at its last valid step). With `D` = 2
+        if bidirectional else 1, `H'_l = D * H_l`:
 
         - `ret_typ='all'`: for 'lstm' `(all_h, all_c, last_h, last_c)`, otherwise
           `(all_h, last_h)`;
@@ -165,6 +195,7 @@ class RNNFactory:
             raise ConfigError(f"{WHERE}.step: 'prev_c' is only for typ='lstm', given "
                               f"{prev_c!r} for typ={self.typ!r}")
         xs = self._steps(data, seq_len)
+        check_lengths(f"{WHERE}.step", sequence_length, "sequence_length")
         h0 = self.init_h if prev_h is None else _symbols(
             "prev_h", prev_h, len(self._cells), self.bidirectional)
         c0 = None
@@ -173,7 +204,8 @@ class RNNFactory:
                 "prev_c", prev_c, len(self._cells), self.bidirectional)
         all_h, all_c, last_h, last_c = [], [], [], []
         for layer in range(self.layer_num):
-            xs, cells, finals = self._run_layer(layer, xs, h0, c0, want_c=ret_typ == "all")
+            xs, cells, finals = self._run_layer(layer, xs, h0, c0, ret_typ == "all",
+                                                sequence_length)
             all_h.append(stack_steps(xs, name=f"{self.prefix(layer)}out"))
             all_c += cells
             last_h += [f[0] for f in finals]
@@ -201,7 +233,7 @@ class RNNFactory:
                               f"{len(data)} steps")
         return list(data)
 
-    def _run_layer(self, layer, xs, h0, c0, want_c):
+    def _run_layer(self, layer, xs, h0, c0, want_c, lengths=None):
         """Outputs of one layer (after dropout), its cell-state sequence (when wanted, LSTM
         only) and its final states per direction."""
         cell, drop = self._layer(layer)
@@ -210,7 +242,7 @@ class RNNFactory:
             k = self._slot(layer, d)
             states += [h0[k]] if c0 is None else [h0[k], c0[k]]
         cell.reset()
-        outs, per_step, final = cell.unroll_steps(xs, states)
+        outs, per_step, final = cell.unroll_steps(xs, states, valid_length=lengths)
         drop.reset()
         outs, _, _ = drop.unroll_steps(outs, [])
         per_dir = len(states) // self.num_directions
@@ -232,6 +264,20 @@ def _sizes(num_hidden) -> list[int]:
         raise ConfigError(f"{WHERE}: 'num_hidden' must be a non-empty list of positive ints "
                           f"(one per layer), given {num_hidden!r}")
     return [check_size(WHERE, f"num_hidden[{i}]", n) for i, n in enumerate(num_hidden)]
+
+
+def _projections(value, layers: int, typ: str) -> list[int]:
+    if isinstance(value, (list, tuple)):
+        if len(value) != layers:
+            raise ConfigError(f"{WHERE}: 'proj_size' must hold one size per layer ({layers}), "
+                              f"given {len(value)}: {list(value)!r}")
+        sizes = [check_proj(WHERE, p) for p in value]
+    else:
+        sizes = [check_proj(WHERE, value)] * layers
+    if typ != "lstm" and any(sizes):
+        raise ConfigError(f"{WHERE}: 'proj_size' is only for typ='lstm', given {value!r} for "
+                          f"typ={typ!r}")
+    return sizes
 
 
 def _rates(arg: str, value, layers: int) -> list[float]:

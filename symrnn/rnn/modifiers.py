@@ -74,14 +74,15 @@ class SequentialRNNCell(BaseRNNCell):
             new_states += own
         return x, new_states
 
-    def unroll_steps(self, steps, states, reverse=False):
+    def unroll_steps(self, steps, states, reverse=False, valid_length=None):
         if len(states) != len(self.state_info):
             raise ConfigError(f"SequentialRNNCell: 'states' must hold {len(self.state_info)} "
                               f"symbols, given {len(states)}")
         per_step = [[] for _ in steps]
         final = []
         for cell, own in zip(self._cells, self._split_states(states)):
-            steps, cell_steps, cell_final = cell.unroll_steps(steps, own, reverse)
+            steps, cell_steps, cell_final = cell.unroll_steps(steps, own, reverse,
+                                                              valid_length=valid_length)
             for acc, s in zip(per_step, cell_steps):
                 acc += s
             final += cell_final
@@ -196,7 +197,9 @@ class BidirectionalCell(BaseRNNCell):
         raise ConfigError("BidirectionalCell cannot be called one step at a time: the reverse "
                           "direction needs the whole sequence; use unroll()")
 
-    def unroll_steps(self, steps, states, reverse=False):
+    def unroll_steps(self, steps, states, reverse=False, valid_length=None):
+        """The reverse cell reads step T-1 first; with `valid_length` its steps past a
+        sample's length leave the states unchanged, so it starts at `valid_length[n] - 1`."""
         if reverse:
             raise ConfigError("BidirectionalCell: cannot be run in reverse")
         states = list(states)
@@ -204,8 +207,10 @@ class BidirectionalCell(BaseRNNCell):
             raise ConfigError(f"BidirectionalCell: 'states' must hold {len(self.state_info)} "
                               f"symbols, given {len(states)}")
         k = len(self.l_cell.state_info)
-        l_out, l_steps, l_final = self.l_cell.unroll_steps(steps, states[:k])
-        r_out, r_steps, r_final = self.r_cell.unroll_steps(steps, states[k:], reverse=True)
+        l_out, l_steps, l_final = self.l_cell.unroll_steps(steps, states[:k],
+                                                           valid_length=valid_length)
+        r_out, r_steps, r_final = self.r_cell.unroll_steps(steps, states[k:], reverse=True,
+                                                           valid_length=valid_length)
         outputs = [concat(a, b, dim=1, name=f"{self._prefix}t{t}_concat")
                    for t, (a, b) in enumerate(zip(l_out, r_out))]
         per_step = [a + b for a, b in zip(l_steps, r_steps)]

@@ -58,6 +58,16 @@ def _add_zeros(b):
     return b.add("add", ["x", b.add("zeros", [], "z", shape=(2, 3), dtype="float64")], "y")
 
 
+def _rows():
+    """A length block (4, 3): rows of lengths 0, 3, 1, 2."""
+    return np.repeat(np.array([[0.0], [3], [1], [2]]), 3, axis=1)
+
+
+def _length_rows_times_x(b):
+    rows = b.add("length_rows", ["lengths", "x"], "rows", steps=3)
+    return b.add("mul", [rows, "x"], "out")
+
+
 def _one_hot_times_x(b):
     return b.add("mul", [b.add("one_hot", ["label"], "oh", depth=3), "x"], "out")
 
@@ -93,6 +103,18 @@ CASES = [
     Case("zoneout", {"prev": rand(2, 3), "new": rand(2, 3)}, MASK, "infer",
          ref=lambda v: _mix(P, v["prev"], v["new"])),
     Case("zeros", {"x": rand(2, 3)}, build=_add_zeros),
+    Case("clip", {"x": away(3, 4) * 2}, {"scalar": 0.9},
+         ref=lambda v: np.minimum(np.maximum(v["x"], -0.9), 0.9)),
+    Case("clip_grad", {"g": rand(3, 4), "x": away(3, 4) * 2}, {"scalar": 0.9}, const=("x",),
+         ref=lambda v: np.where(np.abs(v["x"]) <= 0.9, v["g"], 0.0)),
+    Case("step_select", {"prev": rand(4, 3), "new": rand(4, 3), "rows": _rows()},
+         {"mask_id": 2}, const=("rows",),
+         ref=lambda v: np.where(v["rows"] > 2, v["new"], v["prev"])),
+    Case("step_zero", {"x": rand(4, 3), "rows": _rows()}, {"mask_id": 1}, const=("rows",),
+         ref=lambda v: np.where(v["rows"] > 1, v["x"], 0.0)),
+    Case("length_rows", {"lengths": np.array([0.0, 3, 1, 2]), "x": rand(4, 3)},
+         const=("lengths",), build=_length_rows_times_x,
+         ref=lambda v: np.array([[0.0], [3], [1], [2]]) * v["x"]),
     Case("reshape", {"x": rand(3, 2, 4)}, {"shape": (0, -1)}, "0,-1"),
     Case("reshape", {"x": rand(3, 2, 4)}, {"shape": (4, -1, 3)}, "4,-1,3"),
     Case("reshape", {"x": rand(3, 2, 4)}, {"shape": (0, 0, 2, 2)}, "0,0,2,2"),

@@ -83,11 +83,14 @@ def arity(op: str) -> int:
 
 def attrs_for(op: str, dtype: str) -> tuple:
     fields = set(re.findall(r"\{([a-z_]+)\}", OPS[op].c_expr))
-    attrs = {"scalar": -1.3} if "scalar" in fields else {}
+    bound = 1.3 if op.startswith("clip") else -1.3  # a clip's bound is positive
+    attrs = {"scalar": bound} if "scalar" in fields else {}
     if arity(op) == 0:  # a constant such as zeros: its numpy impl needs the shape
         attrs.update(shape=SHAPE, dtype=dtype)
     if "bits" in fields:  # a mask op
         attrs.update(mask=0, p=0.3)
+    elif "mask" in fields:  # a step op (variable lengths): the step is the launch's MASK_IDS[1]
+        attrs.update(mask=1)
     return tuple(sorted(attrs.items()))
 
 
@@ -95,8 +98,7 @@ def single_op(op, dtype, attrs=None) -> KernelIR:
     n, attrs = arity(op), attrs_for(op, dtype) if attrs is None else attrs
     body = [Load(i, i) for i in range(n)]
     body += [Compute(n, op, tuple(range(n)), attrs), Store(0, n)]
-    return KernelIR(dtype, n, 1, len(MASK_IDS) if dict(attrs).get("p") is not None else 0,
-                    tuple(body))
+    return KernelIR(dtype, n, 1, len(MASK_IDS) if "mask" in dict(attrs) else 0, tuple(body))
 
 
 def operands(op, dtype, seed=0):
@@ -144,6 +146,19 @@ def test_every_elementwise_op_matches_numpy(op, dtype):
         (got,) = run(ir, ins, SHAPE, train=train)
         (want,) = reference(ir, ins, train=train)
         np.testing.assert_allclose(got, want, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", ["step_select", "step_zero"])
+def test_step_ops_select_by_the_row_length_and_the_launch_step(op, dtype):
+    """Rows of lengths 0..9 around the step MASK_IDS[1] = 7: valid where the length exceeds 7."""
+    ins = operands(op, dtype)
+    ins[-1] = np.repeat(np.arange(5, dtype=dtype)[:, None] + 5, SHAPE[1], axis=1)
+    ir = single_op(op, dtype)
+    (got,) = run(ir, ins, SHAPE)
+    (want,) = reference(ir, ins)
+    np.testing.assert_array_equal(got, want)
+    assert np.array_equal(got[3:], ins[-2][3:]) and not np.array_equal(got[:3], ins[-2][:3])
 
 
 def test_every_elementwise_op_is_covered_and_renderable():

@@ -57,6 +57,8 @@ CASES = [
      lambda x, w, b: x @ w.T + b),
     ("FullyConnected", {"num_hidden": 5}, [rand(2, 4), rand(5, 4)], lambda x, w: x @ w.T),
     ("zeros", {"shape": (2, 3), "dtype": "float64"}, [], lambda: np.zeros((2, 3))),
+    ("length_rows", {"steps": 4}, [np.array([2, 0, 4], np.int32), rand(3, 2)],
+     lambda lengths, like: np.array([[2.0, 2], [0, 0], [4, 4]])),
 ]
 
 
