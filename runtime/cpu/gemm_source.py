@@ -47,5 +47,10 @@ def width_source() -> str:
     return _text(WIDTH)
 
 
+def text(name: str) -> str:
+    """The text of a C file of this package (package data)."""
+    return _text(name)
+
+
 def _text(name: str) -> str:
     return resources.files("runtime.cpu").joinpath(name).read_text()
