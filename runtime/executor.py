@@ -64,7 +64,20 @@ def check_array(where: str, name: str, value, shape, dtype) -> np.ndarray:
     if not ok:
         raise BindError(f"{where}: {name!r} has dtype {value.dtype} but the executor was bound "
                         f"with {want}; convert it with .astype({str(want)!r})")
+    if want.kind in "iu" and value.dtype != want and value.size:
+        _check_fits(where, name, value, want)
     return value
+
+
+def _check_fits(where: str, name: str, value: np.ndarray, want: np.dtype) -> None:
+    """Integer (or whole float) values copied into an integer argument must fit its dtype:
+    a wrapped index or length would be a silent wrong number."""
+    info = np.iinfo(want)
+    low, high = value.min(), value.max()
+    if low < info.min or high > info.max:
+        bad = low if low < info.min else high
+        raise BindError(f"{where}: {name!r} holds {bad}, outside the range of its dtype {want} "
+                        f"[{info.min}, {info.max}]")
 
 
 def check_seed(where: str, seed) -> int:

@@ -417,3 +417,19 @@ def test_init_params_with_a_bad_seed():
 def test_op_arguments_of_the_wrong_type(call, needle):
     with pytest.raises(ConfigError, match=re.escape(needle)):
         call(sym.Variable("x"))
+
+
+@pytest.mark.parametrize("bad", [np.array([2**40, 1], np.int64), np.array([-1.0, 2.0**33])])
+def test_integer_inputs_that_do_not_fit_their_dtype_are_refused(bad):
+    """An int64 (or whole float) array copied into an int32 argument used to wrap silently
+    (2**40 became 0); now it is refused naming the argument and the value, state unchanged."""
+    import symrnn as sym
+
+    idx = sym.Variable("idx", dtype="int32")
+    net = sym.Embedding(idx, input_dim=4, output_dim=3, name="emb")
+    ex = net.simple_bind(backend="reference", idx=(2,))
+    before = ex.arg_dict["idx"].copy()
+    with pytest.raises(BindError, match=r"'idx' holds .* outside the range of its dtype int32"):
+        ex.forward(idx=bad)
+    assert np.array_equal(ex.arg_dict["idx"], before)
+    ex.forward(idx=np.array([3, 1], np.int64))  # values that fit are still accepted
