@@ -12,11 +12,31 @@ Steps, in order, each in phase "forward" or "backward":
   the index space, `masks` the mask ids for this launch.
 - `op`: a library op run from the op table (`op`, `attrs`): losses, embeddings, reductions,
   copies; outside the time loop.
+- `loop`: a rolled run of repeated steps (codegen.roll). `body` holds the steps of the first
+  iteration (gemm, kernel or op steps, never a loop); `trips` (>= 1) is how many iterations
+  run; `strides[j]` is a `LoopStride` for `body[j]`: iteration `k` runs `body[j]` with every
+  input view's offset plus `k * strides[j].inputs[i]`, every output's plus
+  `k * strides[j].outputs[i]`, every mask id plus `k * strides[j].masks[i]`, and (cosmetic:
+the unrolled view's step names) the `i`-th decimal number in its name plus
+`k * strides[j].names[i]` (`names` empty: the name stays). Iterations
+  run in order, the body in order within each. A loop has no inputs, outputs or attrs of its
+  own. `unrolled(program)` expands every loop into the steps it stands for.
+
+A validator checks, for a loop: `trips` an int >= 1; `body` non-empty, none of its steps a
+loop; `len(strides) == len(body)`, and per body step the lengths of `inputs`, `outputs`,
+`masks` equal its number of inputs, outputs and `attrs["masks"]`; `names` empty or one per number in the
+name; the strides ints; the views
+of the first and of the last iteration inside their buffers (views are affine in `k`, so
+those two bound them all); the last iteration's mask ids within uint32.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, replace
+
+
+_NUMBER = re.compile(r"\d+")
 
 
 @dataclass(frozen=True)
@@ -41,14 +61,28 @@ class Buffer:
     dtype: str
 
 
+@dataclass(frozen=True)
+class LoopStride:
+    """Per-iteration offset (elements) of each input and output view of one body step, and
+    the per-iteration increment of each of its mask ids."""
+
+    inputs: tuple
+    outputs: tuple
+    masks: tuple = ()
+    names: tuple = ()  # per decimal number in the body step's name, its per-iteration growth
+
+
 @dataclass
 class Step:
-    kind: str  # "gemm" | "kernel" | "op"
+    kind: str  # "gemm" | "kernel" | "op" | "loop"
     phase: str  # "forward" | "backward"
     name: str  # the graph node (or fused group) this step computes
     inputs: list
     outputs: list
     attrs: dict = field(default_factory=dict)
+    body: list = field(default_factory=list)  # loop: the steps of iteration 0
+    trips: int = 0  # loop: how many iterations
+    strides: list = field(default_factory=list)  # loop: one LoopStride per body step
 
 
 @dataclass
@@ -91,12 +125,54 @@ class Program:
             grads={k: view(v) for k, v in d["grads"].items()},
             head_grads=[tuple(x) for x in d["head_grads"]],
             buffers={k: Buffer(**b) for k, b in d["buffers"].items()},
-            steps=[Step(s["kind"], s["phase"], s["name"], [view(v) for v in s["inputs"]],
-                        [view(v) for v in s["outputs"]], _tuples(s["attrs"]))
-                   for s in d["steps"]],
+            steps=[_step(s) for s in d["steps"]],
             kernels={k: Kernel(**v) for k, v in d["kernels"].items()},
             stats=d["stats"],
         )
+
+
+def _step(s: dict) -> Step:
+    return Step(s["kind"], s["phase"], s["name"], [_view(v) for v in s["inputs"]],
+                [_view(v) for v in s["outputs"]], _tuples(s["attrs"]),
+                [_step(b) for b in s.get("body", ())], int(s.get("trips", 0)),
+                [LoopStride(tuple(x["inputs"]), tuple(x["outputs"]), tuple(x["masks"]),
+                            tuple(x.get("names", ()))) for x in s.get("strides", ())])
+
+
+def iteration(step: Step, stride: LoopStride, k: int) -> Step:
+    """Body step `step` as it runs in iteration `k` of its loop."""
+    def moved(views, by):
+        return [replace(v, offset=v.offset + k * d) if d else v for v, d in zip(views, by)]
+
+    attrs = step.attrs
+    if stride.masks:
+        masks = tuple(m + k * d for m, d in zip(attrs["masks"], stride.masks))
+        attrs = {**attrs, "masks": masks}
+    name = step.name
+    if stride.names:
+        grow = iter(stride.names)
+        name = _NUMBER.sub(lambda m: str(int(m.group()) + k * next(grow)), name)
+    return Step(step.kind, step.phase, name, moved(step.inputs, stride.inputs),
+                moved(step.outputs, stride.outputs), attrs)
+
+
+def unrolled_steps(steps: list) -> list:
+    """`steps` with every loop expanded into the steps it runs, in order."""
+    out = []
+    for s in steps:
+        if s.kind != "loop":
+            out.append(s)
+            continue
+        for k in range(s.trips):
+            out += [iteration(b, d, k) for b, d in zip(s.body, s.strides)]
+    return out
+
+
+def unrolled(program: Program) -> Program:
+    """`program` with its loops expanded: the unrolled view that compare and inspect show."""
+    if not any(s.kind == "loop" for s in program.steps):
+        return program
+    return replace(program, steps=unrolled_steps(program.steps))
 
 
 def _view(d: dict) -> View:

@@ -1,0 +1,117 @@
+"""roll: a Program whose runs of repeated steps become `loop` steps (runtime.program).
+
+The fused program of an RNN runs the same few steps once per time step: the same kernels and
+GEMM shapes, with view offsets, mask ids and the step index in the names moving by the same
+amount from one time step to the next. `roll_program` finds such runs and replaces each by one
+loop step: its body is the first iteration's steps, its strides how far each view, mask id and
+name counter moves per iteration. Nothing is reordered, so the rolled program runs exactly the
+kernels and GEMMs of the unrolled one, in the same order, on the same memory:
+
+    unrolled(roll_program(p)).steps == p.steps     # runtime.program.unrolled
+
+A run is rolled where it has at least MIN_TRIPS iterations of a body of at most MAX_BODY steps;
+among the bodies that start at a step, the one that covers the most steps wins (the shortest
+among equals). Steps that differ (the first and last time steps, a layer's input projection
+over all steps, the losses) stay as they are, around the loops.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from runtime.program import LoopStride, Program, Step
+
+MIN_TRIPS = 3
+MAX_BODY = 32
+_NUMBER = re.compile(r"\d+")
+
+
+def roll_program(program: Program) -> Program:
+    """`program` with its repeated runs of steps as loops (see the module docstring)."""
+    steps = program.steps
+    if any(s.kind == "loop" for s in steps):
+        return program
+    keys = _keys(steps)
+    rolled, i = [], 0
+    while i < len(steps):
+        body, trips = _best_run(steps, keys, i)
+        if trips >= MIN_TRIPS:
+            rolled.append(_loop(steps[i:i + body], steps[i + body:i + 2 * body], trips))
+            i += body * trips
+        else:
+            rolled.append(steps[i])
+            i += 1
+    if len(rolled) == len(steps):
+        return program
+    return replace(program, steps=rolled)
+
+
+def _keys(steps: list) -> list[int]:
+    """One int per step: equal where two steps differ at most in offsets, mask ids and the
+    numbers in their names."""
+    interned: dict = {}
+    return [interned.setdefault(_signature(s), len(interned)) for s in steps]
+
+
+def _signature(s: Step) -> tuple:
+    attrs = tuple(sorted((k, repr(v)) for k, v in s.attrs.items() if k != "masks"))
+    views = tuple((v.buffer, v.rows, v.cols, v.ld, v.shape) for v in [*s.inputs, *s.outputs])
+    masks = len(s.attrs.get("masks", ()))
+    return s.kind, s.phase, len(s.inputs), attrs, masks, views, _NUMBER.sub("#", s.name)
+
+
+def _best_run(steps, keys, i) -> tuple[int, int]:
+    """(body length, iterations) of the longest-covering run starting at step `i`."""
+    best = (1, 1)
+    for body in range(1, min(MAX_BODY, (len(steps) - i) // MIN_TRIPS) + 1):
+        if keys[i:i + body] != keys[i + body:i + 2 * body]:
+            continue
+        trips = _trips(steps, keys, i, body)
+        if trips >= MIN_TRIPS and body * trips > best[0] * best[1]:
+            best = (body, trips)
+    return best
+
+
+def _trips(steps, keys, i, body) -> int:
+    """How many iterations of `steps[i:i+body]` follow one another with constant strides."""
+    first, second = steps[i:i + body], steps[i + body:i + 2 * body]
+    want = [_moves(a, b) for a, b in zip(first, second)]
+    if None in want:
+        return 1
+    trips, prev = 2, second
+    while i + (trips + 1) * body <= len(steps):
+        at = i + trips * body
+        if keys[at:at + body] != keys[i:i + body]:
+            break
+        nxt = steps[at:at + body]
+        if any(_moves(a, b) != w for a, b, w in zip(prev, nxt, want)):
+            break
+        trips, prev = trips + 1, nxt
+    return trips
+
+
+def _moves(a: Step, b: Step):
+    """How `b` differs from `a` (offsets, mask ids, name numbers), or None if not so."""
+    va, vb = [*a.inputs, *a.outputs], [*b.inputs, *b.outputs]
+    offsets = tuple(y.offset - x.offset for x, y in zip(va, vb))
+    masks = tuple(y - x for x, y in zip(a.attrs.get("masks", ()), b.attrs.get("masks", ())))
+    na, nb = _NUMBER.findall(a.name), _NUMBER.findall(b.name)
+    if len(na) != len(nb):
+        return None
+    return offsets, masks, tuple(int(y) - int(x) for x, y in zip(na, nb))
+
+
+def _loop(first: list, second: list, trips: int) -> Step:
+    body, strides = [], []
+    for a, b in zip(first, second):
+        offsets, masks, counters = _moves(a, b)
+        strides.append(LoopStride(offsets[:len(a.inputs)], offsets[len(a.inputs):], masks,
+                                  _name_rule(a.name, counters)))
+        body.append(a)
+    return Step("loop", first[0].phase, f"loop({first[0].name} x{trips})", [], [],
+                body=body, trips=trips, strides=strides)
+
+
+def _name_rule(name: str, counters: tuple) -> tuple:
+    """Per number in `name`, how much it grows per iteration; () when none moves."""
+    return counters if any(counters) else ()
