@@ -27,6 +27,7 @@ from codegen.passes.fuse import fuse_elementwise
 from codegen.passes.plan_memory import plan_memory
 from codegen.passes.push_views import push_views
 from codegen.passes.schedule import schedule
+from codegen.roll import roll_program
 from codegen.verify import verify_graph, verify_memory
 from runtime.program import Program
 
@@ -39,13 +40,15 @@ class CompileOptions:
     - `output_names`: the Program's names of the graph's outputs (default: their node ids);
     - `optimize`: False stops after dead-code elimination and gives every elementary op its
       own kernel: the unrolled baseline that users compare against;
-    - `target`: `cpu` or `cuda`, the rendering `SYMRNN_DEBUG=3` prints.
+    - `target`: `cpu` or `cuda`, the rendering `SYMRNN_DEBUG=3` prints;
+    - `roll`: runs of repeated steps become loop steps (codegen.roll), where `optimize`.
     """
 
     wrt: tuple[str, ...] = ()
     output_names: tuple[str, ...] | None = None
     optimize: bool = True
     target: str = "cpu"
+    roll: bool = True
 
 
 def passes(wrt, optimize: bool = True):
@@ -106,6 +109,10 @@ def _compile(graph: Graph, options: CompileOptions) -> tuple[Graph, Program]:
     start = time.perf_counter()
     program = emit(g, list(graph.graph["outputs"] if names is None else names), _dtype(g))
     timings["emit"] = time.perf_counter() - start
+    if options.optimize and options.roll:
+        start = time.perf_counter()
+        program = roll_program(program)
+        timings["roll"] = time.perf_counter() - start
     if debug >= 3:
         for k in program.kernels.values():
             print(k.cuda_source if options.target == "cuda" else k.c_source, file=sys.stderr)

@@ -1,11 +1,12 @@
 """roll: a Program whose runs of repeated steps become `loop` steps (runtime.program).
 
 The fused program of an RNN runs the same few steps once per time step: the same kernels and
-GEMM shapes, with view offsets, mask ids and the step index in the names moving by the same
-amount from one time step to the next. `roll_program` finds such runs and replaces each by one
-loop step: its body is the first iteration's steps, its strides how far each view, mask id and
-name counter moves per iteration. Nothing is reordered, so the rolled program runs exactly the
-kernels and GEMMs of the unrolled one, in the same order, on the same memory:
+GEMM shapes, with view offsets and the step index in the names moving by the same amount from
+one time step to the next. `roll_program` finds such runs and replaces each by one loop step:
+its body is the first iteration's steps, its strides how far each view and name counter moves
+per iteration, and the mask ids of every iteration in a table (they hash names: no rule).
+Nothing is reordered, so the rolled program runs exactly the kernels and GEMMs of the unrolled
+one, in the same order, on the same memory:
 
     unrolled(roll_program(p)).steps == p.steps     # runtime.program.unrolled
 
@@ -36,7 +37,7 @@ def roll_program(program: Program) -> Program:
     while i < len(steps):
         body, trips = _best_run(steps, keys, i)
         if trips >= MIN_TRIPS:
-            rolled.append(_loop(steps[i:i + body], steps[i + body:i + 2 * body], trips))
+            rolled.append(_loop(steps[i:i + body * trips], body, trips))
             i += body * trips
         else:
             rolled.append(steps[i])
@@ -91,27 +92,28 @@ def _trips(steps, keys, i, body) -> int:
 
 
 def _moves(a: Step, b: Step):
-    """How `b` differs from `a` (offsets, mask ids, name numbers), or None if not so."""
+    """How `b` differs from `a` (offsets, name numbers), or None if not so."""
     va, vb = [*a.inputs, *a.outputs], [*b.inputs, *b.outputs]
     offsets = tuple(y.offset - x.offset for x, y in zip(va, vb))
-    masks = tuple(y - x for x, y in zip(a.attrs.get("masks", ()), b.attrs.get("masks", ())))
     na, nb = _NUMBER.findall(a.name), _NUMBER.findall(b.name)
     if len(na) != len(nb):
         return None
-    return offsets, masks, tuple(int(y) - int(x) for x, y in zip(na, nb))
+    return offsets, tuple(int(y) - int(x) for x, y in zip(na, nb))
 
 
-def _loop(first: list, second: list, trips: int) -> Step:
-    body, strides = [], []
-    for a, b in zip(first, second):
-        offsets, masks, counters = _moves(a, b)
-        strides.append(LoopStride(offsets[:len(a.inputs)], offsets[len(a.inputs):], masks,
-                                  _name_rule(a.name, counters)))
-        body.append(a)
+def _loop(run: list, body: int, trips: int) -> Step:
+    """The loop over `run`: `trips` iterations of `body` steps."""
+    first, strides = run[:body], []
+    for j, (a, b) in enumerate(zip(first, run[body:2 * body])):
+        offsets, counters = _moves(a, b)
+        strides.append(LoopStride(offsets[:len(a.inputs)], offsets[len(a.inputs):],
+                                  names=counters if any(counters) else (),
+                                  mask_table=_mask_table(run[j::body])))
     return Step("loop", first[0].phase, f"loop({first[0].name} x{trips})", [], [],
-                body=body, trips=trips, strides=strides)
+                body=first, trips=trips, strides=strides)
 
 
-def _name_rule(name: str, counters: tuple) -> tuple:
-    """Per number in `name`, how much it grows per iteration; () when none moves."""
-    return counters if any(counters) else ()
+def _mask_table(steps: list) -> tuple:
+    """The mask ids of each iteration's step, flattened; () when no iteration has any."""
+    table = tuple(m for s in steps for m in s.attrs.get("masks", ()))
+    return table if table else ()

@@ -37,7 +37,7 @@ from functools import partial
 
 import numpy as np
 
-from runtime import assemble, packed_gemm
+from runtime import assemble, cpu_loop, packed_gemm
 from runtime.blas import one_pool
 from runtime.errors import BindError, ShapeError, fmt_shape
 from runtime.libops import LIBOPS
@@ -76,8 +76,7 @@ class CpuEngine:
         self._kernels = self._load_kernels(load_kernels)
         self._own_gemms = _own_gemms()
         self._threads = np.ones(1, np.intc)  # the GEMMs' thread count, set per phase
-        self._pack_plan = packed_gemm.plan(self._steps, self._dtype_of) \
-            if self._own_gemms else {}
+        self._pack_plan = self._plan_packing() if self._own_gemms else {}
         self._packed: dict = {}  # group -> PackedGemm
         self._scratch = self._accumulate_scratch()
         self._big_scratch = self._packing_scratch() if self._own_gemms else {}
@@ -190,8 +189,15 @@ class CpuEngine:
     # ---- steps --------------------------------------------------------------------------------
     def _build(self, index: int):
         step = self._steps[index]
-        if index in self._pack_plan:
-            return self._packed_gemm(step, *self._pack_plan[index])
+        if step.kind == "loop":
+            return cpu_loop.loop_call(step, lambda body, k, j: self._build_step(
+                body, self._pack_plan.get((index, k, j)) or
+                (self._pack_plan.get((index, 1, j)) if k > 1 else None)))
+        return self._build_step(step, self._pack_plan.get(index))
+
+    def _build_step(self, step: Step, packing):
+        if packing is not None:
+            return self._packed_gemm(step, *packing)
         build = {"gemm": self._gemm, "kernel": self._kernel, "op": self._op}.get(step.kind)
         if build is None:
             raise ValueError(f"program: step {step.name!r} has unknown kind {step.kind!r}")
@@ -280,12 +286,20 @@ class CpuEngine:
 
     # ---- construction helpers ---------------------------------------------------------------
     def _load_kernels(self, load) -> dict:
-        names = {s.attrs["kernel"] for s in self._steps if s.kind == "kernel"}
+        names = {s.attrs["kernel"] for s in cpu_loop.body_steps(self._steps)
+                 if s.kind == "kernel"}
         if not names:
             return {}
         if load is None:
             from runtime.compile_cache import load_kernels as load  # needs a C compiler
         return load([self.program.kernels[n] for n in sorted(names)])
+
+    def _plan_packing(self) -> dict:
+        """packed_gemm's plan, keyed by step index, or (loop index, iteration, body step)."""
+        flat, where = cpu_loop.planning_steps(self._steps)
+        return {(i if at is None else (i, *at)): v
+                for f, v in packed_gemm.plan(flat, self._dtype_of).items()
+                for i, at in [where[f]]}
 
     def _dtype_of(self, v: View) -> str:
         return self.program.buffers[v.buffer].dtype
@@ -294,8 +308,9 @@ class CpuEngine:
         """One scratch per dtype for the products that are not in the packing plan, which pack
         their operands block by block (packed_gemm.big_call) and run one at a time."""
         sizes: dict = {}
-        for i, s in enumerate(self._steps):
-            if s.kind != "gemm" or i in self._pack_plan:
+        flat, where = cpu_loop.planning_steps(self._steps)
+        for s, (i, at) in zip(flat, where):
+            if s.kind != "gemm" or (i if at is None else (i, *at)) in self._pack_plan:
                 continue
             b = s.inputs[1]
             k, n = (b.cols, b.rows) if transposed(s, "b") else (b.rows, b.cols)
@@ -308,7 +323,7 @@ class CpuEngine:
         """One scratch per dtype for `C += A @ B`: numpy's matmul has no beta, so the product
         lands here first and is added in place; accumulating steps run one at a time."""
         sizes: dict = {}
-        for s in self._steps:
+        for s in cpu_loop.body_steps(self._steps):
             if s.kind == "gemm" and s.attrs.get("accumulate"):
                 out = s.outputs[0]
                 key = np.dtype(self.program.buffers[out.buffer].dtype).str
@@ -333,8 +348,9 @@ def _users(steps: list) -> dict:
     """buffer name -> indices of the steps that read or write it."""
     users: dict = {}
     for i, s in enumerate(steps):
-        for v in [*s.inputs, *s.outputs]:
-            users.setdefault(v.buffer, set()).add(i)
+        for b in s.body if s.kind == "loop" else [s]:
+            for v in [*b.inputs, *b.outputs]:
+                users.setdefault(v.buffer, set()).add(i)
     return users
 
 

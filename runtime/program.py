@@ -16,15 +16,20 @@ Steps, in order, each in phase "forward" or "backward":
   iteration (gemm, kernel or op steps, never a loop); `trips` (>= 1) is how many iterations
   run; `strides[j]` is a `LoopStride` for `body[j]`: iteration `k` runs `body[j]` with every
   input view's offset plus `k * strides[j].inputs[i]`, every output's plus
-  `k * strides[j].outputs[i]`, every mask id plus `k * strides[j].masks[i]`, and (cosmetic:
+  `k * strides[j].outputs[i]`, its mask ids those of row `k` of `strides[j].mask_table` (mask
+ids hash names, so they follow no arithmetic rule; `trips` rows of `len(attrs["masks"])`
+ids, flattened) or, where that table is empty, iteration 0's plus `k * strides[j].masks[i]`;
+and (cosmetic:
 the unrolled view's step names) the `i`-th decimal number in its name plus
 `k * strides[j].names[i]` (`names` empty: the name stays). Iterations
   run in order, the body in order within each. A loop has no inputs, outputs or attrs of its
   own. `unrolled(program)` expands every loop into the steps it stands for.
 
 A validator checks, for a loop: `trips` an int >= 1; `body` non-empty, none of its steps a
-loop; `len(strides) == len(body)`, and per body step the lengths of `inputs`, `outputs`,
-`masks` equal its number of inputs, outputs and `attrs["masks"]`; `names` empty or one per number in the
+loop; `len(strides) == len(body)`, and per body step the lengths of `inputs`, `outputs`
+equal its numbers of inputs and outputs, `masks` empty or as long as `attrs["masks"]`,
+`mask_table` empty or `trips * len(attrs["masks"])` ids, row 0 equal to `attrs["masks"]`,
+not both `masks` and `mask_table`; `names` empty or one per number in the
 name; the strides ints; the views
 of the first and of the last iteration inside their buffers (views are affine in `k`, so
 those two bound them all); the last iteration's mask ids within uint32.
@@ -70,6 +75,14 @@ class LoopStride:
     outputs: tuple
     masks: tuple = ()
     names: tuple = ()  # per decimal number in the body step's name, its per-iteration growth
+    mask_table: tuple = ()  # the mask ids of every iteration, trips rows of len(masks)
+
+    def masks_at(self, k: int, first: tuple) -> tuple:
+        """The mask ids of iteration `k`, `first` being those of iteration 0."""
+        if self.mask_table:
+            n = len(first)
+            return tuple(self.mask_table[k * n:(k + 1) * n])
+        return tuple(m + k * d for m, d in zip(first, self.masks))
 
 
 @dataclass
@@ -136,7 +149,8 @@ def _step(s: dict) -> Step:
                 [_view(v) for v in s["outputs"]], _tuples(s["attrs"]),
                 [_step(b) for b in s.get("body", ())], int(s.get("trips", 0)),
                 [LoopStride(tuple(x["inputs"]), tuple(x["outputs"]), tuple(x["masks"]),
-                            tuple(x.get("names", ()))) for x in s.get("strides", ())])
+                            tuple(x.get("names", ())), tuple(x.get("mask_table", ())))
+                 for x in s.get("strides", ())])
 
 
 def iteration(step: Step, stride: LoopStride, k: int) -> Step:
@@ -145,9 +159,8 @@ def iteration(step: Step, stride: LoopStride, k: int) -> Step:
         return [replace(v, offset=v.offset + k * d) if d else v for v, d in zip(views, by)]
 
     attrs = step.attrs
-    if stride.masks:
-        masks = tuple(m + k * d for m, d in zip(attrs["masks"], stride.masks))
-        attrs = {**attrs, "masks": masks}
+    if stride.masks or stride.mask_table:
+        attrs = {**attrs, "masks": stride.masks_at(k, attrs["masks"])}
     name = step.name
     if stride.names:
         grow = iter(stride.names)
