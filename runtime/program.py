@@ -40,7 +40,6 @@ import json
 import re
 from dataclasses import asdict, dataclass, field, replace
 
-
 _NUMBER = re.compile(r"\d+")
 
 

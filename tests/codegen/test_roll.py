@@ -12,9 +12,10 @@ from runtime.program import Program, unrolled
 from symrnn.lower import lower_and_infer
 
 CASES = {
-    "lstm2": dict(num_hidden=[8, 6], typ="lstm"),
-    "gru_zoneout": dict(num_hidden=[5], typ="gru", zoneout=0.3, dropout=0.2),
-    "rnn_recurrent_dropout": dict(num_hidden=[4, 4], typ="rnn_tanh", recurrent_dropout=0.25),
+    "lstm2": {"num_hidden": [8, 6], "typ": "lstm"},
+    "gru_zoneout": {"num_hidden": [5], "typ": "gru", "zoneout": 0.3, "dropout": 0.2},
+    "rnn_recurrent_dropout": {"num_hidden": [4, 4], "typ": "rnn_tanh",
+                              "recurrent_dropout": 0.25},
 }
 
 
