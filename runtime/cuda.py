@@ -44,6 +44,7 @@ from typing import Protocol
 
 import numpy as np
 
+from runtime.cuda_loop import lower_loop
 from runtime.cuda_ops import DEVICE_OPS, Launch, Matrix, gemm_call, launch_args, launch_config
 from runtime.errors import BindError, ShapeError, fmt_shape
 from runtime.libops import LIBOPS
@@ -140,7 +141,8 @@ class CudaEngine:
         self._ones: dict = {}
         self._arg_of = _arg_buffers(program, self.arg_specs)
         self._shadow: dict = {}
-        used = sorted({s.attrs["kernel"] for s in program.steps if s.kind == "kernel"})
+        used = sorted({b.attrs["kernel"] for s in program.steps
+                       for b in (s.body if s.kind == "loop" else [s]) if b.kind == "kernel"})
         device.load_kernels([program.kernels[name] for name in used])
         self.masks = self._mask_table()
         self.phases = {p: _segments([c for s in program.steps_in(p)
@@ -173,7 +175,8 @@ class CudaEngine:
             for item in items:
                 count[type(item).__name__] += 1
                 for c in getattr(item, "commands", ()):
-                    count[type(c).__name__] += 1
+                    for kind, n in getattr(c, "kinds", lambda c=c: [(type(c).__name__, 1)])():
+                        count[kind] += n
             out[phase] = count
         return out
 
@@ -242,6 +245,8 @@ class CudaEngine:
 
     # ---- steps -> commands ------------------------------------------------------------------
     def _lower(self, step: Step, device_ops: bool) -> list:
+        if step.kind == "loop":
+            return lower_loop(self, step, device_ops)
         lower = {"gemm": self._gemm, "kernel": self._launch, "op": self._op}.get(step.kind)
         if lower is None:
             raise ValueError(f"program: step {step.name!r} has unknown kind {step.kind!r}")
