@@ -8,7 +8,10 @@ per iteration, and the mask ids of every iteration in a table (they hash names: 
 Nothing is reordered, so the rolled program runs exactly the kernels and GEMMs of the unrolled
 one, in the same order, on the same memory:
 
-    unrolled(roll_program(p)).steps == p.steps     # runtime.program.unrolled
+    unrolled(roll_program(p)).steps == [coalesced(s) for s in p.steps]  # runtime.program
+
+(up to one rewrite: a stack whose parts lie one after another in memory becomes a concat of
+fewer, longer parts: the same copies, in a step whose size does not grow with T).
 
 A run is rolled where it has at least MIN_TRIPS iterations of a body of at most MAX_BODY steps;
 among the bodies that start at a step, the one that covers the most steps wins (the shortest
@@ -17,10 +20,11 @@ over all steps, the losses) stay as they are, around the loops.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 
-from runtime.program import LoopStride, Program, Step
+from runtime.program import LoopStride, Program, Step, View
 
 MIN_TRIPS = 3
 MAX_BODY = 32
@@ -29,9 +33,9 @@ _NUMBER = re.compile(r"\d+")
 
 def roll_program(program: Program) -> Program:
     """`program` with its repeated runs of steps as loops (see the module docstring)."""
-    steps = program.steps
-    if any(s.kind == "loop" for s in steps):
+    if any(s.kind == "loop" for s in program.steps):
         return program
+    steps = [coalesced(s) for s in program.steps]
     keys = _keys(steps)
     rolled, i = [], 0
     while i < len(steps):
@@ -42,9 +46,40 @@ def roll_program(program: Program) -> Program:
         else:
             rolled.append(steps[i])
             i += 1
-    if len(rolled) == len(steps):
+    if rolled == program.steps:
         return program
     return replace(program, steps=rolled)
+
+
+def coalesced(s: Step) -> Step:
+    """A stack (or concat along rows) whose parts lie one after another in memory, as a
+    concat of fewer, longer parts: the same copies, and a step whose size does not grow
+    with T (the backward's stack of h_{t-1} for the recurrent weight's gradient)."""
+    op = s.attrs.get("op")
+    y = s.outputs[0] if len(s.outputs) == 1 else None
+    if s.kind != "op" or op not in ("stack", "concat") or y is None or y.ld != y.cols:
+        return s
+    attrs = s.attrs.get("attrs", {k: v for k, v in s.attrs.items() if k != "op"})
+    if op == "concat" and (attrs.get("axis") not in (0, -len(y.shape)) or len(y.shape) < 2):
+        return s
+    parts = [s.inputs[0]]
+    for v in s.inputs[1:]:
+        last = parts[-1]
+        if _rows(last) and _rows(v) and v.buffer == last.buffer and v.cols == last.cols \
+                and v.offset == last.offset + last.rows * last.ld:
+            rows = last.rows + v.rows
+            parts[-1] = View(v.buffer, last.offset, rows, v.cols, v.cols, (rows, v.cols))
+        else:
+            parts.append(v)
+    if len(parts) == len(s.inputs) or not all(_rows(v) or v.rows == 1 for v in parts):
+        return s
+    return Step("op", s.phase, s.name, parts, s.outputs, {"op": "concat", "axis": 0})
+
+
+def _rows(v: View) -> bool:
+    """Whether `v` is whole contiguous rows of a 2-D layout."""
+    return v.ld == v.cols and v.rows * v.cols == math.prod(v.shape) and \
+        (v.shape[-1] if v.shape else 1) == v.cols
 
 
 def _keys(steps: list) -> list[int]:

@@ -6,7 +6,7 @@ import pytest
 
 import codegen
 import symrnn as sym
-from codegen.roll import MIN_TRIPS, roll_program
+from codegen.roll import MIN_TRIPS, coalesced, roll_program
 from runtime.cpu import CpuEngine
 from runtime.program import Program, unrolled
 from symrnn.lower import lower_and_infer
@@ -37,7 +37,17 @@ def test_rolled_program_unrolls_to_the_same_steps(case):
     loops = [s for s in rolled.steps if s.kind == "loop"]
     assert loops and all(s.trips >= MIN_TRIPS for s in loops)
     assert len(rolled.steps) < len(program.steps)
-    assert unrolled(rolled).steps == program.steps
+    assert unrolled(rolled).steps == [coalesced(s) for s in program.steps]
+
+
+def test_stacks_of_adjacent_parts_coalesce():
+    program = compiled("lstm2", 13)
+    stacks = [s for s in program.steps if s.attrs.get("op") == "stack" and len(s.inputs) == 13]
+    assert stacks
+    for s in stacks:
+        c = coalesced(s)
+        assert c.attrs == {"op": "concat", "axis": 0} and len(c.inputs) == 2
+        assert sum(v.rows for v in c.inputs) == sum(v.rows for v in s.inputs)
 
 
 def test_rolled_program_survives_json():
