@@ -16,6 +16,7 @@ and `graph["unplanned"]` ({buffer: elements if every value had its own range}).
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from codegen.views import VIEW_OPS, is_view, view_of, whole
 from runtime.program import View
 
 ALIGN = 16  # elements: 64 bytes in float32
+_DIGITS = re.compile(r"(\d+)")
 CONTAINERS = ("stack", "concat")
 
 
@@ -153,7 +155,7 @@ def _offsets(g, live) -> tuple[dict, dict]:
     tables: dict[str, np.ndarray] = {}
     count: dict[str, int] = {}
     offsets, sizes = {}, {}
-    for r in sorted(live, key=lambda r: (-math.prod(node(g, r).shape), r)):
+    for r in sorted(live, key=lambda r: (-math.prod(node(g, r).shape), _natural(r))):
         n = node(g, r)
         buf, size = arena_name(n.dtype), _aligned(math.prod(n.shape))
         start, end = live[r]
@@ -170,6 +172,14 @@ def _offsets(g, live) -> tuple[dict, dict]:
         offsets[r] = (buf, at)
         sizes[buf] = max(sizes.get(buf, 0), at + size)
     return offsets, sizes
+
+
+def _natural(name: str) -> tuple:
+    """`name` with its numbers compared as numbers: the values of step t are placed before
+    those of step t+1 (t2 before t10), so that the layout repeats from one step to the next,
+    with a constant stride, which lets codegen.roll fold the steps into a loop."""
+    parts = _DIGITS.split(name)
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
 
 
 def _first_fit(lo: np.ndarray, hi: np.ndarray, size: int) -> int:
