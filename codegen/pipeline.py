@@ -72,9 +72,10 @@ def passes(wrt, optimize: bool = True):
 
 
 def pass_names(optimize: bool = True) -> list[str]:
-    """The passes' names in pipeline order, then `emit`: the keys of a Program's
-    `stats["compile_seconds"]`."""
-    return list(dict.fromkeys(name for name, _ in passes((), optimize))) + ["emit"]
+    """The passes' names in pipeline order, then `emit` (and `roll`, where it optimizes): the
+    keys of a Program's `stats["compile_seconds"]`."""
+    names = list(dict.fromkeys(name for name, _ in passes((), optimize))) + ["emit"]
+    return names + ["roll"] if optimize else names
 
 
 def compile(graph: Graph, options: CompileOptions = CompileOptions(), *,

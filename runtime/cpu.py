@@ -71,7 +71,7 @@ class CpuEngine:
         self._arg_of = self._arg_buffers()  # buffer -> argument name
         self._given = dict.fromkeys(self._arg_of)  # the caller's array bound per arg buffer
         self._staging: dict = {}
-        self._steps = [s for phase in PHASES for s in program.steps_in(phase)]
+        self._steps = [s for phase in PHASES for s in program.steps if s.phase == phase]
         self._users = _users(self._steps)
         self._kernels = self._load_kernels(load_kernels)
         self._own_gemms = _own_gemms()

@@ -145,7 +145,7 @@ class CudaEngine:
                        for b in (s.body if s.kind == "loop" else [s]) if b.kind == "kernel"})
         device.load_kernels([program.kernels[name] for name in used])
         self.masks = self._mask_table()
-        self.phases = {p: _segments([c for s in program.steps_in(p)
+        self.phases = {p: _segments([c for s in program.steps if s.phase == p
                                      for c in self._lower(s, device_ops)]) for p in PHASES}
         names = [n for n, _ in program.outputs]
         self._head_grads = [(names.index(h), b) for h, b in program.head_grads]

@@ -121,14 +121,20 @@ class Program:
     stats: dict = field(default_factory=dict)
 
     def steps_in(self, phase: str) -> list:
-        return [s for s in self.steps if s.phase == phase]
+        """The steps of `phase` as they run, loops expanded (the unrolled view); engines
+        walk `steps` itself."""
+        return [s for s in unrolled_steps(self.steps) if s.phase == phase]
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)
 
     @staticmethod
     def from_json(text: str) -> Program:
-        d = json.loads(text)
+        return Program.from_dict(json.loads(text))
+
+    @staticmethod
+    def from_dict(d: dict) -> Program:
+        """The Program of `asdict(program)` (or of its JSON)."""
         view = _view
         return Program(
             dtype=d["dtype"],
