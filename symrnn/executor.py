@@ -12,8 +12,9 @@ import numpy as np
 import codegen
 from codegen import node, require_known
 from codegen.reference import ReferenceEngine
-from runtime.errors import BackendUnavailable, BindError
+from runtime.errors import BackendUnavailable, BindError, SymRNNError
 from runtime.executor import Executor, check_array, normalize_grad_req
+from symrnn.lengths import Sampled, long_length
 from symrnn.lower import lower_and_infer
 from symrnn.symbol import Symbol
 
@@ -28,6 +29,10 @@ def simple_bind(symbol: Symbol, backend="cpu", grad_req="write", optimize=True, 
         raise BindError(f"{where}: 'backend' must be one of {BACKENDS}, given {backend!r}")
     if dtype is not None and dtype not in DTYPES:
         raise BindError(f"{where}: 'dtype' must be one of {DTYPES}, given {dtype!r}")
+    if optimize and backend != "reference" and long_length(symbol) is not None:
+        ex = _bind_long(symbol, backend, grad_req, dtype, seed, dict(shapes or {}), where)
+        if ex is not None:
+            return ex
     graph, _ = lower_and_infer(symbol, dict(shapes or {}), dtype, where)
     require_known(graph, where)
     reqs = normalize_grad_req(grad_req, symbol.list_arguments())
@@ -38,6 +43,41 @@ def simple_bind(symbol: Symbol, backend="cpu", grad_req="write", optimize=True, 
     ex = Executor(engine, reqs, seed)
     ex.symbol, ex.input_names = symbol, list(shapes or ()) if where == "simple_bind" else None
     return ex
+
+
+def _bind_long(symbol, backend, grad_req, dtype, seed, shapes, where) -> Executor | None:
+    """A long sequence's executor from Programs extrapolated from short lengths
+    (symrnn.lengths), or None where they do not extend: then `symbol` is compiled at T."""
+    try:
+        sampled = Sampled(symbol, long_length(symbol), shapes, dtype, where)
+    except SymRNNError:
+        return None
+    small, graph = sampled.symbol, sampled.samples[0][2]
+    reqs = normalize_grad_req(grad_req, small.list_arguments())
+    wrt = [a for a in small.list_arguments() if reqs[a] != "null"
+           and node(graph, a).dtype in DTYPES]
+    reqs = {a: (r if a in wrt else "null") for a, r in reqs.items()}
+
+    def program(options):
+        found = sampled.program(options)
+        if found is None and not options.wrt:  # the inference program, asked for later
+            full, _ = lower_and_infer(symbol, shapes, dtype, where)
+            return codegen.compile(full, options)
+        return found
+
+    train = program(_options(backend, wrt, small.list_outputs(), True))
+    if train is None:
+        return None
+    engine = make_engine(backend, None, wrt, small.list_outputs(), True,
+                         lambda options: train if options.wrt == tuple(wrt) else program(options))
+    ex = Executor(engine, reqs, seed)
+    ex.symbol, ex.input_names = symbol, list(shapes) if where == "simple_bind" else None
+    return ex
+
+
+def _options(backend, wrt, output_names, optimize) -> codegen.CompileOptions:
+    return codegen.CompileOptions(tuple(wrt), tuple(output_names), optimize,
+                                  "cuda" if backend == "cuda" else "cpu")
 
 
 def resolve_optimize(optimize, fuse, where: str) -> bool:
@@ -51,9 +91,10 @@ def resolve_optimize(optimize, fuse, where: str) -> bool:
     return bool(optimize)
 
 
-def make_engine(backend, graph, wrt, output_names, optimize=True):
+def make_engine(backend, graph, wrt, output_names, optimize=True, compile_program=None):
     """The engine for `backend`: the reference interpreter, or compiled programs — one for
-    training and, built on first use, a forward-only one for inference."""
+    training and, built on first use, a forward-only one for inference.
+    `compile_program(options)` makes them (default: codegen.compile of `graph`)."""
     if backend == "reference":
         return ReferenceEngine(codegen.differentiate(graph, wrt), output_names)
     if backend == "cpu":
@@ -65,12 +106,14 @@ def make_engine(backend, graph, wrt, output_names, optimize=True):
         default_device()  # fails fast, naming the missing piece, before compiling
     from runtime.dual import DualEngine
 
-    options = codegen.CompileOptions(tuple(wrt), tuple(output_names), optimize,
-                             "cuda" if backend == "cuda" else "cpu")
-    train = Engine(codegen.compile(graph, options))
+    if compile_program is None:
+        def compile_program(options):
+            return codegen.compile(graph, options)
+    options = _options(backend, wrt, output_names, optimize)
+    train = Engine(compile_program(options))
     if not wrt:
         return train
-    return DualEngine(train, lambda: Engine(codegen.compile(graph, replace(options, wrt=()))))
+    return DualEngine(train, lambda: Engine(compile_program(replace(options, wrt=()))))
 
 
 def bind(symbol: Symbol, backend="cpu", args=None, args_grad=None, grad_req="write",
