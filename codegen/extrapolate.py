@@ -9,6 +9,7 @@ and writes the Program at `length = t0 + n p` by extending each number along its
 
     programs = [(t, compile(graph_at(t), options)) for t in (12, 14, 16)]
     program = extrapolate(programs, 5000)        # None where the three are not so related
+    program.stats["extrapolated_from"]           # [12, 14, 16]
 
 Compiling three short sequences and extending costs the same at any T, and the passes never
 see T copies of the step. Where the Programs differ in anything but affine numbers (a mask-id
@@ -43,7 +44,7 @@ def extrapolate(samples: list, length: int) -> Program | None:
         tree = _fit(*trees, n)
     except NotAffine:
         return None
-    tree["stats"] = _fit_stats(stats, n)
+    tree["stats"] = {**_fit_stats(stats, n), "extrapolated_from": [t0, t1, t2]}
     return Program.from_dict(tree)
 
 

@@ -14,7 +14,7 @@ from codegen import node, require_known
 from codegen.reference import ReferenceEngine
 from runtime.errors import BackendUnavailable, BindError, SymRNNError
 from runtime.executor import Executor, check_array, normalize_grad_req
-from symrnn.lengths import Sampled, long_length
+from symrnn.lengths import Sampled, long_length, sample_lengths
 from symrnn.lower import lower_and_infer
 from symrnn.symbol import Symbol
 
@@ -52,7 +52,7 @@ def _bind_long(symbol, backend, grad_req, dtype, seed, shapes, where) -> Executo
         sampled = Sampled(symbol, long_length(symbol), shapes, dtype, where)
     except SymRNNError:
         return None
-    small, graph = sampled.symbol, sampled.samples[0][2]
+    small, graph = sampled._small(sample_lengths(sampled.length)[0])
     reqs = normalize_grad_req(grad_req, small.list_arguments())
     wrt = [a for a in small.list_arguments() if reqs[a] != "null"
            and node(graph, a).dtype in DTYPES]

@@ -23,7 +23,10 @@ from symrnn.symbol import LazyNode, SymNode, Symbol
 
 LAZY_FROM = 64  # steps: shorter sequences are built at once
 SAMPLE_FROM = 12  # the shortest length sampled: past the first steps' own layouts
-PERIOD = 2  # the sampled lengths' spacing: layouts may alternate between two buffers
+# the sampled lengths' spacing, tried in turn: 2, as layouts may alternate between two
+# buffers from one step to the next; then plan_memory's alignment (16 elements), along which
+# the rounded sizes of T-long values are affine in T whatever the step's size
+PERIODS = (2, 16)
 
 
 class Recipe:
@@ -118,10 +121,10 @@ def _nodes_above(symbol: Symbol) -> list:
     return order
 
 
-def sample_lengths(length: int) -> list[int]:
-    """Three short lengths, PERIOD apart, from which `length` is reached in PERIOD steps."""
-    first = SAMPLE_FROM + (length - SAMPLE_FROM) % PERIOD
-    return [first + k * PERIOD for k in range(3)]
+def sample_lengths(length: int, period: int = PERIODS[0]) -> list[int]:
+    """Three short lengths, `period` apart, from which `length` is reached in such steps."""
+    first = SAMPLE_FROM + (length - SAMPLE_FROM) % period
+    return [first + k * period for k in range(3)]
 
 
 def long_length(symbol: Symbol) -> int | None:
@@ -130,30 +133,41 @@ def long_length(symbol: Symbol) -> int | None:
     if not recipes or len({r.length for r in recipes}) != 1:
         return None
     (length,) = {r.length for r in recipes}
-    return length if length > sample_lengths(length)[-1] else None
+    return length if length > sample_lengths(length, PERIODS[-1])[-1] else None
 
 
 class Sampled:
     """The short graphs of a long symbol, and the Programs extrapolated from them."""
 
     def __init__(self, symbol: Symbol, length: int, shapes: dict, dtype, where: str):
-        self.length = length
-        self.samples = []
-        for t in sample_lengths(length):
-            small = at_length(symbol, t)
-            scaled = {k: _scaled(v, length, t) for k, v in shapes.items()}
-            graph, _ = lower_and_infer(small, scaled, dtype, where)
-            require_known(graph, where)
-            self.samples.append((t, small, graph))
-        self.symbol = self.samples[0][1]  # names its arguments and outputs as the long one
+        self.long, self.length, self.shapes = symbol, length, shapes
+        self.dtype, self.where = dtype, where
+        self.graphs: dict = {}
+        self.symbol = self._small(sample_lengths(length)[0])[0]  # names its arguments and
+        # outputs as the long one does
+
+    def _small(self, t: int) -> tuple:
+        """(the symbol at length `t`, its graph)."""
+        if t not in self.graphs:
+            small = at_length(self.long, t)
+            scaled = {k: _scaled(v, self.length, t) for k, v in self.shapes.items()}
+            graph, _ = lower_and_infer(small, scaled, self.dtype, self.where)
+            require_known(graph, self.where)
+            self.graphs[t] = small, graph
+        return self.graphs[t]
 
     def program(self, options: CompileOptions):
         """The Program at T, or None where the short ones do not extend."""
-        try:
-            programs = [(t, compile(g, options)) for t, _, g in self.samples]
-        except SymRNNError:
-            return None
-        return extrapolate(programs, self.length)
+        for period in PERIODS:
+            try:
+                programs = [(t, compile(self._small(t)[1], options))
+                            for t in sample_lengths(self.length, period)]
+            except SymRNNError:
+                return None
+            found = extrapolate(programs, self.length)
+            if found is not None:
+                return found
+        return None
 
 
 def _scaled(shape, length: int, t: int):
