@@ -69,7 +69,8 @@ def child(seq_len: int, args, cache: str) -> dict:
     cmd = [sys.executable, __file__, "--one", str(seq_len), "--batch", str(args.batch),
            "--hidden", str(args.hidden)]
     try:
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                              timeout=args.timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"T": seq_len, "timeout": args.timeout}
     if done.returncode:

@@ -19,7 +19,7 @@ from codegen import CompileOptions, compile, require_known
 from codegen.extrapolate import extrapolate
 from runtime.errors import SymRNNError
 from symrnn.lower import lower_and_infer
-from symrnn.symbol import LazyNode, SymNode, Symbol
+from symrnn.symbol import LazyNode, Symbol, SymNode
 
 LAZY_FROM = 64  # steps: shorter sequences are built at once
 SAMPLE_FROM = 12  # the shortest length sampled: past the first steps' own layouts

@@ -7,7 +7,8 @@
   GEMM or a library op must stay contiguous, so only kernels write into column windows. Where
   some parts cannot be (a variable, a part of another container), those alone are copied.
 - Every other value gets an arena range, reused once its last reader has run. Outputs and
-  gradients live to the end. Ranges are placed largest first at the lowest free offset.
+  gradients live to the end. Ranges are placed at the lowest free offset, in the order of
+  `_placing`, which makes the layout of one time step repeat at a constant stride.
 
 Results: `graph["layout"]` ({node: View}), `graph["arena"]` ({buffer: elements}),
 `graph["schedule"]` without the in-place copies, `graph["liveness"]` ({root: (start, end)})
@@ -149,22 +150,27 @@ def _viewed_by_roots(g, nid, out, views) -> bool:
 
 
 def _offsets(g, live) -> tuple[dict, dict]:
-    """Offsets for each root: largest first, lowest offset free during its live range."""
+    """Offsets for each root: the lowest offset free during its live range, in the order
+    of `_placing`, each group above every value of the groups before it."""
     # per buffer, the ranges placed so far, sorted by offset, as the columns (offset, end
     # offset, first step, last step) of a table, and how many there are
     tables: dict[str, np.ndarray] = {}
     count: dict[str, int] = {}
-    offsets, sizes = {}, {}
-    for r in sorted(live, key=lambda r: (-math.prod(node(g, r).shape), _natural(r))):
+    offsets, sizes, floors = {}, {}, {}
+    for r, group in _placing(g, live):
         n = node(g, r)
         buf, size = arena_name(n.dtype), _aligned(math.prod(n.shape))
         start, end = live[r]
         if buf not in tables:
             tables[buf], count[buf] = np.zeros((4, len(live)), np.int64), 0
+        if (buf, group) not in floors:
+            floors[buf, group] = sizes.get(buf, 0)
         table, k = tables[buf], count[buf]
         lo, hi, first, last = table[:, :k]
         busy = (first <= end) & (start <= last)
-        at = _first_fit(lo[busy], hi[busy], size)
+        floor = floors[buf, group]
+        at = _first_fit(np.concatenate([[0], lo[busy]]), np.concatenate([[floor], hi[busy]]),
+                        size)
         i = int(lo.searchsorted(at))
         table[:, i + 1:k + 1] = table[:, i:k]  # keeps it sorted
         table[:, i] = (at, at + size, start, end)
@@ -172,6 +178,22 @@ def _offsets(g, live) -> tuple[dict, dict]:
         offsets[r] = (buf, at)
         sizes[buf] = max(sizes.get(buf, 0), at + size)
     return offsets, sizes
+
+
+def _placing(g, live) -> list:
+    """[(root, group)] in the order they are placed: group 0, what lives to the end (outputs,
+    gradients); 1, the large values (an eighth of the largest of the rest or more: the
+    sequences); 2, the small ones (the steps' values); each group above the ones before it,
+    in the order it is written. So a step's values land at the same place relative to the
+    step before, whatever the length of the sequence (a constant stride, which codegen.roll
+    folds into a loop), rather than in gaps whose sizes grow with T; the price is that a
+    group does not reuse the space of another."""
+    final = max((e for _, e in live.values()), default=0)
+    size = {r: math.prod(node(g, r).shape) for r in live}
+    big = max((size[r] for r in live if live[r][1] < final), default=0) / 8
+    group = {r: 0 if live[r][1] >= final else 1 if size[r] >= big else 2 for r in live}
+    order = sorted(live, key=lambda r: (group[r], live[r][0], -size[r], _natural(r)))
+    return [(r, group[r]) for r in order]
 
 
 def _natural(name: str) -> tuple:

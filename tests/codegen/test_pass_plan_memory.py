@@ -66,13 +66,15 @@ def test_disjoint_lifetimes_share_space_and_overlapping_ones_do_not():
     assert g.graph["liveness"] == {"a": (0, 1), "d1": (1, 2), "b": (2, 3), "d2": (3, 4),
                                    "c": (4, 5)}
     layout = g.graph["layout"]
-    # a, b and c never live at once: one range; d1 and d2 the other
-    for nid in ("a", "b", "c"):
-        assert layout[nid] == whole(0, (4, 4))
-    for nid in ("d1", "d2"):
+    # the output c lives to the end: placed first, below the rest (plan_memory._placing);
+    # a and b never live at once: one range; d1 and d2 the other
+    assert layout["c"] == whole(0, (4, 4))
+    for nid in ("a", "b"):
         assert layout[nid] == whole(16, (4, 4))
+    for nid in ("d1", "d2"):
+        assert layout[nid] == whole(32, (4, 4))
     assert layout["x"] == View("arg:x", 0, 4, 4, 4, (4, 4))
-    assert g.graph["arena"] == {ARENA: 32}
+    assert g.graph["arena"] == {ARENA: 48}
     assert g.graph["unplanned"] == {ARENA: 80}
     assert_live_values_disjoint(g)
     verify_memory(g)

@@ -141,7 +141,7 @@ def test_inference_program_of_a_long_binding(monkeypatch):
 def test_a_rolled_program_exports_loads_and_runs(tmp_path):
     ex = network().simple_bind(data=(T, N, I))
     values = _values(ex)
-    outs, grads = _run(ex, values)
+    outs, _ = _run(ex, values)
     path = tmp_path / "long.zip"
     ex.export(path)
     loaded = runtime.load(path)
