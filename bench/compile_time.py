@@ -13,8 +13,10 @@ With `--sweep`: for each T (default 100, 1000, 5000, 100000), one fresh process 
 each with an empty kernel cache (a temporary SYMRNN_CACHE_DIR, so the C compiler runs), then
 a second process on that warm cache (the kernels do not depend on T; the passes do):
 building the symbol, `simple_bind` (fresh and warm), the peak of Python's allocations during
-the bind (tracemalloc, numpy's included) less the arena, the arena, the peak resident set
-(ru_maxrss, which counts only the arena pages touched), and the Program's top-level steps.
+the bind (tracemalloc, numpy's included) less the arena and the executor's argument and
+gradient arrays ("other"), the arena, those arrays (the data and its gradient are T long),
+the peak resident set (ru_maxrss, which counts only the pages touched), the Program's
+top-level steps and loops, and the lengths it was extrapolated from (symrnn.lengths).
 A bind past `--timeout` seconds is reported as such. Issue #19's goals: T=5000 under 2 s and
 T=100000 under 5 s, memory at bind independent of T apart from the arena.
 """
@@ -58,8 +60,11 @@ def measure(seq_len: int, batch: int, hidden: int) -> dict:
     program = ex.engine.program
     arena = sum(b.size * (4 if b.dtype == "float32" else 8)
                 for b in program.buffers.values() if b.kind == "arena")
+    arrays = sum(a.nbytes for d in (ex.arg_dict, ex.grad_dict) for a in d.values())
     return {"T": seq_len, "symbol_s": built - start, "bind_s": bound - built,
-            "alloc_peak_less_arena_mib": (peak - arena) / 2**20, "arena_mib": arena / 2**20,
+            "alloc_peak_less_arena_mib": (peak - arena - arrays) / 2**20,
+            "arena_mib": arena / 2**20, "args_grads_mib": arrays / 2**20,
+            "extrapolated_from": program.stats.get("extrapolated_from"),
             "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "steps": len(program.steps), "loops": sum(s.kind == "loop" for s in program.steps)}
 
@@ -80,8 +85,9 @@ def child(seq_len: int, args, cache: str) -> dict:
 
 def sweep(args) -> None:
     print(f"2-layer LSTM training program, N={args.batch}, I=H={args.hidden}")
-    print(f"{'T':>7} {'symbol s':>9} {'bind s':>8} {'warm s':>8} {'alloc-arena MiB':>16} "
-          f"{'arena MiB':>10} {'maxrss MiB':>11} {'steps':>6} {'loops':>6}")
+    print(f"{'T':>7} {'symbol s':>9} {'bind s':>8} {'warm s':>8} {'other MiB':>10} "
+          f"{'arena MiB':>10} {'args MiB':>9} {'maxrss MiB':>11} {'steps':>6} {'loops':>6} "
+          f"sampled")
     rows = []
     for seq_len in args.lengths:
         with tempfile.TemporaryDirectory() as cache:
@@ -93,8 +99,9 @@ def sweep(args) -> None:
             continue
         print(f"{seq_len:>7} {fresh['symbol_s']:>9.2f} {fresh['bind_s']:>8.2f} "
               f"{warm.get('bind_s', float('nan')):>8.2f} "
-              f"{fresh['alloc_peak_less_arena_mib']:>16.1f} {fresh['arena_mib']:>10.1f} "
-              f"{fresh['maxrss_mib']:>11.0f} {fresh['steps']:>6} {fresh['loops']:>6}")
+              f"{fresh['alloc_peak_less_arena_mib']:>10.1f} {fresh['arena_mib']:>10.1f} "
+              f"{fresh['args_grads_mib']:>9.1f} {fresh['maxrss_mib']:>11.0f} "
+              f"{fresh['steps']:>6} {fresh['loops']:>6} {fresh['extrapolated_from']}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
