@@ -149,3 +149,14 @@ def test_a_rolled_program_exports_loads_and_runs(tmp_path):
     again = loaded.forward(is_train=True, seed=7)
     for x, y in zip(outs, again):
         np.testing.assert_array_equal(x, y)
+
+
+def test_inspect_counts_the_steps_a_rolled_program_runs():
+    from runtime.program import unrolled
+    from symrnn.cli_tools import format_stats
+
+    program = network().simple_bind(data=(T, N, I)).engine.train.program
+    loops = sum(s.kind == "loop" for s in program.steps)
+    first = format_stats(program).splitlines()[0]
+    assert first.endswith(f"{len(unrolled(program).steps)} steps as run, "
+                          f"{len(program.steps)} with {loops} loops")
