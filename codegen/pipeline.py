@@ -41,7 +41,9 @@ class CompileOptions:
     - `optimize`: False stops after dead-code elimination and gives every elementary op its
       own kernel: the unrolled baseline that users compare against;
     - `target`: `cpu` or `cuda`, the rendering `SYMRNN_DEBUG=3` prints;
-    - `roll`: runs of repeated steps become loop steps (codegen.roll), where `optimize`.
+    - `roll`: runs of repeated steps become loop steps (codegen.roll), where `optimize`;
+    - `strided_layout`: plan_memory lays each time step out at a constant stride, so that
+      Programs at several lengths extend to any other (codegen.extrapolate; symrnn.lengths).
     """
 
     wrt: tuple[str, ...] = ()
@@ -49,9 +51,10 @@ class CompileOptions:
     optimize: bool = True
     target: str = "cpu"
     roll: bool = True
+    strided_layout: bool = False
 
 
-def passes(wrt, optimize: bool = True):
+def passes(wrt, optimize: bool = True, strided: bool = False):
     """The pipeline. `optimize=False` stops optimizing after dead-code elimination."""
     optimizations = [
         ("push_views", push_views),
@@ -67,7 +70,7 @@ def passes(wrt, optimize: bool = True):
         *(optimizations if optimize else []),
         ("fuse", lambda g: fuse_elementwise(g, optimize)),
         ("schedule", schedule),
-        ("plan_memory", plan_memory),
+        ("plan_memory", lambda g: plan_memory(g, strided)),
     ]
 
 
@@ -96,7 +99,7 @@ def _compile(graph: Graph, options: CompileOptions) -> tuple[Graph, Program]:
     debug = int(os.environ.get("SYMRNN_DEBUG", "0") or 0)
     timings: dict[str, float] = {}
     g = graph
-    for name, run in passes(list(options.wrt), options.optimize):
+    for name, run in passes(list(options.wrt), options.optimize, options.strided_layout):
         start = time.perf_counter()
         g = run(g)
         timings[name] = timings.get(name, 0.0) + time.perf_counter() - start

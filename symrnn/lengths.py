@@ -15,6 +15,8 @@ symbol is built and compiled at T as before.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from codegen import CompileOptions, compile, require_known
 from codegen.extrapolate import extrapolate
 from runtime.errors import SymRNNError
@@ -158,6 +160,7 @@ class Sampled:
 
     def program(self, options: CompileOptions):
         """The Program at T, or None where the short ones do not extend."""
+        options = replace(options, strided_layout=True)
         for period in PERIODS:
             try:
                 programs = [(t, compile(self._small(t)[1], options))

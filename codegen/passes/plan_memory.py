@@ -7,8 +7,11 @@
   GEMM or a library op must stay contiguous, so only kernels write into column windows. Where
   some parts cannot be (a variable, a part of another container), those alone are copied.
 - Every other value gets an arena range, reused once its last reader has run. Outputs and
-  gradients live to the end. Ranges are placed at the lowest free offset, in the order of
-  `_placing`, which makes the layout of one time step repeat at a constant stride.
+  gradients live to the end. Ranges are placed largest first at the lowest free offset
+  (ties in natural name order: step t before step t+1). With `strided`, in the order of
+  `_placing` instead, which makes the layout of a time step repeat at a constant stride
+  at every T (what codegen.extrapolate needs), at the price of some reuse (the 2-layer
+  LSTM, H=512, T=100: arena 354 MiB against 300).
 
 Results: `graph["layout"]` ({node: View}), `graph["arena"]` ({buffer: elements}),
 `graph["schedule"]` without the in-place copies, `graph["liveness"]` ({root: (start, end)})
@@ -31,7 +34,7 @@ _DIGITS = re.compile(r"(\d+)")
 CONTAINERS = ("stack", "concat")
 
 
-def plan_memory(g: Graph) -> Graph:
+def plan_memory(g: Graph, strided: bool = False) -> Graph:
     unit_of = unit_map(g)
     order = topo_order(g)
     views = {n for n in order if node(g, n).op in VIEW_OPS and is_view(g, n)}
@@ -44,7 +47,7 @@ def plan_memory(g: Graph) -> Graph:
     pos = {u: i for i, (u, _) in enumerate(schedule)}
     root = {o: _root(o, parent) for o in owners}
     live = _liveness(g, owners, root, unit_of, pos, len(schedule), in_place, views)
-    offsets, sizes = _offsets(g, live)
+    offsets, sizes = _offsets(g, live, strided)
     layout = _layout(g, owners, parent, offsets, placed_by_source)
     unplanned: dict[str, int] = {}
     for o in owners:
@@ -149,7 +152,7 @@ def _viewed_by_roots(g, nid, out, views) -> bool:
     return False
 
 
-def _offsets(g, live) -> tuple[dict, dict]:
+def _offsets(g, live, strided: bool) -> tuple[dict, dict]:
     """Offsets for each root: the lowest offset free during its live range, in the order
     of `_placing`, each group above every value of the groups before it."""
     # per buffer, the ranges placed so far, sorted by offset, as the columns (offset, end
@@ -157,7 +160,7 @@ def _offsets(g, live) -> tuple[dict, dict]:
     tables: dict[str, np.ndarray] = {}
     count: dict[str, int] = {}
     offsets, sizes, floors = {}, {}, {}
-    for r, group in _placing(g, live):
+    for r, group in _placing(g, live) if strided else _largest_first(g, live):
         n = node(g, r)
         buf, size = arena_name(n.dtype), _aligned(math.prod(n.shape))
         start, end = live[r]
@@ -178,6 +181,12 @@ def _offsets(g, live) -> tuple[dict, dict]:
         offsets[r] = (buf, at)
         sizes[buf] = max(sizes.get(buf, 0), at + size)
     return offsets, sizes
+
+
+def _largest_first(g, live) -> list:
+    """[(root, 0)], largest first (ties in natural name order), one group: the tightest."""
+    size = {r: math.prod(node(g, r).shape) for r in live}
+    return [(r, 0) for r in sorted(live, key=lambda r: (-size[r], _natural(r)))]
 
 
 def _placing(g, live) -> list:

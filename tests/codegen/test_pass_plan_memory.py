@@ -66,15 +66,13 @@ def test_disjoint_lifetimes_share_space_and_overlapping_ones_do_not():
     assert g.graph["liveness"] == {"a": (0, 1), "d1": (1, 2), "b": (2, 3), "d2": (3, 4),
                                    "c": (4, 5)}
     layout = g.graph["layout"]
-    # the output c lives to the end: placed first, below the rest (plan_memory._placing);
-    # a and b never live at once: one range; d1 and d2 the other
-    assert layout["c"] == whole(0, (4, 4))
-    for nid in ("a", "b"):
-        assert layout[nid] == whole(16, (4, 4))
+    # a, b and c never live at once: one range; d1 and d2 the other
+    for nid in ("a", "b", "c"):
+        assert layout[nid] == whole(0, (4, 4))
     for nid in ("d1", "d2"):
-        assert layout[nid] == whole(32, (4, 4))
+        assert layout[nid] == whole(16, (4, 4))
     assert layout["x"] == View("arg:x", 0, 4, 4, 4, (4, 4))
-    assert g.graph["arena"] == {ARENA: 48}
+    assert g.graph["arena"] == {ARENA: 32}
     assert g.graph["unplanned"] == {ARENA: 80}
     assert_live_values_disjoint(g)
     verify_memory(g)
@@ -218,4 +216,18 @@ def test_a_part_of_two_concats_is_in_place_in_one_and_copied_by_the_other():
         copied = copies("concat", n.attr_dict, [layout[p] for p in n.inputs], layout[c])
         assert len(copied) == len(n.inputs) - len(_parts_in_place(g, c, layout))
         assert 0 < len(copied) < len(n.inputs), c
+    verify_memory(g)
+
+
+def test_strided_layout_places_what_lives_to_the_end_first_and_groups_above_each_other():
+    """plan_memory(strided=True): the output first, then the rest above it, so that a step's
+    values do not land in gaps whose size depends on the sequence's length."""
+    g = chain()
+    fused = fuse_elementwise(g)
+    g = plan_memory(schedule(fused), strided=True)
+    layout = g.graph["layout"]
+    assert layout["c"] == whole(0, (4, 4))
+    for nid in ("a", "b", "d1", "d2"):
+        assert layout[nid].offset >= 16
+    assert_live_values_disjoint(g)
     verify_memory(g)
