@@ -19,7 +19,7 @@ itself. `p` = 2 covers layouts that alternate between two buffers from one step 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
+from dataclasses import fields, is_dataclass
 
 from runtime.program import Program
 
@@ -38,14 +38,31 @@ def extrapolate(samples: list, length: int) -> Program | None:
     if period <= 0 or t2 - t1 != period or length < t0 or (length - t0) % period:
         return None
     n = (length - t0) // period
-    trees = [asdict(p) for p in (p0, p1, p2)]
+    if not p0.kernels == p1.kernels == p2.kernels:
+        return None
+    trees = [_tree(p) for p in (p0, p1, p2)]
     stats = [t.pop("stats") for t in trees]
+    for t in trees:
+        t["kernels"] = {}  # the same in all three: taken as they are
     try:
         tree = _fit(*trees, n)
     except NotAffine:
         return None
     tree["stats"] = {**_fit_stats(stats, n), "extrapolated_from": [t0, t1, t2]}
-    return Program.from_dict(tree)
+    program = Program.from_dict(tree)
+    program.kernels = dict(p2.kernels)
+    return program
+
+
+def _tree(x):
+    """`dataclasses.asdict` without its deep copies (the Programs are not changed)."""
+    if is_dataclass(x):
+        return {f.name: _tree(getattr(x, f.name)) for f in fields(x)}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_tree(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _tree(v) for k, v in x.items()}
+    return x
 
 
 def _fit(a, b, c, n: int):
