@@ -12,7 +12,8 @@ the minimum is the least noisy statistic.
 With `--sweep`: for each T (default 100, 1000, 5000, 100000), one fresh process per bind,
 each with an empty kernel cache (a temporary SYMRNN_CACHE_DIR, so the C compiler runs), then
 a second process on that warm cache (the kernels do not depend on T; the passes do):
-building the symbol, `simple_bind` (fresh and warm), the peak of Python's allocations during
+building the symbol, `simple_bind` (fresh and warm; and the warm bind's CPU seconds, which
+the other jobs on a shared machine disturb less than its wall time), the peak of Python's allocations during
 the bind (tracemalloc, numpy's included) less the arena and the executor's argument and
 gradient arrays ("other"), the arena, those arrays (the data and its gradient are T long),
 the peak resident set (ru_maxrss, which counts only the pages touched), the Program's
@@ -52,16 +53,16 @@ def measure(seq_len: int, batch: int, hidden: int) -> dict:
     tracemalloc.start()
     start = time.perf_counter()
     loss = lstm_loss(seq_len, hidden)
-    built = time.perf_counter()
+    built, cpu = time.perf_counter(), time.process_time()
     ex = loss.simple_bind(data=(seq_len, batch, hidden))
-    bound = time.perf_counter()
+    bound, cpu = time.perf_counter(), time.process_time() - cpu
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     program = ex.engine.program
     arena = sum(b.size * (4 if b.dtype == "float32" else 8)
                 for b in program.buffers.values() if b.kind == "arena")
     arrays = sum(a.nbytes for d in (ex.arg_dict, ex.grad_dict) for a in d.values())
-    return {"T": seq_len, "symbol_s": built - start, "bind_s": bound - built,
+    return {"T": seq_len, "symbol_s": built - start, "bind_s": bound - built, "bind_cpu_s": cpu,
             "alloc_peak_less_arena_mib": (peak - arena - arrays) / 2**20,
             "arena_mib": arena / 2**20, "args_grads_mib": arrays / 2**20,
             "extrapolated_from": program.stats.get("extrapolated_from"),
@@ -85,7 +86,8 @@ def child(seq_len: int, args, cache: str) -> dict:
 
 def sweep(args) -> None:
     print(f"2-layer LSTM training program, N={args.batch}, I=H={args.hidden}")
-    print(f"{'T':>7} {'symbol s':>9} {'bind s':>8} {'warm s':>8} {'other MiB':>10} "
+    print(f"{'T':>7} {'symbol s':>9} {'bind s':>8} {'warm s':>8} {'warm cpu s':>10} "
+          f"{'other MiB':>10} "
           f"{'arena MiB':>10} {'args MiB':>9} {'maxrss MiB':>11} {'steps':>6} {'loops':>6} "
           f"sampled")
     rows = []
@@ -99,6 +101,7 @@ def sweep(args) -> None:
             continue
         print(f"{seq_len:>7} {fresh['symbol_s']:>9.2f} {fresh['bind_s']:>8.2f} "
               f"{warm.get('bind_s', float('nan')):>8.2f} "
+              f"{warm.get('bind_cpu_s', float('nan')):>10.2f} "
               f"{fresh['alloc_peak_less_arena_mib']:>10.1f} {fresh['arena_mib']:>10.1f} "
               f"{fresh['args_grads_mib']:>9.1f} {fresh['maxrss_mib']:>11.0f} "
               f"{fresh['steps']:>6} {fresh['loops']:>6} {fresh['extrapolated_from']}")
