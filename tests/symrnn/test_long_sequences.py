@@ -106,13 +106,14 @@ def _both(monkeypatch, **kw):
 
 @pytest.mark.parametrize("kw, extrapolated", [
     ({}, True), ({"typ": "gru", "num_hidden": [16]}, False),
-    ({"dropout": 0.3, "zoneout": 0.2}, False)])
+    ({"dropout": 0.3, "zoneout": 0.2}, False), ({"bidirectional": True}, None)])
 def test_long_binding_runs_bit_for_bit_as_compiling_at_t(monkeypatch, kw, extrapolated):
     """Extrapolated where it can be (not yet: per-step masks, whose ids hash the steps'
     names; layouts plan_memory does not lay out with constant strides, as this GRU's): then
     compiled at T. The same numbers either way, and the reference's within tolerance."""
     fast, slow = _both(monkeypatch, **kw)
-    assert ("extrapolated_from" in fast.engine.train.program.stats) == extrapolated
+    if extrapolated is not None:
+        assert ("extrapolated_from" in fast.engine.train.program.stats) == extrapolated
     values = _values(slow)
     (a_out, a_grad), (b_out, b_grad) = _run(fast, values), _run(slow, values)
     for x, y in zip(a_out, b_out):
