@@ -89,14 +89,34 @@ class ProgramLayout:
         return np.dtype(self.dtype(v)).itemsize
 
     def kernel_names(self, steps: list | None = None) -> list:
-        """The kernels the steps launch, sorted."""
-        steps = self.steps if steps is None else steps
+        """The kernels the steps launch (loop bodies included), sorted."""
+        steps = body_steps(self.steps if steps is None else steps)
         return sorted({s.attrs["kernel"] for s in steps if s.kind == "kernel"})
 
     def mask_ids(self) -> list:
-        """Every launch's mask ids, sorted, with (0,) (a launch without masks) among them."""
-        ids = {tuple(s.attrs.get("masks", ())) or (0,) for s in self.steps if s.kind == "kernel"}
+        """Every launch's mask ids (a loop body's at iteration 0), sorted, with (0,) (a launch
+        without masks) among them."""
+        ids = {tuple(s.attrs.get("masks", ())) or (0,) for s in body_steps(self.steps)
+               if s.kind == "kernel"}
         return sorted(ids | {(0,)})
+
+    def users(self) -> dict:
+        """buffer name -> indices (in `steps`) of the steps that read or write it; a loop
+        uses what its body does."""
+        users: dict = {}
+        for i, s in enumerate(self.steps):
+            for b in body_steps([s]):
+                for v in [*b.inputs, *b.outputs]:
+                    users.setdefault(v.buffer, set()).add(i)
+        return users
+
+    def running_index(self, phase: str) -> list:
+        """For each step of `program.steps_in(phase)` (loops expanded), the index among the
+        phase's own steps (a loop's) that runs it."""
+        found = []
+        for i, s in enumerate(s for s in self.steps if s.phase == phase):
+            found += [i] * (s.trips * len(s.body) if s.kind == "loop" else 1)
+        return found
 
     # ---- buffers and views ------------------------------------------------------------------
     def check_view(self, v: View, rows: int | None = None, cols: int | None = None) -> None:
@@ -188,6 +208,11 @@ class ProgramLayout:
             self.check_view(v)
         attrs = {k: v for k, v in step.attrs.items() if k != "op"}
         return OpCall(name, LIBOPS[name], attrs, list(step.inputs), step.outputs[0])
+
+
+def body_steps(steps: list) -> list:
+    """Every non-loop step, with each loop's body (at iteration 0) in place of the loop."""
+    return [b for s in steps for b in (s.body if s.kind == "loop" else [s])]
 
 
 def initial_contents(size: int, dtype: str) -> np.ndarray:
