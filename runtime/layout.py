@@ -31,7 +31,7 @@ import numpy as np
 
 from runtime.errors import BindError, ShapeError, fmt_shape
 from runtime.library import LIBOPS
-from runtime.program import Kernel, Program, Step, View
+from runtime.program import Kernel, Program, Step, View, iteration
 
 PHASES = ("forward", "backward")
 FLOATS = ("float32", "float64")
@@ -81,6 +81,9 @@ class ProgramLayout:
         self.steps = [s for phase in PHASES for s in program.steps if s.phase == phase]
         self.arg_of = self._arg_buffers()
         self.head_grads = [self._head_grad(h, b) for h, b in program.head_grads]
+        for s in self.steps:
+            if s.kind == "loop":
+                self._check_last_iteration(s)
 
     def dtype(self, v: View) -> str:
         return self.program.buffers[v.buffer].dtype
@@ -162,6 +165,19 @@ class ProgramLayout:
         return index, buffer, self.out_specs[index][1]
 
     # ---- steps ------------------------------------------------------------------------------
+    def _check_last_iteration(self, loop: Step) -> None:
+        """The engines build a loop's body for its first iterations and move it on from there
+        (runtime.cpu.loop, runtime.cuda.loop); views move affinely, so the body at the last
+        iteration inside its buffers bounds every iteration."""
+        if not loop.body or len(loop.strides) != len(loop.body) or loop.trips < 1:
+            raise ValueError(f"program: loop {loop.name!r} has {len(loop.body)} body steps, "
+                             f"{len(loop.strides)} strides and {loop.trips} trips")
+        check = {"gemm": self.gemm, "kernel": self.launch, "op": self.op}
+        for b, d in zip(loop.body, loop.strides):
+            if b.kind not in check:
+                raise ValueError(f"program: loop {loop.name!r} runs a {b.kind!r} step")
+            check[b.kind](iteration(b, d, loop.trips - 1))
+
     def gemm(self, step: Step) -> GemmOperands:
         a, b, c = step.inputs[0], step.inputs[1], step.outputs[0]
         dtypes = {self.dtype(v) for v in (a, b, c)}

@@ -147,3 +147,21 @@ def test_the_export_holds_loop_steps(artifact):
 
     doc = json.loads(raw_members(artifact)["program.json"])
     assert loop_at(doc, masked=True)
+
+
+def test_an_engine_refuses_a_loop_that_walks_out_at_the_last_iteration(bound):
+    """runtime.layout checks each body at its last iteration, which the engines never build
+    (they move the first iterations' calls on)."""
+    from dataclasses import replace
+
+    from runtime.cpu import CpuEngine
+
+    program = bound[0].program
+    i, loop = next((i, s) for i, s in enumerate(program.steps) if s.kind == "loop")
+    size = program.buffers[loop.body[0].outputs[0].buffer].size
+    stride = replace(loop.strides[0], outputs=(size // (loop.trips - 1) + 1,
+                                               *loop.strides[0].outputs[1:]))
+    steps = list(program.steps)
+    steps[i] = replace(loop, strides=[stride, *loop.strides[1:]])
+    with pytest.raises(ValueError, match="reaches past buffer"):
+        CpuEngine(replace(program, steps=steps))
