@@ -27,6 +27,7 @@ from codegen.passes.fuse import fuse_elementwise
 from codegen.passes.plan_memory import plan_memory
 from codegen.passes.push_views import push_views
 from codegen.passes.schedule import schedule
+from codegen.roll import roll_program
 from codegen.verify import verify_graph, verify_memory
 from runtime.program import Program
 
@@ -39,16 +40,21 @@ class CompileOptions:
     - `output_names`: the Program's names of the graph's outputs (default: their node ids);
     - `optimize`: False stops after dead-code elimination and gives every elementary op its
       own kernel: the unrolled baseline that users compare against;
-    - `target`: `cpu` or `cuda`, the rendering `SYMRNN_DEBUG=3` prints.
+    - `target`: `cpu` or `cuda`, the rendering `SYMRNN_DEBUG=3` prints;
+    - `roll`: runs of repeated steps become loop steps (codegen.roll), where `optimize`;
+    - `strided_layout`: plan_memory lays each time step out at a constant stride, so that
+      Programs at several lengths extend to any other (codegen.extrapolate; symrnn.lengths).
     """
 
     wrt: tuple[str, ...] = ()
     output_names: tuple[str, ...] | None = None
     optimize: bool = True
     target: str = "cpu"
+    roll: bool = True
+    strided_layout: bool = False
 
 
-def passes(wrt, optimize: bool = True):
+def passes(wrt, optimize: bool = True, strided: bool = False):
     """The pipeline. `optimize=False` stops optimizing after dead-code elimination."""
     optimizations = [
         ("push_views", push_views),
@@ -64,14 +70,15 @@ def passes(wrt, optimize: bool = True):
         *(optimizations if optimize else []),
         ("fuse", lambda g: fuse_elementwise(g, optimize)),
         ("schedule", schedule),
-        ("plan_memory", plan_memory),
+        ("plan_memory", lambda g: plan_memory(g, strided)),
     ]
 
 
 def pass_names(optimize: bool = True) -> list[str]:
-    """The passes' names in pipeline order, then `emit`: the keys of a Program's
-    `stats["compile_seconds"]`."""
-    return list(dict.fromkeys(name for name, _ in passes((), optimize))) + ["emit"]
+    """The passes' names in pipeline order, then `emit` (and `roll`, where it optimizes): the
+    keys of a Program's `stats["compile_seconds"]`."""
+    names = list(dict.fromkeys(name for name, _ in passes((), optimize))) + ["emit"]
+    return names + ["roll"] if optimize else names
 
 
 def compile(graph: Graph, options: CompileOptions = CompileOptions(), *,
@@ -92,7 +99,7 @@ def _compile(graph: Graph, options: CompileOptions) -> tuple[Graph, Program]:
     debug = int(os.environ.get("SYMRNN_DEBUG", "0") or 0)
     timings: dict[str, float] = {}
     g = graph
-    for name, run in passes(list(options.wrt), options.optimize):
+    for name, run in passes(list(options.wrt), options.optimize, options.strided_layout):
         start = time.perf_counter()
         g = run(g)
         timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
@@ -106,6 +113,10 @@ def _compile(graph: Graph, options: CompileOptions) -> tuple[Graph, Program]:
     start = time.perf_counter()
     program = emit(g, list(graph.graph["outputs"] if names is None else names), _dtype(g))
     timings["emit"] = time.perf_counter() - start
+    if options.optimize and options.roll:
+        start = time.perf_counter()
+        program = roll_program(program)
+        timings["roll"] = time.perf_counter() - start
     if debug >= 3:
         for k in program.kernels.values():
             print(k.cuda_source if options.target == "cuda" else k.c_source, file=sys.stderr)

@@ -31,7 +31,7 @@ import numpy as np
 
 from runtime.errors import BindError, ShapeError, fmt_shape
 from runtime.library import LIBOPS
-from runtime.program import Kernel, Program, Step, View
+from runtime.program import Kernel, Program, Step, View, iteration
 
 PHASES = ("forward", "backward")
 FLOATS = ("float32", "float64")
@@ -81,6 +81,9 @@ class ProgramLayout:
         self.steps = [s for phase in PHASES for s in program.steps if s.phase == phase]
         self.arg_of = self._arg_buffers()
         self.head_grads = [self._head_grad(h, b) for h, b in program.head_grads]
+        for s in self.steps:
+            if s.kind == "loop":
+                self._check_last_iteration(s)
 
     def dtype(self, v: View) -> str:
         return self.program.buffers[v.buffer].dtype
@@ -89,14 +92,34 @@ class ProgramLayout:
         return np.dtype(self.dtype(v)).itemsize
 
     def kernel_names(self, steps: list | None = None) -> list:
-        """The kernels the steps launch, sorted."""
-        steps = self.steps if steps is None else steps
+        """The kernels the steps launch (loop bodies included), sorted."""
+        steps = body_steps(self.steps if steps is None else steps)
         return sorted({s.attrs["kernel"] for s in steps if s.kind == "kernel"})
 
     def mask_ids(self) -> list:
-        """Every launch's mask ids, sorted, with (0,) (a launch without masks) among them."""
-        ids = {tuple(s.attrs.get("masks", ())) or (0,) for s in self.steps if s.kind == "kernel"}
+        """Every launch's mask ids (a loop body's at iteration 0), sorted, with (0,) (a launch
+        without masks) among them."""
+        ids = {tuple(s.attrs.get("masks", ())) or (0,) for s in body_steps(self.steps)
+               if s.kind == "kernel"}
         return sorted(ids | {(0,)})
+
+    def users(self) -> dict:
+        """buffer name -> indices (in `steps`) of the steps that read or write it; a loop
+        uses what its body does."""
+        users: dict = {}
+        for i, s in enumerate(self.steps):
+            for b in body_steps([s]):
+                for v in [*b.inputs, *b.outputs]:
+                    users.setdefault(v.buffer, set()).add(i)
+        return users
+
+    def running_index(self, phase: str) -> list:
+        """For each step of `program.steps_in(phase)` (loops expanded), the index among the
+        phase's own steps (a loop's) that runs it."""
+        found = []
+        for i, s in enumerate(s for s in self.steps if s.phase == phase):
+            found += [i] * (s.trips * len(s.body) if s.kind == "loop" else 1)
+        return found
 
     # ---- buffers and views ------------------------------------------------------------------
     def check_view(self, v: View, rows: int | None = None, cols: int | None = None) -> None:
@@ -142,6 +165,19 @@ class ProgramLayout:
         return index, buffer, self.out_specs[index][1]
 
     # ---- steps ------------------------------------------------------------------------------
+    def _check_last_iteration(self, loop: Step) -> None:
+        """The engines build a loop's body for its first iterations and move it on from there
+        (runtime.cpu.loop, runtime.cuda.loop); views move affinely, so the body at the last
+        iteration inside its buffers bounds every iteration."""
+        if not loop.body or len(loop.strides) != len(loop.body) or loop.trips < 1:
+            raise ValueError(f"program: loop {loop.name!r} has {len(loop.body)} body steps, "
+                             f"{len(loop.strides)} strides and {loop.trips} trips")
+        check = {"gemm": self.gemm, "kernel": self.launch, "op": self.op}
+        for b, d in zip(loop.body, loop.strides):
+            if b.kind not in check:
+                raise ValueError(f"program: loop {loop.name!r} runs a {b.kind!r} step")
+            check[b.kind](iteration(b, d, loop.trips - 1))
+
     def gemm(self, step: Step) -> GemmOperands:
         a, b, c = step.inputs[0], step.inputs[1], step.outputs[0]
         dtypes = {self.dtype(v) for v in (a, b, c)}
@@ -188,6 +224,11 @@ class ProgramLayout:
             self.check_view(v)
         attrs = {k: v for k, v in step.attrs.items() if k != "op"}
         return OpCall(name, LIBOPS[name], attrs, list(step.inputs), step.outputs[0])
+
+
+def body_steps(steps: list) -> list:
+    """Every non-loop step, with each loop's body (at iteration 0) in place of the loop."""
+    return [b for s in steps for b in (s.body if s.kind == "loop" else [s])]
 
 
 def initial_contents(size: int, dtype: str) -> np.ndarray:

@@ -15,6 +15,7 @@ returns None for a program an engine can run without reading or writing outside 
 - a kernel launch gives its kernel the inputs, outputs and mask ids the kernel takes (and its
   IR, when it has one, the same counts, dtype and name); mask ids are uint32;
 - gemm shapes agree: `op(a) @ op(b)` of (m, k) by (k, n) into (m, n);
+- loop steps (runtime.program_loops): their body, trips and per-iteration strides;
 - dataflow: no step reads an element that nothing wrote before it, and every output and
   gradient is written (`dataflow`).
 
@@ -30,6 +31,7 @@ from runtime.library import LIBOPS
 from runtime.program import Kernel, Program, Step, View
 from runtime.program_flow import ProgramInvalid, dataflow
 from runtime.program_flow import check as _check
+from runtime.program_loops import check_not_loop, loop_iterations
 
 FLOATS = ("float32", "float64")
 DTYPES = ("float32", "float64", "int32", "int64")
@@ -219,13 +221,22 @@ def _step(p: Program, i: int, s, reach: dict) -> None:
     _check(isinstance(s, Step), lambda: f"step {i} is not a step")
     what = f"step {i} ({s.name!r})"
     _check(
-        s.kind in ("gemm", "kernel", "op"),
-        lambda: f"{what}: field 'kind' is {s.kind!r}, expected gemm, kernel or op",
+        s.kind in ("gemm", "kernel", "op", "loop"),
+        lambda: f"{what}: field 'kind' is {s.kind!r}, expected gemm, kernel, op or loop",
     )
     _check(
         s.phase in PHASES,
         lambda: f"{what}: field 'phase' is {s.phase!r}, expected one of {PHASES}",
     )
+    if s.kind == "loop":  # each body step at the first and last iteration (program_loops)
+        for where, b in loop_iterations(s, what):
+            _kind_fields(p, b, where, reach)
+        return
+    check_not_loop(s, what)
+    _kind_fields(p, s, what, reach)
+
+
+def _kind_fields(p: Program, s: Step, what: str, reach: dict) -> None:
     _check(
         isinstance(s.inputs, list) and isinstance(s.outputs, list) and isinstance(s.attrs, dict),
         lambda: f"{what}: fields 'inputs', 'outputs' must be lists and 'attrs' an object",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime.program import Program, Step, View
+from runtime.program import Program, Step, View, iteration
 
 PHASES = ("forward", "backward")
 
@@ -23,15 +23,18 @@ def check(ok, message) -> None:  # program_check's
 
 
 DATAFLOW_LIMIT = 1 << 30  # elements of arena and head-gradient buffers tracked at most
+DATAFLOW_STEPS = 1 << 21  # steps as run (loops expanded) followed at most
 
 
 def dataflow(p: Program) -> None:
     """Every element a step reads was written before: by the caller (arguments), by an
     earlier step, or, in the backward phase, as a head gradient; every output and gradient is
     written. Run on a program whose views passed the checks above; skipped for programs whose
-    temporaries exceed DATAFLOW_LIMIT elements."""
+    temporaries exceed DATAFLOW_LIMIT elements or whose loops run more than DATAFLOW_STEPS
+    steps. A loop's body steps are followed as they run, iteration by iteration."""
     tracked = {n: b for n, b in p.buffers.items() if b.kind != "arg"}
-    if sum(b.size for b in tracked.values()) > DATAFLOW_LIMIT:
+    runs = sum(s.trips * len(s.body) if s.kind == "loop" else 1 for s in p.steps)
+    if sum(b.size for b in tracked.values()) > DATAFLOW_LIMIT or runs > DATAFLOW_STEPS:
         return
     written = {n: np.zeros(b.size, bool) for n, b in tracked.items()}
     for phase in PHASES:
@@ -40,7 +43,8 @@ def dataflow(p: Program) -> None:
                 written[buffer][:] = True
         for i, s in enumerate(p.steps):
             if s.phase == phase:
-                _flow(s, i, written)
+                for what, run in _as_run(s, i):
+                    _flow(run, what, written)
         ends = p.outputs if phase == "forward" else list(p.grads.items())
         for name, v in ends:
             if not _cells(written, v).all():
@@ -49,13 +53,23 @@ def dataflow(p: Program) -> None:
                                      f"{phase} phase")
 
 
-def _flow(s: Step, i: int, written: dict) -> None:
+def _as_run(s: Step, i: int):
+    """(how to name it, step) for each step `s` runs: itself, or a loop's body steps."""
+    if s.kind != "loop":
+        yield f"step {i} ({s.name!r})", s
+        return
+    for k in range(s.trips):
+        for j, (b, d) in enumerate(zip(s.body, s.strides)):
+            yield f"step {i} ({s.name!r}) body step {j} at iteration {k}", iteration(b, d, k)
+
+
+def _flow(s: Step, what: str, written: dict) -> None:
     span = (s.attrs.get("rows", s.outputs[0].rows), s.attrs.get("cols", s.outputs[0].cols)) \
         if s.kind == "kernel" else None
     reads = [*s.inputs, *(s.outputs if s.attrs.get("accumulate") else ())]
     for j, v in enumerate(reads):
         if not _cells(written, v, span).all():
-            raise ProgramInvalid(f"step {i} ({s.name!r}) input {j} reads elements of buffer "
+            raise ProgramInvalid(f"{what} input {j} reads elements of buffer "
                                  f"{v.buffer!r} that no earlier step writes")
     for v in s.outputs:
         cells = _cells(written, v, span)

@@ -13,6 +13,7 @@ from codegen import node, require_known
 from runtime.errors import BackendUnavailable, BindError
 from runtime.executor import Executor, check_array, normalize_grad_req
 from symrnn.compiled import Compiled, reshape, structure_token
+from symrnn.lengths import long_length
 from symrnn.lower import lower_and_infer
 from symrnn.symbol import Symbol
 
@@ -28,17 +29,27 @@ def simple_bind(symbol: Symbol, backend="cpu", grad_req="write", optimize=True, 
     if dtype is not None and dtype not in DTYPES:
         raise BindError(f"{where}: 'dtype' must be one of {DTYPES}, given {dtype!r}")
     shapes = {k: tuple(v) for k, v in dict(shapes or {}).items()}
-    reqs = normalize_grad_req(grad_req, symbol.list_arguments())
+    reqs = _grad_req_key(grad_req, symbol)
     cache = {} if cache is None else cache
     key = (structure_token(symbol, cache), tuple(sorted(shapes.items())), backend, optimize,
-           dtype, tuple(sorted(reqs.items())))
+           dtype, reqs)
     if key not in cache:
-        cache[key] = Compiled(symbol, shapes, backend, optimize, dtype, reqs, where)
+        cache[key] = Compiled(symbol, shapes, backend, optimize, dtype, grad_req, where)
     compiled = cache[key]
     ex = Executor(compiled.engine(), compiled.reqs, seed)
     ex.symbol, ex.input_names = symbol, list(shapes) if where == "simple_bind" else None
     ex.bind_shapes, ex.reshaper = shapes, partial(reshape, cache, backend, optimize, dtype)
     return ex
+
+
+def _grad_req_key(grad_req, symbol: Symbol):
+    """`grad_req` per argument, as a cache key; for a long sequence's lazy symbol
+    (symrnn.lengths), whose arguments are not listed without building it, as given."""
+    if long_length(symbol) is None:
+        return tuple(sorted(normalize_grad_req(grad_req, symbol.list_arguments()).items()))
+    if isinstance(grad_req, dict):
+        return ("by name", tuple(sorted(grad_req.items())))
+    return ("as given", tuple(grad_req) if isinstance(grad_req, list) else grad_req)
 
 
 def lower_for_gradients(symbol: Symbol, grad_req, dtype, shapes, where: str):

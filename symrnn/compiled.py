@@ -12,8 +12,9 @@ from functools import partial
 import codegen
 from codegen.reference import ReferenceEngine
 from runtime.engines import make_engine
-from runtime.errors import BindError, fmt_shape
-from runtime.executor import Executor
+from runtime.errors import BindError, SymRNNError, fmt_shape
+from runtime.executor import Executor, normalize_grad_req
+from symrnn.lengths import Sampled, long_length, sample_lengths
 from symrnn.symbol import Symbol
 
 
@@ -35,20 +36,66 @@ class Compiled:
     """The graph and programs of one bind, and fresh engines over them."""
 
     def __init__(self, symbol, shapes, backend, optimize, dtype, reqs, where):
-        from symrnn.bind import lower_for_gradients
-
-        self.graph, self.wrt, self.reqs = lower_for_gradients(symbol, reqs, dtype, shapes,
-                                                              where)
-        self.backend, self.output_names = backend, symbol.list_outputs()
-        target = "cpu" if backend == "cpu" else "cuda"
-        self.options = codegen.CompileOptions(tuple(self.wrt), tuple(self.output_names),
-                                              optimize, target)
+        self.backend = backend
         self._programs: dict = {}
+        self._bind = (symbol, shapes, dtype, reqs, where)
         if backend == "cuda":
             from runtime.cuda.device import default_device
 
             default_device()  # fails fast, naming the missing piece, before compiling
-        self.program(training=True)
+        if not (optimize and backend != "reference" and self._long(optimize)):
+            self._lower(symbol, optimize)
+            self.program(training=True)
+
+    def _lower(self, symbol, optimize) -> None:
+        """The graph at the bound length (compiled on demand), and what gets gradients."""
+        from symrnn.bind import lower_for_gradients
+
+        _, shapes, dtype, reqs, where = self._bind
+        self.output_names = symbol.list_outputs()
+        self.graph, self.wrt, self.reqs = lower_for_gradients(symbol, reqs, dtype, shapes,
+                                                              where)
+        self.options = self._options(optimize)
+
+    def _options(self, optimize) -> codegen.CompileOptions:
+        target = "cpu" if self.backend == "cpu" else "cuda"
+        return codegen.CompileOptions(tuple(self.wrt), tuple(self.output_names), optimize,
+                                      target)
+
+    def _long(self, optimize) -> bool:
+        """A long sequence (symrnn.lengths): its training program extrapolated from three short
+        lengths, not compiled at T; False where it does not extend (then it is compiled at T).
+        The inference program is extrapolated too, or else compiled at T on first use."""
+        symbol, shapes, dtype, reqs, where = self._bind
+        if long_length(symbol) is None:
+            return False
+        try:
+            sampled = Sampled(symbol, long_length(symbol), shapes, dtype, where)
+        except SymRNNError:
+            return False
+        from symrnn.bind import DTYPES
+
+        small, graph = sampled._small(sample_lengths(sampled.length)[0])
+        self.output_names = small.list_outputs()
+        reqs = normalize_grad_req(reqs, small.list_arguments())
+        self.wrt = [a for a in small.list_arguments() if reqs[a] != "null"
+                    and codegen.node(graph, a).dtype in DTYPES]
+        self.reqs = {a: (r if a in self.wrt else "null") for a, r in reqs.items()}
+        self.options, self.graph, self._sampled = self._options(optimize), None, sampled
+        train = sampled.program(self.options)
+        if train is None:
+            return False
+        self._programs[True] = train
+        return True
+
+    def _compile(self, options):
+        if self.graph is None:  # a long sequence: extrapolated, or compiled at T
+            found = self._sampled.program(options)
+            if found is not None:
+                return found
+            self._lower(self._bind[0], options.optimize)
+            options = replace(self.options, wrt=options.wrt)
+        return codegen.compile(self.graph, options)
 
     def program(self, training: bool):
         """The compiled training (wrt the gradients' arguments) or inference program; for
@@ -58,7 +105,7 @@ class Compiled:
                 self._programs[training] = codegen.differentiate(self.graph, self.wrt)
             else:
                 options = self.options if training else replace(self.options, wrt=())
-                self._programs[training] = codegen.compile(self.graph, options)
+                self._programs[training] = self._compile(options)
         return self._programs[training]
 
     def engine(self):

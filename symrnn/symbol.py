@@ -42,6 +42,29 @@ class SymNode:
         return f"{self.name}_output" + (str(index) if self.num_outputs > 1 else "")
 
 
+class LazyNode(SymNode):
+    """A node of a long sequence that is not built yet: output `position` of `recipe`
+    (symrnn.lengths.Recipe). The first read of any of its fields builds the recipe at its
+    length, and every lazy node of the recipe becomes the node it stands for, in place; until
+    then it costs nothing, and binding compiles the recipe at short lengths instead."""
+
+    __slots__ = ("position", "recipe")
+
+    def __init__(self, recipe, position: int):
+        self.recipe, self.position = recipe, position
+
+    def __getattr__(self, attr: str):  # only for the node's fields while they are unset
+        if attr not in SymNode.__slots__:
+            raise AttributeError(attr)
+        self.recipe.materialize()
+        return object.__getattribute__(self, attr)
+
+    def become(self, node: SymNode) -> None:
+        """Takes the fields of `node` (the recipe's built output it stands for)."""
+        self.op, self.name, self.attrs = node.op, node.name, node.attrs
+        self.inputs, self.num_outputs = node.inputs, node.num_outputs
+
+
 class NameManager:
     """Names for ops the user did not name: `tanh0`, `tanh1`, ... per op, per process."""
 

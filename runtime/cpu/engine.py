@@ -35,7 +35,7 @@ from functools import partial
 import numpy as np
 
 from runtime import assemble
-from runtime.cpu import gemm, gemv, packed_gemm
+from runtime.cpu import gemm, gemv, loop, packed_gemm
 from runtime.cpu.blas import one_pool
 from runtime.cpu.packed_gemm import aligned, in_order, transposed
 from runtime.layout import PHASES, ProgramLayout, initial_contents
@@ -63,7 +63,7 @@ class CpuEngine:
         self._given = dict.fromkeys(self.layout.arg_of)  # the caller's array per arg buffer
         self._staging: dict = {}
         self._steps = self.layout.steps
-        self._users = _users(self._steps)
+        self._users = self.layout.users()
         self._kernels = self._load_kernels(load_kernels)
         self._gemms = gemm.selected()
         self._threads = np.ones(1, np.intc)  # the GEMMs' thread count, set per phase
@@ -156,14 +156,23 @@ class CpuEngine:
         self._phase_calls = {p: [c for c, s in zip(self._calls, self._steps) if s.phase == p]
                              for p in PHASES}
         views, calls = {n: v for n, (v, _) in self._grads.items()}, self._phase_calls["backward"]
+        running = self.layout.running_index("backward")
         for i, hook in self._backward_hooks.items():
-            calls[i] = partial(in_order, calls[i], partial(hook, views))
+            at = running[i] if i >= 0 else i  # a hook inside a loop runs after the loop
+            calls[at] = partial(in_order, calls[at], partial(hook, views))
 
     # ---- steps --------------------------------------------------------------------------------
     def _build(self, index: int):
         step = self._steps[index]
-        if index in self._pack_plan:
-            return self._packed_gemm(step, *self._pack_plan[index])
+        if step.kind == "loop":
+            return loop.loop_call(step, lambda body, k, j: self._build_step(
+                body, self._pack_plan.get((index, k, j)) or
+                (self._pack_plan.get((index, 1, j)) if k > 1 else None)))
+        return self._build_step(step, self._pack_plan.get(index))
+
+    def _build_step(self, step: Step, packing):
+        if packing is not None:
+            return self._packed_gemm(step, *packing)
         build = {"gemm": self._gemm, "kernel": self._kernel, "op": self._op}.get(step.kind)
         if build is None:
             raise ValueError(f"program: step {step.name!r} has unknown kind {step.kind!r}")
@@ -241,17 +250,20 @@ class CpuEngine:
         return self.layout.dtype(v)
 
     def _packing_plan(self) -> dict:
-        """packed_gemm.plan's steps, where the GEMM implementation packs their dtype."""
-        plan = packed_gemm.plan(self._steps, self._dtype_of)
-        return {i: found for i, found in plan.items()
-                if self._gemms.packs(self._dtype_of(self._steps[i].inputs[1]))}
+        """packed_gemm.plan's steps, where the GEMM implementation packs their dtype, keyed by
+        step index, or (loop index, iteration, body step) (runtime.cpu.loop.planning_steps)."""
+        flat, where = loop.planning_steps(self._steps)
+        return {(i if at is None else (i, *at)): found
+                for f, found in packed_gemm.plan(flat, self._dtype_of).items()
+                for i, at in [where[f]] if self._gemms.packs(self._dtype_of(flat[f].inputs[1]))}
 
     def _packing_scratch(self) -> dict:
         """One scratch per dtype for the products that are not in the packing plan, which pack
         their operands block by block (packed_gemm.big_call) and run one at a time."""
         sizes: dict = {}
-        for i, s in enumerate(self._steps):
-            if s.kind != "gemm" or i in self._pack_plan:
+        flat, where = loop.planning_steps(self._steps)
+        for s, (i, at) in zip(flat, where):
+            if s.kind != "gemm" or (i if at is None else (i, *at)) in self._pack_plan:
                 continue
             b = s.inputs[1]
             k, n = (b.cols, b.rows) if transposed(s, "b") else (b.rows, b.cols)
@@ -264,15 +276,6 @@ class CpuEngine:
 
 def _address(x: np.ndarray) -> int:
     return x.__array_interface__["data"][0]
-
-
-def _users(steps: list) -> dict:
-    """buffer name -> indices of the steps that read or write it."""
-    users: dict = {}
-    for i, s in enumerate(steps):
-        for v in [*s.inputs, *s.outputs]:
-            users.setdefault(v.buffer, set()).add(i)
-    return users
 
 
 def _run_op(fn, attrs, ins, out):

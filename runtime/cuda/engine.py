@@ -45,6 +45,7 @@ from typing import Protocol
 import numpy as np
 
 from runtime.cuda.commands import DEVICE_OPS, Launch, Matrix, gemm_call, launch_args, launch_config
+from runtime.cuda.loop import lower_loop
 from runtime.layout import FLOATS, PHASES, OpCall, ProgramLayout, initial_contents
 from runtime.program import Program, Step, View
 
@@ -156,7 +157,8 @@ class CudaEngine:
             for item in items:
                 count[type(item).__name__] += 1
                 for c in getattr(item, "commands", ()):
-                    count[type(c).__name__] += 1
+                    for kind, n in getattr(c, "kinds", lambda c=c: [(type(c).__name__, 1)])():
+                        count[kind] += n
             out[phase] = count
         return out
 
@@ -217,6 +219,8 @@ class CudaEngine:
 
     # ---- steps -> commands ------------------------------------------------------------------
     def _lower(self, step: Step, device_ops: bool) -> list:
+        if step.kind == "loop":
+            return lower_loop(self, step, device_ops)
         lower = {"gemm": self._gemm, "kernel": self._launch, "op": self._op}.get(step.kind)
         if lower is None:
             raise ValueError(f"program: step {step.name!r} has unknown kind {step.kind!r}")

@@ -126,7 +126,7 @@ def format_stats(program) -> str:
     s = program.stats
     kind = "training" if s.get("launches_backward") or s.get("gemms_backward") else "inference"
     lines = [(f"{kind} program, {'fused' if s.get('fused', True) else 'unrolled'}, "
-              f"{program.dtype}: {len(program.steps)} steps")]
+              f"{program.dtype}: {_step_count(program)}")]
     lines += [f"  {label:<26}{s[key]:>14,}" for label, key in STATS if key in s]
     arena, unplanned = s.get("arena_bytes", 0), s.get("unplanned_bytes", 0)
     saved = f" ({1 - arena / unplanned:.0%} saved)" if unplanned else ""
@@ -143,6 +143,15 @@ def format_stats(program) -> str:
         lines.append(f"  compile seconds, {sum(seconds.values()):.3f} in all:")
         lines += [f"    {name:<24}{seconds[name]:>14.4f}" for name in names]
     return "\n".join(lines)
+
+
+def _step_count(program) -> str:
+    """`N steps`, and where the program has loops (codegen.roll), how many it runs."""
+    loops = [st for st in program.steps if st.kind == "loop"]
+    if not loops:
+        return f"{len(program.steps)} steps"
+    runs = sum(st.trips * len(st.body) if st.kind == "loop" else 1 for st in program.steps)
+    return f"{runs} steps as run, {len(program.steps)} with {len(loops)} loops"
 
 
 # ---- pictures ------------------------------------------------------------------------------------

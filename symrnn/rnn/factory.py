@@ -10,6 +10,7 @@ MXNet issue #3930 (sxjscience's `RNNFactory`), built from the cells.
 from __future__ import annotations
 
 from runtime.errors import ConfigError
+from symrnn.lengths import LAZY_FROM, Recipe
 from symrnn.ops import check_rate, check_size, concat, stack_steps, take_step
 from symrnn.rnn.cells import GRUCell, LSTMCell, RNNCell, check_clip, check_proj
 from symrnn.rnn.lengths import check_lengths
@@ -194,6 +195,25 @@ class RNNFactory:
         if self.typ != "lstm" and prev_c is not None:
             raise ConfigError(f"{WHERE}.step: 'prev_c' is only for typ='lstm', given "
                               f"{prev_c!r} for typ={self.typ!r}")
+        if isinstance(data, Symbol) and isinstance(seq_len, int) and seq_len >= LAZY_FROM \
+                and sequence_length is None:  # variable lengths are built (and bound) at T
+            return self._lazy_step(data, prev_h, prev_c, seq_len, ret_typ)
+        return self._step(data, prev_h, prev_c, seq_len, ret_typ, sequence_length)
+
+    def _lazy_step(self, data, prev_h, prev_c, seq_len, ret_typ):
+        """`step`'s result as lazy symbols (symrnn.lengths): built when first read, and
+        compiled at short lengths when bound."""
+        check_size(f"{WHERE}.step", "seq_len", seq_len)
+        example = self._step(data, prev_h, prev_c, 2, ret_typ)
+
+        def build(length: int) -> list:
+            return [s._outputs[0] for s in _flat(self._step(data, prev_h, prev_c, length,
+                                                            ret_typ))]
+
+        lazy = iter(Recipe(build, seq_len).outputs([s._outputs[0] for s in _flat(example)]))
+        return _shaped(example, lazy)
+
+    def _step(self, data, prev_h, prev_c, seq_len, ret_typ, sequence_length=None):
         xs = self._steps(data, seq_len)
         check_lengths(f"{WHERE}.step", sequence_length, "sequence_length")
         h0 = self.init_h if prev_h is None else _symbols(
@@ -255,6 +275,20 @@ class RNNFactory:
                      for t, s in enumerate(steps)]
             cells.append(stack_steps(steps, name=f"{self.prefix(layer)}cells"))
         return outs, cells, finals
+
+
+def _flat(result) -> list[Symbol]:
+    """The symbols of a `step` result (a symbol, a list, or a tuple of those), in order."""
+    if isinstance(result, Symbol):
+        return [result]
+    return [s for part in result for s in _flat(part)]
+
+
+def _shaped(example, symbols):
+    """`example`'s nesting, filled with the next of `symbols` at each symbol."""
+    if isinstance(example, Symbol):
+        return next(symbols)
+    return type(example)(_shaped(part, symbols) for part in example)
 
 
 def _sizes(num_hidden) -> list[int]:

@@ -217,3 +217,17 @@ def test_a_part_of_two_concats_is_in_place_in_one_and_copied_by_the_other():
         assert len(copied) == len(n.inputs) - len(_parts_in_place(g, c, layout))
         assert 0 < len(copied) < len(n.inputs), c
     verify_memory(g)
+
+
+def test_strided_layout_places_what_lives_to_the_end_first_and_groups_above_each_other():
+    """plan_memory(strided=True): the output first, then the rest above it, so that a step's
+    values do not land in gaps whose size depends on the sequence's length."""
+    g = chain()
+    fused = fuse_elementwise(g)
+    g = plan_memory(schedule(fused), strided=True)
+    layout = g.graph["layout"]
+    assert layout["c"] == whole(0, (4, 4))
+    for nid in ("a", "b", "d1", "d2"):
+        assert layout[nid].offset >= 16
+    assert_live_values_disjoint(g)
+    verify_memory(g)
