@@ -11,7 +11,7 @@ import pytest
 import runtime
 import symrnn as sym
 from runtime.program_check import check_program
-from tests.runtime.test_artifact import forge, refused
+from tests.runtime.artifact_cases import forge, refused
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler (cc)")
 T, N, I = 13, 2, 3
@@ -143,7 +143,7 @@ def test_a_forged_loop_step_is_refused_naming_member_step_and_field(artifact, ca
 
 
 def test_the_export_holds_loop_steps(artifact):
-    from tests.runtime.test_artifact import raw_members
+    from tests.runtime.artifact_cases import raw_members
 
     doc = json.loads(raw_members(artifact)["program.json"])
     assert loop_at(doc, masked=True)
