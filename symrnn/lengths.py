@@ -107,20 +107,7 @@ def at_length(symbol: Symbol, length: int) -> Symbol:
 
 def _nodes_above(symbol: Symbol) -> list:
     """The nodes down to (and including) the lazy ones, inputs first."""
-    order, seen = [], set()
-    stack = [(n, False) for n, _ in reversed(symbol._outputs)]
-    while stack:
-        n, done = stack.pop()
-        if done:
-            order.append(n)
-            continue
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        stack.append((n, True))
-        if not isinstance(n, LazyNode):
-            stack.extend((s, False) for s, _ in reversed(n.inputs))
-    return order
+    return symbol.topo_nodes(stop=lambda n: isinstance(n, LazyNode))
 
 
 def sample_lengths(length: int, period: int = PERIODS[0]) -> list[int]:

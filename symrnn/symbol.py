@@ -108,8 +108,9 @@ class Symbol:
             raise SymRNNError(f"Symbol[]: index {key} out of range for {len(self)} outputs")
         return Symbol([self._outputs[key]])
 
-    def topo_nodes(self) -> list[SymNode]:
-        """Every node reachable from the outputs, inputs before users, in first-visit order."""
+    def topo_nodes(self, stop=None) -> list[SymNode]:
+        """Every node reachable from the outputs, inputs before users, in first-visit order;
+        `stop(node)` true: the node is listed, its inputs are not walked (lazy nodes)."""
         seen, order = set(), []
 
         def visit(n):
@@ -123,7 +124,8 @@ class Symbol:
                     continue
                 seen.add(id(cur))
                 stack.append((cur, True))
-                stack.extend((src, False) for src, _ in reversed(cur.inputs))
+                if stop is None or not stop(cur):
+                    stack.extend((src, False) for src, _ in reversed(cur.inputs))
 
         for n, _ in self._outputs:
             visit(n)
