@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from runtime.errors import ConfigError
+
 Shape = tuple  # of int, or of int | None while shapes are being inferred
 
 
@@ -120,8 +122,12 @@ def new_graph() -> Graph:
 
 def to_networkx(g: Graph):
     """The same nodes (attribute `node`), edges and orders as a `networkx.DiGraph`, for
-    drawing and analysis (networkx is imported here only: compiling never needs it)."""
-    import networkx as nx
+    drawing and analysis (networkx, the `graph` extra, is imported here only: compiling
+    never needs it)."""
+    try:
+        import networkx as nx
+    except ImportError:
+        raise ConfigError("to_networkx: needs networkx (pip install 'symrnn[graph]')") from None
 
     h = nx.DiGraph()
     h.graph.update(g.graph)

@@ -22,6 +22,7 @@ from runtime.cpu.blas import blas_threads
 from runtime.errors import ConfigError
 from symrnn.ops import check_size
 from symrnn.optim import Adam, clip_global_norm
+from symrnn.plotting import plot_loss_curve
 
 STATE_MODES = ("remember", "forget")
 
@@ -272,24 +273,10 @@ def _close(bar) -> None:
 
 def plot_losses(history: History, path: str) -> None:
     """Writes the per-window training loss (and per-epoch valid loss) to an image."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ConfigError("plot_losses: needs matplotlib (pip install matplotlib)") from None
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(history.losses, lw=0.8, label="train (per window)")
     ends = np.cumsum([r["windows"] for r in history.epochs])
     valid = [(e, r["valid_loss"]) for e, r in zip(ends, history.epochs) if "valid_loss" in r]
-    if valid:
-        ax.plot(*zip(*valid), "o-", label="valid (per epoch)")
-    ax.set_xlabel("window")
-    ax.set_ylabel("loss per token")
-    ax.legend()
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    plot_loss_curve(path, (range(len(history.losses)), history.losses), valid, "window",
+                    "plot_losses:", ("train (per window)", "valid (per epoch)"))
 
 
 __all__ = ["History", "batchify", "evaluate", "plot_losses", "train", "windows"]

@@ -18,6 +18,7 @@ import signal
 import time
 
 from runtime.errors import ConfigError
+from symrnn.plotting import plot_loss_curve, pyplot
 
 CONFIG_KEYS = ("text", "typ", "hidden", "embed", "zoneout", "dropout", "seq_len", "batch",
                "lr", "clip", "seed", "valid_fraction", "valid_windows", "backend")
@@ -71,7 +72,7 @@ def _train(args, comm) -> int:
     from symrnn.parallel.checkpoint import load_checkpoint, save_checkpoint
 
     if args.plot:
-        _pyplot()  # before training, not after it
+        pyplot("train: --plot")  # before training, not after it
     if args.resume and not args.checkpoint:
         raise ConfigError("train: --resume needs --checkpoint FILE.zip")
     if args.batch % comm.size:
@@ -154,28 +155,9 @@ def _finish(args, tr, steps: int, seconds: float, say) -> None:
 
 def plot_curve(history, path: str) -> None:
     """Training loss per step and validation loss at the steps it was measured."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(range(1, len(history.losses) + 1), history.losses, lw=0.8, label="train")
     points = [(r["step"], r["valid_loss"]) for r in history.epochs if "step" in r]
-    if points:
-        ax.plot(*zip(*points), "o-", label="valid")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss per token")
-    ax.legend()
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-
-
-def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ConfigError("train: --plot needs matplotlib (pip install matplotlib)") from None
-    return plt
+    plot_loss_curve(path, (range(1, len(history.losses) + 1), history.losses), points, "step",
+                    "train: --plot")
 
 
 def _corpus(args):

@@ -164,3 +164,13 @@ def test_first_fit_finds_the_lowest_free_offset(seed):
         free = next(at for at in range(0, 1024, 16)
                     if all(at + size <= a or b <= at for a, b in zip(lo, hi)))
         assert _first_fit(lo, hi, size) == free
+
+
+def test_to_networkx_without_networkx_is_a_config_error(monkeypatch):
+    import sys
+
+    from runtime.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "networkx", None)  # import networkx raises ImportError
+    with pytest.raises(ConfigError, match=r"to_networkx: needs networkx.*symrnn\[graph\]"):
+        to_networkx(random_graph(0, size=5))
