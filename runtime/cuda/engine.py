@@ -140,12 +140,17 @@ class CudaEngine:
         return [np.ascontiguousarray(self._fetch(v)[1]).reshape(v.shape)
                 for _, v in self.program.outputs]
 
-    def backward(self, head_grads: list) -> dict:
+    def backward(self, head_grads: list, on_device=None) -> dict:
+        """The gradients, downloaded; `on_device(self)`, where given, runs between the
+        backward's kernels and the download (symrnn.parallel.cuda sums them over ranks
+        there)."""
         for index, name, _ in self.layout.head_grads:
             buf = self.program.buffers[name]
             self._htod(self.bases[name], np.ascontiguousarray(head_grads[index], buf.dtype)
                        .reshape(-1)[:buf.size])
         self._run("backward")
+        if on_device is not None:
+            on_device(self)
         return {n: np.ascontiguousarray(self._fetch(v)[1]).reshape(v.shape)
                 for n, v in self.program.grads.items()}
 

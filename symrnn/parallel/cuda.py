@@ -7,9 +7,9 @@ rank count on the host, the same operation on every rank. Where neither is avail
 cuda engine's gradients are downloaded first and reduced on the host (symrnn.parallel.buckets),
 which works everywhere.
 
-Status: written and import-checked on a machine without a GPU; it has not run on one. It
-drives the engine's backward itself (head-gradient upload, the backward phase, the download:
-CudaEngine's `_head_grads`, `_htod`, `_run`, `_fetch`), between which it puts the reduction.
+The reduction runs inside `CudaEngine.backward(head_grads, on_device=...)`, between the
+backward's kernels and the download. Status: tested on cuda-sim with a stand-in allreduce
+(tests/symrnn/test_parallel.py); NCCL and CUDA-aware MPI have not run on a GPU.
 """
 from __future__ import annotations
 
@@ -34,18 +34,13 @@ class DeviceReducer:
 
     def backward(self, head_grads: list) -> dict:
         """The engine's backward with every gradient summed over the ranks on the device."""
-        e = self.engine
-        for index, name in e._head_grads:
-            buf = e.program.buffers[name]
-            e._htod(e.bases[name], np.ascontiguousarray(head_grads[index], buf.dtype)
-                    .reshape(-1)[:buf.size])
-        e._run("backward")
-        sync = getattr(getattr(e.device, "stream", None), "synchronize", None)
+        return self.engine.backward(head_grads, on_device=self._reduce)
+
+    def _reduce(self, engine) -> None:
+        sync = getattr(getattr(engine.device, "stream", None), "synchronize", None)
         if sync is not None:  # MPI reads the memory outside the stream
             sync()
         self.allreduce(self.spans)
-        return {n: np.ascontiguousarray(e._fetch(v)[1]).reshape(v.shape)
-                for n, v in e.program.grads.items()}
 
 
 def _spans(engine, v) -> list:

@@ -185,3 +185,30 @@ def test_the_cuda_device_reduction_is_chosen_only_where_it_can_run():
     assert device_reducer(TwinComm(), object()) is None  # not the cuda engine
     if importlib.util.find_spec("cupy") is None:
         assert device_reducer(TwinComm(), CudaEngine()) is None  # no NCCL, no CUDA-aware MPI
+
+
+def test_the_device_reduction_runs_between_the_cuda_backward_and_the_download():
+    """On cuda-sim, with a stand-in allreduce that doubles each span in device memory (as a
+    sum over two ranks with equal gradients would): every gradient comes back doubled, so
+    the spans cover each gradient exactly and the reduction runs before the download."""
+    from symrnn.parallel.cuda import DeviceReducer
+
+    rnn = sym.RNNFactory([6, 5], data_dim=4, typ="lstm", name="lstm")
+    out, _, _, _ = rnn.step(sym.Variable("data"), seq_len=3)
+    ex = sym.sum(out[-1] * out[-1]).simple_bind(backend="cuda-sim", data=(3, 2, 4))
+    ex.arg_dict["data"][:] = np.random.default_rng(0).standard_normal((3, 2, 4))
+    engine = ex.engine.train  # as DataParallel takes it
+    heads = [np.ones(v.shape, np.float32) for _, v in engine.program.outputs]
+    engine.forward(dict(ex.arg_dict), True, 7)
+    plain = {n: g.copy() for n, g in engine.backward(heads).items()}
+
+    def doubled(spans):
+        for ptr, count, dtype in spans:
+            host = np.empty(count, dtype)
+            engine.device.memcpy_dtoh(host, ptr)
+            engine.device.memcpy_htod(ptr, 2 * host)
+
+    reduced = DeviceReducer(engine, doubled).backward(heads)
+    assert set(reduced) == set(plain) and len(plain) >= 8
+    for name, g in plain.items():
+        np.testing.assert_array_equal(reduced[name], 2 * g, err_msg=name)
