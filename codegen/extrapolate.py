@@ -70,9 +70,12 @@ def _fit(a, b, c, n: int):
     if not type(a) is type(b) is type(c):
         raise NotAffine(f"{a!r}, {b!r}, {c!r}")
     if isinstance(a, dict):
-        if a.keys() != b.keys() or a.keys() != c.keys():
+        if a.keys() == b.keys() == c.keys():
+            return {k: _fit(a[k], b[k], c[k], n) for k in a}
+        if not len(a) == len(b) == len(c):
             raise NotAffine(f"keys {sorted(a)} against {sorted(b)}")
-        return {k: _fit(a[k], b[k], c[k], n) for k in a}
+        # keys that name a step (the buffer of a head `rnn_l0_t11_h`): in order, as names
+        return {_fit(x, y, z, n): _fit(a[x], b[y], c[z], n) for x, y, z in zip(a, b, c)}
     if isinstance(a, (list, tuple)):
         if not len(a) == len(b) == len(c):
             raise NotAffine(f"lengths {len(a)}, {len(b)}, {len(c)}")
