@@ -73,9 +73,15 @@ def coalesced(s: Step) -> Step:
             parts[-1] = View(v.buffer, last.offset, rows, v.cols, v.cols, (rows, v.cols))
         else:
             parts.append(v)
-    if len(parts) == len(s.inputs) or not all(_rows(v) or v.rows == 1 for v in parts):
+    if len(parts) == len(s.inputs) or not all(map(_flat, parts)):
         return s
     return Step("op", s.phase, s.name, parts, s.outputs, {"op": "concat", "axis": 0})
+
+
+def _flat(v: View) -> bool:
+    """Whether `v` is its value's leading axes flattened into rows (of any stride: a part
+    that is a column window of another container, as a bidirectional layer's h_t)."""
+    return v.rows * v.cols == math.prod(v.shape) and (v.shape[-1] if v.shape else 1) == v.cols
 
 
 def _rows(v: View) -> bool:

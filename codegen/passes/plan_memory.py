@@ -202,7 +202,7 @@ def _placing(g, live) -> list:
     big = max((size[r] for r in live if live[r][1] < final), default=0) / 8
     group = {r: 0 if live[r][1] >= final else 1 if size[r] >= big else 2 for r in live}
     order = sorted(live, key=lambda r: (group[r], live[r][0], -size[r], _natural(r)))
-    return [(r, group[r]) for r in order]
+    return [(r, (2, _DIGITS.sub("#", r)) if group[r] == 2 else group[r]) for r in order]
 
 
 def _natural(name: str) -> tuple:
