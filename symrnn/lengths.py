@@ -150,7 +150,7 @@ class Sampled:
         options = replace(options, strided_layout=True)
         for period in PERIODS:
             try:
-                programs = [(t, compile(self._small(t)[1], options))
+                programs = [(t, self._compile(t, options))
                             for t in sample_lengths(self.length, period)]
             except SymRNNError:
                 return None
@@ -158,6 +158,12 @@ class Sampled:
             if found is not None:
                 return found
         return None
+
+    def _compile(self, t: int, options: CompileOptions):
+        """The Program at length `t`, its outputs under the names the symbol at `t` gives
+        them (a head may name its step, `rnn_l0_t11_h`: extrapolated along with the rest)."""
+        small, graph = self._small(t)
+        return compile(graph, replace(options, output_names=tuple(small.list_outputs())))
 
 
 def _scaled(shape, length: int, t: int):
