@@ -82,7 +82,8 @@ KINDS = {  # every kind of stack extrapolates (symrnn.lengths)
     "lstm_dropout_zoneout": {"num_hidden": [8], "dropout": 0.3, "zoneout": 0.2,
                              "recurrent_dropout": 0.1},
     "bi_lstm": {"bidirectional": True, "num_hidden": [8]},
-    "bi_gru_zoneout": {"typ": "gru", "bidirectional": True, "num_hidden": [8], "zoneout": 0.1},
+    "bi_gru_zoneout": {"typ": "gru", "bidirectional": True, "num_hidden": [8], "zoneout": 0.1,
+                       "dropout": 0.2},
 }
 
 
