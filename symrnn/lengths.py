@@ -9,9 +9,11 @@ not build it: the symbol is rebuilt at three short lengths (the user's own nodes
 stack copied, under the same names), each compiled and rolled as usual, and
 codegen.extrapolate writes the Program at T from them. Compile time and the compiler's memory
 do not grow with T; the arena does. Where that does not apply (the reference backend,
-optimize=False, arguments whose shapes do not follow T, Programs that are not affine in T,
-such as those with per-step dropout or zoneout masks, whose ids hash the step's name), the
-symbol is built and compiled at T as before.
+optimize=False, arguments whose shapes do not follow T, Programs that are not affine in T, as
+yet those of a bidirectional stack with `sequence_length`), the symbol is built and compiled
+at T as before. Every kind of cell, dropout and zoneout (their per-step masks' stream ids
+move by one per step: symrnn.ops.step_mask_id), bidirectional layers (the reverse direction's
+loops run with negative strides) and variable lengths extrapolate.
 """
 from __future__ import annotations
 
