@@ -15,7 +15,8 @@ Compiling three short sequences and extending costs the same at any T, and the p
 see T copies of the step. Where the Programs differ in anything but affine numbers (a mask-id
 table of masks the user named, whose ids hash the names; a different schedule), it returns
 None and the caller compiles T itself. Dict keys that name a step (the buffer of a head
-`rnn_l0_t11_h`) are paired in order and extended as names. `p` = 2 covers layouts that alternate between two buffers from one step to the next.
+`rnn_l0_t11_h`) are paired in order and extended as names. `p` = 2 covers layouts that
+alternate between two buffers from one step to the next.
 """
 from __future__ import annotations
 

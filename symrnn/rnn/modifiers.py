@@ -116,8 +116,8 @@ class ZoneoutCell(BaseRNNCell):
     """Zoneout (Krueger et al., 2016) around `base_cell`.
 
     Each state `s` becomes `zoneout(s_prev, s_new)`, node `{prefix}t{t}_zoneout_{h|c}`, with a
-    fresh mask per step and state (stream `step_mask_id('{prefix}zoneout_{h|c}', t)`): in training a unit keeps its previous value with
-    probability `zoneout_states`, at inference `s = z * s_prev + (1 - z) * s_new`. The base
+    fresh mask per step and state (stream `step_mask_id('{prefix}zoneout_{h|c}', t)`): in
+    training a unit keeps its previous value with probability `zoneout_states`, at inference `s = z * s_prev + (1 - z) * s_new`. The base
     cell computes all its new states from the unmixed ones (for the LSTM, `h_new` uses
     `c_new`), and the mix comes after.
 
