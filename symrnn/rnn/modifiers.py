@@ -117,9 +117,9 @@ class ZoneoutCell(BaseRNNCell):
 
     Each state `s` becomes `zoneout(s_prev, s_new)`, node `{prefix}t{t}_zoneout_{h|c}`, with a
     fresh mask per step and state (stream `step_mask_id('{prefix}zoneout_{h|c}', t)`): in
-    training a unit keeps its previous value with probability `zoneout_states`, at inference `s = z * s_prev + (1 - z) * s_new`. The base
-    cell computes all its new states from the unmixed ones (for the LSTM, `h_new` uses
-    `c_new`), and the mix comes after.
+    training a unit keeps its previous value with probability `zoneout_states`, at inference
+    `s = z * s_prev + (1 - z) * s_new`. The base cell computes all its new states from the
+    unmixed ones (for the LSTM, `h_new` uses `c_new`), and the mix comes after.
 
     The output: with `zoneout_outputs > 0` it is mixed with the previous output (zeros
     before the first step) under its own mask, as in MXNet; otherwise, when the base cell's
