@@ -22,7 +22,8 @@ top-level steps and loops, and the lengths it was extrapolated from (symrnn.leng
 A bind past `--timeout` seconds is reported as such. `--typ`, `--dropout`, `--zoneout` and
 `--bidirectional` choose the stack (RNNFactory's arguments); `--warm` shares one kernel cache
 between the lengths, so that past the first the fresh bind compiles no kernel either.
-Issue #19's goals: T=5000 under 2 s and T=100000 under 5 s, memory at bind independent of T apart from the arena.
+Issue #19's goals: T=5000 under 2 s and T=100000 under 5 s, memory at bind independent of T
+apart from the arena.
 """
 import argparse
 import json
