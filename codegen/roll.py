@@ -160,12 +160,12 @@ def _loop(run: list, body: int, trips: int) -> Step:
 def _mask_strides(steps: list) -> tuple[tuple, tuple]:
     """(per-iteration increment of each mask id, ()) where the ids of `steps` (one body
     step's, every iteration) move by equal steps, as the cells' per-step masks do
-    (symrnn.ops.step_mask_id), and ((), ()) where they stay; else ((), every iteration's
-    ids, flattened)."""
+    (symrnn.ops.step_mask_id), or stay (a sequence's shared mask); else ((), every
+    iteration's ids, flattened)."""
     rows = [tuple(s.attrs.get("masks", ())) for s in steps]
     if not rows[0]:
         return (), ()
     step = tuple(b - a for a, b in zip(rows[0], rows[1]))
     if all(tuple(b - a for a, b in zip(x, y)) == step for x, y in itertools.pairwise(rows)):
-        return (step if any(step) else ()), ()
+        return step, ()  # zeros where they stay (the cuda engine needs a stride or a table)
     return (), tuple(m for row in rows for m in row)
