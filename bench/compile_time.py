@@ -2,6 +2,7 @@
 
     python bench/compile_time.py [--repeat 5]              # T=100: the passes, one by one
     python bench/compile_time.py --sweep [--hidden 512 --batch 64] [--lengths 100 1000 ...]
+        [--typ gru] [--dropout 0.2] [--zoneout 0.1] [--bidirectional] [--warm]
 
 Without `--sweep`: prints `simple_bind`'s wall time and the seconds of each pass
 (`program.stats`) at T=100. The goal (DESIGN.md section 4) is well under two seconds for the
@@ -18,8 +19,11 @@ the bind (tracemalloc, numpy's included) less the arena and the executor's argum
 gradient arrays ("other"), the arena, those arrays (the data and its gradient are T long),
 the peak resident set (ru_maxrss, which counts only the pages touched), the Program's
 top-level steps and loops, and the lengths it was extrapolated from (symrnn.lengths).
-A bind past `--timeout` seconds is reported as such. Issue #19's goals: T=5000 under 2 s and
-T=100000 under 5 s, memory at bind independent of T apart from the arena.
+A bind past `--timeout` seconds is reported as such. `--typ`, `--dropout`, `--zoneout` and
+`--bidirectional` choose the stack (RNNFactory's arguments); `--warm` shares one kernel cache
+between the lengths, so that past the first the fresh bind compiles no kernel either.
+Issue #19's goals: T=5000 under 2 s and T=100000 under 5 s, memory at bind independent of T
+apart from the arena.
 """
 import argparse
 import json
@@ -36,10 +40,23 @@ import symrnn as sym
 LENGTHS = (100, 1000, 5000, 100000)
 
 
-def lstm_loss(seq_len: int, hidden: int):
-    rnn = sym.RNNFactory([hidden, hidden], data_dim=hidden, typ="lstm", name="lstm")
-    all_h, _, _, _ = rnn.step(sym.Variable("data"), seq_len=seq_len)
+def lstm_loss(seq_len: int, hidden: int, typ: str = "lstm", **stack):
+    """The 2-layer stack's loss (`stack`: RNNFactory's dropout, zoneout, bidirectional)."""
+    rnn = sym.RNNFactory([hidden, hidden], data_dim=hidden, typ=typ, name="lstm", **stack)
+    all_h = rnn.step(sym.Variable("data"), seq_len=seq_len)[0]
     return sym.sum(all_h[-1] * all_h[-1])
+
+
+def stack_options(args) -> dict:
+    """The flags that choose the stack, as `lstm_loss`'s keywords."""
+    return {"typ": args.typ, "dropout": args.dropout, "zoneout": args.zoneout,
+            "bidirectional": args.bidirectional}
+
+
+def stack_flags(args) -> list[str]:
+    """The same flags, for a sweep's child."""
+    return ["--typ", args.typ, "--dropout", str(args.dropout), "--zoneout", str(args.zoneout),
+            *(["--bidirectional"] if args.bidirectional else [])]
 
 
 def bind_once(loss, seq_len=100, batch=64, hidden=512) -> tuple[float, dict]:
@@ -48,11 +65,11 @@ def bind_once(loss, seq_len=100, batch=64, hidden=512) -> tuple[float, dict]:
     return time.perf_counter() - start, ex.engine.program.stats["compile_seconds"]
 
 
-def measure(seq_len: int, batch: int, hidden: int) -> dict:
+def measure(seq_len: int, batch: int, hidden: int, stack: dict) -> dict:
     """One bind in this process: what `--sweep` prints for one length."""
     tracemalloc.start()
     start = time.perf_counter()
-    loss = lstm_loss(seq_len, hidden)
+    loss = lstm_loss(seq_len, hidden, **stack)
     built, cpu = time.perf_counter(), time.process_time()
     ex = loss.simple_bind(data=(seq_len, batch, hidden))
     bound, cpu = time.perf_counter(), time.process_time() - cpu
@@ -73,7 +90,7 @@ def measure(seq_len: int, batch: int, hidden: int) -> dict:
 def child(seq_len: int, args, cache: str) -> dict:
     env = {**os.environ, "SYMRNN_CACHE_DIR": cache}
     cmd = [sys.executable, __file__, "--one", str(seq_len), "--batch", str(args.batch),
-           "--hidden", str(args.hidden)]
+           "--hidden", str(args.hidden), *stack_flags(args)]
     try:
         done = subprocess.run(cmd, env=env, capture_output=True, text=True,
                               timeout=args.timeout, check=False)
@@ -85,14 +102,18 @@ def child(seq_len: int, args, cache: str) -> dict:
 
 
 def sweep(args) -> None:
-    print(f"2-layer LSTM training program, N={args.batch}, I=H={args.hidden}")
+    print(f"2-layer {args.typ} training program, N={args.batch}, I=H={args.hidden}, "
+          f"dropout={args.dropout}, zoneout={args.zoneout}, "
+          f"bidirectional={args.bidirectional}")
     print(f"{'T':>7} {'symbol s':>9} {'bind s':>8} {'warm s':>8} {'warm cpu s':>10} "
           f"{'other MiB':>10} "
           f"{'arena MiB':>10} {'args MiB':>9} {'maxrss MiB':>11} {'steps':>6} {'loops':>6} "
           f"sampled")
     rows = []
+    shared = tempfile.TemporaryDirectory() if args.warm else None
     for seq_len in args.lengths:
-        with tempfile.TemporaryDirectory() as cache:
+        with tempfile.TemporaryDirectory() as own:
+            cache = shared.name if shared else own  # --warm: one cache for every length
             fresh = child(seq_len, args, cache)
             warm = child(seq_len, args, cache) if "bind_s" in fresh else {}
         rows.append({**fresh, "warm_bind_s": warm.get("bind_s")})
@@ -119,15 +140,22 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per bind")
     parser.add_argument("--json", help="also write the sweep's rows here")
+    parser.add_argument("--typ", default="lstm", choices=["lstm", "gru", "rnn_tanh", "rnn_relu"])
+    parser.add_argument("--dropout", type=float, default=0.0, help="per layer (default 0)")
+    parser.add_argument("--zoneout", type=float, default=0.0, help="per layer (default 0)")
+    parser.add_argument("--bidirectional", action="store_true")
+    parser.add_argument("--warm", action="store_true",
+                        help="one kernel cache for the whole sweep: past the first length, "
+                             "the fresh bind finds the kernels compiled")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a sweep's child
     args = parser.parse_args()
     if args.one is not None:
-        print(json.dumps(measure(args.one, args.batch, args.hidden)))
+        print(json.dumps(measure(args.one, args.batch, args.hidden, stack_options(args))))
         return
     if args.sweep:
         sweep(args)
         return
-    loss = lstm_loss(100, args.hidden)
+    loss = lstm_loss(100, args.hidden, **stack_options(args))
     runs = [bind_once(loss, 100, args.batch, args.hidden) for _ in range(max(1, args.repeat))]
     totals = [sum(passes.values()) for _, passes in runs]
     print(f"simple_bind {min(t for t, _ in runs):.2f} s; passes + emit {min(totals):.2f} s "

@@ -12,10 +12,13 @@ nodes between them and the heads are differentiated.
 from __future__ import annotations
 
 import itertools
+import re
 
 from codegen.builder import Builder
 from codegen.graph import Graph, copy_graph, downstream, node, topo_order, upstream
 from codegen.ops import OPS
+
+_STEP = re.compile(r"\d+")
 
 
 def head_grad_name(head: str) -> str:
@@ -62,7 +65,7 @@ def _between(g, wrt, heads) -> set:
 def _combine(b: Builder, nid: str, parts: list[str]) -> str:
     g = b.g
     puts, pads, rest = [], [], []
-    for p in parts:
+    for p in sorted(parts, key=_pattern):
         op = node(g, p).op
         (puts if op == "put" else pads if op == "pad" else rest).append(p)
     if len(puts) > 1:
@@ -77,6 +80,13 @@ def _combine(b: Builder, nid: str, parts: list[str]) -> str:
     for i, p in enumerate(rest[1:]):
         total = b.add("add", [total, p], f"grad({nid}).sum{i}")
     return total
+
+
+def _pattern(name: str) -> str:
+    """A contribution's name without its step numbers: they are summed in this order, the
+    same at every step (the reversed topological order they arrive in is not: for a
+    bidirectional layer, it flips where the two directions cross)."""
+    return _STEP.sub("#", name)
 
 
 def _stack_puts(b, nid, puts) -> str:

@@ -13,8 +13,10 @@ and writes the Program at `length = t0 + n p` by extending each number along its
 
 Compiling three short sequences and extending costs the same at any T, and the passes never
 see T copies of the step. Where the Programs differ in anything but affine numbers (a mask-id
-table, which hashes names; a different schedule), it returns None and the caller compiles T
-itself. `p` = 2 covers layouts that alternate between two buffers from one step to the next.
+table of masks the user named, whose ids hash the names; a different schedule), it returns
+None and the caller compiles T itself. Dict keys that name a step (the buffer of a head
+`rnn_l0_t11_h`) are paired in order and extended as names. `p` = 2 covers layouts that
+alternate between two buffers from one step to the next.
 """
 from __future__ import annotations
 
@@ -70,9 +72,12 @@ def _fit(a, b, c, n: int):
     if not type(a) is type(b) is type(c):
         raise NotAffine(f"{a!r}, {b!r}, {c!r}")
     if isinstance(a, dict):
-        if a.keys() != b.keys() or a.keys() != c.keys():
+        if a.keys() == b.keys() == c.keys():
+            return {k: _fit(a[k], b[k], c[k], n) for k in a}
+        if not len(a) == len(b) == len(c):
             raise NotAffine(f"keys {sorted(a)} against {sorted(b)}")
-        return {k: _fit(a[k], b[k], c[k], n) for k in a}
+        # keys that name a step (the buffer of a head `rnn_l0_t11_h`): in order, as names
+        return {_fit(x, y, z, n): _fit(a[x], b[y], c[z], n) for x, y, z in zip(a, b, c)}
     if isinstance(a, (list, tuple)):
         if not len(a) == len(b) == len(c):
             raise NotAffine(f"lengths {len(a)}, {len(b)}, {len(c)}")

@@ -23,6 +23,7 @@ would do (`to_networkx` keeps them): later topological orders depend on them.
 from __future__ import annotations
 
 import gc
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ def freeze(value: Any) -> Any:
     return value
 
 
+_DIGITS = re.compile(r"(\d+)")
 _SAME: Any = object()  # Node.with_: this field keeps its value
 
 
@@ -141,7 +143,15 @@ def node(g: Graph, nid: str) -> Node:
 
 
 def consumers(g: Graph, nid: str) -> list[str]:
-    return sorted(g.users[nid])
+    """The users of `nid` in natural name order (`t2` before `t10`): what a pass makes of
+    them comes in step order, whatever the number of steps."""
+    return sorted(g.users[nid], key=natural_key)
+
+
+def natural_key(name: str) -> tuple:
+    """`name` with its numbers compared as numbers."""
+    parts = _DIGITS.split(name)
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
 
 
 def roots(g: Graph) -> list[str]:

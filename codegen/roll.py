@@ -3,8 +3,9 @@
 The fused program of an RNN runs the same few steps once per time step: the same kernels and
 GEMM shapes, with view offsets and the step index in the names moving by the same amount from
 one time step to the next. `roll_program` finds such runs and replaces each by one loop step:
-its body is the first iteration's steps, its strides how far each view and name counter moves
-per iteration, and the mask ids of every iteration in a table (they hash names: no rule).
+its body is the first iteration's steps, its strides how far each view, mask id and name
+counter moves per iteration (mask ids that follow no such rule, as those of masks named by
+the user, go in a table of every iteration's).
 Nothing is reordered, so the rolled program runs exactly the kernels and GEMMs of the unrolled
 one, in the same order, on the same memory:
 
@@ -20,6 +21,7 @@ over all steps, the losses) stay as they are, around the loops.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import replace
@@ -71,9 +73,15 @@ def coalesced(s: Step) -> Step:
             parts[-1] = View(v.buffer, last.offset, rows, v.cols, v.cols, (rows, v.cols))
         else:
             parts.append(v)
-    if len(parts) == len(s.inputs) or not all(_rows(v) or v.rows == 1 for v in parts):
+    if len(parts) == len(s.inputs) or not all(map(_flat, parts)):
         return s
     return Step("op", s.phase, s.name, parts, s.outputs, {"op": "concat", "axis": 0})
+
+
+def _flat(v: View) -> bool:
+    """Whether `v` is its value's leading axes flattened into rows (of any stride: a part
+    that is a column window of another container, as a bidirectional layer's h_t)."""
+    return v.rows * v.cols == math.prod(v.shape) and (v.shape[-1] if v.shape else 1) == v.cols
 
 
 def _rows(v: View) -> bool:
@@ -141,14 +149,23 @@ def _loop(run: list, body: int, trips: int) -> Step:
     first, strides = run[:body], []
     for j, (a, b) in enumerate(zip(first, run[body:2 * body])):
         offsets, counters = _moves(a, b)
+        masks, table = _mask_strides(run[j::body])
         strides.append(LoopStride(offsets[:len(a.inputs)], offsets[len(a.inputs):],
-                                  names=counters if any(counters) else (),
-                                  mask_table=_mask_table(run[j::body])))
+                                  masks=masks, names=counters if any(counters) else (),
+                                  mask_table=table))
     return Step("loop", first[0].phase, f"loop({first[0].name} x{trips})", [], [],
                 body=first, trips=trips, strides=strides)
 
 
-def _mask_table(steps: list) -> tuple:
-    """The mask ids of each iteration's step, flattened; () when no iteration has any."""
-    table = tuple(m for s in steps for m in s.attrs.get("masks", ()))
-    return table if table else ()
+def _mask_strides(steps: list) -> tuple[tuple, tuple]:
+    """(per-iteration increment of each mask id, ()) where the ids of `steps` (one body
+    step's, every iteration) move by equal steps, as the cells' per-step masks do
+    (symrnn.ops.step_mask_id), or stay (a sequence's shared mask); else ((), every
+    iteration's ids, flattened)."""
+    rows = [tuple(s.attrs.get("masks", ())) for s in steps]
+    if not rows[0]:
+        return (), ()
+    step = tuple(b - a for a, b in zip(rows[0], rows[1]))
+    if all(tuple(b - a for a, b in zip(x, y)) == step for x, y in itertools.pairwise(rows)):
+        return step, ()  # zeros where they stay (the cuda engine needs a stride or a table)
+    return (), tuple(m for row in rows for m in row)

@@ -19,9 +19,10 @@ Steps, in order, each in phase "forward" or "backward":
   iteration (gemm, kernel or op steps, never a loop); `trips` (>= 1) is how many iterations
   run; `strides[j]` is a `LoopStride` for `body[j]`: iteration `k` runs `body[j]` with every
   input view's offset plus `k * strides[j].inputs[i]`, every output's plus
-  `k * strides[j].outputs[i]`, its mask ids those of row `k` of `strides[j].mask_table` (mask
-ids hash names, so they follow no arithmetic rule; `trips` rows of `len(attrs["masks"])`
-ids, flattened) or, where that table is empty, iteration 0's plus `k * strides[j].masks[i]`;
+  `k * strides[j].outputs[i]`, its mask ids iteration 0's plus `k * strides[j].masks[i]` (a
+cell's per-step masks: symrnn.ops.step_mask_id) or, for ids that follow no such rule (masks
+named by the user hash their names), those of row `k` of `strides[j].mask_table` (`trips`
+rows of `len(attrs["masks"])` ids, flattened);
 and (cosmetic:
 the unrolled view's step names) the `i`-th decimal number in its name plus
 `k * strides[j].names[i]` (`names` empty: the name stays). Iterations

@@ -9,9 +9,11 @@ not build it: the symbol is rebuilt at three short lengths (the user's own nodes
 stack copied, under the same names), each compiled and rolled as usual, and
 codegen.extrapolate writes the Program at T from them. Compile time and the compiler's memory
 do not grow with T; the arena does. Where that does not apply (the reference backend,
-optimize=False, arguments whose shapes do not follow T, Programs that are not affine in T,
-such as those with per-step dropout or zoneout masks, whose ids hash the step's name), the
-symbol is built and compiled at T as before.
+optimize=False, arguments whose shapes do not follow T, Programs that are not affine in T, as
+yet those of a bidirectional stack with `sequence_length`), the symbol is built and compiled
+at T as before. Every kind of cell, dropout and zoneout (their per-step masks' stream ids
+move by one per step: symrnn.ops.step_mask_id), bidirectional layers (the reverse direction's
+loops run with negative strides) and variable lengths extrapolate.
 """
 from __future__ import annotations
 
@@ -150,7 +152,7 @@ class Sampled:
         options = replace(options, strided_layout=True)
         for period in PERIODS:
             try:
-                programs = [(t, compile(self._small(t)[1], options))
+                programs = [(t, self._compile(t, options))
                             for t in sample_lengths(self.length, period)]
             except SymRNNError:
                 return None
@@ -158,6 +160,12 @@ class Sampled:
             if found is not None:
                 return found
         return None
+
+    def _compile(self, t: int, options: CompileOptions):
+        """The Program at length `t`, its outputs under the names the symbol at `t` gives
+        them (a head may name its step, `rnn_l0_t11_h`: extrapolated along with the rest)."""
+        small, graph = self._small(t)
+        return compile(graph, replace(options, output_names=tuple(small.list_outputs())))
 
 
 def _scaled(shape, length: int, t: int):

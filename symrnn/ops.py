@@ -29,9 +29,27 @@ def as_param(given: Symbol) -> Symbol:
     return given
 
 
+STEP_IDS = 1 << 24  # the per-step streams of one role: ids base .. base + STEP_IDS - 1
+
+
 def mask_id(name: str) -> int:
     """A mask's RNG stream id: a hash of its name, so fused and unrolled graphs agree."""
     return zlib.crc32(name.encode())
+
+
+def step_mask_id(role: str, t: int) -> int:
+    """The stream id of step `t`'s mask of a per-step role (a cell's dropout or zoneout of
+    one state, named without the step): a base hashed from `role`, below 2**32 - STEP_IDS,
+    plus `t`. Affine in the step, so that the kernel of every step launches with an id one
+    on from the step before (codegen.roll writes that as a stride, and codegen.extrapolate
+    extends it to any length); two roles share a stream only where their bases lie within
+    T of each other (hashing every step's name, as before, made collisions within one long
+    sequence likely: 32-bit ids for R * T masks).
+
+    >>> step_mask_id("lstm_l0_zoneout_h", 5) - step_mask_id("lstm_l0_zoneout_h", 0)
+    5
+    """
+    return (zlib.crc32(role.encode()) % ((1 << 32) - STEP_IDS) + t) & 0xFFFFFFFF
 
 
 def check_rate(where: str, arg: str, p) -> float:
@@ -214,6 +232,18 @@ def zoneout(prev: Symbol, new: Symbol, p: float, name: str | None = None,
     name = NameManager.get(name, "zoneout")
     return _op("zoneout", [prev, new], name, p=p,
                mask_id=mask_id(_mask_name("zoneout", mask, name)))
+
+
+def step_dropout(data: Symbol, p: float, name: str, role: str, t: int) -> Symbol:
+    """A cell's dropout at step `t`, its mask the stream `step_mask_id(role, t)`."""
+    return _op("dropout", [data], name, p=check_rate("Dropout", "p", p),
+               mask_id=step_mask_id(role, t))
+
+
+def step_zoneout(prev: Symbol, new: Symbol, p: float, name: str, role: str, t: int):
+    """A cell's zoneout at step `t`, its mask the stream `step_mask_id(role, t)`."""
+    return _op("zoneout", [prev, new], name, p=check_rate("zoneout", "p", p),
+               mask_id=step_mask_id(role, t))
 
 
 def _mask_name(where: str, mask, name: str) -> str:

@@ -192,17 +192,20 @@ def _largest_first(g, live) -> list:
 def _placing(g, live) -> list:
     """[(root, group)] in the order they are placed: group 0, what lives to the end (outputs,
     gradients); 1, the large values (an eighth of the largest of the rest or more: the
-    sequences); 2, the small ones (the steps' values); each group above the ones before it,
-    in the order it is written. So a step's values land at the same place relative to the
+    sequences); 2, the small ones (the steps' values), one group per kind of value (its name
+    without the step numbers: `d(rnn_r1_t#_h2h.gemm).0`); each group above the ones before
+    it, in the order it is written. So a step's values land at the same place relative to the
     step before, whatever the length of the sequence (a constant stride, which codegen.roll
     folds into a loop), rather than in gaps whose sizes grow with T; the price is that a
-    group does not reuse the space of another."""
+    group does not reuse the space of another. (With one group for all the small values, two
+    chains of steps running side by side, the two directions of a bidirectional layer, took
+    turns over a few shared ranges in a cycle of three steps or so, not affine in T.)"""
     final = max((e for _, e in live.values()), default=0)
     size = {r: math.prod(node(g, r).shape) for r in live}
     big = max((size[r] for r in live if live[r][1] < final), default=0) / 8
     group = {r: 0 if live[r][1] >= final else 1 if size[r] >= big else 2 for r in live}
     order = sorted(live, key=lambda r: (group[r], live[r][0], -size[r], _natural(r)))
-    return [(r, group[r]) for r in order]
+    return [(r, (2, _DIGITS.sub("#", r)) if group[r] == 2 else group[r]) for r in order]
 
 
 def _natural(name: str) -> tuple:

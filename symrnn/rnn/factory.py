@@ -195,20 +195,19 @@ class RNNFactory:
         if self.typ != "lstm" and prev_c is not None:
             raise ConfigError(f"{WHERE}.step: 'prev_c' is only for typ='lstm', given "
                               f"{prev_c!r} for typ={self.typ!r}")
-        if isinstance(data, Symbol) and isinstance(seq_len, int) and seq_len >= LAZY_FROM \
-                and sequence_length is None:  # variable lengths are built (and bound) at T
-            return self._lazy_step(data, prev_h, prev_c, seq_len, ret_typ)
+        if isinstance(data, Symbol) and isinstance(seq_len, int) and seq_len >= LAZY_FROM:
+            return self._lazy_step(data, prev_h, prev_c, seq_len, ret_typ, sequence_length)
         return self._step(data, prev_h, prev_c, seq_len, ret_typ, sequence_length)
 
-    def _lazy_step(self, data, prev_h, prev_c, seq_len, ret_typ):
+    def _lazy_step(self, data, prev_h, prev_c, seq_len, ret_typ, sequence_length):
         """`step`'s result as lazy symbols (symrnn.lengths): built when first read, and
         compiled at short lengths when bound."""
         check_size(f"{WHERE}.step", "seq_len", seq_len)
-        example = self._step(data, prev_h, prev_c, 2, ret_typ)
+        example = self._step(data, prev_h, prev_c, 2, ret_typ, sequence_length)
 
         def build(length: int) -> list:
             return [s._outputs[0] for s in _flat(self._step(data, prev_h, prev_c, length,
-                                                            ret_typ))]
+                                                            ret_typ, sequence_length))]
 
         lazy = iter(Recipe(build, seq_len).outputs([s._outputs[0] for s in _flat(example)]))
         return _shaped(example, lazy)

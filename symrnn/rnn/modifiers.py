@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from runtime.errors import ConfigError
-from symrnn.ops import Dropout, check_rate, concat, zoneout
+from symrnn.ops import Dropout, check_rate, concat, step_dropout, step_zoneout
 from symrnn.rnn.cells import BaseRNNCell
 from symrnn.symbol import Symbol, _op
 
@@ -91,9 +91,9 @@ class SequentialRNNCell(BaseRNNCell):
 
 class DropoutCell(BaseRNNCell):
     """Inverted dropout on the input, as a stateless cell (put it after a cell to drop that
-    cell's output). `mode='step'` draws a fresh mask per step (node `{prefix}t{t}_dropout`);
-    `'sequence'` shares the mask `{prefix}dropout_mask` across the steps (variational
-    dropout). Rate 0 adds no node."""
+    cell's output). `mode='step'` draws a fresh mask per step (node `{prefix}t{t}_dropout`,
+    stream `step_mask_id('{prefix}dropout', t)`); `'sequence'` shares the mask
+    `{prefix}dropout_mask` across the steps (variational dropout). Rate 0 adds no node."""
 
     def __init__(self, dropout: float, prefix: str = "dropout_", mode: str = "step"):
         super().__init__(prefix)
@@ -106,18 +106,20 @@ class DropoutCell(BaseRNNCell):
     def _step(self, x, states, t):
         if self._p == 0:
             return x, states
-        mask = f"{self._prefix}dropout_mask" if self._mode == "sequence" else None
-        return Dropout(x, self._p, name=f"{self._prefix}t{t}_dropout", mask=mask), states
+        name = f"{self._prefix}t{t}_dropout"
+        if self._mode == "sequence":
+            return Dropout(x, self._p, name=name, mask=f"{self._prefix}dropout_mask"), states
+        return step_dropout(x, self._p, name, f"{self._prefix}dropout", t), states
 
 
 class ZoneoutCell(BaseRNNCell):
     """Zoneout (Krueger et al., 2016) around `base_cell`.
 
     Each state `s` becomes `zoneout(s_prev, s_new)`, node `{prefix}t{t}_zoneout_{h|c}`, with a
-    fresh mask per step and state: in training a unit keeps its previous value with
-    probability `zoneout_states`, at inference `s = z * s_prev + (1 - z) * s_new`. The base
-    cell computes all its new states from the unmixed ones (for the LSTM, `h_new` uses
-    `c_new`), and the mix comes after.
+    fresh mask per step and state (stream `step_mask_id('{prefix}zoneout_{h|c}', t)`): in
+    training a unit keeps its previous value with probability `zoneout_states`, at inference
+    `s = z * s_prev + (1 - z) * s_new`. The base cell computes all its new states from the
+    unmixed ones (for the LSTM, `h_new` uses `c_new`), and the mix comes after.
 
     The output: with `zoneout_outputs > 0` it is mixed with the previous output (zeros
     before the first step) under its own mask, as in MXNet; otherwise, when the base cell's
@@ -155,13 +157,15 @@ class ZoneoutCell(BaseRNNCell):
         names = [info.get("name", str(i)) for i, info in enumerate(self.state_info)]
         output_is_state = bool(new) and out._outputs == new[0]._outputs
         if self._p_state:
-            new = [zoneout(old, s, self._p_state, name=f"{p}zoneout_{n}")
+            new = [step_zoneout(old, s, self._p_state, f"{p}zoneout_{n}",
+                                f"{self._prefix}zoneout_{n}", t)
                    for old, s, n in zip(states, new, names)]
         if self._p_out:
             prev = self._prev_output
             if prev is None:
                 prev = _op("mul_scalar", [out], p + "zeros", scalar=0.0)
-            out = zoneout(prev, out, self._p_out, name=p + "zoneout_out")
+            out = step_zoneout(prev, out, self._p_out, p + "zoneout_out",
+                               self._prefix + "zoneout_out", t)
         elif output_is_state:
             out = new[0]
         self._prev_output = out

@@ -16,17 +16,19 @@ CASES = {
     "gru_zoneout": {"num_hidden": [5], "typ": "gru", "zoneout": 0.3, "dropout": 0.2},
     "rnn_recurrent_dropout": {"num_hidden": [4, 4], "typ": "rnn_tanh",
                               "recurrent_dropout": 0.25},
+    "bi_lstm_zoneout": {"num_hidden": [4], "typ": "lstm", "bidirectional": True,
+                        "dropout": 0.2, "zoneout": 0.1},
 }
 
 
-def compiled(case: str, seq_len: int, wrt=True, roll=False) -> Program:
+def compiled(case: str, seq_len: int, wrt=True, roll=False, strided=False) -> Program:
     rnn = sym.RNNFactory(data_dim=3, name="rnn", **CASES[case])
     outs = rnn.step(sym.Variable("data"), seq_len=seq_len, ret_typ="out")
     loss = sym.sum(outs[-1] * outs[-1])
     graph, _ = lower_and_infer(loss, {"data": (seq_len, 2, 3)})
     args = loss.list_arguments()
     options = codegen.CompileOptions(tuple(args) if wrt else (), tuple(loss.list_outputs()),
-                                     roll=roll)
+                                     roll=roll, strided_layout=strided)
     return codegen.compile(graph, options)
 
 
@@ -57,16 +59,37 @@ def test_rolled_program_survives_json():
     assert unrolled(again).steps == unrolled(rolled).steps
 
 
-def test_every_iteration_has_its_own_mask_ids():
-    rolled = roll_program(compiled("gru_zoneout", 11))
-    tables = [(s.trips, b, d) for s in rolled.steps if s.kind == "loop"
-              for b, d in zip(s.body, s.strides) if b.attrs.get("masks")]
-    assert tables
-    for trips, body, stride in tables:
-        n = len(body.attrs["masks"])
-        assert len(stride.mask_table) == trips * n
-        assert stride.mask_table[:n] == tuple(body.attrs["masks"])
-        assert len(set(stride.mask_table)) == trips * n  # one stream per mask and step
+@pytest.mark.parametrize("case", ["gru_zoneout", "bi_lstm_zoneout"])
+def test_every_iteration_has_its_own_mask_ids(case):
+    """The cells' per-step masks move by one stream per step (symrnn.ops.step_mask_id): a
+    stride, not a table of every iteration's ids; the reverse direction's go down."""
+    rolled = roll_program(compiled(case, 20, strided=True))
+    found = [(s.trips, b, d) for s in rolled.steps if s.kind == "loop"
+             for b, d in zip(s.body, s.strides) if b.attrs.get("masks")]
+    assert found
+    forward = {d for _, b, stride in found if b.phase == "forward" for d in stride.masks}
+    assert (min(forward) < 0 < max(forward)) == (case == "bi_lstm_zoneout")
+    for trips, body, stride in found:
+        assert stride.mask_table == () and stride.masks
+        ids = [m for k in range(trips) for m in stride.masks_at(k, body.attrs["masks"])]
+        assert len(set(ids)) == len(ids)  # one stream per mask and step
+
+
+def test_ids_that_follow_no_rule_go_in_a_table():
+    """Masks named by the user (their ids hash the names) roll as a table of each
+    iteration's ids."""
+    from runtime.program import Step, View
+
+    def step(t, ident):
+        v = View("arena.float32", 16 * t, 1, 16, 16, (16,))
+        return Step("kernel", "forward", f"k{t}", [v], [v], {"kernel": "k", "rows": 1,
+                                                              "cols": 16, "masks": (ident,)})
+
+    ids = [sym.ops.mask_id(f"drop{t}") for t in range(4)]
+    program = Program("float32", {}, [], {}, [], {}, [step(t, i) for t, i in enumerate(ids)],
+                      {})
+    (loop,) = roll_program(program).steps
+    assert loop.strides[0].masks == () and loop.strides[0].mask_table == tuple(ids)
 
 
 def _run(program, args, seed=3):

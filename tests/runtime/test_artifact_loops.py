@@ -94,6 +94,16 @@ def _mask_table(doc):
     s["strides"][j].update(masks=[], mask_table=list(masks) * (s["trips"] - 1))
 
 
+def _mask_below_zero(doc):
+    """A mask stride that takes the last iteration's id below 0 (a uint32): the first
+    iteration's are fine."""
+    _, s = loop_at(doc, masked=True)
+    j = next(j for j, b in enumerate(s["body"]) if b["attrs"].get("masks"))
+    first = s["body"][j]["attrs"]["masks"]
+    s["strides"][j].update(masks=[-(m // (s["trips"] - 1) + 1) for m in first],
+                           mask_table=[])
+
+
 def _strides_count(doc):
     _, s = loop_at(doc)
     s["strides"].pop()
@@ -116,6 +126,7 @@ FORGED_LOOPS = {  # edit, words the message holds (besides the member and the st
     "a stride out of its buffer at the last iteration": (_walk_out, "at iteration"),
     "a nested loop": (_nest, "loops do not nest"),
     "a mask_table of the wrong length": (_mask_table, ".mask_table' has"),
+    "a mask stride below id 0 at the last iteration": (_mask_below_zero, "at iteration"),
     "one stride fewer than body steps": (_strides_count, "'strides'"),
     "a body step in the other phase": (_body_phase, "'phase'"),
     "a float stride": (lambda d: loop_at(d)[1]["strides"][0]["inputs"].__setitem__(0, 1.5),
@@ -165,3 +176,26 @@ def test_an_engine_refuses_a_loop_that_walks_out_at_the_last_iteration(bound):
     steps[i] = replace(loop, strides=[stride, *loop.strides[1:]])
     with pytest.raises(ValueError, match="reaches past buffer"):
         CpuEngine(replace(program, steps=steps))
+
+
+def test_a_bidirectional_program_runs_its_reverse_loops_downwards(tmp_path):
+    """The reverse direction's loops run t = T-1 .. 0: their views and mask ids move by
+    negative strides, which the loader checks at the first and the last iteration like any
+    other; exported, loaded and run bit for bit."""
+    rnn = sym.RNNFactory(num_hidden=[4], data_dim=I, typ="lstm", name="bi", zoneout=0.2,
+                         bidirectional=True)
+    outs = rnn.step(sym.Variable("data"), seq_len=20, ret_typ="out")
+    ex = sym.sum(outs[-1] * outs[-1], name="loss").simple_bind(data=(20, N, I))
+    reverse = [d for s in ex.program.steps if s.kind == "loop" and s.phase == "forward"
+               for b, d in zip(s.body, s.strides) if "_r0_" in b.name and b.attrs.get("masks")]
+    assert reverse and all(m < 0 for d in reverse for m in d.masks)
+    assert any(o < 0 for d in reverse for o in d.outputs)
+    check_program(ex.program, require_ir=True)
+    ex.export(tmp_path / "bi.zip")
+    loaded = runtime.load(tmp_path / "bi.zip")
+    values = {n: np.full(v.shape, 0.1, v.dtype) for n, v in ex.arg_dict.items()}
+    (outs, grads), (again, grads2) = _run(ex, values), _run(loaded, values)
+    for x, y in zip(outs, again):
+        np.testing.assert_array_equal(x, y)
+    for n in grads:
+        np.testing.assert_array_equal(grads[n], grads2[n], err_msg=n)

@@ -19,10 +19,12 @@ T = lengths.LAZY_FROM + 8  # lazy, and past the sampled lengths (12 + 16 * 2 < 6
 N, I = 2, 8
 
 
-def network(seq_len=T, **kw):
+def network(seq_len=T, varlen=False, **kw):
     kw = {"num_hidden": [8, 8], "typ": "lstm", **kw}
     rnn = sym.RNNFactory(data_dim=I, name="rnn", **kw)
-    parts = rnn.step(sym.Variable("data"), seq_len=seq_len, ret_typ="all")
+    lengths = sym.Variable("lengths", dtype="int32") if varlen else None
+    parts = rnn.step(sym.Variable("data"), seq_len=seq_len, ret_typ="all",
+                     sequence_length=lengths)
     return sym.Group([sym.sum(parts[0][-1] * parts[0][-1], name="loss"), parts[1][-1]])
 
 
@@ -75,10 +77,26 @@ def _refuse(self):
     raise AssertionError("the long sequence was built")
 
 
-@pytest.mark.parametrize("seq_len", [T, T + 1])
-def test_extrapolated_program_is_the_program_compiled_at_t(monkeypatch, seq_len):
-    ex = network(seq_len).simple_bind(data=(seq_len, N, I))
-    built = eager(monkeypatch, seq_len)
+KINDS = {  # every kind of stack extrapolates (symrnn.lengths)
+    "lstm": {},
+    "gru": {"typ": "gru", "num_hidden": [16]},
+    "rnn_relu": {"typ": "rnn_relu", "num_hidden": [8]},
+    "lstm_dropout_zoneout": {"num_hidden": [8], "dropout": 0.3, "zoneout": 0.2,
+                             "recurrent_dropout": 0.1},
+    "bi_lstm": {"bidirectional": True, "num_hidden": [8]},
+    "bi_gru_zoneout": {"typ": "gru", "bidirectional": True, "num_hidden": [8], "zoneout": 0.1,
+                       "dropout": 0.2},
+}
+
+
+@pytest.mark.parametrize("kind, seq_len", [("lstm", T + 1)] + [(k, T) for k in KINDS])
+def test_extrapolated_program_is_the_program_compiled_at_t(monkeypatch, kind, seq_len):
+    """The same Program as compiling the symbol built at T: the same steps (loops, their
+    strides, the mask ids of every step: per-step masks move by one stream per step, the
+    reverse direction's loops run t = T-1 .. 0 with negative strides), buffers, arguments."""
+    kw = KINDS[kind]
+    ex = network(seq_len, **kw).simple_bind(data=(seq_len, N, I))
+    built = eager(monkeypatch, seq_len, **kw)
     graph, _ = lower_and_infer(built, {"data": (seq_len, N, I)})
     direct = codegen.compile(graph, codegen.CompileOptions(
         tuple(built.list_arguments()), tuple(built.list_outputs()), strided_layout=True))
@@ -104,16 +122,13 @@ def _both(monkeypatch, **kw):
     return fast, slow
 
 
-@pytest.mark.parametrize("kw, extrapolated", [
-    ({}, True), ({"typ": "gru", "num_hidden": [16]}, False),
-    ({"dropout": 0.3, "zoneout": 0.2}, False), ({"bidirectional": True}, None)])
-def test_long_binding_runs_bit_for_bit_as_compiling_at_t(monkeypatch, kw, extrapolated):
-    """Extrapolated where it can be (not yet: per-step masks, whose ids hash the steps'
-    names; layouts plan_memory does not lay out with constant strides, as this GRU's): then
-    compiled at T. The same numbers either way, and the reference's within tolerance."""
+@pytest.mark.parametrize("kind", ["lstm", "gru", "lstm_dropout_zoneout", "bi_lstm"])
+def test_long_binding_runs_bit_for_bit_as_compiling_at_t(monkeypatch, kind):
+    """Extrapolated, and the same numbers as the symbol compiled at T (its own layout, not
+    strided), the same masks drawn; the reference's within tolerance."""
+    kw = KINDS[kind]
     fast, slow = _both(monkeypatch, **kw)
-    if extrapolated is not None:
-        assert ("extrapolated_from" in fast.engine.train.program.stats) == extrapolated
+    assert "extrapolated_from" in fast.engine.train.program.stats
     values = _values(slow)
     (a_out, a_grad), (b_out, b_grad) = _run(fast, values), _run(slow, values)
     for x, y in zip(a_out, b_out):
@@ -127,6 +142,31 @@ def test_long_binding_runs_bit_for_bit_as_compiling_at_t(monkeypatch, kw, extrap
         np.testing.assert_allclose(y, x, rtol=2e-4, atol=2e-5)
     for k in r_grad:
         np.testing.assert_allclose(a_grad[k], r_grad[k], rtol=2e-3, atol=2e-4, err_msg=k)
+
+
+def test_variable_lengths_extrapolate(monkeypatch):
+    """A stack with `sequence_length` (each step keeps the states of the samples it is past):
+    extrapolated, the Program compiled at T, and the numbers of the symbol compiled at T.
+    (Not yet a bidirectional one: its Programs are not affine in T, and it compiles at T.)"""
+    kw = {"typ": "gru", "num_hidden": [8]}
+    shapes = {"data": (T, N, I), "lengths": (N,)}
+    fast = network(varlen=True, **kw).simple_bind(**shapes)
+    assert "extrapolated_from" in fast.engine.train.program.stats
+    built = eager(monkeypatch, varlen=True, **kw)
+    graph, _ = lower_and_infer(built, shapes)
+    direct = codegen.compile(graph, codegen.CompileOptions(
+        tuple(a for a in built.list_arguments() if a != "lengths"),
+        tuple(built.list_outputs()), strided_layout=True))
+    assert _plain(fast.engine.train.program.steps) == _plain(direct.steps)
+    with monkeypatch.context() as m:
+        m.setattr(compiled, "long_length", lambda s: None)
+        slow = network(varlen=True, **kw).simple_bind(**shapes)
+    values = {**_values(slow), "lengths": np.array([T, T // 2 + 1], np.int32)}
+    (a_out, a_grad), (b_out, b_grad) = _run(fast, values), _run(slow, values)
+    for x, y in zip(a_out, b_out):
+        np.testing.assert_array_equal(x, y)
+    for k in b_grad:
+        np.testing.assert_array_equal(a_grad[k], b_grad[k], err_msg=k)
 
 
 def test_inference_program_of_a_long_binding(monkeypatch):
