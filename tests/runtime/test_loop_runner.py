@@ -122,6 +122,6 @@ def test_backward_hooks_inside_a_loop_fire_at_its_end(monkeypatch):
     seen = []
     engine.set_backward_hooks({inside: lambda views: seen.append(
         np.array(views["rnn_l0_h2h_weight"]))})
-    _, grads = _run(bound, args, True, 3)
+    _run(bound, args, True, 3)
     assert len(seen) == 1
     assert not np.array_equal(seen[0], 0 * seen[0])  # written by the loop before the hook
