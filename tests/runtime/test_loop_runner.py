@@ -125,3 +125,17 @@ def test_backward_hooks_inside_a_loop_fire_at_its_end(monkeypatch):
     _run(bound, args, True, 3)
     assert len(seen) == 1
     assert not np.array_equal(seen[0], 0 * seen[0])  # written by the loop before the hook
+
+
+def test_mask_table_rows_from_a_table_or_affine_ids():
+    from runtime.program import LoopStride, Step
+
+    body = Step("kernel", "forward", "k", [], [], {"masks": (7, 9)})
+    table = LoopStride((), (), mask_table=(7, 9, 1, 2, 5, 4))
+    affine = LoopStride((), (), masks=(10, 1))
+    np.testing.assert_array_equal(loop_runner.mask_table(body, table, 3),
+                                  [[7, 9], [1, 2], [5, 4]])
+    np.testing.assert_array_equal(loop_runner.mask_table(body, affine, 3),
+                                  [[7, 9], [17, 10], [27, 11]])
+    assert loop_runner.mask_table(body, LoopStride((), ()), 3).shape == (1, 2)
+    assert loop_runner.mask_table(Step("kernel", "forward", "k", [], []), table, 3).shape == (1, 1)
