@@ -86,9 +86,14 @@ def test_masked_stacks_agree_with_unrolled_and_python_loops(typ, monkeypatch):
     _check_agree(bound, monkeypatch)
 
 
-@pytest.mark.parametrize("typ", ["lstm", "gru"])
-def test_bidirectional_variable_lengths_agree(typ, monkeypatch):
-    bound = _stack(typ, bidirectional=True, lengths=True, zoneout=0.2) \
+def test_float64_stack_agrees(monkeypatch):
+    bound = _stack("gru", dropout=0.3, zoneout=0.2).simple_bind(backend="cpu", dtype="float64",
+                                                              data=(T, 2, 4))
+    _check_agree(bound, monkeypatch)
+
+
+def test_bidirectional_variable_lengths_agree(monkeypatch):
+    bound = _stack("lstm", bidirectional=True, lengths=True, zoneout=0.2) \
         .simple_bind(backend="cpu", data=(T, 3, 4), lengths=(3,))
     _check_agree(bound, monkeypatch, lengths=True)
 
