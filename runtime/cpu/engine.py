@@ -165,9 +165,10 @@ class CpuEngine:
     def _build(self, index: int):
         step = self._steps[index]
         if step.kind == "loop":
-            return loop_runner.loop_call(self, index, step) or loop.loop_call(step, lambda body, k, j: self._build_step(
-                body, self._pack_plan.get((index, k, j)) or
-                (self._pack_plan.get((index, 1, j)) if k > 1 else None)))
+            return loop_runner.loop_call(self, index, step) or loop.loop_call(
+                step, lambda body, k, j: self._build_step(
+                    body, self._pack_plan.get((index, k, j)) or
+                    (self._pack_plan.get((index, 1, j)) if k > 1 else None)))
         return self._build_step(step, self._pack_plan.get(index))
 
     def _build_step(self, step: Step, packing):
