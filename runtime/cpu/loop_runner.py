@@ -188,10 +188,10 @@ def _copies(engine, body: Step, stride: LoopStride, trips: int) -> list:
         dtypes = {engine._dtype_of(v) for v in [*op.inputs, op.output]}
         if found is None or len(dtypes) != 1:
             raise NoCForm(f"library op {op.name!r}")
-        return found
+        return found, [op.inputs.index(x) for x, _ in found]
 
-    now, then = parts(0), parts(min(1, trips - 1))
-    if len(now) != len(then):
+    (now, which), (then, which_then) = parts(0), parts(min(1, trips - 1))
+    if not which == which_then == parts(trips - 1)[1]:  # views affine in k: these bound all
         raise NoCForm("parts stored in place in some iterations only")
     return [_copy(engine, x, w, x1.offset - x.offset, w1.offset - w.offset)
             for (x, w), (x1, w1) in zip(now, then)]
