@@ -191,10 +191,20 @@ def _copies(engine, body: Step, stride: LoopStride, trips: int) -> list:
         return found, [op.inputs.index(x) for x, _ in found]
 
     (now, which), (then, which_then) = parts(0), parts(min(1, trips - 1))
-    if not which == which_then == parts(trips - 1)[1]:  # views affine in k: these bound all
+    moves = [(x1.offset - x.offset, w1.offset - w.offset) for (x, w), (x1, w1) in zip(now, then)]
+    if which != which_then or any(_meets(x, w, dx, dw, trips)
+                                  for (x, w), (dx, dw) in zip(now, moves)):
         raise NoCForm("parts stored in place in some iterations only")
-    return [_copy(engine, x, w, x1.offset - x.offset, w1.offset - w.offset)
-            for (x, w), (x1, w1) in zip(now, then)]
+    return [_copy(engine, x, w, dx, dw) for (x, w), (dx, dw) in zip(now, moves)]
+
+
+def _meets(x: View, w: View, dx: int, dw: int, trips: int) -> bool:
+    """Whether part `x`, moving `dx` per iteration, is its window `w` (moving `dw`) in some
+    iteration: it is then stored in place there, and copies(...) leaves it out."""
+    if (x.buffer, x.rows, x.cols, x.ld) != (w.buffer, w.rows, w.cols, w.ld) or dx == dw:
+        return False
+    k, rest = divmod(w.offset - x.offset, dx - dw)
+    return rest == 0 and 0 <= k < trips
 
 
 def _copy(engine, x: View, w: View, dx: int, dw: int) -> tuple:
