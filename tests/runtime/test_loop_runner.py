@@ -144,3 +144,14 @@ def test_mask_table_rows_from_a_table_or_affine_ids():
                                   [[7, 9], [17, 10], [27, 11]])
     assert loop_runner.mask_table(body, LoopStride((), ()), 3).shape == (1, 2)
     assert loop_runner.mask_table(Step("kernel", "forward", "k", [], []), table, 3).shape == (1, 1)
+
+
+def test_a_stack_part_meeting_its_window_later_is_found():
+    from runtime.program import View
+
+    x, w = View("b", 0, 2, 3, 3, (2, 3)), View("b", 12, 2, 3, 3, (2, 3))
+    assert loop_runner._meets(x, w, 6, 0, trips=3)  # in place at iteration 2
+    assert not loop_runner._meets(x, w, 6, 0, trips=2)
+    assert not loop_runner._meets(x, w, 5, 0, trips=9)  # 12 is no multiple of 5
+    assert not loop_runner._meets(x, w, 3, 3, trips=9)  # they move together, never meet
+    assert not loop_runner._meets(x, View("c", 12, 2, 3, 3, (2, 3)), 6, 0, trips=3)
