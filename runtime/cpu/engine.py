@@ -35,7 +35,7 @@ from functools import partial
 import numpy as np
 
 from runtime import assemble
-from runtime.cpu import gemm, gemv, loop, packed_gemm
+from runtime.cpu import gemm, gemv, loop, loop_runner, packed_gemm
 from runtime.cpu.blas import one_pool
 from runtime.cpu.packed_gemm import aligned, in_order, transposed
 from runtime.layout import PHASES, ProgramLayout, initial_contents
@@ -165,9 +165,10 @@ class CpuEngine:
     def _build(self, index: int):
         step = self._steps[index]
         if step.kind == "loop":
-            return loop.loop_call(step, lambda body, k, j: self._build_step(
-                body, self._pack_plan.get((index, k, j)) or
-                (self._pack_plan.get((index, 1, j)) if k > 1 else None)))
+            return loop_runner.loop_call(self, index, step) or loop.loop_call(
+                step, lambda body, k, j: self._build_step(
+                    body, self._pack_plan.get((index, k, j)) or
+                    (self._pack_plan.get((index, 1, j)) if k > 1 else None)))
         return self._build_step(step, self._pack_plan.get(index))
 
     def _build_step(self, step: Step, packing):

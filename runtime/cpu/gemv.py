@@ -30,6 +30,7 @@ ENGINE_ROWS = 1  # rows of A for which the CPU engine uses it (see `engine_call`
 TASKS = 16  # blocks of W's rows per product, claimed by the pool's threads
 SUFFIX = {"float32": "f32", "float64": "f64"}
 _WORDS = ("M", "N", "K", "lda", "ldw", "ldc", "accumulate", "block", "a", "w", "c")
+WORD = {name: i for i, name in enumerate(_WORDS)}
 
 _TEMPLATE = "gemv_template.c"  # the kernel, for one C type `real` (package data)
 
@@ -80,26 +81,41 @@ def handles(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> bool:
 def call(a: np.ndarray, b: np.ndarray, c: np.ndarray, threads: np.ndarray,
          accumulate: bool = False):
     """The callable for `c = a @ b` (or `+=`), or None where `handles` says no."""
-    if not handles(a, b, c):
+    found = job(a, b, c, accumulate)
+    if found is None:
         return None
     from runtime.cpu import packed_gemm
 
+    words, tasks, pooled = found
+    suffix = SUFFIX[a.dtype.name]
+    if not pooled:
+        fn = partial(getattr(library(), f"symrnn_gemv_all_{suffix}"), words.ctypes.data, tasks)
+    else:
+        fn = partial(packed_gemm.library().symrnn_parallel, task_address(a.dtype.name),
+                     words.ctypes.data, tasks, threads.ctypes.data)
+    fn.keep = (words, a, b, c)  # the job's words and the arrays they point at
+    return fn
+
+
+def job(a: np.ndarray, b: np.ndarray, c: np.ndarray, accumulate: bool = False):
+    """`(words, tasks, pooled)` for `c = a @ b`: the job's 64-bit words (`_WORDS`; `a`, `w`,
+    `c` the addresses, at WORD["a"], ...), its task count, and whether it is large enough for
+    the pool; None where `handles` says no."""
+    if not handles(a, b, c):
+        return None
     (m, k), n, item = a.shape, b.shape[1], a.itemsize
     block = -(-n // min(TASKS, -(-n // 4)) // 4) * 4
     tasks = -(-n // block)
     words = np.array([m, n, k, a.strides[0] // item, b.T.strides[0] // item,
                       c.strides[0] // item, int(accumulate), block, _addr(a), _addr(b),
                       _addr(c)], np.int64)
-    suffix = SUFFIX[a.dtype.name]
-    lib = library()
-    if m * k * n < PARALLEL["PARALLEL_GEMM"]:
-        fn = partial(getattr(lib, f"symrnn_gemv_all_{suffix}"), words.ctypes.data, tasks)
-    else:
-        task = ctypes.cast(getattr(lib, f"symrnn_gemv_task_{suffix}"), ctypes.c_void_p).value
-        fn = partial(packed_gemm.library().symrnn_parallel, task, words.ctypes.data, tasks,
-                     threads.ctypes.data)
-    fn.keep = (words, a, b, c)  # the job's words and the arrays they point at
-    return fn
+    return words, tasks, m * k * n >= PARALLEL["PARALLEL_GEMM"]
+
+
+def task_address(dtype: str) -> int:
+    """The address of `symrnn_gemv_task_SUF(job, task)` for `dtype`."""
+    fn = getattr(library(), f"symrnn_gemv_task_{SUFFIX[str(dtype)]}")
+    return ctypes.cast(fn, ctypes.c_void_p).value
 
 
 def _addr(x: np.ndarray) -> int:

@@ -51,8 +51,10 @@ rows_SUF(const int nq, const long* j, long n)
     for (; r + RB <= M; r += RB)
         block_SUF(RB, nq, j[2], a + r * j[3], j[3], w, j[4], c + r * j[5], j[5], (int)j[6]);
     switch (M - r) {
-#define TAIL(m) case m: block_SUF(m, nq, j[2], a + r * j[3], j[3], w, j[4], c + r * j[5], \
-                                  j[5], (int)j[6]); break;
+/* m < RB always (the loop above leaves fewer than RB rows); the test keeps block_SUF's
+   accumulators, RB rows of them, in bounds for the compiler too */
+#define TAIL(m) case m: if (m < RB) block_SUF(m, nq, j[2], a + r * j[3], j[3], w, j[4], \
+                                              c + r * j[5], j[5], (int)j[6]); break;
     TAILS
 #undef TAIL
     default: break;

@@ -1,5 +1,8 @@
 """Loop steps on the CPU engine: a body's calls built a few times, then shifted per iteration.
 
+This is the Python runner, for the loops runtime.cpu.loop_runner (one C call per loop) cannot
+run: a body step that is a library op other than a stack or concat, numpy's or MKL's GEMM.
+
 A `loop` step (runtime.program) runs its body `trips` times, each view a constant stride
 further per iteration. Building one bound call per iteration would make the engine's size
 grow with T; instead, each body step is built (with the engine's own builders) for iterations

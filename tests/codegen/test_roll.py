@@ -121,16 +121,23 @@ def test_compile_rolls_when_asked():
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_cpu_engine_builds_each_loop_body_once(case):
-    """Every body step of every loop runs shifted calls (built for iterations 0-2), not one
-    call per iteration: the engine's size does not grow with the trip count."""
+def test_cpu_engine_builds_each_loop_body_once(case, monkeypatch):
+    """Every loop runs in one C call (runtime.cpu.loop_runner), and without it every body step
+    runs shifted calls (built for iterations 0-2), not one call per iteration: the engine's
+    size does not grow with the trip count."""
     from runtime.cpu import loop as cpu_loop
+    from runtime.cpu import loop_runner
 
     rolled = roll_program(compiled(case, 12))
     engine = CpuEngine(rolled)
-    loops = [c for c, s in zip(engine._calls, engine._steps) if s.kind == "loop"]
+    loops = [(c, s) for c, s in zip(engine._calls, engine._steps) if s.kind == "loop"]
     assert loops
-    for call in loops:
+    for call, step in loops:
+        assert call.func is loop_runner.library().symrnn_loop_run
+        assert call.args[1] == step.trips >= MIN_TRIPS
+    monkeypatch.setattr(loop_runner, "loop_call", lambda *a: None)
+    engine = CpuEngine(rolled)
+    for call in [c for c, s in zip(engine._calls, engine._steps) if s.kind == "loop"]:
         trips, runs = call.args
         assert trips >= MIN_TRIPS
         assert all(r.func is cpu_loop._first_then for r in runs)
