@@ -53,6 +53,7 @@ def _levels(g, order, ew, fwd) -> dict:
     for n in order:
         inputs = pred[n]
         level[n] = max([level[p] + (p not in ew) for p in inputs]) if inputs else 0
+    first = dict(level)
     for n in reversed(order):
         users = succ[n]
         if not users or n not in ew:
@@ -63,6 +64,21 @@ def _levels(g, order, ew, fwd) -> dict:
             if level[s] == upper and s in ew and (s in fwd) == forward:
                 level[n] = upper
                 break
+    return _rejoin_producers(order, ew, fwd, pred, first, level)
+
+
+def _rejoin_producers(order, ew, fwd, pred, first: dict, level: dict) -> dict:
+    """Moves back down each node that moving up cut from an elementwise producer of its
+    kind left at their common level, as early as its inputs allow: the move would store the
+    producer's value and read it again one kernel later, where the node, fused with its
+    producer, writes only its own (a state kept past a sample's length, zoneout's mix)."""
+    for n in order:
+        if n not in ew or level[n] == first[n]:
+            continue
+        kind = n in fwd
+        if any(p in ew and (p in fwd) == kind and first[p] == first[n] and level[p] < level[n]
+               for p in pred[n]):
+            level[n] = max(level[p] + (p not in ew) for p in pred[n])
     return level
 
 

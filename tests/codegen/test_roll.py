@@ -66,7 +66,9 @@ def test_every_iteration_has_its_own_mask_ids():
         n = len(body.attrs["masks"])
         assert len(stride.mask_table) == trips * n
         assert stride.mask_table[:n] == tuple(body.attrs["masks"])
-        assert len(set(stride.mask_table)) == trips * n  # one stream per mask and step
+        # one stream per mask and step (a kernel may read one mask in two places: a
+        # zoneout's gradient towards both of its inputs)
+        assert len(set(stride.mask_table)) == trips * len(set(body.attrs["masks"]))
 
 
 def _run(program, args, seed=3):

@@ -281,7 +281,7 @@ extern "C" __global__ void symrnn_keef8767969ce8b61(long rows, long cols, const 
     }
 }
 
-/* ===== kernel symrnn_k2d245f42f3fd907f: float32, 9 in, 5 out, 0 masks ===== */
+/* ===== kernel symrnn_kd8457992433cbb2e: float32, 9 in, 5 out, 0 masks ===== */
 #define SYMRNN_INLINE __device__ __forceinline__
 
 #ifndef SYMRNN_INLINE
@@ -341,7 +341,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-extern "C" __global__ void symrnn_k2d245f42f3fd907f(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
+extern "C" __global__ void symrnn_kd8457992433cbb2e(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
 {
     for (long r = blockIdx.y; r < rows; r += gridDim.y) {
         for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
@@ -356,143 +356,37 @@ extern "C" __global__ void symrnn_k2d245f42f3fd907f(long rows, long cols, const 
             const real v8 = (v4 * v7);
             const real v9 = in4[r * ld_in4 + c];
             const real v10 = (v9 + v8);
-            out0[r * ld_out0 + c] = v10;
             const real v11 = in5[r * ld_in5 + c];
             const real v12 = (v10 * v11);
             const real v13 = in6[r * ld_in6 + c];
             const real v14 = (0x1p+0f - v13);
             const real v15 = (v13 * v14);
             const real v16 = (v12 * v15);
-            out1[r * ld_out1 + c] = v16;
+            out0[r * ld_out0 + c] = v16;
             const real v17 = in7[r * ld_in7 + c];
             const real v18 = (v10 * v17);
             const real v19 = in8[r * ld_in8 + c];
             const real v20 = (0x1p+0f - v19);
             const real v21 = (v19 * v20);
             const real v22 = (v18 * v21);
-            out2[r * ld_out2 + c] = v22;
-            const real v23 = (v10 * v13);
-            const real v24 = (v11 * v11);
-            const real v25 = (0x1p+0f - v24);
-            const real v26 = (v23 * v25);
-            out3[r * ld_out3 + c] = v26;
-            const real v27 = (v2 * v5);
-            const real v28 = (0x1p+0f - v3);
-            const real v29 = (v3 * v28);
-            const real v30 = (v27 * v29);
-            out4[r * ld_out4 + c] = v30;
-        }
-    }
-}
-
-/* ===== kernel symrnn_kc9df1b0f36eef63e: float32, 10 in, 5 out, 0 masks ===== */
-#define SYMRNN_INLINE __device__ __forceinline__
-
-#ifndef SYMRNN_INLINE
-#define SYMRNN_INLINE static inline
-#endif
-#ifdef __CUDACC_RTC__
-typedef unsigned int uint32_t;
-typedef unsigned long long uint64_t;
-#else
-#include <stdint.h>
-#endif
-
-/* Philox-4x32-10 draw for (seed, mask_id, index): word index & 3 of block index >> 2; see
-   runtime/rng.py for the algorithm. */
-SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
-{
-    const uint64_t block = index >> 2;
-    uint32_t c0 = (uint32_t)block, c1 = (uint32_t)(block >> 32), c2 = mask_id, c3 = 0u;
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int r = 0; r < 10; ++r) {
-        uint64_t p0 = (uint64_t)0xD2511F53u * c0;
-        uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
-        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
-        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-        c1 = (uint32_t)p1;
-        c3 = (uint32_t)p0;
-        c0 = n0;
-        c2 = n2;
-        k0 += 0x9E3779B9u;
-        k1 += 0xBB67AE85u;
-    }
-    const uint32_t word = (uint32_t)index & 3u;
-    return word == 0u ? c0 : word == 1u ? c1 : word == 2u ? c2 : c3;
-}
-
-typedef float real;
-
-SYMRNN_INLINE real symrnn_sigmoid(real x) { return (real)1 / ((real)1 + expf(-x)); }
-SYMRNN_INLINE real symrnn_tanh(real x) { return tanhf(x); }
-/* `x < 0 ? 0 : x` (not `x > 0 ? x : 0`) lets NaN through, as np.maximum does. */
-SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
-SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
-SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
-
-/* Inverted dropout's factor: 0 where the draw `bits` is below the threshold, else scale; 1 at
-   inference. `train` is a literal 0 or 1: each mode has its own copy of the loops. */
-SYMRNN_INLINE real symrnn_dropout(int train, uint32_t bits, uint32_t threshold, real scale)
-{
-    return train ? (bits < threshold ? (real)0 : scale) : (real)1;
-}
-
-/* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
-   result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
-SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, real p,
-                                  real prev, real next)
-{
-    return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
-}
-
-extern "C" __global__ void symrnn_kc9df1b0f36eef63e(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
-{
-    for (long r = blockIdx.y; r < rows; r += gridDim.y) {
-        for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
-            const real v0 = in0[r * ld_in0 + c];
-            const real v1 = in1[r * ld_in1 + c];
-            const real v2 = (v0 * v1);
-            const real v3 = in2[r * ld_in2 + c];
-            const real v4 = in3[r * ld_in3 + c];
-            const real v5 = (v3 + v4);
-            const real v6 = in4[r * ld_in4 + c];
-            const real v7 = (v5 * v6);
-            const real v8 = in5[r * ld_in5 + c];
-            const real v9 = (v8 * v8);
-            const real v10 = (0x1p+0f - v9);
-            const real v11 = (v7 * v10);
-            const real v12 = (v2 + v11);
-            const real v13 = in6[r * ld_in6 + c];
-            const real v14 = (v12 * v13);
-            const real v15 = in7[r * ld_in7 + c];
-            const real v16 = (v15 * v15);
-            const real v17 = (0x1p+0f - v16);
-            const real v18 = (v14 * v17);
-            out0[r * ld_out0 + c] = v18;
-            const real v19 = (v12 * v15);
-            const real v20 = (0x1p+0f - v13);
-            const real v21 = (v13 * v20);
-            const real v22 = (v19 * v21);
             out1[r * ld_out1 + c] = v22;
-            const real v23 = in8[r * ld_in8 + c];
-            const real v24 = (v12 * v23);
-            const real v25 = in9[r * ld_in9 + c];
+            const real v23 = (v10 * v19);
+            out2[r * ld_out2 + c] = v23;
+            const real v24 = (v10 * v13);
+            const real v25 = (v11 * v11);
             const real v26 = (0x1p+0f - v25);
-            const real v27 = (v25 * v26);
-            const real v28 = (v24 * v27);
-            out2[r * ld_out2 + c] = v28;
-            const real v29 = (v5 * v8);
-            const real v30 = (0x1p+0f - v6);
-            const real v31 = (v6 * v30);
-            const real v32 = (v29 * v31);
-            out3[r * ld_out3 + c] = v32;
-            const real v33 = (v12 * v25);
-            out4[r * ld_out4 + c] = v33;
+            const real v27 = (v24 * v26);
+            out3[r * ld_out3 + c] = v27;
+            const real v28 = (v2 * v5);
+            const real v29 = (0x1p+0f - v3);
+            const real v30 = (v3 * v29);
+            const real v31 = (v28 * v30);
+            out4[r * ld_out4 + c] = v31;
         }
     }
 }
 
-/* ===== kernel symrnn_k0069be8df9c5840a: float32, 9 in, 5 out, 1 masks ===== */
+/* ===== kernel symrnn_k3ecdc739b5d0a9a4: float32, 9 in, 5 out, 1 masks ===== */
 #define SYMRNN_INLINE __device__ __forceinline__
 
 #ifndef SYMRNN_INLINE
@@ -552,157 +446,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-extern "C" __global__ void symrnn_k0069be8df9c5840a(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
-{
-    if (ctl[1]) {
-        for (long r = blockIdx.y; r < rows; r += gridDim.y) {
-            for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
-                const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
-                const real v0 = in0[r * ld_in0 + c];
-                const real v1 = (v0 * symrnn_dropout(1, symrnn_philox_bits(ctl[0], masks[0], idx), 1073741824u, 0x1.555556p+0f));
-                const real v2 = in1[r * ld_in1 + c];
-                const real v3 = (v2 + v1);
-                const real v4 = in2[r * ld_in2 + c];
-                const real v5 = (v3 * v4);
-                const real v6 = in3[r * ld_in3 + c];
-                const real v7 = (v6 * v6);
-                const real v8 = (0x1p+0f - v7);
-                const real v9 = (v5 * v8);
-                const real v10 = in4[r * ld_in4 + c];
-                const real v11 = (v10 + v9);
-                out0[r * ld_out0 + c] = v11;
-                const real v12 = (v3 * v6);
-                const real v13 = (0x1p+0f - v4);
-                const real v14 = (v4 * v13);
-                const real v15 = (v12 * v14);
-                out1[r * ld_out1 + c] = v15;
-                const real v16 = in5[r * ld_in5 + c];
-                const real v17 = (v11 * v16);
-                const real v18 = in6[r * ld_in6 + c];
-                const real v19 = (v18 * v18);
-                const real v20 = (0x1p+0f - v19);
-                const real v21 = (v17 * v20);
-                out2[r * ld_out2 + c] = v21;
-                const real v22 = (v11 * v18);
-                const real v23 = (0x1p+0f - v16);
-                const real v24 = (v16 * v23);
-                const real v25 = (v22 * v24);
-                out3[r * ld_out3 + c] = v25;
-                const real v26 = in7[r * ld_in7 + c];
-                const real v27 = (v11 * v26);
-                const real v28 = in8[r * ld_in8 + c];
-                const real v29 = (0x1p+0f - v28);
-                const real v30 = (v28 * v29);
-                const real v31 = (v27 * v30);
-                out4[r * ld_out4 + c] = v31;
-            }
-        }
-    } else {
-        for (long r = blockIdx.y; r < rows; r += gridDim.y) {
-            for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
-                const real v0 = in0[r * ld_in0 + c];
-                const real v1 = (v0 * symrnn_dropout(0, 0u, 1073741824u, 0x1.555556p+0f));
-                const real v2 = in1[r * ld_in1 + c];
-                const real v3 = (v2 + v1);
-                const real v4 = in2[r * ld_in2 + c];
-                const real v5 = (v3 * v4);
-                const real v6 = in3[r * ld_in3 + c];
-                const real v7 = (v6 * v6);
-                const real v8 = (0x1p+0f - v7);
-                const real v9 = (v5 * v8);
-                const real v10 = in4[r * ld_in4 + c];
-                const real v11 = (v10 + v9);
-                out0[r * ld_out0 + c] = v11;
-                const real v12 = (v3 * v6);
-                const real v13 = (0x1p+0f - v4);
-                const real v14 = (v4 * v13);
-                const real v15 = (v12 * v14);
-                out1[r * ld_out1 + c] = v15;
-                const real v16 = in5[r * ld_in5 + c];
-                const real v17 = (v11 * v16);
-                const real v18 = in6[r * ld_in6 + c];
-                const real v19 = (v18 * v18);
-                const real v20 = (0x1p+0f - v19);
-                const real v21 = (v17 * v20);
-                out2[r * ld_out2 + c] = v21;
-                const real v22 = (v11 * v18);
-                const real v23 = (0x1p+0f - v16);
-                const real v24 = (v16 * v23);
-                const real v25 = (v22 * v24);
-                out3[r * ld_out3 + c] = v25;
-                const real v26 = in7[r * ld_in7 + c];
-                const real v27 = (v11 * v26);
-                const real v28 = in8[r * ld_in8 + c];
-                const real v29 = (0x1p+0f - v28);
-                const real v30 = (v28 * v29);
-                const real v31 = (v27 * v30);
-                out4[r * ld_out4 + c] = v31;
-            }
-        }
-    }
-}
-
-/* ===== kernel symrnn_k8ab3fc5c81b0b3ca: float32, 10 in, 5 out, 1 masks ===== */
-#define SYMRNN_INLINE __device__ __forceinline__
-
-#ifndef SYMRNN_INLINE
-#define SYMRNN_INLINE static inline
-#endif
-#ifdef __CUDACC_RTC__
-typedef unsigned int uint32_t;
-typedef unsigned long long uint64_t;
-#else
-#include <stdint.h>
-#endif
-
-/* Philox-4x32-10 draw for (seed, mask_id, index): word index & 3 of block index >> 2; see
-   runtime/rng.py for the algorithm. */
-SYMRNN_INLINE uint32_t symrnn_philox_bits(uint64_t seed, uint32_t mask_id, uint64_t index)
-{
-    const uint64_t block = index >> 2;
-    uint32_t c0 = (uint32_t)block, c1 = (uint32_t)(block >> 32), c2 = mask_id, c3 = 0u;
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int r = 0; r < 10; ++r) {
-        uint64_t p0 = (uint64_t)0xD2511F53u * c0;
-        uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
-        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
-        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-        c1 = (uint32_t)p1;
-        c3 = (uint32_t)p0;
-        c0 = n0;
-        c2 = n2;
-        k0 += 0x9E3779B9u;
-        k1 += 0xBB67AE85u;
-    }
-    const uint32_t word = (uint32_t)index & 3u;
-    return word == 0u ? c0 : word == 1u ? c1 : word == 2u ? c2 : c3;
-}
-
-typedef float real;
-
-SYMRNN_INLINE real symrnn_sigmoid(real x) { return (real)1 / ((real)1 + expf(-x)); }
-SYMRNN_INLINE real symrnn_tanh(real x) { return tanhf(x); }
-/* `x < 0 ? 0 : x` (not `x > 0 ? x : 0`) lets NaN through, as np.maximum does. */
-SYMRNN_INLINE real symrnn_relu(real x) { return x < (real)0 ? (real)0 : x; }
-SYMRNN_INLINE real symrnn_exp(real x) { return expf(x); }
-SYMRNN_INLINE real symrnn_log(real x) { return logf(x); }
-
-/* Inverted dropout's factor: 0 where the draw `bits` is below the threshold, else scale; 1 at
-   inference. `train` is a literal 0 or 1: each mode has its own copy of the loops. */
-SYMRNN_INLINE real symrnn_dropout(int train, uint32_t bits, uint32_t threshold, real scale)
-{
-    return train ? (bits < threshold ? (real)0 : scale) : (real)1;
-}
-
-/* Zoneout: keep `prev` where the draw is below the threshold (never when p == 0, so the
-   result is `next` exactly); at inference the expectation p * prev + (1 - p) * next. */
-SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, real p,
-                                  real prev, real next)
-{
-    return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
-}
-
-extern "C" __global__ void symrnn_k8ab3fc5c81b0b3ca(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
+extern "C" __global__ void symrnn_k3ecdc739b5d0a9a4(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -719,35 +463,33 @@ extern "C" __global__ void symrnn_k8ab3fc5c81b0b3ca(long rows, long cols, const 
                 const real v8 = (v6 * v7);
                 const real v9 = (v5 * v8);
                 out0[r * ld_out0 + c] = v9;
-                const real v10 = in4[r * ld_in4 + c];
-                const real v11 = in5[r * ld_in5 + c];
-                const real v12 = (v10 * v11);
-                const real v13 = (v3 * v6);
-                const real v14 = (v4 * v4);
-                const real v15 = (0x1p+0f - v14);
-                const real v16 = (v13 * v15);
-                const real v17 = (v12 + v16);
+                const real v10 = (v3 * v6);
+                const real v11 = (v4 * v4);
+                const real v12 = (0x1p+0f - v11);
+                const real v13 = (v10 * v12);
+                const real v14 = in4[r * ld_in4 + c];
+                const real v15 = (v14 + v13);
+                const real v16 = in5[r * ld_in5 + c];
+                const real v17 = (v15 * v16);
                 const real v18 = in6[r * ld_in6 + c];
-                const real v19 = (v17 * v18);
-                const real v20 = in7[r * ld_in7 + c];
-                const real v21 = (0x1p+0f - v20);
-                const real v22 = (v20 * v21);
-                const real v23 = (v19 * v22);
-                out1[r * ld_out1 + c] = v23;
-                const real v24 = in8[r * ld_in8 + c];
-                const real v25 = (v17 * v24);
-                const real v26 = in9[r * ld_in9 + c];
-                const real v27 = (0x1p+0f - v26);
-                const real v28 = (v26 * v27);
-                const real v29 = (v25 * v28);
-                out2[r * ld_out2 + c] = v29;
-                const real v30 = (v17 * v26);
-                out3[r * ld_out3 + c] = v30;
-                const real v31 = (v17 * v20);
-                const real v32 = (v18 * v18);
-                const real v33 = (0x1p+0f - v32);
-                const real v34 = (v31 * v33);
-                out4[r * ld_out4 + c] = v34;
+                const real v19 = (v18 * v18);
+                const real v20 = (0x1p+0f - v19);
+                const real v21 = (v17 * v20);
+                out1[r * ld_out1 + c] = v21;
+                const real v22 = (v15 * v18);
+                const real v23 = (0x1p+0f - v16);
+                const real v24 = (v16 * v23);
+                const real v25 = (v22 * v24);
+                out2[r * ld_out2 + c] = v25;
+                const real v26 = in7[r * ld_in7 + c];
+                const real v27 = (v15 * v26);
+                const real v28 = in8[r * ld_in8 + c];
+                const real v29 = (0x1p+0f - v28);
+                const real v30 = (v28 * v29);
+                const real v31 = (v27 * v30);
+                out3[r * ld_out3 + c] = v31;
+                const real v32 = (v15 * v28);
+                out4[r * ld_out4 + c] = v32;
             }
         }
     } else {
@@ -764,35 +506,33 @@ extern "C" __global__ void symrnn_k8ab3fc5c81b0b3ca(long rows, long cols, const 
                 const real v8 = (v6 * v7);
                 const real v9 = (v5 * v8);
                 out0[r * ld_out0 + c] = v9;
-                const real v10 = in4[r * ld_in4 + c];
-                const real v11 = in5[r * ld_in5 + c];
-                const real v12 = (v10 * v11);
-                const real v13 = (v3 * v6);
-                const real v14 = (v4 * v4);
-                const real v15 = (0x1p+0f - v14);
-                const real v16 = (v13 * v15);
-                const real v17 = (v12 + v16);
+                const real v10 = (v3 * v6);
+                const real v11 = (v4 * v4);
+                const real v12 = (0x1p+0f - v11);
+                const real v13 = (v10 * v12);
+                const real v14 = in4[r * ld_in4 + c];
+                const real v15 = (v14 + v13);
+                const real v16 = in5[r * ld_in5 + c];
+                const real v17 = (v15 * v16);
                 const real v18 = in6[r * ld_in6 + c];
-                const real v19 = (v17 * v18);
-                const real v20 = in7[r * ld_in7 + c];
-                const real v21 = (0x1p+0f - v20);
-                const real v22 = (v20 * v21);
-                const real v23 = (v19 * v22);
-                out1[r * ld_out1 + c] = v23;
-                const real v24 = in8[r * ld_in8 + c];
-                const real v25 = (v17 * v24);
-                const real v26 = in9[r * ld_in9 + c];
-                const real v27 = (0x1p+0f - v26);
-                const real v28 = (v26 * v27);
-                const real v29 = (v25 * v28);
-                out2[r * ld_out2 + c] = v29;
-                const real v30 = (v17 * v26);
-                out3[r * ld_out3 + c] = v30;
-                const real v31 = (v17 * v20);
-                const real v32 = (v18 * v18);
-                const real v33 = (0x1p+0f - v32);
-                const real v34 = (v31 * v33);
-                out4[r * ld_out4 + c] = v34;
+                const real v19 = (v18 * v18);
+                const real v20 = (0x1p+0f - v19);
+                const real v21 = (v17 * v20);
+                out1[r * ld_out1 + c] = v21;
+                const real v22 = (v15 * v18);
+                const real v23 = (0x1p+0f - v16);
+                const real v24 = (v16 * v23);
+                const real v25 = (v22 * v24);
+                out2[r * ld_out2 + c] = v25;
+                const real v26 = in7[r * ld_in7 + c];
+                const real v27 = (v15 * v26);
+                const real v28 = in8[r * ld_in8 + c];
+                const real v29 = (0x1p+0f - v28);
+                const real v30 = (v28 * v29);
+                const real v31 = (v27 * v30);
+                out3[r * ld_out3 + c] = v31;
+                const real v32 = (v15 * v28);
+                out4[r * ld_out4 + c] = v32;
             }
         }
     }
