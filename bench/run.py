@@ -482,8 +482,10 @@ def main(argv=None) -> int:
         else:
             results["cases"].append(run_case(name, cfg, torch, rng))
         finish(results, cfg, started, final=False)  # what is done so far, in case of a stop
-    if cfg.feature_list:
-        results["features"] = run_features(cfg, torch, rng, log)
+    if cfg.feature_list:  # under the first thread setting only
+        with thread_limit(cfg.thread_settings[0], torch) as threads:
+            results["features"] = run_features(cfg, torch, rng, log)
+            results["features"]["threads"] = threads
     log("measuring the GEMM roof again ...")
     end = measure_roof(cfg)
     roof = results["roof"]
