@@ -9,8 +9,8 @@ arg_dict, `{name}_l0_i2h_weight` is `weight_ih_l0`, same layout and gate order).
   the steps in the form of PyTorch's own fastrnns `LayerNormLSTMCell`: the input projection of
   every step at once (`F.linear` over `T*N` rows, layer-normalized there when asked), then per
   step `F.linear` of `h`, the gates, `torch.clamp` of `c` (cell clip) or `nn.LayerNorm` on the
-  recurrent projection and on `c` before `tanh` (layer norm, Ba et al.: the carried `c` is not
-  normalized).
+  recurrent projection and on `c` before `tanh` (layer norm as symrnn.rnn.layer_norm and Ba et
+  al.: `LN(W x) + b`, over the 4H gates; the carried `c` is not normalized).
 - `WeightDropLSTM`: AWD-LSTM's WeightDrop: in training, one `F.dropout` mask on the raw
   `weight_hh_l0` per forward, then `nn.LSTM` run with the masked weight
   (`torch.func.functional_call`); identity at inference.
@@ -117,17 +117,16 @@ class GateLoop(_Peer):
                           torch.nn.LayerNorm(hidden)]
             self._leaves += [q for n in self.norms for q in n.parameters()]
 
+    def _project(self, v, which: str, k: int):
+        """`W v + b`, or with layer norm `LN(W v) + b` (the bias after the norm)."""
+        F, w, b = self.torch.nn.functional, self.w[f"{which}_weight"], self.w[f"{which}_bias"]
+        return F.linear(v, w, b) if self.norms is None else self.norms[k](F.linear(v, w)) + b
+
     def _run(self, train: bool):
-        F, w = self.torch.nn.functional, self.w
-        i2h = F.linear(self.x, w["i2h_weight"], w["i2h_bias"])
-        if self.norms:
-            i2h = self.norms[0](i2h)
+        i2h = self._project(self.x, "i2h", 0)
         h, c, outs = self.h0, self.c0, []
         for t in range(self.x.shape[0]):
-            h2h = F.linear(h, w["h2h_weight"], w["h2h_bias"])
-            if self.norms:
-                h2h = self.norms[1](h2h)
-            i, f, g, o = (i2h[t] + h2h).chunk(4, 1)
+            i, f, g, o = (i2h[t] + self._project(h, "h2h", 1)).chunk(4, 1)
             c = self.torch.sigmoid(f) * c + self.torch.sigmoid(i) * self.torch.tanh(g)
             if self.clip is not None:
                 c = self.torch.clamp(c, -self.clip, self.clip)
