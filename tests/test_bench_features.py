@@ -52,6 +52,7 @@ def test_feature_cases_run_with_peers_checks_and_goals(tmp_path):
             assert all(t["min_ms"] > 0 for t in c[mode].values())
             assert c["ratios"][mode]["ours_over_plain_min"] > 0
             assert c["ratios"][mode]["ours_over_peer_min"] > 0
+            assert c["ratios"][mode]["ours_over_plain_cpu_min"] > 0
     assert 0 < cases[0]["valid_fraction"] <= 1 and len(cases[0]["lengths"]) == 2
     goals = [g["goal"] for g in data["goals"] if g["goal"].startswith("issue 12")]
     assert len(goals) == 2 * 4  # varlen, varlen_full, cell_clip, weight_drop; fwd and fwdbwd
