@@ -12,8 +12,9 @@ start as early as possible (the longest barrier count from the inputs); then, fr
 outputs back, an elementwise node moves up to the level of an elementwise user when no
 other user forbids it — so the bias add of an input projection joins the step that reads
 it instead of running alone — and moves back where that cut it from an elementwise producer
-left behind (a state kept past a sample's length, zoneout's mix: both would be stored). A forward node never shares a kernel with a node that only
-serves gradients: those run in the backward pass, recomputing `y * (1 - y)` from `y`.
+left behind (a state kept past a sample's length, zoneout's mix: both would be stored). A
+forward node never shares a kernel with a node that only serves gradients: those run in the
+backward pass, recomputing `y * (1 - y)` from `y`.
 
 `fuse=False` gives every elementwise node its own kernel: the unrolled baseline.
 """

@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
-
 from symrnn.cli.common import add_stack_args, positive, stack_symbol
 
 
@@ -24,6 +22,8 @@ def configure_compare(p: argparse.ArgumentParser) -> None:
 
 
 def run_compare(args) -> int:
+    import numpy as np
+
     from symrnn.compare import compare
 
     net = stack_symbol(args, args.seq_len, args.input)
