@@ -2,14 +2,14 @@
 PyTorch CPU peer (bench/feature_peers.py) and against the plain fused LSTM of the same shape,
 for run.py (`--cases features`, or some of FEATURES by name; `-name` leaves one out).
 
-| feature | symrnn (fused CPU) | PyTorch peer |
-|---|---|---|
-| `varlen` | `step(..., sequence_length=s)`, random unsorted lengths in [1, T] | `nn.LSTM` over `pack_padded_sequence(enforce_sorted=False)` |
-| `varlen_full` | the same program, every length T | the same, every length T |
-| `proj` | `proj_size=H/2` | `nn.LSTM(proj_size=H/2)` |
-| `cell_clip` | `cell_clip=1` | a step loop with `torch.clamp` on `c` |
-| `layer_norm` | `layer_norm=True` | a step loop with `nn.LayerNorm` (fastrnns' form) |
-| `weight_drop` | `weight_drop=0.5` | AWD-LSTM: `F.dropout` on `weight_hh_l0`, then `nn.LSTM` |
+- `varlen`: `step(..., sequence_length=s)`, random unsorted lengths in [1, T]; peer
+  `nn.LSTM` over `pack_padded_sequence(enforce_sorted=False)`;
+- `varlen_full`: the same program and peer, every length T;
+- `proj`: `proj_size=H/2`; peer `nn.LSTM(proj_size=H/2)`;
+- `cell_clip`: `cell_clip=1`; peer a step loop with `torch.clamp` on `c`;
+- `layer_norm`: `layer_norm=True`; peer a step loop with `nn.LayerNorm` (fastrnns' form);
+- `weight_drop`: `weight_drop=0.5`; peer AWD-LSTM's `F.dropout` on `weight_hh_l0`, then
+  `nn.LSTM`.
 
 Each case: the three programs (ours, plain, peer) get the same weights (PyTorch's
 initialisation; layer-norm gains 1, biases 0), zero initial states and the same data; the
@@ -187,7 +187,8 @@ def summary(samples: list) -> dict:
     wall, cpu = [s[0] for s in samples], [s[1] for s in samples]
     return {"median_ms": statistics.median(wall), "min_ms": min(wall),
             "cpu_median_ms": statistics.median(cpu), "cpu_min_ms": min(cpu),
-            "samples_ms": [round(x, 4) for x in wall], "cpu_samples_ms": [round(x, 4) for x in cpu]}
+            "samples_ms": [round(x, 4) for x in wall],
+            "cpu_samples_ms": [round(x, 4) for x in cpu]}
 
 
 def interleaved(runners: dict, rounds: int) -> dict:
