@@ -68,6 +68,7 @@ for p in (ROOT, HERE):
         sys.path.insert(0, p)
 
 from breakdown import breakdown, cpu_engines, program_flops, timed
+from features import FEATURES, feature_goals, feature_lines, run_features, select
 from infer import inference_lines, run_inference
 from machine import _threadpools, loadavg, machine_info
 from peers import TorchRNN, TorchZoneoutLoop, torch_or_none
@@ -84,6 +85,7 @@ import symrnn as sym
 
 IMPLS = ("fused", "unrolled", "reference", "torch")
 ALL_CASES = ("lstm1", "lstm2", "gru1", "gru2", "zoneout", "infer")  # infer: bench/infer.py
+FEATURE_NAMES = ("features", *FEATURES)  # bench/features.py; `-name` leaves one out
 ZONEOUT = 0.1
 CHECK_ATOL = 1e-3  # float32 outputs, fused against every other implementation
 
@@ -384,7 +386,9 @@ def parse(argv=None):
     p.add_argument("--out", help="JSON path (the .md goes beside it); default "
                                  "bench/results/cpu[-quick]-<date>.json")
     p.add_argument("--cases", default=",".join(ALL_CASES),
-                   help=f"comma-separated subset of {','.join(ALL_CASES)}")
+                   help=f"comma-separated subset of {','.join(ALL_CASES)} and of "
+                        f"{','.join(FEATURE_NAMES)} ('features': all of issue 12's; "
+                        f"'-layer_norm' leaves that one out); default: all but the features")
     for dim, full, quick in (("T", 100, 5), ("N", 64, 4), ("I", 512, 16), ("H", 512, 16)):
         p.add_argument(f"--{dim}", type=int, default=None,
                        help=f"default {full} ({quick} with --quick)")
@@ -427,10 +431,14 @@ def parse(argv=None):
             import threadpoolctl  # noqa: F401
         except ImportError:
             p.error("--threads with a count needs threadpoolctl (pip install threadpoolctl)")
-    cfg.case_list = [c.strip() for c in cfg.cases.split(",") if c.strip()]
-    bad = [c for c in cfg.case_list if c not in ALL_CASES]
+    names = [c.strip() for c in cfg.cases.split(",") if c.strip()]
+    bad = [c for c in names if c.lstrip("-") not in ALL_CASES + FEATURE_NAMES]
     if bad:
-        p.error(f"unknown case(s) {bad}; choose from {list(ALL_CASES)}")
+        p.error(f"unknown case(s) {bad}; choose from {list(ALL_CASES + FEATURE_NAMES)}")
+    cfg.case_list = [c for c in names if c in ALL_CASES]
+    cfg.feature_list = select(names)
+    if not cfg.case_list and not cfg.feature_list:
+        p.error(f"--cases {cfg.cases!r} selects nothing")
     if not cfg.out:
         date = datetime.date.today().isoformat()
         cfg.out = os.path.join(HERE, "results", f"cpu{'-quick' if q else ''}-{date}.json")
@@ -449,6 +457,7 @@ def main(argv=None) -> int:
         "config": {"quick": cfg.quick, "T": cfg.T, "N": cfg.N, "I": cfg.I, "H": cfg.H,
                    "dtype": "float32", "repeats": cfg.repeats, "warmup": cfg.warmup,
                    "ref_repeats": cfg.ref_repeats, "cases": cfg.case_list,
+                   "features": cfg.feature_list,
                    "statistic": "median of the timed runs (time.perf_counter), each implementation "
                                 "in blocks after a warm-up, passes A..D then D..A; min and "
                                 "samples beside it",
@@ -473,6 +482,10 @@ def main(argv=None) -> int:
         else:
             results["cases"].append(run_case(name, cfg, torch, rng))
         finish(results, cfg, started, final=False)  # what is done so far, in case of a stop
+    if cfg.feature_list:  # under the first thread setting only
+        with thread_limit(cfg.thread_settings[0], torch) as threads:
+            results["features"] = run_features(cfg, torch, rng, log)
+            results["features"]["threads"] = threads
     log("measuring the GEMM roof again ...")
     end = measure_roof(cfg)
     roof = results["roof"]
@@ -520,9 +533,10 @@ def finish(results: dict, cfg, started: float, final: bool) -> str:
         c["roof_fraction"] = next(iter(c["timings"].values()))["roof_fraction"]
     results["load_after"] = loadavg()
     results["seconds"] = time.time() - started
-    results["checks_ok"] = all(v for c in results["cases"] for k, v in c["checks"].items()
-                               if k.endswith("_ok"))
-    results["goals"] = evaluate_goals(results)
+    feature_cases = (results.get("features") or {}).get("cases", [])
+    results["checks_ok"] = all(v for c in results["cases"] + feature_cases
+                               for k, v in c.get("checks", {}).items() if k.endswith("_ok"))
+    results["goals"] = evaluate_goals(results) + feature_goals(results.get("features"))
 
     m = results["machine"]
     pools = m["threadpools"]
@@ -549,6 +563,10 @@ def finish(results: dict, cfg, started: float, final: bool) -> str:
            f"{'PASS' if results['checks_ok'] else 'FAIL'}"), "```", "",
           "Where the fused programs' time goes (median per step group, ms):", "", "```",
           *breakdown_lines(results), "```", ""]
+    if results.get("features"):
+        md += [("Issue 12's features, 1-layer LSTM, against the plain fused LSTM of the same "
+                "shape and the closest PyTorch peer (bench/features.py; minima, ms):"), "",
+               *feature_lines(results["features"]), ""]
     if "inference" in results:
         md += ["Small-batch inference and streaming (issue 15; interleaved rounds, medians):",
                "", *inference_lines(results["inference"]), ""]

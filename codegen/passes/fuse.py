@@ -11,8 +11,10 @@ their levels are equal. A barrier path between them would have raised the level.
 start as early as possible (the longest barrier count from the inputs); then, from the
 outputs back, an elementwise node moves up to the level of an elementwise user when no
 other user forbids it — so the bias add of an input projection joins the step that reads
-it instead of running alone. A forward node never shares a kernel with a node that only
-serves gradients: those run in the backward pass, recomputing `y * (1 - y)` from `y`.
+it instead of running alone — and moves back where that cut it from an elementwise producer
+left behind (a state kept past a sample's length, zoneout's mix: both would be stored). A
+forward node never shares a kernel with a node that only serves gradients: those run in the
+backward pass, recomputing `y * (1 - y)` from `y`.
 
 `fuse=False` gives every elementwise node its own kernel: the unrolled baseline.
 """
@@ -53,6 +55,7 @@ def _levels(g, order, ew, fwd) -> dict:
     for n in order:
         inputs = pred[n]
         level[n] = max([level[p] + (p not in ew) for p in inputs]) if inputs else 0
+    first = dict(level)
     for n in reversed(order):
         users = succ[n]
         if not users or n not in ew:
@@ -63,6 +66,21 @@ def _levels(g, order, ew, fwd) -> dict:
             if level[s] == upper and s in ew and (s in fwd) == forward:
                 level[n] = upper
                 break
+    return _rejoin_producers(order, ew, fwd, pred, first, level)
+
+
+def _rejoin_producers(order, ew, fwd, pred, first: dict, level: dict) -> dict:
+    """Moves back down each node that moving up cut from an elementwise producer of its
+    kind left at their common level, as early as its inputs allow: the move would store the
+    producer's value and read it again one kernel later, where the node, fused with its
+    producer, writes only its own (a state kept past a sample's length, zoneout's mix)."""
+    for n in order:
+        if n not in ew or level[n] == first[n]:
+            continue
+        kind = n in fwd
+        if any(p in ew and (p in fwd) == kind and first[p] == first[n] and level[p] < level[n]
+               for p in pred[n]):
+            level[n] = max(level[p] + (p not in ew) for p in pred[n])
     return level
 
 

@@ -91,6 +91,9 @@ def add_stack_args(p: argparse.ArgumentParser, hidden="256,128", zoneout="0.1",
     p.add_argument("--dropout-mode", default="step", choices=["step", "sequence"])
     p.add_argument("--cell-clip", type=positive_float, default=None, help="LSTM cell clip")
     p.add_argument("--proj-size", type=int, default=0, help="LSTM projection size (0: none)")
+    p.add_argument("--weight-drop", type=rates, default=[0.0],
+                   help="DropConnect on the recurrent weights, one rate or per layer")
+    p.add_argument("--layer-norm", action="store_true", help="layer-normalized LSTM or GRU")
     if backend:
         p.add_argument("--backend", default="cpu", choices=BACKEND_CHOICES)
     p.add_argument("--seed", type=seed, default=0)
@@ -101,13 +104,17 @@ def stack_symbol(args, seq_len: int, data_dim: int):
     import symrnn as sym
 
     layers = len(args.hidden)
+    layer_norm = {"layer_norm": True} if getattr(args, "layer_norm", False) else {}
     rnn = sym.RNNFactory(args.hidden, data_dim=data_dim, typ=args.typ,
                          zoneout=_per_layer(args.zoneout, layers, "zoneout"),
                          dropout=_per_layer(args.dropout, layers, "dropout"),
                          dropout_mode=args.dropout_mode, name=args.typ,
                          cell_clip=getattr(args, "cell_clip", None),
-                         proj_size=getattr(args, "proj_size", 0))
-    out = rnn.step(sym.Variable("data"), seq_len=seq_len)
+                         proj_size=getattr(args, "proj_size", 0),
+                         weight_drop=_per_layer(getattr(args, "weight_drop", [0.0]), layers,
+                                                "weight-drop"), **layer_norm)
+    lengths = sym.Variable("lengths", dtype="int32") if getattr(args, "varlen", False) else None
+    out = rnn.step(sym.Variable("data"), seq_len=seq_len, sequence_length=lengths)
     finals = out[2] + out[3] if args.typ == "lstm" else out[1]
     return sym.Group([out[0][-1], *finals])
 

@@ -25,24 +25,27 @@ def check_lengths(where: str, lengths, arg: str = "valid_length") -> None:
 
 
 class ValidRows:
-    """The per-row lengths block of each state width of one cell, made on first use."""
+    """The per-row lengths block of each state width of one cell, made on first use and
+    named after the first state of that width: an LSTM's `h` and `c` (without projection)
+    share one, so its step kernel reads one block, not two."""
 
     def __init__(self, lengths: Symbol, steps: int, prefix: str):
         self.lengths, self.steps, self.prefix = lengths, steps, prefix
-        self._rows: dict[str, Symbol] = {}
+        self._rows: dict = {}
 
-    def rows(self, state_name: str, like: Symbol) -> Symbol:
-        if state_name not in self._rows:
-            self._rows[state_name] = _op("length_rows", [self.lengths, like],
-                                         f"{self.prefix}valid_{state_name}", steps=self.steps)
-        return self._rows[state_name]
+    def rows(self, info: dict, like: Symbol) -> Symbol:
+        width = info.get("shape", (0, 0))[-1] or info["name"]  # unknown width: its own block
+        if width not in self._rows:
+            self._rows[width] = _op("length_rows", [self.lengths, like],
+                                    f"{self.prefix}valid_{info['name']}", steps=self.steps)
+        return self._rows[width]
 
     def mask_step(self, t: int, out: Symbol, new: list, prev: list, info: list):
         """Step `t` with the rows past their length masked: states kept, output 0."""
         p = f"{self.prefix}t{t}_valid_"
         kept = []
         for s_new, s_prev, i in zip(new, prev, info):
-            rows = self.rows(i["name"], s_prev)
+            rows = self.rows(i, s_prev)
             kept.append(_op("step_select", [s_prev, s_new, rows], p + i["name"], mask_id=t))
-        h_rows = self.rows(info[0]["name"], prev[0])
+        h_rows = self.rows(info[0], prev[0])
         return _op("step_zero", [out, h_rows], p + "out", mask_id=t), kept

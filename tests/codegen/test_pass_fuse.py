@@ -59,6 +59,28 @@ def test_an_early_elementwise_op_joins_its_user_after_a_gemm():
     assert fused(b.g) == {"fused(e)": ("a", "e")}
 
 
+def test_a_chain_moves_up_to_its_user_after_a_gemm_as_a_whole():
+    b = Builder()
+    x, h, W = b.var("x", (4, 4)), b.var("h", (4, 4)), b.var("W", (4, 4))
+    a = b.add("neg", [b.add("tanh", [x], "a1")], "a2")
+    b.set_outputs([b.add("add", [b.add("dot", [h, W], "d"), a], "e")])
+    assert fused(b.g) == {"fused(e)": ("a1", "a2", "e")}
+
+
+def test_a_node_stays_with_a_producer_that_cannot_move():
+    """`k` reads `a`, which an output holds at its level; moving `k` up to its users would
+    store `a` and `k` both (a state kept past its length, zoneout's mix): it stays."""
+    b = Builder()
+    x, h, W = b.var("x", (4, 4)), b.var("h", (4, 4)), b.var("W", (4, 4))
+    a = b.add("tanh", [x], "a")
+    k = b.add("neg", [a], "k")
+    e1 = b.add("add", [b.add("dot", [h, W], "d1"), k], "e1")
+    e2 = b.add("add", [b.add("dot", [e1, W], "d2"), k], "e2")
+    b.set_outputs([b.add("sigmoid", [a], "s"), e2])
+    assert fused(b.g) == {"fused(k)": ("a", "s", "k"), "fused(e1)": ("e1",),
+                          "fused(e2)": ("e2",)}
+
+
 def test_views_are_barriers():
     b = Builder()
     x = b.var("x", (4, 6))

@@ -72,7 +72,9 @@ def test_every_iteration_has_its_own_mask_ids(case):
     for trips, body, stride in found:
         assert stride.mask_table == () and stride.masks
         ids = [m for k in range(trips) for m in stride.masks_at(k, body.attrs["masks"])]
-        assert len(set(ids)) == len(ids)  # one stream per mask and step
+        # one stream per mask and step (a kernel may read one mask in two places: a
+        # zoneout's gradient towards both of its inputs)
+        assert len(set(ids)) == trips * len(set(body.attrs["masks"]))
 
 
 def test_ids_that_follow_no_rule_go_in_a_table():

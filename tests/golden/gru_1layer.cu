@@ -384,7 +384,7 @@ extern "C" __global__ void symrnn_kfb7d24f57736df37(long rows, long cols, const 
     }
 }
 
-/* ===== kernel symrnn_k59b2d8c23fa7ae21: float32, 8 in, 7 out, 1 masks ===== */
+/* ===== kernel symrnn_k64108dc21b7ec0a8: float32, 8 in, 7 out, 2 masks ===== */
 #define SYMRNN_INLINE __device__ __forceinline__
 
 #ifndef SYMRNN_INLINE
@@ -444,7 +444,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-extern "C" __global__ void symrnn_k59b2d8c23fa7ae21(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
+extern "C" __global__ void symrnn_k64108dc21b7ec0a8(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -455,34 +455,35 @@ extern "C" __global__ void symrnn_k59b2d8c23fa7ae21(long rows, long cols, const 
                 const real v1 = in0[r * ld_in0 + c];
                 const real v2 = in1[r * ld_in1 + c];
                 const real v3 = (v1 + v2);
-                out1[r * ld_out1 + c] = v3;
                 const real v4 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[0], idx), 429496730u, 0x1.99999ap-4f, v0, v3);
-                out2[r * ld_out2 + c] = v4;
+                out1[r * ld_out1 + c] = v4;
                 const real v5 = in2[r * ld_in2 + c];
                 const real v6 = (v4 * v5);
                 const real v7 = in3[r * ld_in3 + c];
                 const real v8 = (v7 * v7);
                 const real v9 = (0x1p+0f - v8);
                 const real v10 = (v6 * v9);
-                out3[r * ld_out3 + c] = v10;
+                out2[r * ld_out2 + c] = v10;
                 const real v11 = in4[r * ld_in4 + c];
                 const real v12 = (v10 * v11);
-                out4[r * ld_out4 + c] = v12;
+                out3[r * ld_out3 + c] = v12;
                 const real v13 = in5[r * ld_in5 + c];
                 const real v14 = (v10 * v13);
                 const real v15 = (0x1p+0f - v11);
                 const real v16 = (v11 * v15);
                 const real v17 = (v14 * v16);
-                out5[r * ld_out5 + c] = v17;
-                const real v18 = in6[r * ld_in6 + c];
-                const real v19 = (v4 * v18);
-                const real v20 = (v4 * v7);
-                const real v21 = (-v20);
-                const real v22 = (v19 + v21);
-                const real v23 = in7[r * ld_in7 + c];
-                const real v24 = (v23 * v5);
-                const real v25 = (v22 * v24);
-                out6[r * ld_out6 + c] = v25;
+                out4[r * ld_out4 + c] = v17;
+                const real v18 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[1], idx), 429496730u, 0x1.99999ap-4f, v3, v0);
+                out5[r * ld_out5 + c] = v18;
+                const real v19 = in6[r * ld_in6 + c];
+                const real v20 = (v4 * v19);
+                const real v21 = (v4 * v7);
+                const real v22 = (-v21);
+                const real v23 = (v20 + v22);
+                const real v24 = in7[r * ld_in7 + c];
+                const real v25 = (v24 * v5);
+                const real v26 = (v23 * v25);
+                out6[r * ld_out6 + c] = v26;
             }
         }
     } else {
@@ -493,40 +494,41 @@ extern "C" __global__ void symrnn_k59b2d8c23fa7ae21(long rows, long cols, const 
                 const real v1 = in0[r * ld_in0 + c];
                 const real v2 = in1[r * ld_in1 + c];
                 const real v3 = (v1 + v2);
-                out1[r * ld_out1 + c] = v3;
                 const real v4 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v0, v3);
-                out2[r * ld_out2 + c] = v4;
+                out1[r * ld_out1 + c] = v4;
                 const real v5 = in2[r * ld_in2 + c];
                 const real v6 = (v4 * v5);
                 const real v7 = in3[r * ld_in3 + c];
                 const real v8 = (v7 * v7);
                 const real v9 = (0x1p+0f - v8);
                 const real v10 = (v6 * v9);
-                out3[r * ld_out3 + c] = v10;
+                out2[r * ld_out2 + c] = v10;
                 const real v11 = in4[r * ld_in4 + c];
                 const real v12 = (v10 * v11);
-                out4[r * ld_out4 + c] = v12;
+                out3[r * ld_out3 + c] = v12;
                 const real v13 = in5[r * ld_in5 + c];
                 const real v14 = (v10 * v13);
                 const real v15 = (0x1p+0f - v11);
                 const real v16 = (v11 * v15);
                 const real v17 = (v14 * v16);
-                out5[r * ld_out5 + c] = v17;
-                const real v18 = in6[r * ld_in6 + c];
-                const real v19 = (v4 * v18);
-                const real v20 = (v4 * v7);
-                const real v21 = (-v20);
-                const real v22 = (v19 + v21);
-                const real v23 = in7[r * ld_in7 + c];
-                const real v24 = (v23 * v5);
-                const real v25 = (v22 * v24);
-                out6[r * ld_out6 + c] = v25;
+                out4[r * ld_out4 + c] = v17;
+                const real v18 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v3, v0);
+                out5[r * ld_out5 + c] = v18;
+                const real v19 = in6[r * ld_in6 + c];
+                const real v20 = (v4 * v19);
+                const real v21 = (v4 * v7);
+                const real v22 = (-v21);
+                const real v23 = (v20 + v22);
+                const real v24 = in7[r * ld_in7 + c];
+                const real v25 = (v24 * v5);
+                const real v26 = (v23 * v25);
+                out6[r * ld_out6 + c] = v26;
             }
         }
     }
 }
 
-/* ===== kernel symrnn_kabeddf579bec7db6: float32, 12 in, 6 out, 3 masks ===== */
+/* ===== kernel symrnn_k24a4986209e9b580: float32, 12 in, 6 out, 3 masks ===== */
 #define SYMRNN_INLINE __device__ __forceinline__
 
 #ifndef SYMRNN_INLINE
@@ -586,7 +588,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-extern "C" __global__ void symrnn_kabeddf579bec7db6(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
+extern "C" __global__ void symrnn_k24a4986209e9b580(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -601,37 +603,38 @@ extern "C" __global__ void symrnn_kabeddf579bec7db6(long rows, long cols, const 
                 const real v6 = (v4 * v5);
                 const real v7 = (v3 + v6);
                 const real v8 = in4[r * ld_in4 + c];
-                const real v9 = in5[r * ld_in5 + c];
-                const real v10 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[1], idx), 429496730u, 0x1.99999ap-4f, v8, v9);
-                const real v11 = (v7 + v10);
-                out0[r * ld_out0 + c] = v11;
-                const real v12 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[2], idx), 429496730u, 0x1.99999ap-4f, v9, v11);
-                out1[r * ld_out1 + c] = v12;
-                const real v13 = in6[r * ld_in6 + c];
-                const real v14 = (v12 * v13);
-                const real v15 = in7[r * ld_in7 + c];
-                const real v16 = (v12 * v15);
-                const real v17 = (-v16);
-                const real v18 = (v14 + v17);
-                const real v19 = in8[r * ld_in8 + c];
-                const real v20 = in9[r * ld_in9 + c];
-                const real v21 = (v19 * v20);
-                const real v22 = (v18 * v21);
-                out2[r * ld_out2 + c] = v22;
-                const real v23 = (v12 * v20);
-                const real v24 = (v15 * v15);
-                const real v25 = (0x1p+0f - v24);
-                const real v26 = (v23 * v25);
-                out3[r * ld_out3 + c] = v26;
-                const real v27 = in10[r * ld_in10 + c];
-                const real v28 = (v26 * v27);
-                const real v29 = in11[r * ld_in11 + c];
-                const real v30 = (0x1p+0f - v29);
-                const real v31 = (v29 * v30);
-                const real v32 = (v28 * v31);
-                out4[r * ld_out4 + c] = v32;
-                const real v33 = (v26 * v29);
-                out5[r * ld_out5 + c] = v33;
+                const real v9 = (v7 + v8);
+                const real v10 = in5[r * ld_in5 + c];
+                const real v11 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[1], idx), 429496730u, 0x1.99999ap-4f, v10, v9);
+                const real v12 = in6[r * ld_in6 + c];
+                const real v13 = (v11 * v12);
+                const real v14 = in7[r * ld_in7 + c];
+                const real v15 = (v11 * v14);
+                const real v16 = (-v15);
+                const real v17 = (v13 + v16);
+                const real v18 = in8[r * ld_in8 + c];
+                const real v19 = in9[r * ld_in9 + c];
+                const real v20 = (v18 * v19);
+                const real v21 = (v17 * v20);
+                out0[r * ld_out0 + c] = v21;
+                const real v22 = (v11 * v18);
+                out1[r * ld_out1 + c] = v22;
+                const real v23 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[2], idx), 429496730u, 0x1.99999ap-4f, v9, v10);
+                out2[r * ld_out2 + c] = v23;
+                const real v24 = (v11 * v19);
+                const real v25 = (v14 * v14);
+                const real v26 = (0x1p+0f - v25);
+                const real v27 = (v24 * v26);
+                out3[r * ld_out3 + c] = v27;
+                const real v28 = in10[r * ld_in10 + c];
+                const real v29 = (v27 * v28);
+                const real v30 = in11[r * ld_in11 + c];
+                const real v31 = (0x1p+0f - v30);
+                const real v32 = (v30 * v31);
+                const real v33 = (v29 * v32);
+                out4[r * ld_out4 + c] = v33;
+                const real v34 = (v27 * v30);
+                out5[r * ld_out5 + c] = v34;
             }
         }
     } else {
@@ -646,43 +649,44 @@ extern "C" __global__ void symrnn_kabeddf579bec7db6(long rows, long cols, const 
                 const real v6 = (v4 * v5);
                 const real v7 = (v3 + v6);
                 const real v8 = in4[r * ld_in4 + c];
-                const real v9 = in5[r * ld_in5 + c];
-                const real v10 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v8, v9);
-                const real v11 = (v7 + v10);
-                out0[r * ld_out0 + c] = v11;
-                const real v12 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v9, v11);
-                out1[r * ld_out1 + c] = v12;
-                const real v13 = in6[r * ld_in6 + c];
-                const real v14 = (v12 * v13);
-                const real v15 = in7[r * ld_in7 + c];
-                const real v16 = (v12 * v15);
-                const real v17 = (-v16);
-                const real v18 = (v14 + v17);
-                const real v19 = in8[r * ld_in8 + c];
-                const real v20 = in9[r * ld_in9 + c];
-                const real v21 = (v19 * v20);
-                const real v22 = (v18 * v21);
-                out2[r * ld_out2 + c] = v22;
-                const real v23 = (v12 * v20);
-                const real v24 = (v15 * v15);
-                const real v25 = (0x1p+0f - v24);
-                const real v26 = (v23 * v25);
-                out3[r * ld_out3 + c] = v26;
-                const real v27 = in10[r * ld_in10 + c];
-                const real v28 = (v26 * v27);
-                const real v29 = in11[r * ld_in11 + c];
-                const real v30 = (0x1p+0f - v29);
-                const real v31 = (v29 * v30);
-                const real v32 = (v28 * v31);
-                out4[r * ld_out4 + c] = v32;
-                const real v33 = (v26 * v29);
-                out5[r * ld_out5 + c] = v33;
+                const real v9 = (v7 + v8);
+                const real v10 = in5[r * ld_in5 + c];
+                const real v11 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v10, v9);
+                const real v12 = in6[r * ld_in6 + c];
+                const real v13 = (v11 * v12);
+                const real v14 = in7[r * ld_in7 + c];
+                const real v15 = (v11 * v14);
+                const real v16 = (-v15);
+                const real v17 = (v13 + v16);
+                const real v18 = in8[r * ld_in8 + c];
+                const real v19 = in9[r * ld_in9 + c];
+                const real v20 = (v18 * v19);
+                const real v21 = (v17 * v20);
+                out0[r * ld_out0 + c] = v21;
+                const real v22 = (v11 * v18);
+                out1[r * ld_out1 + c] = v22;
+                const real v23 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v9, v10);
+                out2[r * ld_out2 + c] = v23;
+                const real v24 = (v11 * v19);
+                const real v25 = (v14 * v14);
+                const real v26 = (0x1p+0f - v25);
+                const real v27 = (v24 * v26);
+                out3[r * ld_out3 + c] = v27;
+                const real v28 = in10[r * ld_in10 + c];
+                const real v29 = (v27 * v28);
+                const real v30 = in11[r * ld_in11 + c];
+                const real v31 = (0x1p+0f - v30);
+                const real v32 = (v30 * v31);
+                const real v33 = (v29 * v32);
+                out4[r * ld_out4 + c] = v33;
+                const real v34 = (v27 * v30);
+                out5[r * ld_out5 + c] = v34;
             }
         }
     }
 }
 
-/* ===== kernel symrnn_k1c82145175707a61: float32, 5 in, 1 out, 2 masks ===== */
+/* ===== kernel symrnn_ke21003b003fff72d: float32, 3 in, 1 out, 1 masks ===== */
 #define SYMRNN_INLINE __device__ __forceinline__
 
 #ifndef SYMRNN_INLINE
@@ -742,7 +746,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-extern "C" __global__ void symrnn_k1c82145175707a61(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, real* out0, long ld_out0, const uint64_t* ctl, const uint32_t* masks)
+extern "C" __global__ void symrnn_ke21003b003fff72d(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, real* out0, long ld_out0, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -751,14 +755,10 @@ extern "C" __global__ void symrnn_k1c82145175707a61(long rows, long cols, const 
                 const real v0 = in0[r * ld_in0 + c];
                 const real v1 = (v0 * symrnn_dropout(1, symrnn_philox_bits(ctl[0], masks[0], idx), 858993459u, 0x1.4p+0f));
                 const real v2 = in1[r * ld_in1 + c];
-                const real v3 = in2[r * ld_in2 + c];
-                const real v4 = (v2 * v3);
-                const real v5 = (v1 + v4);
-                const real v6 = in3[r * ld_in3 + c];
-                const real v7 = in4[r * ld_in4 + c];
-                const real v8 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[1], idx), 429496730u, 0x1.99999ap-4f, v6, v7);
-                const real v9 = (v5 + v8);
-                out0[r * ld_out0 + c] = v9;
+                const real v3 = (v1 + v2);
+                const real v4 = in2[r * ld_in2 + c];
+                const real v5 = (v3 + v4);
+                out0[r * ld_out0 + c] = v5;
             }
         }
     } else {
@@ -767,14 +767,10 @@ extern "C" __global__ void symrnn_k1c82145175707a61(long rows, long cols, const 
                 const real v0 = in0[r * ld_in0 + c];
                 const real v1 = (v0 * symrnn_dropout(0, 0u, 858993459u, 0x1.4p+0f));
                 const real v2 = in1[r * ld_in1 + c];
-                const real v3 = in2[r * ld_in2 + c];
-                const real v4 = (v2 * v3);
-                const real v5 = (v1 + v4);
-                const real v6 = in3[r * ld_in3 + c];
-                const real v7 = in4[r * ld_in4 + c];
-                const real v8 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v6, v7);
-                const real v9 = (v5 + v8);
-                out0[r * ld_out0 + c] = v9;
+                const real v3 = (v1 + v2);
+                const real v4 = in2[r * ld_in2 + c];
+                const real v5 = (v3 + v4);
+                out0[r * ld_out0 + c] = v5;
             }
         }
     }

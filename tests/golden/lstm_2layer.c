@@ -589,7 +589,7 @@ void symrnn_keef8767969ce8b61_task(const void* job, long task)
     symrnn_keef8767969ce8b61_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (const real*)(intptr_t)w[23], w[24], (const real*)(intptr_t)w[25], w[26], (const real*)(intptr_t)w[27], w[28], (const real*)(intptr_t)w[29], w[30], (const real*)(intptr_t)w[31], w[32], (const real*)(intptr_t)w[33], w[34], (const real*)(intptr_t)w[35], w[36], (const real*)(intptr_t)w[37], w[38], (real*)(intptr_t)w[39], w[40], (real*)(intptr_t)w[41], w[42], (real*)(intptr_t)w[43], w[44], (real*)(intptr_t)w[45], w[46], (real*)(intptr_t)w[47], w[48], (real*)(intptr_t)w[49], w[50], (real*)(intptr_t)w[51], w[52], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
 }
 
-/* ===== kernel symrnn_kc3e911d736fdb7f4: float32, 9 in, 5 out, 0 masks ===== */
+/* ===== kernel symrnn_kcd236e76c77b19b8: float32, 9 in, 5 out, 0 masks ===== */
 #define SYMRNN_INLINE static inline
 #include <math.h>
 
@@ -787,7 +787,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-static void symrnn_kc3e911d736fdb7f4_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
+static void symrnn_kcd236e76c77b19b8_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
 {
     for (long r = r0; r < rows; ++r) {
         #pragma omp simd
@@ -803,48 +803,49 @@ static void symrnn_kc3e911d736fdb7f4_rows(long r0, long rows, long cols, const r
             const real v8 = (v4 * v7);
             const real v9 = in4[r * ld_in4 + c];
             const real v10 = (v8 + v9);
-            out0[r * ld_out0 + c] = v10;
             const real v11 = in5[r * ld_in5 + c];
             const real v12 = (v10 * v11);
             const real v13 = in6[r * ld_in6 + c];
             const real v14 = (v13 * v13);
             const real v15 = (0x1p+0f - v14);
             const real v16 = (v12 * v15);
-            out1[r * ld_out1 + c] = v16;
-            const real v17 = (v2 * v5);
-            const real v18 = (0x1p+0f - v3);
-            const real v19 = (v3 * v18);
-            const real v20 = (v17 * v19);
-            out2[r * ld_out2 + c] = v20;
-            const real v21 = (v10 * v13);
-            const real v22 = (0x1p+0f - v11);
-            const real v23 = (v11 * v22);
-            const real v24 = (v21 * v23);
-            out3[r * ld_out3 + c] = v24;
-            const real v25 = in7[r * ld_in7 + c];
-            const real v26 = (v10 * v25);
+            out0[r * ld_out0 + c] = v16;
+            const real v17 = in7[r * ld_in7 + c];
+            const real v18 = (v10 * v17);
+            out1[r * ld_out1 + c] = v18;
+            const real v19 = (v2 * v5);
+            const real v20 = (0x1p+0f - v3);
+            const real v21 = (v3 * v20);
+            const real v22 = (v19 * v21);
+            out2[r * ld_out2 + c] = v22;
+            const real v23 = (v10 * v13);
+            const real v24 = (0x1p+0f - v11);
+            const real v25 = (v11 * v24);
+            const real v26 = (v23 * v25);
+            out3[r * ld_out3 + c] = v26;
             const real v27 = in8[r * ld_in8 + c];
-            const real v28 = (0x1p+0f - v27);
-            const real v29 = (v27 * v28);
-            const real v30 = (v26 * v29);
-            out4[r * ld_out4 + c] = v30;
+            const real v28 = (v10 * v27);
+            const real v29 = (0x1p+0f - v17);
+            const real v30 = (v17 * v29);
+            const real v31 = (v28 * v30);
+            out4[r * ld_out4 + c] = v31;
         }
     }
 }
 
-void symrnn_kc3e911d736fdb7f4(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
+void symrnn_kcd236e76c77b19b8(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
 {
-    symrnn_kc3e911d736fdb7f4_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, in8, ld_in8, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, ctl, masks);
+    symrnn_kcd236e76c77b19b8_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, in8, ld_in8, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, ctl, masks);
 }
 
-void symrnn_kc3e911d736fdb7f4_task(const void* job, long task)
+void symrnn_kcd236e76c77b19b8_task(const void* job, long task)
 {
     const long* w = (const long*)job;
     const long r0 = task * w[2], r1 = r0 + w[2] < w[0] ? r0 + w[2] : w[0];
-    symrnn_kc3e911d736fdb7f4_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (real*)(intptr_t)w[23], w[24], (real*)(intptr_t)w[25], w[26], (real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
+    symrnn_kcd236e76c77b19b8_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (real*)(intptr_t)w[23], w[24], (real*)(intptr_t)w[25], w[26], (real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
 }
 
-/* ===== kernel symrnn_kc9df1b0f36eef63e: float32, 10 in, 5 out, 0 masks ===== */
+/* ===== kernel symrnn_kd8457992433cbb2e: float32, 9 in, 5 out, 0 masks ===== */
 #define SYMRNN_INLINE static inline
 #include <math.h>
 
@@ -1042,67 +1043,65 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-static void symrnn_kc9df1b0f36eef63e_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
+static void symrnn_kd8457992433cbb2e_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
 {
     for (long r = r0; r < rows; ++r) {
         #pragma omp simd
         for (long c = 0; c < cols; ++c) {
             const real v0 = in0[r * ld_in0 + c];
             const real v1 = in1[r * ld_in1 + c];
-            const real v2 = (v0 * v1);
+            const real v2 = (v0 + v1);
             const real v3 = in2[r * ld_in2 + c];
-            const real v4 = in3[r * ld_in3 + c];
-            const real v5 = (v3 + v4);
-            const real v6 = in4[r * ld_in4 + c];
-            const real v7 = (v5 * v6);
-            const real v8 = in5[r * ld_in5 + c];
-            const real v9 = (v8 * v8);
-            const real v10 = (0x1p+0f - v9);
-            const real v11 = (v7 * v10);
-            const real v12 = (v2 + v11);
+            const real v4 = (v2 * v3);
+            const real v5 = in3[r * ld_in3 + c];
+            const real v6 = (v5 * v5);
+            const real v7 = (0x1p+0f - v6);
+            const real v8 = (v4 * v7);
+            const real v9 = in4[r * ld_in4 + c];
+            const real v10 = (v9 + v8);
+            const real v11 = in5[r * ld_in5 + c];
+            const real v12 = (v10 * v11);
             const real v13 = in6[r * ld_in6 + c];
-            const real v14 = (v12 * v13);
-            const real v15 = in7[r * ld_in7 + c];
-            const real v16 = (v15 * v15);
-            const real v17 = (0x1p+0f - v16);
-            const real v18 = (v14 * v17);
-            out0[r * ld_out0 + c] = v18;
-            const real v19 = (v12 * v15);
-            const real v20 = (0x1p+0f - v13);
-            const real v21 = (v13 * v20);
-            const real v22 = (v19 * v21);
+            const real v14 = (0x1p+0f - v13);
+            const real v15 = (v13 * v14);
+            const real v16 = (v12 * v15);
+            out0[r * ld_out0 + c] = v16;
+            const real v17 = in7[r * ld_in7 + c];
+            const real v18 = (v10 * v17);
+            const real v19 = in8[r * ld_in8 + c];
+            const real v20 = (0x1p+0f - v19);
+            const real v21 = (v19 * v20);
+            const real v22 = (v18 * v21);
             out1[r * ld_out1 + c] = v22;
-            const real v23 = in8[r * ld_in8 + c];
-            const real v24 = (v12 * v23);
-            const real v25 = in9[r * ld_in9 + c];
+            const real v23 = (v10 * v19);
+            out2[r * ld_out2 + c] = v23;
+            const real v24 = (v10 * v13);
+            const real v25 = (v11 * v11);
             const real v26 = (0x1p+0f - v25);
-            const real v27 = (v25 * v26);
-            const real v28 = (v24 * v27);
-            out2[r * ld_out2 + c] = v28;
-            const real v29 = (v5 * v8);
-            const real v30 = (0x1p+0f - v6);
-            const real v31 = (v6 * v30);
-            const real v32 = (v29 * v31);
-            out3[r * ld_out3 + c] = v32;
-            const real v33 = (v12 * v25);
-            out4[r * ld_out4 + c] = v33;
+            const real v27 = (v24 * v26);
+            out3[r * ld_out3 + c] = v27;
+            const real v28 = (v2 * v5);
+            const real v29 = (0x1p+0f - v3);
+            const real v30 = (v3 * v29);
+            const real v31 = (v28 * v30);
+            out4[r * ld_out4 + c] = v31;
         }
     }
 }
 
-void symrnn_kc9df1b0f36eef63e(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
+void symrnn_kd8457992433cbb2e(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
 {
-    symrnn_kc9df1b0f36eef63e_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, in8, ld_in8, in9, ld_in9, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, ctl, masks);
+    symrnn_kd8457992433cbb2e_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, in8, ld_in8, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, ctl, masks);
 }
 
-void symrnn_kc9df1b0f36eef63e_task(const void* job, long task)
+void symrnn_kd8457992433cbb2e_task(const void* job, long task)
 {
     const long* w = (const long*)job;
     const long r0 = task * w[2], r1 = r0 + w[2] < w[0] ? r0 + w[2] : w[0];
-    symrnn_kc9df1b0f36eef63e_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (const real*)(intptr_t)w[23], w[24], (real*)(intptr_t)w[25], w[26], (real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
+    symrnn_kd8457992433cbb2e_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (real*)(intptr_t)w[23], w[24], (real*)(intptr_t)w[25], w[26], (real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
 }
 
-/* ===== kernel symrnn_k10121e78786c749b: float32, 9 in, 5 out, 1 masks ===== */
+/* ===== kernel symrnn_k48bd78bb9283bdb6: float32, 9 in, 5 out, 1 masks ===== */
 #define SYMRNN_INLINE static inline
 #include <math.h>
 
@@ -1300,7 +1299,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-static void symrnn_k10121e78786c749b_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
+static void symrnn_k48bd78bb9283bdb6_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = r0; r < rows; ++r) {
@@ -1323,31 +1322,32 @@ static void symrnn_k10121e78786c749b_rows(long r0, long rows, long cols, const r
                     const real v9 = (v5 * v8);
                     const real v10 = in4[r * ld_in4 + c];
                     const real v11 = (v9 + v10);
-                    out0[r * ld_out0 + c] = v11;
                     const real v12 = in5[r * ld_in5 + c];
                     const real v13 = (v11 * v12);
                     const real v14 = in6[r * ld_in6 + c];
                     const real v15 = (v14 * v14);
                     const real v16 = (0x1p+0f - v15);
                     const real v17 = (v13 * v16);
-                    out1[r * ld_out1 + c] = v17;
-                    const real v18 = (v11 * v14);
-                    const real v19 = (0x1p+0f - v12);
-                    const real v20 = (v12 * v19);
-                    const real v21 = (v18 * v20);
-                    out2[r * ld_out2 + c] = v21;
-                    const real v22 = in7[r * ld_in7 + c];
-                    const real v23 = (v11 * v22);
+                    out0[r * ld_out0 + c] = v17;
+                    const real v18 = in7[r * ld_in7 + c];
+                    const real v19 = (v11 * v18);
+                    out1[r * ld_out1 + c] = v19;
+                    const real v20 = (v11 * v14);
+                    const real v21 = (0x1p+0f - v12);
+                    const real v22 = (v12 * v21);
+                    const real v23 = (v20 * v22);
+                    out2[r * ld_out2 + c] = v23;
                     const real v24 = in8[r * ld_in8 + c];
-                    const real v25 = (0x1p+0f - v24);
-                    const real v26 = (v24 * v25);
-                    const real v27 = (v23 * v26);
-                    out3[r * ld_out3 + c] = v27;
-                    const real v28 = (v3 * v6);
-                    const real v29 = (0x1p+0f - v4);
-                    const real v30 = (v4 * v29);
-                    const real v31 = (v28 * v30);
-                    out4[r * ld_out4 + c] = v31;
+                    const real v25 = (v11 * v24);
+                    const real v26 = (0x1p+0f - v18);
+                    const real v27 = (v18 * v26);
+                    const real v28 = (v25 * v27);
+                    out3[r * ld_out3 + c] = v28;
+                    const real v29 = (v3 * v6);
+                    const real v30 = (0x1p+0f - v4);
+                    const real v31 = (v4 * v30);
+                    const real v32 = (v29 * v31);
+                    out4[r * ld_out4 + c] = v32;
                 }
             }
         }
@@ -1367,49 +1367,50 @@ static void symrnn_k10121e78786c749b_rows(long r0, long rows, long cols, const r
                 const real v9 = (v5 * v8);
                 const real v10 = in4[r * ld_in4 + c];
                 const real v11 = (v9 + v10);
-                out0[r * ld_out0 + c] = v11;
                 const real v12 = in5[r * ld_in5 + c];
                 const real v13 = (v11 * v12);
                 const real v14 = in6[r * ld_in6 + c];
                 const real v15 = (v14 * v14);
                 const real v16 = (0x1p+0f - v15);
                 const real v17 = (v13 * v16);
-                out1[r * ld_out1 + c] = v17;
-                const real v18 = (v11 * v14);
-                const real v19 = (0x1p+0f - v12);
-                const real v20 = (v12 * v19);
-                const real v21 = (v18 * v20);
-                out2[r * ld_out2 + c] = v21;
-                const real v22 = in7[r * ld_in7 + c];
-                const real v23 = (v11 * v22);
+                out0[r * ld_out0 + c] = v17;
+                const real v18 = in7[r * ld_in7 + c];
+                const real v19 = (v11 * v18);
+                out1[r * ld_out1 + c] = v19;
+                const real v20 = (v11 * v14);
+                const real v21 = (0x1p+0f - v12);
+                const real v22 = (v12 * v21);
+                const real v23 = (v20 * v22);
+                out2[r * ld_out2 + c] = v23;
                 const real v24 = in8[r * ld_in8 + c];
-                const real v25 = (0x1p+0f - v24);
-                const real v26 = (v24 * v25);
-                const real v27 = (v23 * v26);
-                out3[r * ld_out3 + c] = v27;
-                const real v28 = (v3 * v6);
-                const real v29 = (0x1p+0f - v4);
-                const real v30 = (v4 * v29);
-                const real v31 = (v28 * v30);
-                out4[r * ld_out4 + c] = v31;
+                const real v25 = (v11 * v24);
+                const real v26 = (0x1p+0f - v18);
+                const real v27 = (v18 * v26);
+                const real v28 = (v25 * v27);
+                out3[r * ld_out3 + c] = v28;
+                const real v29 = (v3 * v6);
+                const real v30 = (0x1p+0f - v4);
+                const real v31 = (v4 * v30);
+                const real v32 = (v29 * v31);
+                out4[r * ld_out4 + c] = v32;
             }
         }
     }
 }
 
-void symrnn_k10121e78786c749b(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
+void symrnn_k48bd78bb9283bdb6(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
 {
-    symrnn_k10121e78786c749b_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, in8, ld_in8, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, ctl, masks);
+    symrnn_k48bd78bb9283bdb6_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, in8, ld_in8, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, ctl, masks);
 }
 
-void symrnn_k10121e78786c749b_task(const void* job, long task)
+void symrnn_k48bd78bb9283bdb6_task(const void* job, long task)
 {
     const long* w = (const long*)job;
     const long r0 = task * w[2], r1 = r0 + w[2] < w[0] ? r0 + w[2] : w[0];
-    symrnn_k10121e78786c749b_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (real*)(intptr_t)w[23], w[24], (real*)(intptr_t)w[25], w[26], (real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
+    symrnn_k48bd78bb9283bdb6_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (real*)(intptr_t)w[23], w[24], (real*)(intptr_t)w[25], w[26], (real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
 }
 
-/* ===== kernel symrnn_k7a7bc1e380d53be0: float32, 10 in, 5 out, 1 masks ===== */
+/* ===== kernel symrnn_kb7add0a9a35362b6: float32, 9 in, 5 out, 1 masks ===== */
 #define SYMRNN_INLINE static inline
 #include <math.h>
 
@@ -1607,7 +1608,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-static void symrnn_k7a7bc1e380d53be0_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
+static void symrnn_kb7add0a9a35362b6_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = r0; r < rows; ++r) {
@@ -1619,45 +1620,43 @@ static void symrnn_k7a7bc1e380d53be0_rows(long r0, long rows, long cols, const r
                 #pragma omp simd
                 for (long c = c0; c < c1; ++c) {
                     const real v0 = in0[r * ld_in0 + c];
-                    const real v1 = in1[r * ld_in1 + c];
-                    const real v2 = (v0 * v1);
-                    const real v3 = in2[r * ld_in2 + c];
-                    const real v4 = (v3 * symrnn_dropout(1, bits0[c - c0], 1073741824u, 0x1.555556p+0f));
-                    const real v5 = in3[r * ld_in3 + c];
-                    const real v6 = (v4 + v5);
-                    const real v7 = in4[r * ld_in4 + c];
-                    const real v8 = (v6 * v7);
-                    const real v9 = in5[r * ld_in5 + c];
-                    const real v10 = (v9 * v9);
-                    const real v11 = (0x1p+0f - v10);
-                    const real v12 = (v8 * v11);
-                    const real v13 = (v2 + v12);
+                    const real v1 = (v0 * symrnn_dropout(1, bits0[c - c0], 1073741824u, 0x1.555556p+0f));
+                    const real v2 = in1[r * ld_in1 + c];
+                    const real v3 = (v1 + v2);
+                    const real v4 = in2[r * ld_in2 + c];
+                    const real v5 = (v3 * v4);
+                    const real v6 = in3[r * ld_in3 + c];
+                    const real v7 = (v6 * v6);
+                    const real v8 = (0x1p+0f - v7);
+                    const real v9 = (v5 * v8);
+                    const real v10 = in4[r * ld_in4 + c];
+                    const real v11 = (v10 + v9);
+                    const real v12 = in5[r * ld_in5 + c];
+                    const real v13 = (v11 * v12);
                     const real v14 = in6[r * ld_in6 + c];
-                    const real v15 = (v13 * v14);
-                    const real v16 = in7[r * ld_in7 + c];
-                    const real v17 = (0x1p+0f - v16);
-                    const real v18 = (v16 * v17);
-                    const real v19 = (v15 * v18);
-                    out0[r * ld_out0 + c] = v19;
-                    const real v20 = in8[r * ld_in8 + c];
-                    const real v21 = (v13 * v20);
-                    const real v22 = in9[r * ld_in9 + c];
-                    const real v23 = (0x1p+0f - v22);
-                    const real v24 = (v22 * v23);
-                    const real v25 = (v21 * v24);
-                    out1[r * ld_out1 + c] = v25;
-                    const real v26 = (v13 * v22);
-                    out2[r * ld_out2 + c] = v26;
-                    const real v27 = (v13 * v16);
-                    const real v28 = (v14 * v14);
-                    const real v29 = (0x1p+0f - v28);
-                    const real v30 = (v27 * v29);
-                    out3[r * ld_out3 + c] = v30;
-                    const real v31 = (v6 * v9);
-                    const real v32 = (0x1p+0f - v7);
-                    const real v33 = (v7 * v32);
-                    const real v34 = (v31 * v33);
-                    out4[r * ld_out4 + c] = v34;
+                    const real v15 = (v14 * v14);
+                    const real v16 = (0x1p+0f - v15);
+                    const real v17 = (v13 * v16);
+                    out0[r * ld_out0 + c] = v17;
+                    const real v18 = (v11 * v14);
+                    const real v19 = (0x1p+0f - v12);
+                    const real v20 = (v12 * v19);
+                    const real v21 = (v18 * v20);
+                    out1[r * ld_out1 + c] = v21;
+                    const real v22 = in7[r * ld_in7 + c];
+                    const real v23 = (v11 * v22);
+                    const real v24 = in8[r * ld_in8 + c];
+                    const real v25 = (0x1p+0f - v24);
+                    const real v26 = (v24 * v25);
+                    const real v27 = (v23 * v26);
+                    out2[r * ld_out2 + c] = v27;
+                    const real v28 = (v11 * v24);
+                    out3[r * ld_out3 + c] = v28;
+                    const real v29 = (v3 * v6);
+                    const real v30 = (0x1p+0f - v4);
+                    const real v31 = (v4 * v30);
+                    const real v32 = (v29 * v31);
+                    out4[r * ld_out4 + c] = v32;
                 }
             }
         }
@@ -1666,58 +1665,56 @@ static void symrnn_k7a7bc1e380d53be0_rows(long r0, long rows, long cols, const r
             #pragma omp simd
             for (long c = 0; c < cols; ++c) {
                 const real v0 = in0[r * ld_in0 + c];
-                const real v1 = in1[r * ld_in1 + c];
-                const real v2 = (v0 * v1);
-                const real v3 = in2[r * ld_in2 + c];
-                const real v4 = (v3 * symrnn_dropout(0, 0u, 1073741824u, 0x1.555556p+0f));
-                const real v5 = in3[r * ld_in3 + c];
-                const real v6 = (v4 + v5);
-                const real v7 = in4[r * ld_in4 + c];
-                const real v8 = (v6 * v7);
-                const real v9 = in5[r * ld_in5 + c];
-                const real v10 = (v9 * v9);
-                const real v11 = (0x1p+0f - v10);
-                const real v12 = (v8 * v11);
-                const real v13 = (v2 + v12);
+                const real v1 = (v0 * symrnn_dropout(0, 0u, 1073741824u, 0x1.555556p+0f));
+                const real v2 = in1[r * ld_in1 + c];
+                const real v3 = (v1 + v2);
+                const real v4 = in2[r * ld_in2 + c];
+                const real v5 = (v3 * v4);
+                const real v6 = in3[r * ld_in3 + c];
+                const real v7 = (v6 * v6);
+                const real v8 = (0x1p+0f - v7);
+                const real v9 = (v5 * v8);
+                const real v10 = in4[r * ld_in4 + c];
+                const real v11 = (v10 + v9);
+                const real v12 = in5[r * ld_in5 + c];
+                const real v13 = (v11 * v12);
                 const real v14 = in6[r * ld_in6 + c];
-                const real v15 = (v13 * v14);
-                const real v16 = in7[r * ld_in7 + c];
-                const real v17 = (0x1p+0f - v16);
-                const real v18 = (v16 * v17);
-                const real v19 = (v15 * v18);
-                out0[r * ld_out0 + c] = v19;
-                const real v20 = in8[r * ld_in8 + c];
-                const real v21 = (v13 * v20);
-                const real v22 = in9[r * ld_in9 + c];
-                const real v23 = (0x1p+0f - v22);
-                const real v24 = (v22 * v23);
-                const real v25 = (v21 * v24);
-                out1[r * ld_out1 + c] = v25;
-                const real v26 = (v13 * v22);
-                out2[r * ld_out2 + c] = v26;
-                const real v27 = (v13 * v16);
-                const real v28 = (v14 * v14);
-                const real v29 = (0x1p+0f - v28);
-                const real v30 = (v27 * v29);
-                out3[r * ld_out3 + c] = v30;
-                const real v31 = (v6 * v9);
-                const real v32 = (0x1p+0f - v7);
-                const real v33 = (v7 * v32);
-                const real v34 = (v31 * v33);
-                out4[r * ld_out4 + c] = v34;
+                const real v15 = (v14 * v14);
+                const real v16 = (0x1p+0f - v15);
+                const real v17 = (v13 * v16);
+                out0[r * ld_out0 + c] = v17;
+                const real v18 = (v11 * v14);
+                const real v19 = (0x1p+0f - v12);
+                const real v20 = (v12 * v19);
+                const real v21 = (v18 * v20);
+                out1[r * ld_out1 + c] = v21;
+                const real v22 = in7[r * ld_in7 + c];
+                const real v23 = (v11 * v22);
+                const real v24 = in8[r * ld_in8 + c];
+                const real v25 = (0x1p+0f - v24);
+                const real v26 = (v24 * v25);
+                const real v27 = (v23 * v26);
+                out2[r * ld_out2 + c] = v27;
+                const real v28 = (v11 * v24);
+                out3[r * ld_out3 + c] = v28;
+                const real v29 = (v3 * v6);
+                const real v30 = (0x1p+0f - v4);
+                const real v31 = (v4 * v30);
+                const real v32 = (v29 * v31);
+                out4[r * ld_out4 + c] = v32;
             }
         }
     }
 }
 
-void symrnn_k7a7bc1e380d53be0(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
+void symrnn_kb7add0a9a35362b6(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
 {
-    symrnn_k7a7bc1e380d53be0_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, in8, ld_in8, in9, ld_in9, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, ctl, masks);
+    symrnn_kb7add0a9a35362b6_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, in8, ld_in8, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, ctl, masks);
 }
 
-void symrnn_k7a7bc1e380d53be0_task(const void* job, long task)
+void symrnn_kb7add0a9a35362b6_task(const void* job, long task)
 {
     const long* w = (const long*)job;
     const long r0 = task * w[2], r1 = r0 + w[2] < w[0] ? r0 + w[2] : w[0];
-    symrnn_k7a7bc1e380d53be0_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (const real*)(intptr_t)w[23], w[24], (real*)(intptr_t)w[25], w[26], (real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
+    symrnn_kb7add0a9a35362b6_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (real*)(intptr_t)w[23], w[24], (real*)(intptr_t)w[25], w[26], (real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
 }

@@ -63,6 +63,21 @@ def test_compare_command_prints_the_table(capsys):
     assert "launches / forward" in out and "max|diff| grad lstm_l0_i2h_weight" in out
 
 
+@pytest.mark.parametrize("flags, header, row", [
+    (["--varlen"], "lengths [", "max|diff| out lstm_l0_t2_valid_c_output"),
+    (["--proj-size", "3"], "proj_size 3", "max|diff| grad lstm_l0_h2r_weight"),
+    (["--cell-clip", "0.5"], "cell_clip 0.5", "max|diff| grad lstm_l0_h2h_weight"),
+    (["--weight-drop", "0.3"], "weight_drop [0.3]", "max|diff| grad lstm_l0_h2h_weight"),
+], ids=["varlen", "proj", "clip", "weight_drop"])
+def test_compare_runs_each_feature_of_issue_12(capsys, flags, header, row):
+    """Exit status 0: fused, unrolled and reference agree on the feature's model."""
+    code, out, err = _run(capsys, ["compare", "--hidden", "4", "-T", "3", "-N", "3", "-I", "3",
+                                   "--zoneout", "0", "--repeat", "1", *flags])
+    assert code == 0, err
+    first = out.splitlines()[0]
+    assert header in first and "reference" in out and row in out
+
+
 def test_console_entry_point_gives_no_traceback():
     proc = subprocess.run([sys.executable, "-m", "symrnn", "compare", "--dropout", "2"],
                           capture_output=True, text=True, timeout=120, check=False)

@@ -2,12 +2,15 @@
 `cell.unroll(..., valid_length=s)` against PyTorch's pack_padded_sequence(enforce_sorted=False)
 with copied weights (outputs with zeros past each length, final states, every gradient) on
 the reference, fused and unrolled CPU and cuda-sim; fusion, masks, bad lengths."""
+from collections import Counter
+
 import numpy as np
 import pytest
 
 import symrnn as sym
 from codegen.testing import load_sibling
 from runtime.errors import SymRNNError
+from runtime.program import unrolled_steps
 
 checks = load_sibling(__file__, "feature_checks.py")
 torch = pytest.importorskip("torch")
@@ -166,6 +169,27 @@ def test_fused_two_layer_varlen_lstm_has_one_kernel_per_layer_per_step():
                                       lengths=(N,)).program
         assert programs[steps].stats["launches_forward"] == 2 * steps
     assert set(programs[5].kernels) == set(programs[9].kernels)  # code does not grow with T
+
+
+def _forward_step_kernel(lengths) -> tuple:
+    """(inputs, outputs) of the kernel of most steps of a fused 1-layer LSTM's forward."""
+    rnn = sym.RNNFactory([H], I, name="m")
+    out = rnn.step(sym.Variable("data"), seq_len=6, ret_typ="out", sequence_length=lengths)[-1]
+    shapes = {"data": (6, N, I)} | ({} if lengths is None else {"lengths": (N,)})
+    program = checks.bind(out, "fused", **shapes).program
+    launches = Counter(s.attrs["kernel"] for s in unrolled_steps(program.steps)
+                       if s.kind == "kernel" and s.phase == "forward")
+    kernel = program.kernels[launches.most_common(1)[0][0]]
+    return kernel.n_in, kernel.n_out
+
+
+def test_varlen_step_kernel_reads_one_lengths_block_and_writes_the_output_beside_the_states():
+    """`h` and `c` share one lengths block, and each state's select runs in the kernel that
+    computes the state: beside the full-length step, one more block read (the lengths) and
+    `h_prev` (kept where a sample has ended), and one more written (the zeroed output)."""
+    plain_in, plain_out = _forward_step_kernel(None)
+    lengths = sym.Variable("lengths", dtype="int32")
+    assert _forward_step_kernel(lengths) == (plain_in + 2, plain_out + 1)
 
 
 def test_export_then_load(tmp_path):
