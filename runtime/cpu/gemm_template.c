@@ -3,6 +3,12 @@ typedef real vec_SUF __attribute__((vector_size(VB)));
 typedef real uvec_SUF __attribute__((vector_size(VB), aligned(sizeof(real))));
 enum { VL_SUF = VB / sizeof(real), NR_SUF = NV * VB / sizeof(real) };
 
+/* The pool's parallel_for (set once, when the library is loaded). */
+void symrnn_use_pool_SUF(parallel_fn fn)
+{
+    parallel_for = fn;
+}
+
 /* Columns of a panel: packed operands are sized by it. */
 long symrnn_panel_width_SUF(void)
 {

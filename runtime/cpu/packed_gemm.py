@@ -44,11 +44,12 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import threading
 from functools import partial
 
 import numpy as np
 
-from runtime.cpu.gemm_source import KC, MC, VECTOR_BYTES, c_source
+from runtime.cpu.gemm_source import C_TYPE, KC, MC, VECTOR_BYTES, pool_source, typed_source
 from runtime.program import Step, View
 
 SUFFIX = {"float32": "f32", "float64": "f64"}
@@ -57,22 +58,66 @@ _LONG, _PTR, _INT = ctypes.c_long, ctypes.c_void_p, ctypes.c_int
 
 
 @functools.cache
-def library(extra_flags: tuple = ()) -> ctypes.CDLL:
+def library(extra_flags: tuple = ()) -> "Library":
     """The compiled helpers, argtypes set (`extra_flags`: for the tests of other ISAs)."""
-    from runtime.compile_cache import load_library, toolchain
+    return Library(extra_flags)
 
-    lib = load_library(c_source(), "the packed-weight GEMM",
-                       flags=toolchain().flags + ("-pthread", *extra_flags))
-    _declare(lib, "symrnn_parallel", [_PTR, _PTR, _LONG, _PTR])
-    for s in SUFFIX.values():
-        getattr(lib, f"symrnn_panel_width_{s}").argtypes = []
-        getattr(lib, f"symrnn_panel_width_{s}").restype = _LONG
-        _declare(lib, f"symrnn_pack_{s}", [_LONG, _LONG, _PTR, _LONG, _INT, _PTR, _PTR])
-        _declare(lib, f"symrnn_gemm_{s}",
+
+class Library:
+    """The pool's library and each C type's GEMMs (runtime.cpu.gemm_source) as one namespace:
+    `library().symrnn_parallel`, `library().symrnn_gemm_f32`. A type's library is compiled
+    (or loaded from the cache) when one of its functions is first asked for; `prepare`
+    starts that in the background."""
+
+    def __init__(self, extra_flags: tuple):
+        from runtime.compile_cache import toolchain
+
+        self._flags = toolchain().flags + ("-pthread", *extra_flags)
+        self._locks = {w: threading.Lock() for w in ("pool", *C_TYPE)}
+        self._parts: dict = {}
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        suffix = name.rsplit("_", 1)[-1]
+        fn = getattr(self.part(suffix if suffix in C_TYPE else "pool"), name)
+        setattr(self, name, fn)  # the same function object every time (tests compare them)
+        return fn
+
+    def part(self, which: str) -> ctypes.CDLL:
+        """The pool's library ('pool'), or the GEMMs of C type `which` ('f32', 'f64')."""
+        with self._locks[which]:
+            if which not in self._parts:
+                self._parts[which] = self._load(which)
+            return self._parts[which]
+
+    def prepare(self, suffixes) -> threading.Thread:
+        """Starts loading the pool and the libraries of `suffixes` in a thread of its own."""
+        wanted = ["pool", *suffixes]
+        thread = threading.Thread(target=lambda: [self.part(w) for w in wanted], daemon=True,
+                                  name="symrnn-gemm-build")
+        thread.start()
+        return thread
+
+    def _load(self, which: str) -> ctypes.CDLL:
+        from runtime.compile_cache import load_library
+
+        if which == "pool":
+            lib = load_library(pool_source(), "the GEMMs' thread pool", flags=self._flags)
+            _declare(lib, "symrnn_parallel", [_PTR, _PTR, _LONG, _PTR])
+            return lib
+        pool = self.part("pool")
+        lib = load_library(typed_source(which), f"the packed-weight GEMM ({which})",
+                           flags=self._flags)
+        getattr(lib, f"symrnn_use_pool_{which}")(ctypes.cast(pool.symrnn_parallel_for, _PTR))
+        width = getattr(lib, f"symrnn_panel_width_{which}")
+        width.argtypes, width.restype = [], _LONG
+        _declare(lib, f"symrnn_pack_{which}", [_LONG, _LONG, _PTR, _LONG, _INT, _PTR, _PTR])
+        _declare(lib, f"symrnn_gemm_{which}",
                  [_LONG, _LONG, _LONG, _PTR, _LONG, _PTR, _PTR, _LONG, _INT, _PTR])
-        _declare(lib, f"symrnn_big_{s}", [_INT, _INT, _LONG, _LONG, _LONG, _PTR, _LONG, _PTR,
-                                          _LONG, _PTR, _LONG, _INT, _PTR, _PTR])
-    return lib
+        _declare(lib, f"symrnn_big_{which}", [_INT, _INT, _LONG, _LONG, _LONG, _PTR, _LONG, _PTR,
+                                              _LONG, _PTR, _LONG, _INT, _PTR, _PTR])
+        return lib
 
 
 def _declare(lib, name: str, argtypes: list) -> None:
