@@ -145,12 +145,14 @@ class Sampled:
             self.graphs[t] = small, graph
         return self.graphs[t]
 
-    def program(self, options: CompileOptions):
-        """The Program at T, or None where the short ones do not extend."""
+    def program(self, options: CompileOptions, seen=None):
+        """The Program at T, or None where the short ones do not extend. `seen(program)`,
+        if given, gets each short program as it is compiled (symrnn.compiled starts
+        compiling the kernels from the first)."""
         options = replace(options, strided_layout=True)
         for period in PERIODS:
             try:
-                programs = [(t, compile(self._small(t)[1], options))
+                programs = [(t, _seen(compile(self._small(t)[1], options), seen))
                             for t in sample_lengths(self.length, period)]
             except SymRNNError:
                 return None
@@ -158,6 +160,12 @@ class Sampled:
             if found is not None:
                 return found
         return None
+
+
+def _seen(program, seen):
+    if seen is not None:
+        seen(program)
+    return program
 
 
 def _scaled(shape, length: int, t: int):

@@ -30,6 +30,7 @@ rows over the same pool (`NAME_task`).
 from __future__ import annotations
 
 import ctypes
+import threading
 from functools import partial
 
 import numpy as np
@@ -38,7 +39,7 @@ from runtime import assemble
 from runtime.cpu import gemm, gemv, loop, packed_gemm
 from runtime.cpu.blas import one_pool
 from runtime.cpu.packed_gemm import aligned, in_order, transposed
-from runtime.layout import PHASES, ProgramLayout, initial_contents
+from runtime.layout import PHASES, ProgramLayout, body_kernels, initial_contents
 from runtime.program import Program, Step, View
 
 PARALLEL_KERNEL = 1 << 13  # elements; a smaller kernel runs on the calling thread alone
@@ -272,6 +273,35 @@ class CpuEngine:
             if size:
                 sizes[dtype] = max(sizes.get(dtype, 0), size)
         return {d: aligned(n, d) for d, n in sizes.items()}
+
+
+def prepare(dtypes=(), program: Program | None = None) -> list:
+    """Starts building, each in a thread of its own, what a CpuEngine loads at construction:
+    the GEMM libraries for `dtypes` (runtime.cpu.packed_gemm) and the kernels that `program`
+    launches, as the engine will ask for them (the same bundles: runtime.compile_cache), while
+    the caller compiles. Returns the threads; a failure is left for the engine to report."""
+    from runtime.compile_cache import load_kernels
+
+    suffixes = [packed_gemm.SUFFIX[d] for d in dtypes if d in packed_gemm.SUFFIX]
+    jobs = [partial(_prepare_gemms, suffixes)] if suffixes else []
+    names = body_kernels(program.steps) if program is not None else []
+    if names:
+        jobs.append(partial(load_kernels, [program.kernels[n] for n in names]))
+    threads = [threading.Thread(target=_quietly, args=(job,), daemon=True) for job in jobs]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def _prepare_gemms(suffixes: list) -> None:
+    packed_gemm.library().prepare(suffixes)
+
+
+def _quietly(job) -> None:
+    try:
+        job()
+    except Exception:  # noqa: BLE001 (the engine builds it again and raises)
+        pass
 
 
 def _address(x: np.ndarray) -> int:

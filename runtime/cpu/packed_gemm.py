@@ -43,7 +43,6 @@ written between its first and last use, and whose left operand is not transposed
 from __future__ import annotations
 
 import ctypes
-import functools
 import threading
 from functools import partial
 
@@ -57,17 +56,24 @@ A_BLOCK = MC * KC  # big_call's block of a transposed A: the packed B after it s
 _LONG, _PTR, _INT = ctypes.c_long, ctypes.c_void_p, ctypes.c_int
 
 
-@functools.cache
+_libraries: dict = {}
+_libraries_lock = threading.Lock()
+
+
 def library(extra_flags: tuple = ()) -> "Library":
-    """The compiled helpers, argtypes set (`extra_flags`: for the tests of other ISAs)."""
-    return Library(extra_flags)
+    """The compiled helpers, argtypes set (`extra_flags`: for the tests of other ISAs); one
+    per process and flags, whichever thread asks first (runtime.cpu.engine.prepare's)."""
+    with _libraries_lock:
+        if extra_flags not in _libraries:
+            _libraries[extra_flags] = Library(tuple(extra_flags))
+        return _libraries[extra_flags]
 
 
 class Library:
     """The pool's library and each C type's GEMMs (runtime.cpu.gemm_source) as one namespace:
     `library().symrnn_parallel`, `library().symrnn_gemm_f32`. A type's library is compiled
-    (or loaded from the cache) when one of its functions is first asked for; `prepare`
-    starts that in the background."""
+    (or loaded from the cache) when one of its functions is first asked for, or by
+    `prepare`."""
 
     def __init__(self, extra_flags: tuple):
         from runtime.compile_cache import toolchain
@@ -91,13 +97,11 @@ class Library:
                 self._parts[which] = self._load(which)
             return self._parts[which]
 
-    def prepare(self, suffixes) -> threading.Thread:
-        """Starts loading the pool and the libraries of `suffixes` in a thread of its own."""
-        wanted = ["pool", *suffixes]
-        thread = threading.Thread(target=lambda: [self.part(w) for w in wanted], daemon=True,
-                                  name="symrnn-gemm-build")
-        thread.start()
-        return thread
+    def prepare(self, suffixes) -> None:
+        """Loads the pool and the libraries of `suffixes` (runtime.cpu.engine.prepare runs
+        this in a thread while the program compiles)."""
+        for which in ["pool", *suffixes]:
+            self.part(which)
 
     def _load(self, which: str) -> ctypes.CDLL:
         from runtime.compile_cache import load_library
