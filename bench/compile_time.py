@@ -12,8 +12,9 @@ the minimum is the least noisy statistic.
 With `--sweep`: for each T (default 100, 1000, 5000, 100000), one fresh process per bind,
 each with an empty kernel cache (a temporary SYMRNN_CACHE_DIR, so the C compiler runs), then
 a second process on that warm cache (the kernels do not depend on T; the passes do):
-building the symbol, `simple_bind` (fresh and warm; and the warm bind's CPU seconds, which
-the other jobs on a shared machine disturb less than its wall time), the peak of Python's allocations during
+building the symbol, `simple_bind` (fresh, with its CPU seconds in this process and in the C
+compiler's; warm, with its CPU seconds: the other jobs on a shared machine disturb CPU time less
+than wall time), the peak of Python's allocations during
 the bind (tracemalloc, numpy's included) less the arena and the executor's argument and
 gradient arrays ("other"), the arena, those arrays (the data and its gradient are T long),
 the peak resident set (ru_maxrss, which counts only the pages touched), the Program's
@@ -53,9 +54,9 @@ def measure(seq_len: int, batch: int, hidden: int) -> dict:
     tracemalloc.start()
     start = time.perf_counter()
     loss = lstm_loss(seq_len, hidden)
-    built, cpu = time.perf_counter(), time.process_time()
+    built, cpu, cc = time.perf_counter(), time.process_time(), _children_cpu()
     ex = loss.simple_bind(data=(seq_len, batch, hidden))
-    bound, cpu = time.perf_counter(), time.process_time() - cpu
+    bound, cpu, cc = time.perf_counter(), time.process_time() - cpu, _children_cpu() - cc
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     program = ex.engine.program
@@ -63,11 +64,18 @@ def measure(seq_len: int, batch: int, hidden: int) -> dict:
                 for b in program.buffers.values() if b.kind == "arena")
     arrays = sum(a.nbytes for d in (ex.arg_dict, ex.grad_dict) for a in d.values())
     return {"T": seq_len, "symbol_s": built - start, "bind_s": bound - built, "bind_cpu_s": cpu,
+            "compiler_cpu_s": cc,
             "alloc_peak_less_arena_mib": (peak - arena - arrays) / 2**20,
             "arena_mib": arena / 2**20, "args_grads_mib": arrays / 2**20,
             "extrapolated_from": program.stats.get("extrapolated_from"),
             "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "steps": len(program.steps), "loops": sum(s.kind == "loop" for s in program.steps)}
+
+
+def _children_cpu() -> float:
+    """CPU seconds of the finished child processes (the C compiler's runs)."""
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
 
 
 def child(seq_len: int, args, cache: str) -> dict:
@@ -86,7 +94,8 @@ def child(seq_len: int, args, cache: str) -> dict:
 
 def sweep(args) -> None:
     print(f"2-layer LSTM training program, N={args.batch}, I=H={args.hidden}")
-    print(f"{'T':>7} {'symbol s':>9} {'bind s':>8} {'warm s':>8} {'warm cpu s':>10} "
+    print(f"{'T':>7} {'symbol s':>9} {'bind s':>8} {'cpu s':>6} {'cc cpu s':>8} {'warm s':>8} "
+          f"{'warm cpu s':>10} "
           f"{'other MiB':>10} "
           f"{'arena MiB':>10} {'args MiB':>9} {'maxrss MiB':>11} {'steps':>6} {'loops':>6} "
           f"sampled")
@@ -100,6 +109,7 @@ def sweep(args) -> None:
             print(f"{seq_len:>7} {json.dumps(fresh)}")
             continue
         print(f"{seq_len:>7} {fresh['symbol_s']:>9.2f} {fresh['bind_s']:>8.2f} "
+              f"{fresh['bind_cpu_s']:>6.2f} {fresh['compiler_cpu_s']:>8.2f} "
               f"{warm.get('bind_s', float('nan')):>8.2f} "
               f"{warm.get('bind_cpu_s', float('nan')):>10.2f} "
               f"{fresh['alloc_peak_less_arena_mib']:>10.1f} {fresh['arena_mib']:>10.1f} "

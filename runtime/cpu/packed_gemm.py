@@ -22,8 +22,11 @@ The blocked GEMM (`big_call`) runs blocks of MC rows of `A` by KC of `K`, each b
 the pool: the per-step product again, with `A`'s block kept in cache. It packs KC rows of `B`
 at a time into a scratch of the engine's (packing all of `B` first ran no faster, and a
 weight gradient's `B` is 13 MB), and a transposed `A` (a weight gradient's `dG^T`) has its
-block packed into rows of MR (runtime.cpu.gemm_source's rows of C per micro-kernel call), at
-the front of the same scratch: read in place, one cache line per k and MR rows, it ran at half the speed.
+block copied row-major at the front of the same scratch: read in place, one cache line per k
+and MR rows, it ran at half the speed. (It was packed into rows of MR, read by a micro-kernel of
+its own; copied row-major, the one micro-kernel of the other products serves it, which halves
+the library's compile time: in one process, interleaved, at load 10 on 2 cores, the weight
+gradient below ran at 9.0 GFLOP/s median against 8.8.)
 Two threads, float32, interleaved with numpy's cblas split into single-threaded calls over the
 same threads (what ran these products before):
 (6400x512)·(512x2048) at 143-156 GFLOP/s against 121-128, (6400x2048)·(2048x512) at 139-154
