@@ -59,9 +59,14 @@ class CpuEngine:
         self.arg_specs, self.out_specs = self.layout.arg_specs, self.layout.out_specs
         self.wrt = self.layout.wrt
         self._ctl = np.zeros(2, np.uint64)  # [seed, is_train], read by every kernel
-        self._flat = {b.name: initial_contents(b.size, b.dtype)
-                      for b in program.buffers.values()}
         self._given = dict.fromkeys(self.layout.arg_of)  # the caller's array per arg buffer
+        # An argument buffer gets the caller's array at the first call, and the steps that
+        # touch it are built then: a zeroed array of its own (T long for the data) would only
+        # stand in until that call (one is made where an output or gradient views it).
+        viewed = {v.buffer for _, v in program.outputs} | \
+            {v.buffer for v in program.grads.values()} | {b for _, b, _ in self.layout.head_grads}
+        self._flat = {b.name: initial_contents(b.size, b.dtype) for b in program.buffers.values()
+                      if b.name not in self._given or b.name in viewed}
         self._staging: dict = {}
         self._steps = self.layout.steps
         self._users = self.layout.users()
@@ -71,7 +76,11 @@ class CpuEngine:
         self._pack_plan = self._packing_plan()
         self._packed: dict = {}  # group -> the implementation's packed operand
         self._big_scratch = self._packing_scratch()
-        self._calls = [self._build(i) for i in range(len(self._steps))]
+        waiting = set().union(*(self._users.get(n, ()) for n in self._given
+                                if n not in self._flat))
+        for i in waiting:
+            self._check(self._steps[i])
+        self._calls = [None if i in waiting else self._build(i) for i in range(len(self._steps))]
         self._backward_hooks: dict = {}
         self._refresh()
         self._head_grads = [(i, self._flat[b][:int(np.prod(shape, dtype=np.int64))]
@@ -100,6 +109,8 @@ class CpuEngine:
         self._refresh()
 
     def _run(self, phase: str) -> None:
+        if None in self._calls:  # run before any argument was bound: on zeros, as it was
+            self._bind_placeholders()
         if not self._gemms.own_pool:
             for call in self._phase_calls[phase]:
                 call()
@@ -117,6 +128,14 @@ class CpuEngine:
                 self._calls[i] = self._build(i)
             self._refresh()
 
+    def _bind_placeholders(self) -> None:
+        for name in self._given:
+            if name not in self._flat:
+                buf = self.program.buffers[name]
+                self._flat[name] = initial_contents(buf.size, buf.dtype)
+        self._calls = [self._build(i) if c is None else c for i, c in enumerate(self._calls)]
+        self._refresh()
+
     def _bind_arg(self, name: str, args: dict) -> bool:
         """Binds buffer `name` to its argument's array (or a staged copy of it); True if its
         data pointer moved."""
@@ -130,7 +149,7 @@ class CpuEngine:
             np.copyto(self._staging[name], value.reshape(-1), casting="unsafe")
             value, self._given[name] = self._staging[name], None  # copy again next call
         flat = value.reshape(-1)
-        moved = _address(flat) != _address(self._flat[name])
+        moved = name not in self._flat or _address(flat) != _address(self._flat[name])
         self._flat[name] = flat
         return moved
 
@@ -170,6 +189,14 @@ class CpuEngine:
                 body, self._pack_plan.get((index, k, j)) or
                 (self._pack_plan.get((index, 1, j)) if k > 1 else None)))
         return self._build_step(step, self._pack_plan.get(index))
+
+    def _check(self, step: Step) -> None:
+        """What building `step` checks, for a step built later (runtime.layout's checks)."""
+        check = {"gemm": self.layout.gemm, "kernel": self.layout.launch, "op": self.layout.op}
+        for b in (step.body if step.kind == "loop" else [step]):
+            if b.kind not in check:
+                raise ValueError(f"program: step {b.name!r} has unknown kind {b.kind!r}")
+            check[b.kind](b)
 
     def _build_step(self, step: Step, packing):
         if packing is not None:
