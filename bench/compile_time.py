@@ -15,7 +15,8 @@ a second process on that warm cache (the kernels do not depend on T; the passes 
 building the symbol, `simple_bind` (fresh, with its CPU seconds in this process and in the C
 compiler's; warm, with its CPU seconds: the other jobs on a shared machine disturb CPU time less
 than wall time), the peak of Python's allocations during
-the bind (tracemalloc, numpy's included) less the arena and the executor's argument and
+the bind (tracemalloc, numpy's included, in a third process on the warm cache, as tracemalloc
+slows the bind down) less the arena and the executor's argument and
 gradient arrays ("other"), the arena, those arrays (the data and its gradient are T long),
 the peak resident set (ru_maxrss, which counts only the pages touched), the Program's
 top-level steps and loops, and the lengths it was extrapolated from (symrnn.lengths).
@@ -35,6 +36,7 @@ import tracemalloc
 import symrnn as sym
 
 LENGTHS = (100, 1000, 5000, 100000)
+MEMORY = ("alloc_peak_less_arena_mib", "maxrss_mib")  # from a third process, under tracemalloc
 
 
 def lstm_loss(seq_len: int, hidden: int):
@@ -49,15 +51,17 @@ def bind_once(loss, seq_len=100, batch=64, hidden=512) -> tuple[float, dict]:
     return time.perf_counter() - start, ex.engine.program.stats["compile_seconds"]
 
 
-def measure(seq_len: int, batch: int, hidden: int) -> dict:
-    """One bind in this process: what `--sweep` prints for one length."""
-    tracemalloc.start()
+def measure(seq_len: int, batch: int, hidden: int, memory: bool = False) -> dict:
+    """One bind in this process: what `--sweep` prints for one length; with `memory`, under
+    tracemalloc (which makes Python's allocations, and so the bind, 2-3x slower)."""
+    if memory:
+        tracemalloc.start()
     start = time.perf_counter()
     loss = lstm_loss(seq_len, hidden)
     built, cpu, cc = time.perf_counter(), time.process_time(), _children_cpu()
     ex = loss.simple_bind(data=(seq_len, batch, hidden))
     bound, cpu, cc = time.perf_counter(), time.process_time() - cpu, _children_cpu() - cc
-    peak = tracemalloc.get_traced_memory()[1]
+    peak = tracemalloc.get_traced_memory()[1] if memory else 0
     tracemalloc.stop()
     program = ex.engine.program
     arena = sum(b.size * (4 if b.dtype == "float32" else 8)
@@ -78,10 +82,10 @@ def _children_cpu() -> float:
     return use.ru_utime + use.ru_stime
 
 
-def child(seq_len: int, args, cache: str) -> dict:
+def child(seq_len: int, args, cache: str, memory: bool = False) -> dict:
     env = {**os.environ, "SYMRNN_CACHE_DIR": cache}
     cmd = [sys.executable, __file__, "--one", str(seq_len), "--batch", str(args.batch),
-           "--hidden", str(args.hidden)]
+           "--hidden", str(args.hidden), *(["--memory"] if memory else [])]
     try:
         done = subprocess.run(cmd, env=env, capture_output=True, text=True,
                               timeout=args.timeout, check=False)
@@ -104,7 +108,10 @@ def sweep(args) -> None:
         with tempfile.TemporaryDirectory() as cache:
             fresh = child(seq_len, args, cache)
             warm = child(seq_len, args, cache) if "bind_s" in fresh else {}
-        rows.append({**fresh, "warm_bind_s": warm.get("bind_s")})
+            memory = child(seq_len, args, cache, memory=True) if "bind_s" in fresh else {}
+        fresh.update({k: memory.get(k, float("nan")) for k in MEMORY})
+        rows.append({**fresh, "warm_bind_s": warm.get("bind_s"),
+                     "warm_bind_cpu_s": warm.get("bind_cpu_s")})
         if "bind_s" not in fresh:
             print(f"{seq_len:>7} {json.dumps(fresh)}")
             continue
@@ -130,9 +137,10 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per bind")
     parser.add_argument("--json", help="also write the sweep's rows here")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a sweep's child
+    parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one is not None:
-        print(json.dumps(measure(args.one, args.batch, args.hidden)))
+        print(json.dumps(measure(args.one, args.batch, args.hidden, args.memory)))
         return
     if args.sweep:
         sweep(args)
