@@ -29,6 +29,7 @@ rows over the same pool (`NAME_task`).
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import threading
 from functools import partial
@@ -325,10 +326,9 @@ def _prepare_gemms(suffixes: list) -> None:
 
 
 def _quietly(job) -> None:
-    try:
+    """`job()`; an error is dropped here: the engine meets it again and raises it."""
+    with contextlib.suppress(Exception):
         job()
-    except Exception:  # noqa: BLE001 (the engine builds it again and raises)
-        pass
 
 
 def _address(x: np.ndarray) -> int:

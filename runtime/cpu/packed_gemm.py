@@ -63,7 +63,7 @@ _libraries: dict = {}
 _libraries_lock = threading.Lock()
 
 
-def library(extra_flags: tuple = ()) -> "Library":
+def library(extra_flags: tuple = ()) -> Library:
     """The compiled helpers, argtypes set (`extra_flags`: for the tests of other ISAs); one
     per process and flags, whichever thread asks first (runtime.cpu.engine.prepare's)."""
     with _libraries_lock:
