@@ -105,7 +105,9 @@ def test_cpu_engine_builds_each_loop_body_once(case):
 
     rolled = roll_program(compiled(case, 12))
     engine = CpuEngine(rolled)
-    loops = [c for c, s in zip(engine._calls, engine._steps) if s.kind == "loop"]
+    engine.forward({n: np.zeros(s, d) for n, (s, d) in engine.arg_specs.items()}, False, 0)
+    loops = [c for c, s in zip(engine._calls, engine._steps) if s.kind == "loop"]  # all built
+
     assert loops
     for call in loops:
         trips, runs = call.args
