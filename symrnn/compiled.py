@@ -157,6 +157,8 @@ def reshape(cache, backend, optimize, dtype, ex: Executor, shapes: dict) -> Exec
     base = {k: v for k, v in ex.bind_shapes.items()
             if k in names and k not in states and k not in shapes}
     reqs = {n: ex.grad_req.get(n, "null") for n in names}
+    if len(set(reqs.values())) == 1:  # as a bind would give it: the same cache key for a
+        reqs = next(iter(reqs.values()))  # long sequence, whose requests stay as given
     new = simple_bind(symbol, backend, reqs, optimize, dtype, ex.seed, {**base, **shapes},
                       where="reshape", cache=cache)
     new.input_names = ex.input_names
