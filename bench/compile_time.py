@@ -13,9 +13,11 @@ the minimum is the least noisy statistic.
 With `--sweep`: for each T (default 100, 1000, 5000, 100000), one fresh process per bind,
 each with an empty kernel cache (a temporary SYMRNN_CACHE_DIR, so the C compiler runs), then
 a second process on that warm cache (the kernels do not depend on T; the passes do):
-building the symbol, `simple_bind` (fresh and warm; and the warm bind's CPU seconds, which
-the other jobs on a shared machine disturb less than its wall time), the peak of Python's allocations during
-the bind (tracemalloc, numpy's included) less the arena and the executor's argument and
+building the symbol, `simple_bind` (fresh, with its CPU seconds in this process and in the C
+compiler's; warm, with its CPU seconds: the other jobs on a shared machine disturb CPU time less
+than wall time), the peak of Python's allocations during
+the bind (tracemalloc, numpy's included, in a third process on the warm cache, as tracemalloc
+slows the bind down) less the arena and the executor's argument and
 gradient arrays ("other"), the arena, those arrays (the data and its gradient are T long),
 the peak resident set (ru_maxrss, which counts only the pages touched), the Program's
 top-level steps and loops, and the lengths it was extrapolated from (symrnn.lengths).
@@ -38,6 +40,7 @@ import tracemalloc
 import symrnn as sym
 
 LENGTHS = (100, 1000, 5000, 100000)
+MEMORY = ("alloc_peak_less_arena_mib", "maxrss_mib")  # from a third process, under tracemalloc
 
 
 def lstm_loss(seq_len: int, hidden: int, typ: str = "lstm", **stack):
@@ -65,21 +68,24 @@ def bind_once(loss, seq_len=100, batch=64, hidden=512) -> tuple[float, dict]:
     return time.perf_counter() - start, ex.engine.program.stats["compile_seconds"]
 
 
-def measure(seq_len: int, batch: int, hidden: int, stack: dict) -> dict:
-    """One bind in this process: what `--sweep` prints for one length."""
-    tracemalloc.start()
+def measure(seq_len: int, batch: int, hidden: int, stack: dict, memory: bool = False) -> dict:
+    """One bind in this process: what `--sweep` prints for one length; with `memory`, under
+    tracemalloc (which makes Python's allocations, and so the bind, 2-3x slower)."""
+    if memory:
+        tracemalloc.start()
     start = time.perf_counter()
     loss = lstm_loss(seq_len, hidden, **stack)
-    built, cpu = time.perf_counter(), time.process_time()
+    built, cpu, cc = time.perf_counter(), time.process_time(), _children_cpu()
     ex = loss.simple_bind(data=(seq_len, batch, hidden))
-    bound, cpu = time.perf_counter(), time.process_time() - cpu
-    peak = tracemalloc.get_traced_memory()[1]
+    bound, cpu, cc = time.perf_counter(), time.process_time() - cpu, _children_cpu() - cc
+    peak = tracemalloc.get_traced_memory()[1] if memory else 0
     tracemalloc.stop()
     program = ex.engine.program
     arena = sum(b.size * (4 if b.dtype == "float32" else 8)
                 for b in program.buffers.values() if b.kind == "arena")
     arrays = sum(a.nbytes for d in (ex.arg_dict, ex.grad_dict) for a in d.values())
     return {"T": seq_len, "symbol_s": built - start, "bind_s": bound - built, "bind_cpu_s": cpu,
+            "compiler_cpu_s": cc,
             "alloc_peak_less_arena_mib": (peak - arena - arrays) / 2**20,
             "arena_mib": arena / 2**20, "args_grads_mib": arrays / 2**20,
             "extrapolated_from": program.stats.get("extrapolated_from"),
@@ -87,10 +93,17 @@ def measure(seq_len: int, batch: int, hidden: int, stack: dict) -> dict:
             "steps": len(program.steps), "loops": sum(s.kind == "loop" for s in program.steps)}
 
 
-def child(seq_len: int, args, cache: str) -> dict:
+def _children_cpu() -> float:
+    """CPU seconds of the finished child processes (the C compiler's runs)."""
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
+def child(seq_len: int, args, cache: str, memory: bool = False) -> dict:
     env = {**os.environ, "SYMRNN_CACHE_DIR": cache}
     cmd = [sys.executable, __file__, "--one", str(seq_len), "--batch", str(args.batch),
-           "--hidden", str(args.hidden), *stack_flags(args)]
+           "--hidden", str(args.hidden), *stack_flags(args),
+           *(["--memory"] if memory else [])]
     try:
         done = subprocess.run(cmd, env=env, capture_output=True, text=True,
                               timeout=args.timeout, check=False)
@@ -105,7 +118,8 @@ def sweep(args) -> None:
     print(f"2-layer {args.typ} training program, N={args.batch}, I=H={args.hidden}, "
           f"dropout={args.dropout}, zoneout={args.zoneout}, "
           f"bidirectional={args.bidirectional}")
-    print(f"{'T':>7} {'symbol s':>9} {'bind s':>8} {'warm s':>8} {'warm cpu s':>10} "
+    print(f"{'T':>7} {'symbol s':>9} {'bind s':>8} {'cpu s':>6} {'cc cpu s':>8} {'warm s':>8} "
+          f"{'warm cpu s':>10} "
           f"{'other MiB':>10} "
           f"{'arena MiB':>10} {'args MiB':>9} {'maxrss MiB':>11} {'steps':>6} {'loops':>6} "
           f"sampled")
@@ -116,11 +130,15 @@ def sweep(args) -> None:
             cache = shared.name if shared else own  # --warm: one cache for every length
             fresh = child(seq_len, args, cache)
             warm = child(seq_len, args, cache) if "bind_s" in fresh else {}
-        rows.append({**fresh, "warm_bind_s": warm.get("bind_s")})
+            memory = child(seq_len, args, cache, memory=True) if "bind_s" in fresh else {}
+        fresh.update({k: memory.get(k, float("nan")) for k in MEMORY})
+        rows.append({**fresh, "warm_bind_s": warm.get("bind_s"),
+                     "warm_bind_cpu_s": warm.get("bind_cpu_s")})
         if "bind_s" not in fresh:
             print(f"{seq_len:>7} {json.dumps(fresh)}")
             continue
         print(f"{seq_len:>7} {fresh['symbol_s']:>9.2f} {fresh['bind_s']:>8.2f} "
+              f"{fresh['bind_cpu_s']:>6.2f} {fresh['compiler_cpu_s']:>8.2f} "
               f"{warm.get('bind_s', float('nan')):>8.2f} "
               f"{warm.get('bind_cpu_s', float('nan')):>10.2f} "
               f"{fresh['alloc_peak_less_arena_mib']:>10.1f} {fresh['arena_mib']:>10.1f} "
@@ -148,9 +166,11 @@ def main() -> None:
                         help="one kernel cache for the whole sweep: past the first length, "
                              "the fresh bind finds the kernels compiled")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a sweep's child
+    parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one is not None:
-        print(json.dumps(measure(args.one, args.batch, args.hidden, stack_options(args))))
+        print(json.dumps(measure(args.one, args.batch, args.hidden, stack_options(args),
+                                 args.memory)))
         return
     if args.sweep:
         sweep(args)

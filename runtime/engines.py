@@ -34,6 +34,17 @@ def engine_class(backend: str, where: str = "bind"):
                                  f"which is not installed") from None
 
 
+def prepare(backend: str, dtypes=(), program=None) -> list:
+    """Starts building in the background what `backend`'s engine will load for programs of
+    `dtypes` and for `program`'s kernels (the CPU's GEMM libraries and C kernels), so that
+    the compiler's passes and the C compiler run at once; the threads (none but for 'cpu')."""
+    if backend != "cpu":
+        return []
+    from runtime.cpu.engine import prepare as prepare_cpu
+
+    return prepare_cpu(dtypes, program)
+
+
 def make_engine(backend: str, train, infer=None, where: str = "bind", **options):
     """An engine running Program `train`; with `infer` (a Program, or a function making one,
     called on first use), a DualEngine that runs it for `forward(is_train=False)`.

@@ -93,8 +93,7 @@ class ProgramLayout:
 
     def kernel_names(self, steps: list | None = None) -> list:
         """The kernels the steps launch (loop bodies included), sorted."""
-        steps = body_steps(self.steps if steps is None else steps)
-        return sorted({s.attrs["kernel"] for s in steps if s.kind == "kernel"})
+        return body_kernels(self.steps if steps is None else steps)
 
     def mask_ids(self) -> list:
         """Every launch's mask ids (a loop body's at iteration 0), sorted, with (0,) (a launch
@@ -224,6 +223,11 @@ class ProgramLayout:
             self.check_view(v)
         attrs = {k: v for k, v in step.attrs.items() if k != "op"}
         return OpCall(name, LIBOPS[name], attrs, list(step.inputs), step.outputs[0])
+
+
+def body_kernels(steps: list) -> list:
+    """The kernels that `steps` launch (loop bodies included), sorted."""
+    return sorted({s.attrs["kernel"] for s in body_steps(steps) if s.kind == "kernel"})
 
 
 def body_steps(steps: list) -> list:

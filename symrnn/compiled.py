@@ -11,7 +11,7 @@ from functools import partial
 
 import codegen
 from codegen.reference import ReferenceEngine
-from runtime.engines import make_engine
+from runtime.engines import make_engine, prepare
 from runtime.errors import BindError, SymRNNError, fmt_shape
 from runtime.executor import Executor, normalize_grad_req
 from symrnn.lengths import Sampled, long_length, sample_lengths
@@ -43,9 +43,27 @@ class Compiled:
             from runtime.cuda.device import default_device
 
             default_device()  # fails fast, naming the missing piece, before compiling
-        if not (optimize and backend != "reference" and self._long(optimize)):
-            self._lower(symbol, optimize)
-            self.program(training=True)
+        self._building = prepare(backend, [dtype or "float32"])  # while the passes run
+        self._kernels_started = False
+        try:
+            if not (optimize and backend != "reference" and self._long(optimize)):
+                self._lower(symbol, optimize)
+                self.program(training=True)
+        except BaseException:
+            self._built()
+            raise
+
+    def _built(self) -> None:
+        """Waits for what `prepare` started (no thread outlives the bind, to a fork)."""
+        for thread in self._building:
+            thread.join()
+        self._building = []
+
+    def _first_program(self, program) -> None:
+        """The first short program of a long sequence: its kernels start compiling."""
+        if not self._kernels_started:
+            self._kernels_started = True
+            self._building += prepare(self.backend, (), program)
 
     def _lower(self, symbol, optimize) -> None:
         """The graph at the bound length (compiled on demand), and what gets gradients."""
@@ -82,7 +100,7 @@ class Compiled:
                     and codegen.node(graph, a).dtype in DTYPES]
         self.reqs = {a: (r if a in self.wrt else "null") for a, r in reqs.items()}
         self.options, self.graph, self._sampled = self._options(optimize), None, sampled
-        train = sampled.program(self.options)
+        train = sampled.program(self.options, self._first_program)
         if train is None:
             return False
         self._programs[True] = train
@@ -114,7 +132,10 @@ class Compiled:
         if self.backend == "reference":
             return ReferenceEngine(self.program(True), self.output_names)
         infer = partial(self.program, False) if self.wrt else None  # compiled on first use
-        return make_engine(self.backend, self.program(True), infer)
+        try:
+            return make_engine(self.backend, self.program(True), infer)
+        finally:
+            self._built()
 
 
 def reshape(cache, backend, optimize, dtype, ex: Executor, shapes: dict) -> Executor:
@@ -136,6 +157,8 @@ def reshape(cache, backend, optimize, dtype, ex: Executor, shapes: dict) -> Exec
     base = {k: v for k, v in ex.bind_shapes.items()
             if k in names and k not in states and k not in shapes}
     reqs = {n: ex.grad_req.get(n, "null") for n in names}
+    if len(set(reqs.values())) == 1:  # as a bind would give it: the same cache key for a
+        reqs = next(iter(reqs.values()))  # long sequence, whose requests stay as given
     new = simple_bind(symbol, backend, reqs, optimize, dtype, ex.seed, {**base, **shapes},
                       where="reshape", cache=cache)
     new.input_names = ex.input_names

@@ -147,12 +147,14 @@ class Sampled:
             self.graphs[t] = small, graph
         return self.graphs[t]
 
-    def program(self, options: CompileOptions):
-        """The Program at T, or None where the short ones do not extend."""
+    def program(self, options: CompileOptions, seen=None):
+        """The Program at T, or None where the short ones do not extend. `seen(program)`,
+        if given, gets each short program as it is compiled (symrnn.compiled starts
+        compiling the kernels from the first)."""
         options = replace(options, strided_layout=True)
         for period in PERIODS:
             try:
-                programs = [(t, self._compile(t, options))
+                programs = [(t, _seen(self._compile(t, options), seen))
                             for t in sample_lengths(self.length, period)]
             except SymRNNError:
                 return None
@@ -166,6 +168,12 @@ class Sampled:
         them (a head may name its step, `rnn_l0_t11_h`: extrapolated along with the rest)."""
         small, graph = self._small(t)
         return compile(graph, replace(options, output_names=tuple(small.list_outputs())))
+
+
+def _seen(program, seen):
+    if seen is not None:
+        seen(program)
+    return program
 
 
 def _scaled(shape, length: int, t: int):

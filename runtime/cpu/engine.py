@@ -29,7 +29,9 @@ rows over the same pool (`NAME_task`).
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import threading
 from functools import partial
 
 import numpy as np
@@ -38,7 +40,7 @@ from runtime import assemble
 from runtime.cpu import gemm, gemv, loop, loop_runner, packed_gemm
 from runtime.cpu.blas import one_pool
 from runtime.cpu.packed_gemm import aligned, in_order, transposed
-from runtime.layout import PHASES, ProgramLayout, initial_contents
+from runtime.layout import PHASES, ProgramLayout, body_kernels, initial_contents
 from runtime.program import Program, Step, View
 
 PARALLEL_KERNEL = 1 << 13  # elements; a smaller kernel runs on the calling thread alone
@@ -58,9 +60,14 @@ class CpuEngine:
         self.arg_specs, self.out_specs = self.layout.arg_specs, self.layout.out_specs
         self.wrt = self.layout.wrt
         self._ctl = np.zeros(2, np.uint64)  # [seed, is_train], read by every kernel
-        self._flat = {b.name: initial_contents(b.size, b.dtype)
-                      for b in program.buffers.values()}
         self._given = dict.fromkeys(self.layout.arg_of)  # the caller's array per arg buffer
+        # An argument buffer gets the caller's array at the first call, and the steps that
+        # touch it are built then: a zeroed array of its own (T long for the data) would only
+        # stand in until that call (one is made where an output or gradient views it).
+        viewed = {v.buffer for _, v in program.outputs} | \
+            {v.buffer for v in program.grads.values()} | {b for _, b, _ in self.layout.head_grads}
+        self._flat = {b.name: initial_contents(b.size, b.dtype) for b in program.buffers.values()
+                      if b.name not in self._given or b.name in viewed}
         self._staging: dict = {}
         self._steps = self.layout.steps
         self._users = self.layout.users()
@@ -70,7 +77,11 @@ class CpuEngine:
         self._pack_plan = self._packing_plan()
         self._packed: dict = {}  # group -> the implementation's packed operand
         self._big_scratch = self._packing_scratch()
-        self._calls = [self._build(i) for i in range(len(self._steps))]
+        waiting = set().union(*(self._users.get(n, ()) for n in self._given
+                                if n not in self._flat))
+        for i in waiting:
+            self._check(self._steps[i])
+        self._calls = [None if i in waiting else self._build(i) for i in range(len(self._steps))]
         self._backward_hooks: dict = {}
         self._refresh()
         self._head_grads = [(i, self._flat[b][:int(np.prod(shape, dtype=np.int64))]
@@ -99,6 +110,8 @@ class CpuEngine:
         self._refresh()
 
     def _run(self, phase: str) -> None:
+        if None in self._calls:  # run before any argument was bound: on zeros, as it was
+            self._bind_placeholders()
         if not self._gemms.own_pool:
             for call in self._phase_calls[phase]:
                 call()
@@ -116,6 +129,14 @@ class CpuEngine:
                 self._calls[i] = self._build(i)
             self._refresh()
 
+    def _bind_placeholders(self) -> None:
+        for name in self._given:
+            if name not in self._flat:
+                buf = self.program.buffers[name]
+                self._flat[name] = initial_contents(buf.size, buf.dtype)
+        self._calls = [self._build(i) if c is None else c for i, c in enumerate(self._calls)]
+        self._refresh()
+
     def _bind_arg(self, name: str, args: dict) -> bool:
         """Binds buffer `name` to its argument's array (or a staged copy of it); True if its
         data pointer moved."""
@@ -129,7 +150,7 @@ class CpuEngine:
             np.copyto(self._staging[name], value.reshape(-1), casting="unsafe")
             value, self._given[name] = self._staging[name], None  # copy again next call
         flat = value.reshape(-1)
-        moved = _address(flat) != _address(self._flat[name])
+        moved = name not in self._flat or _address(flat) != _address(self._flat[name])
         self._flat[name] = flat
         return moved
 
@@ -170,6 +191,14 @@ class CpuEngine:
                     body, self._pack_plan.get((index, k, j)) or
                     (self._pack_plan.get((index, 1, j)) if k > 1 else None)))
         return self._build_step(step, self._pack_plan.get(index))
+
+    def _check(self, step: Step) -> None:
+        """What building `step` checks, for a step built later (runtime.layout's checks)."""
+        check = {"gemm": self.layout.gemm, "kernel": self.layout.launch, "op": self.layout.op}
+        for b in (step.body if step.kind == "loop" else [step]):
+            if b.kind not in check:
+                raise ValueError(f"program: step {b.name!r} has unknown kind {b.kind!r}")
+            check[b.kind](b)
 
     def _build_step(self, step: Step, packing):
         if packing is not None:
@@ -273,6 +302,34 @@ class CpuEngine:
             if size:
                 sizes[dtype] = max(sizes.get(dtype, 0), size)
         return {d: aligned(n, d) for d, n in sizes.items()}
+
+
+def prepare(dtypes=(), program: Program | None = None) -> list:
+    """Starts building, each in a thread of its own, what a CpuEngine loads at construction:
+    the GEMM libraries for `dtypes` (runtime.cpu.packed_gemm) and the kernels that `program`
+    launches, as the engine will ask for them (the same bundles: runtime.compile_cache), while
+    the caller compiles. Returns the threads; a failure is left for the engine to report."""
+    from runtime.compile_cache import load_kernels
+
+    suffixes = [packed_gemm.SUFFIX[d] for d in dtypes if d in packed_gemm.SUFFIX]
+    jobs = [partial(_prepare_gemms, suffixes)] if suffixes else []
+    names = body_kernels(program.steps) if program is not None else []
+    if names:
+        jobs.append(partial(load_kernels, [program.kernels[n] for n in names]))
+    threads = [threading.Thread(target=_quietly, args=(job,), daemon=True) for job in jobs]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def _prepare_gemms(suffixes: list) -> None:
+    packed_gemm.library().prepare(suffixes)
+
+
+def _quietly(job) -> None:
+    """`job()`; an error is dropped here: the engine meets it again and raises it."""
+    with contextlib.suppress(Exception):
+        job()
 
 
 def _address(x: np.ndarray) -> int:

@@ -127,3 +127,10 @@ void symrnn_parallel(task_fn fn, const void* job, long count, const int* nt)
 {
     parallel_for(count, *nt, fn, job);
 }
+
+/* parallel_for for the GEMM libraries of each C type, compiled apart (runtime.cpu.gemm_source):
+   one pool serves them all. */
+void symrnn_parallel_for(long count, int threads, task_fn fn, const void* job)
+{
+    parallel_for(count, threads, fn, job);
+}

@@ -3,6 +3,12 @@ typedef real vec_SUF __attribute__((vector_size(VB)));
 typedef real uvec_SUF __attribute__((vector_size(VB), aligned(sizeof(real))));
 enum { VL_SUF = VB / sizeof(real), NR_SUF = NV * VB / sizeof(real) };
 
+/* The pool's parallel_for (set once, when the library is loaded). */
+void symrnn_use_pool_SUF(parallel_fn fn)
+{
+    parallel_for = fn;
+}
+
 /* Columns of a panel: packed operands are sized by it. */
 long symrnn_panel_width_SUF(void)
 {
@@ -34,11 +40,10 @@ void symrnn_pack_SUF(long K, long N, const real* b, long ldb, int trans, real* p
                  &job);
 }
 
-/* C[0:mr, 0:width] = or += A[0:mr, 0:K] @ panel. A's element (r, k) is a[r*lda + k], or
-   a[k*lda + r] when ta (a packed block of A: see pack_a). */
+/* C[0:mr, 0:width] = or += A[0:mr, 0:K] @ panel. A's element (r, k) is a[r*lda + k]. */
 static inline __attribute__((always_inline)) void
-micro_SUF(const int mr, const int ta, long K, const real* a, long lda, const real* panel,
-          real* c, long ldc, long width, int accumulate)
+micro_SUF(const int mr, long K, const real* a, long lda, const real* panel, real* c, long ldc,
+          long width, int accumulate)
 {
     vec_SUF acc[MR][NV];
     for (int r = 0; r < mr; ++r)
@@ -49,7 +54,7 @@ micro_SUF(const int mr, const int ta, long K, const real* a, long lda, const rea
         for (int v = 0; v < NV; ++v)
             b[v] = *(const vec_SUF*)(panel + k * NR_SUF + v * VL_SUF);
         for (int r = 0; r < mr; ++r) {
-            real x = ta ? a[k * lda + r] : a[r * lda + k];
+            real x = a[r * lda + k];
             for (int v = 0; v < NV; ++v)
                 acc[r][v] += x * b[v];
         }
@@ -69,27 +74,26 @@ micro_SUF(const int mr, const int ta, long K, const real* a, long lda, const rea
     }
 }
 
-/* Rows [0, M) of C (width columns) against one panel (K rows), MR rows at a time; row i of
-   A starts at a + i * row_step. */
+/* Rows [0, M) of C (width columns) against one panel (K rows), MR rows at a time. One copy
+   of the micro-kernel per row count (MR and each tail): what the library's compile time is. */
 static inline __attribute__((always_inline)) void
-rows_SUF(const int ta, long M, long K, const real* a, long lda, long row_step,
-         const real* panel, real* c, long ldc, long width, int accumulate)
+rows_SUF(long M, long K, const real* a, long lda, const real* panel, real* c, long ldc,
+         long width, int accumulate)
 {
     long i = 0;
     for (; i + MR <= M; i += MR)
-        micro_SUF(MR, ta, K, a + i * row_step, lda, panel, c + i * ldc, ldc, width,
-                  accumulate);
+        micro_SUF(MR, K, a + i * lda, lda, panel, c + i * ldc, ldc, width, accumulate);
     switch (M - i) {
-#define TAIL(m) case m: micro_SUF(m, ta, K, a + i * row_step, lda, panel, c + i * ldc, ldc, \
-                                  width, accumulate); break;
+#define TAIL(m) case m: micro_SUF(m, K, a + i * lda, lda, panel, c + i * ldc, ldc, width, \
+                                  accumulate); break;
     TAILS
 #undef TAIL
     default: break;
     }
 }
 
-struct gemm_SUF { int ta, accumulate; long M, N, K, lda, row_step, ldc, panel_rows, parts,
-                  part_rows; const real* a; const real* packed; real* c; };
+struct gemm_SUF { int accumulate; long M, N, K, lda, ldc, panel_rows, parts, part_rows;
+                  const real* a; const real* packed; real* c; };
 
 /* Task t: panel t / parts of C, rows [t % parts * part_rows, ...) of it. The packed B's
    panels have panel_rows rows, of which the job uses K from `packed` on: with `a` and `c`
@@ -104,13 +108,7 @@ static void gemm_task_SUF(const void* job, long t)
     real* c = j->c + i0 * j->ldc + p;
     if (rows <= 0)
         return;
-    const real* a = j->a + i0 * j->row_step;
-    if (j->ta)
-        rows_SUF(1, rows, j->K, a, j->lda, j->row_step, panel, c, j->ldc, width,
-                 j->accumulate);
-    else
-        rows_SUF(0, rows, j->K, a, j->lda, j->row_step, panel, c, j->ldc, width,
-                 j->accumulate);
+    rows_SUF(rows, j->K, j->a + i0 * j->lda, j->lda, panel, c, j->ldc, width, j->accumulate);
 }
 
 static void run_gemm_SUF(struct gemm_SUF* job, int threads)
@@ -127,28 +125,24 @@ static void run_gemm_SUF(struct gemm_SUF* job, int threads)
 void symrnn_gemm_SUF(long M, long N, long K, const real* a, long lda, const real* packed,
                      real* c, long ldc, int accumulate, const int* nt)
 {
-    struct gemm_SUF job = {0, accumulate, M, N, K, lda, lda, ldc, K, 0, 0, a, packed, c};
+    struct gemm_SUF job = {accumulate, M, N, K, lda, ldc, K, 0, 0, a, packed, c};
     run_gemm_SUF(&job, M * N * K >= PARALLEL_GEMM ? *nt : 1);
 }
 
 struct pack_a_SUF { long rows, kn, lda, chunk; const real* a; real* dst; };
 
-/* Task t: k in [t * chunk, ...) of a block of A stored transposed (element (r, k) at
-   a[k*lda + r]), into blocks of MR rows, each kn x MR: (r, k) goes to
-   dst[r / MR * MR * kn + k * MR + r % MR]. */
+/* Task t: columns k in [t * chunk, ...) of a block of A stored transposed (element (r, k) at
+   a[k*lda + r]), copied row-major: (r, k) goes to dst[r * kn + k], a tile of 16 columns (a
+   cache line of float) at a time. */
 static void pack_a_task_SUF(const void* job, long t)
 {
     const struct pack_a_SUF* j = job;
     long lo = t * j->chunk, hi = lo + j->chunk < j->kn ? lo + j->chunk : j->kn;
-    for (long k = lo; k < hi; ++k) {
-        const real* src = j->a + k * j->lda;
-        real* dst = j->dst + k * MR;
-        long r0 = 0;
-        for (; r0 + MR <= j->rows; r0 += MR, dst += MR * j->kn)
-            for (int r = 0; r < MR; ++r)
-                dst[r] = src[r0 + r];
-        for (long r = 0; r0 + r < j->rows; ++r)
-            dst[r] = src[r0 + r];
+    for (long k0 = lo; k0 < hi; k0 += 16) {
+        long k1 = k0 + 16 < hi ? k0 + 16 : hi;
+        for (long r = 0; r < j->rows; ++r)
+            for (long k = k0; k < k1; ++k)
+                j->dst[r * j->kn + k] = j->a[k * j->lda + r];
     }
 }
 
@@ -157,7 +151,8 @@ static void pack_a_task_SUF(const void* job, long t)
    MC rows by KC of K: the block of A and the panels' KC rows stay in each core's cache while
    every panel passes over them. `scratch` holds a block of A (MC x KC) and KC rows of B's
    panels: each KC rows of B are packed just before their blocks, and a transposed block of A
-   (a weight gradient's dG^T) is packed into rows of MR first. */
+   (a weight gradient's dG^T) is copied row-major first, so that one micro-kernel serves
+   every product. */
 void symrnn_big_SUF(int ta, int tb, long M, long N, long K, const real* a, long lda,
                     const real* b, long ldb, real* c, long ldc, int accumulate,
                     real* scratch, const int* nt)
@@ -172,13 +167,13 @@ void symrnn_big_SUF(int ta, int tb, long M, long N, long K, const real* a, long 
         for (long i0 = 0; i0 < M; i0 += MC) {
             long mn = M - i0 < MC ? M - i0 : MC;
             const real* at = ta ? a + k0 * lda + i0 : a + i0 * lda + k0;
-            struct gemm_SUF job = {ta, accumulate || k0 > 0, mn, N, kn, lda, lda, ldc, kn, 0,
-                                   0, at, packed, c + i0 * ldc};
+            struct gemm_SUF job = {accumulate || k0 > 0, mn, N, kn, lda, ldc, kn, 0, 0, at,
+                                   packed, c + i0 * ldc};
             if (ta) {
                 long chunk = (kn + 2 * threads - 1) / (2 * threads);
                 struct pack_a_SUF pack = {mn, kn, lda, chunk, at, block};
                 parallel_for((kn + chunk - 1) / chunk, threads, pack_a_task_SUF, &pack);
-                job.a = block, job.lda = MR, job.row_step = kn;
+                job.a = block, job.lda = kn;
             }
             run_gemm_SUF(&job, threads);
         }

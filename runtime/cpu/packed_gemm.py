@@ -22,8 +22,11 @@ The blocked GEMM (`big_call`) runs blocks of MC rows of `A` by KC of `K`, each b
 the pool: the per-step product again, with `A`'s block kept in cache. It packs KC rows of `B`
 at a time into a scratch of the engine's (packing all of `B` first ran no faster, and a
 weight gradient's `B` is 13 MB), and a transposed `A` (a weight gradient's `dG^T`) has its
-block packed into rows of MR (runtime.cpu.gemm_source's rows of C per micro-kernel call), at
-the front of the same scratch: read in place, one cache line per k and MR rows, it ran at half the speed.
+block copied row-major at the front of the same scratch: read in place, one cache line per k
+and MR rows, it ran at half the speed. (It was packed into rows of MR, read by a micro-kernel of
+its own; copied row-major, the one micro-kernel of the other products serves it, which halves
+the library's compile time: in one process, interleaved, at load 10 on 2 cores, the weight
+gradient below ran at 9.0 GFLOP/s median against 8.8.)
 Two threads, float32, interleaved with numpy's cblas split into single-threaded calls over the
 same threads (what ran these products before):
 (6400x512)·(512x2048) at 143-156 GFLOP/s against 121-128, (6400x2048)·(2048x512) at 139-154
@@ -43,12 +46,12 @@ written between its first and last use, and whose left operand is not transposed
 from __future__ import annotations
 
 import ctypes
-import functools
+import threading
 from functools import partial
 
 import numpy as np
 
-from runtime.cpu.gemm_source import KC, MC, VECTOR_BYTES, c_source
+from runtime.cpu.gemm_source import C_TYPE, KC, MC, VECTOR_BYTES, pool_source, typed_source
 from runtime.program import Step, View
 
 SUFFIX = {"float32": "f32", "float64": "f64"}
@@ -56,23 +59,72 @@ A_BLOCK = MC * KC  # big_call's block of a transposed A: the packed B after it s
 _LONG, _PTR, _INT = ctypes.c_long, ctypes.c_void_p, ctypes.c_int
 
 
-@functools.cache
-def library(extra_flags: tuple = ()) -> ctypes.CDLL:
-    """The compiled helpers, argtypes set (`extra_flags`: for the tests of other ISAs)."""
-    from runtime.compile_cache import load_library, toolchain
+_libraries: dict = {}
+_libraries_lock = threading.Lock()
 
-    lib = load_library(c_source(), "the packed-weight GEMM",
-                       flags=toolchain().flags + ("-pthread", *extra_flags))
-    _declare(lib, "symrnn_parallel", [_PTR, _PTR, _LONG, _PTR])
-    for s in SUFFIX.values():
-        getattr(lib, f"symrnn_panel_width_{s}").argtypes = []
-        getattr(lib, f"symrnn_panel_width_{s}").restype = _LONG
-        _declare(lib, f"symrnn_pack_{s}", [_LONG, _LONG, _PTR, _LONG, _INT, _PTR, _PTR])
-        _declare(lib, f"symrnn_gemm_{s}",
+
+def library(extra_flags: tuple = ()) -> Library:
+    """The compiled helpers, argtypes set (`extra_flags`: for the tests of other ISAs); one
+    per process and flags, whichever thread asks first (runtime.cpu.engine.prepare's)."""
+    with _libraries_lock:
+        if extra_flags not in _libraries:
+            _libraries[extra_flags] = Library(tuple(extra_flags))
+        return _libraries[extra_flags]
+
+
+class Library:
+    """The pool's library and each C type's GEMMs (runtime.cpu.gemm_source) as one namespace:
+    `library().symrnn_parallel`, `library().symrnn_gemm_f32`. A type's library is compiled
+    (or loaded from the cache) when one of its functions is first asked for, or by
+    `prepare`."""
+
+    def __init__(self, extra_flags: tuple):
+        from runtime.compile_cache import toolchain
+
+        self._flags = toolchain().flags + ("-pthread", *extra_flags)
+        self._locks = {w: threading.Lock() for w in ("pool", *C_TYPE)}
+        self._parts: dict = {}
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        suffix = name.rsplit("_", 1)[-1]
+        fn = getattr(self.part(suffix if suffix in C_TYPE else "pool"), name)
+        setattr(self, name, fn)  # the same function object every time (tests compare them)
+        return fn
+
+    def part(self, which: str) -> ctypes.CDLL:
+        """The pool's library ('pool'), or the GEMMs of C type `which` ('f32', 'f64')."""
+        with self._locks[which]:
+            if which not in self._parts:
+                self._parts[which] = self._load(which)
+            return self._parts[which]
+
+    def prepare(self, suffixes) -> None:
+        """Loads the pool and the libraries of `suffixes` (runtime.cpu.engine.prepare runs
+        this in a thread while the program compiles)."""
+        for which in ["pool", *suffixes]:
+            self.part(which)
+
+    def _load(self, which: str) -> ctypes.CDLL:
+        from runtime.compile_cache import load_library
+
+        if which == "pool":
+            lib = load_library(pool_source(), "the GEMMs' thread pool", flags=self._flags)
+            _declare(lib, "symrnn_parallel", [_PTR, _PTR, _LONG, _PTR])
+            return lib
+        pool = self.part("pool")
+        lib = load_library(typed_source(which), f"the packed-weight GEMM ({which})",
+                           flags=self._flags)
+        getattr(lib, f"symrnn_use_pool_{which}")(ctypes.cast(pool.symrnn_parallel_for, _PTR))
+        width = getattr(lib, f"symrnn_panel_width_{which}")
+        width.argtypes, width.restype = [], _LONG
+        _declare(lib, f"symrnn_pack_{which}", [_LONG, _LONG, _PTR, _LONG, _INT, _PTR, _PTR])
+        _declare(lib, f"symrnn_gemm_{which}",
                  [_LONG, _LONG, _LONG, _PTR, _LONG, _PTR, _PTR, _LONG, _INT, _PTR])
-        _declare(lib, f"symrnn_big_{s}", [_INT, _INT, _LONG, _LONG, _LONG, _PTR, _LONG, _PTR,
-                                          _LONG, _PTR, _LONG, _INT, _PTR, _PTR])
-    return lib
+        _declare(lib, f"symrnn_big_{which}", [_INT, _INT, _LONG, _LONG, _LONG, _PTR, _LONG, _PTR,
+                                              _LONG, _PTR, _LONG, _INT, _PTR, _PTR])
+        return lib
 
 
 def _declare(lib, name: str, argtypes: list) -> None:

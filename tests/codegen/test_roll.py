@@ -132,6 +132,8 @@ def test_cpu_engine_builds_each_loop_body_once(case, monkeypatch):
 
     rolled = roll_program(compiled(case, 12))
     engine = CpuEngine(rolled)
+    args = {n: np.zeros(s, d) for n, (s, d) in engine.arg_specs.items()}
+    engine.forward(args, False, 0)  # argument buffers' steps are built at the first call
     loops = [(c, s) for c, s in zip(engine._calls, engine._steps) if s.kind == "loop"]
     assert loops
     for call, step in loops:

@@ -285,6 +285,27 @@ def test_recurrence_matches_numpy_and_forward_allocates_nothing_sizable(loader):
     assert peak < 16 * 1024, f"forward allocated a peak of {peak} bytes"
 
 
+def test_argument_buffers_take_no_memory_before_the_first_call(loader):
+    """The caller's arrays are bound at the first call: the engine holds no copy of its own of
+    the (T-long) data meanwhile; run before any argument is bound, it runs on arrays of its
+    own (as it did before)."""
+    steps, n, k, h = 20, 64, 1024, 8  # x is 5.2 MB, the arena 84 kB
+    program = recurrence_program(steps, n, k, h)
+    tracemalloc.start()
+    try:
+        engine = CpuEngine(program, loader)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < program.buffers["x"].size * 4 // 4, f"construction peaked at {peak} bytes"
+    idle = CpuEngine(program, loader)
+    idle._run("forward")  # what backward() before any forward() runs
+    assert all(c is not None for c in idle._calls)
+    zeros = {name: np.zeros(shape, dtype) for name, (shape, dtype) in program.args.items()}
+    (got,) = engine.forward(zeros, False, 0)
+    assert got.shape == (4,) and not got.any()
+
+
 def test_compiled_symbol_matches_the_reference_engine(tmp_path, monkeypatch):
     """End to end through codegen: a two-layer perceptron with a loss, fused and unfused."""
     sym = pytest.importorskip("symrnn")

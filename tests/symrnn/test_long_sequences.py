@@ -201,3 +201,10 @@ def test_inspect_counts_the_steps_a_rolled_program_runs():
     first = format_stats(program).splitlines()[0]
     assert first.endswith(f"{len(unrolled(program).steps)} steps as run, "
                           f"{len(program.steps)} with {loops} loops")
+
+
+def test_reshaping_back_to_the_bound_shapes_compiles_nothing():
+    ex = network().simple_bind(data=(T, N, I))
+    other = ex.reshape(data=(T, N + 1, I))
+    back = other.reshape(data=(T, N, I))
+    assert back.engine.train.program is ex.engine.train.program
