@@ -37,7 +37,6 @@ check and is rebuilt, never loaded; `KEY.lock` serializes processes building the
 """
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import hashlib
 import os
@@ -45,13 +44,20 @@ import platform
 import shlex
 import shutil
 import subprocess
-import tempfile
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.cache_entry import (
+    checksum_path,
+    compile_into,
+    entry_problem,
+    file_lock,
+    file_sha,
+    write_atomic,
+)
 from runtime.errors import BackendUnavailable, CompileError
 from runtime.program import Kernel
 
@@ -274,8 +280,8 @@ def _load_or_compile(tc: Toolchain, source: str, flags: tuple, key: str,
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     lib_path = folder / f"{key}.so"
-    with _file_lock(folder / f"{key}.lock"):
-        problem = _entry_problem(lib_path)
+    with file_lock(folder / f"{key}.lock"):
+        problem = entry_problem(lib_path)
         if problem is None:
             try:
                 lib = ctypes.CDLL(str(lib_path))
@@ -286,36 +292,11 @@ def _load_or_compile(tc: Toolchain, source: str, flags: tuple, key: str,
         if problem != "missing":
             _report(lib_path, problem)
         src_path = folder / f"{key}.c"
-        _write_atomic(src_path, source)
-        _compile(tc, src_path, lib_path, flags, what=what)
-        _write_atomic(_checksum_path(lib_path), _file_sha(lib_path))
+        write_atomic(src_path, source)
+        compile_into(tc.command, src_path, lib_path, flags, what=what)
+        write_atomic(checksum_path(lib_path), file_sha(lib_path))
         _count("compiles")
         return ctypes.CDLL(str(lib_path))
-
-
-def _checksum_path(lib_path: Path) -> Path:
-    return lib_path.with_suffix(".sha256")
-
-
-def _file_sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _entry_problem(lib_path: Path) -> str | None:
-    """None for a whole cache entry, else what is wrong with it ("missing": nothing there)."""
-    if not lib_path.exists():
-        return "missing"
-    try:
-        recorded = _checksum_path(lib_path).read_text().strip()
-    except OSError:
-        return "has no checksum (written by an older symrnn, or half-written)"
-    try:
-        actual = _file_sha(lib_path)
-    except OSError as e:
-        return f"cannot be read ({e})"
-    if actual != recorded:
-        return "fails its SHA-256 check (truncated or changed after it was built)"
-    return None
 
 
 _reported: set = set()
@@ -329,46 +310,6 @@ def _report(lib_path: Path, problem: str) -> None:
         _reported.add(lib_path)
     warnings.warn(f"kernel cache: {lib_path} {problem}; rebuilding it", RuntimeWarning,
                   stacklevel=4)
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path):
-    """An exclusive lock across processes (fcntl.flock) on `path`; a no-op without fcntl."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: fall back to the atomic renames alone
-        yield
-        return
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _compile(tc: Toolchain, src: Path, dst: Path, flags: tuple, what: str) -> None:
-    """`cc` into a temporary file renamed into place, so readers never see half a library."""
-    compile_flags = [f for f in flags if not f.startswith("-l")]
-    libs = [f for f in flags if f.startswith("-l")]
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=dst.stem, suffix=".tmp")
-    os.close(fd)
-    try:
-        cmd = [*tc.command, *compile_flags, str(src), "-o", tmp, *libs]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise CompileError(f"{shlex.join(cmd)} failed on {src} ({what}):\n{done.stderr}")
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def _find_toolchain(cc: str) -> Toolchain:
@@ -416,17 +357,17 @@ def _probe_flags(tc: Toolchain) -> tuple:
     if record.exists():
         return tuple(record.read_text().split())
     src = folder / f"probe-{os.getpid()}-{threading.get_ident()}.c"
-    _write_atomic(src, PROBE_SOURCE)
+    write_atomic(src, PROBE_SOURCE)
     out = src.with_suffix(".so")
     errors = []
     try:
         for flags in FLAG_LADDER:
             try:
-                _compile(tc, src, out, flags + ("-Wl,-z,defs",), what="toolchain probe")
+                compile_into(tc.command, src, out, flags + ("-Wl,-z,defs",), what="toolchain probe")
             except CompileError as e:
                 errors.append(str(e))
                 continue
-            _write_atomic(record, " ".join(flags))
+            write_atomic(record, " ".join(flags))
             return flags
     finally:
         for p in (src, out):

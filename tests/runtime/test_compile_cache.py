@@ -148,8 +148,8 @@ def built_entry(cache, factor: float) -> Path:
     lib = cache / f"{tc.key(k.c_source, tc.flags)}.so"
     src = lib.with_suffix(".c")
     src.write_text(k.c_source)
-    cc._compile(tc, src, lib, tc.flags, what="test")
-    lib.with_suffix(".sha256").write_text(cc._file_sha(lib))
+    cc.compile_into(tc.command, src, lib, tc.flags, what="test")
+    lib.with_suffix(".sha256").write_text(cc.file_sha(lib))
     return lib
 
 
