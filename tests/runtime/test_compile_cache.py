@@ -175,7 +175,7 @@ def test_a_faulty_cache_entry_is_rebuilt_reported_once_and_never_loaded(cache, f
     assert len([w for w in caught if "kernel cache" in str(w.message)]) == 1
     assert str(lib) in str(caught[0].message)
     assert cc.cache_info().disk_hits == 1
-    assert cc._entry_problem(lib) is None
+    assert cc.entry_problem(lib) is None
     np.testing.assert_array_equal(call(fn, np.ones((1, 2), np.float32)), [[factor, factor]])
 
 
