@@ -48,10 +48,18 @@ def _sum(values: list[Symbol], name: str) -> Symbol:
     return total
 
 
-def layer_norm(parts: list[Symbol], width: int, gamma: Symbol, beta: Symbol,
+def spread(v: Symbol, like: Symbol, parts: int, name: str) -> list[Symbol]:
+    """The vector `v` repeated over the rows of `like` (the whole projection), cut into its
+    `parts` gate slices: slices of one broadcast (not broadcasts of slices), so that the
+    gradient of `v` is one sum over the rows of every step (codegen's batch_gemms)."""
+    return _slices(_op("broadcast_rows", [v, like], name), parts, name + "_slice", axis=1)
+
+
+def layer_norm(parts: list[Symbol], width: int, gains: list[Symbol], shifts: list[Symbol],
                name: str) -> list[Symbol]:
     """`torch.nn.LayerNorm` over the features of `parts` side by side (each `(N, w)`, the
-    row `width` in all), gain `gamma` and bias `beta` `(width,)`: the normalized parts."""
+    row `width` in all), with the gain and bias slices `gains`, `shifts` (each `(N, w)`):
+    the normalized parts."""
     total = _op("row_sum", [_sum(parts, name + "_sum")], name + "_row_sum")
     mean = _op("mul_scalar", [total], name + "_mean", scalar=1.0 / width)
     centered = [_op("sub", [p, mean], f"{name}_d{k}") for k, p in enumerate(parts)]
@@ -60,15 +68,11 @@ def layer_norm(parts: list[Symbol], width: int, gamma: Symbol, beta: Symbol,
                                  name + "_sq_row_sum")], name + "_var", scalar=1.0 / width)
     inv = _op("rsqrt", [_op("add_scalar", [var], name + "_var_eps", scalar=EPS)],
               name + "_inv_std")
-    gains = _slices(gamma, len(parts), name + "_gamma_slice")
-    shifts = _slices(beta, len(parts), name + "_beta_slice")
     out = []
     for k, d in enumerate(centered):
         unit = _op("mul", [d, inv], f"{name}_xhat{k}")
-        scaled = _op("mul", [unit, _op("broadcast_rows", [gains[k], unit],
-                                       f"{name}_gamma{k}")], f"{name}_scaled{k}")
-        out.append(_op("add", [scaled, _op("broadcast_rows", [shifts[k], unit],
-                                           f"{name}_beta{k}")], f"{name}_out{k}"))
+        scaled = _op("mul", [unit, gains[k]], f"{name}_scaled{k}")
+        out.append(_op("add", [scaled, shifts[k]], f"{name}_out{k}"))
     return out
 
 
@@ -84,10 +88,11 @@ def normalized_projections(cell, x: Symbol, h: Symbol, t: int):
     out = []
     for side, product in (("i2h", i2h), ("h2h", h2h)):
         parts = _slices(product, gates, f"{p}{side}_slice", axis=1)
-        normed = layer_norm(parts, size, w[f"{side}_gamma"], w[f"{side}_beta"], p + side + "_ln")
-        biases = _slices(w[f"{side}_bias"], gates, f"{p}{side}_bias_slice")
-        out.append([_op("add", [n, _op("broadcast_rows", [b, n], f"{p}{side}_bias{k}")],
-                        f"{p}{side}_in{k}") for k, (n, b) in enumerate(zip(normed, biases))])
+        gains, shifts, biases = (spread(w[f"{side}_{k}"], product, gates, f"{p}{side}_{k}")
+                                 for k in ("gamma", "beta", "bias"))
+        normed = layer_norm(parts, size, gains, shifts, p + side + "_ln")
+        out.append([_op("add", [n, b], f"{p}{side}_in{k}")
+                    for k, (n, b) in enumerate(zip(normed, biases))])
     return out
 
 
@@ -95,7 +100,8 @@ def normalized_cell(cell, c: Symbol, t: int) -> Symbol:
     """`LN_c(c)`: an LSTM's cell state normalized before its tanh."""
     p = f"{cell.prefix}t{t}_"
     w = cell.params
-    return layer_norm([c], cell.num_hidden, w["c_gamma"], w["c_beta"], p + "c_ln")[0]
+    gain, shift = (spread(w[f"c_{k}"], c, 1, f"{p}c_{k}") for k in ("gamma", "beta"))
+    return layer_norm([c], cell.num_hidden, gain, shift, p + "c_ln")[0]
 
 
 __all__ = ["EPS", "check_layer_norm", "layer_norm", "normalized_cell",
