@@ -171,9 +171,9 @@ class CRenderer:
     def reducing(self, body, dtype: str, slots: list) -> str:
         """The loops of a kernel with row reductions: runtime.render_rows."""
         if not slots:
-            return reducing_loops(self, body, dtype, slots, "infer")
-        train = reducing_loops(self, body, dtype, slots, "train")
-        infer = reducing_loops(self, body, dtype, slots, "infer")
+            return reducing_loops(self, body, dtype, "infer")
+        train = reducing_loops(self, body, dtype, "train")
+        infer = reducing_loops(self, body, dtype, "infer")
         return f"if (ctl[1]) {{\n{_indent(train, 1)}}} else {{\n{_indent(infer, 1)}}}\n"
 
     def reduce_loop(self, accumulators: list) -> str:

@@ -22,7 +22,7 @@ batch rows are all the parallelism it has.
 """
 from __future__ import annotations
 
-from runtime.kernel_ir import REDUCTIONS, Compute, Load, Reduce
+from runtime.kernel_ir import REDUCTIONS, Compute, Load, Reduce, Store
 from runtime.kernel_ops import C_EXPRS
 
 IDX = "const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;"
@@ -63,31 +63,40 @@ def _cone(body, wanted: set, uniform: set) -> list:
     return [s for s in body if isinstance(s, (Load, Compute)) and s.dst in need]
 
 
-def row_body(r, body, dtype: str, mode: str, slots: list) -> str:
-    """What one row runs, with `r` the renderer: every reduction pass, then the last."""
+def _slots(statements) -> list:
+    """The mask slots that `statements` draw from."""
+    return sorted({dict(s.attrs)["mask"] for s in statements
+                   if isinstance(s, Compute) and "{bits}" in C_EXPRS[s.op]})
+
+
+def row_body(r, body, dtype: str, mode: str) -> str:
+    """What one row runs, with `r` the renderer: every reduction pass, then the last (what
+    the stores need, and the stores)."""
     level, uniform = plan(body)
     reduces = [s for s in body if isinstance(s, Reduce)]
-    draws = mode == "train" and bool(slots)
+    train = mode == "train"
     text = ""
     for k in range(1, max(level[s.dst] for s in reduces) + 1):
         here = [s for s in reduces if level[s.dst] == k]
-        lines = [r.statement(s, dtype, mode, draw_in_place=True)
-                 for s in _cone(body, {s.src for s in here}, uniform)]
-        lines = ([IDX] if draws else []) + lines + [f"acc{s.dst} += v{s.src};" for s in here]
+        cone = _cone(body, {s.src for s in here}, uniform)
+        lines = [r.statement(s, dtype, mode, draw_in_place=True) for s in cone]
+        lines = ([IDX] if train and _slots(cone) else []) + lines
+        lines += [f"acc{s.dst} += v{s.src};" for s in here]
         accs = [f"acc{s.dst}" for s in here]
         text += "".join(f"real {a} = (real)0;\n" for a in accs)
         text += f"{r.reduce_loop(accs)} {{\n" + "".join(f"    {x}\n" for x in lines) + "}\n"
         text += "".join(f"const real v{s.dst} = acc{s.dst};\n" for s in here)
         text += "".join(f"{r.statement(s, dtype, mode)}\n" for s in body
                         if isinstance(s, Compute) and s.dst in uniform and level[s.dst] == k)
-    last = [r.statement(s, dtype, mode) for s in body if not isinstance(s, Reduce)
-            and not (isinstance(s, Compute) and s.dst in uniform)]
-    return text + r.last_pass(last, slots if draws else [])
+    stores = [s for s in body if isinstance(s, Store)]
+    cone = _cone(body, {s.src for s in stores}, uniform)
+    last = [r.statement(s, dtype, mode) for s in cone + stores]
+    return text + r.last_pass(last, _slots(cone) if train else [])
 
 
-def reducing_loops(r, body, dtype: str, slots: list, mode: str) -> str:
+def reducing_loops(r, body, dtype: str, mode: str) -> str:
     """The row loop of renderer `r` over `row_body`."""
-    inner = row_body(r, body, dtype, mode, slots)
+    inner = row_body(r, body, dtype, mode)
     pad = "".join("    " + line if line.strip() else line for line in inner.splitlines(True))
     return f"{r.reduce_row_loop} {{\n{pad}}}\n"
 
