@@ -74,24 +74,28 @@ def row_body(r, body, dtype: str, mode: str) -> str:
     the stores need, and the stores)."""
     level, uniform = plan(body)
     reduces = [s for s in body if isinstance(s, Reduce)]
-    train = mode == "train"
     text = ""
     for k in range(1, max(level[s.dst] for s in reduces) + 1):
-        here = [s for s in reduces if level[s.dst] == k]
-        cone = _cone(body, {s.src for s in here}, uniform)
-        lines = [r.statement(s, dtype, mode, draw_in_place=True) for s in cone]
-        lines = ([IDX] if train and _slots(cone) else []) + lines
-        lines += [f"acc{s.dst} += v{s.src};" for s in here]
-        accs = [f"acc{s.dst}" for s in here]
-        text += "".join(f"real {a} = (real)0;\n" for a in accs)
-        text += f"{r.reduce_loop(accs)} {{\n" + "".join(f"    {x}\n" for x in lines) + "}\n"
-        text += "".join(f"const real v{s.dst} = acc{s.dst};\n" for s in here)
+        text += _reduction_pass(r, body, [s for s in reduces if level[s.dst] == k], uniform,
+                                dtype, mode)
         text += "".join(f"{r.statement(s, dtype, mode)}\n" for s in body
                         if isinstance(s, Compute) and s.dst in uniform and level[s.dst] == k)
     stores = [s for s in body if isinstance(s, Store)]
     cone = _cone(body, {s.src for s in stores}, uniform)
     last = [r.statement(s, dtype, mode) for s in cone + stores]
-    return text + r.last_pass(last, _slots(cone) if train else [])
+    return text + r.last_pass(last, _slots(cone) if mode == "train" else [])
+
+
+def _reduction_pass(r, body, reduces: list, uniform: set, dtype: str, mode: str) -> str:
+    """One pass over a row's columns accumulating `reduces`, then their row values."""
+    cone = _cone(body, {s.src for s in reduces}, uniform)
+    lines = [r.statement(s, dtype, mode, draw_in_place=True) for s in cone]
+    lines = ([IDX] if mode == "train" and _slots(cone) else []) + lines
+    lines += [f"acc{s.dst} += v{s.src};" for s in reduces]
+    accs = [f"acc{s.dst}" for s in reduces]
+    return ("".join(f"real {a} = (real)0;\n" for a in accs)
+            + f"{r.reduce_loop(accs)} {{\n" + "".join(f"    {x}\n" for x in lines) + "}\n"
+            + "".join(f"const real v{s.dst} = acc{s.dst};\n" for s in reduces))
 
 
 def reducing_loops(r, body, dtype: str, mode: str) -> str:
