@@ -33,7 +33,7 @@ def test_backends_agree(typ, kw, dtype, backends):
     checks.check_backends_agree(stack(typ, **kw), dtype, backends=backends, data=(T, N, I))
 
 
-@pytest.mark.parametrize("backend", list(checks.BACKENDS))
+@pytest.mark.parametrize("backend", ["reference", "fused", "unrolled", "sim-fused"])
 def test_gradients_match_central_differences(backend):
     ex = checks.bind(stack(sizes=(4,), zoneout=0.2, cell_clip=0.8), backend, data=(T, N, I))
     checks.check_finite_differences(ex)
