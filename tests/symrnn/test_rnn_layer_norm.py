@@ -33,6 +33,17 @@ def test_backends_agree(typ, kw, dtype, backends):
     checks.check_backends_agree(stack(typ, **kw), dtype, backends=backends, data=(T, N, I))
 
 
+def test_variable_lengths_compose():
+    rnn = sym.RNNFactory([4], I, layer_norm=True, zoneout=0.2, name="s")
+    parts = rnn.step(sym.Variable("data"), seq_len=T,
+                     sequence_length=sym.Variable("lengths", dtype="int32"))
+    lengths = np.array([1, 3], np.int32)
+    outs, _ = checks.check_backends_agree(checks.heads(parts), "float64", {"lengths": lengths},
+                                          backends=("fused", "sim-fused"), data=(T, N, I),
+                                          lengths=(N,))
+    assert np.all(outs[0][1:, 0] == 0) and np.all(outs[0][:, 1] != 0)  # zeros past a length
+
+
 @pytest.mark.parametrize("backend", ["reference", "fused", "unrolled", "sim-fused"])
 def test_gradients_match_central_differences(backend):
     ex = checks.bind(stack(sizes=(4,), zoneout=0.2, cell_clip=0.8), backend, data=(T, N, I))
