@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from codegen.graph import Graph, node, roots
-from runtime.kernel_ir import Compute, KernelIR, Load, Store
+from runtime.kernel_ir import Compute, KernelIR, Load, Reduce, Store
 from runtime.program import Buffer, Program, Step
 from runtime.render import kernel_from_ir
 
@@ -65,8 +65,11 @@ def _kernel_step(g, unit, members, out, layout, phase, names):
             attrs = {**({"p": attrs["p"]} if "p" in attrs else {}), "mask": len(masks)}
             masks.append(int(n.attr("mask_id")))
         values[nid] = len(values)
-        body.append((Compute, values[nid], n.op, tuple([values[s] for s in n.inputs]),
-                     tuple(sorted(attrs.items()))))
+        if n.op == "row_sum":
+            body.append((Reduce, values[nid], "sum", values[n.inputs[0]]))
+        else:
+            body.append((Compute, values[nid], n.op, tuple([values[s] for s in n.inputs]),
+                         tuple(sorted(attrs.items()))))
         if nid in layout and (nid in out or not inside.issuperset(g.users[nid])):
             body.append((Store, len(outs), values[nid]))
             outs.append(nid)

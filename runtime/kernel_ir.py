@@ -9,6 +9,11 @@ Statements:
 - `Load(dst, operand)`: `dst = in[operand][r * ld + c]`
 - `Compute(dst, op, srcs, attrs)`: `dst = c_expr of op` over earlier values (the op table)
 - `Store(operand, src)`: `out[operand][r * ld + c] = src`
+- `Reduce(dst, op, src)`: `dst` = the row reduction `op` (in `REDUCTIONS`: "sum") of the
+  value `src` over the row's `cols` columns, the same at every column of the row. The
+  renderers compute it in a pass over the row before the columns that use it (recomputing
+  what `src` needs), and store only in the last pass, so outputs may still alias inputs
+  element for element.
 
 Attributes of dropout/zoneout carry `mask` (an index into the launch's mask-id array) and
 `p`; the mask id itself is a launch argument. The structural key covers everything but the
@@ -44,12 +49,22 @@ class Store:
 
 
 @dataclass(frozen=True)
+class Reduce:
+    dst: int
+    op: str
+    src: int
+
+
+REDUCTIONS = ("sum",)  # the closed list of row reductions
+
+
+@dataclass(frozen=True)
 class KernelIR:
     dtype: str  # "float32" | "float64"
     n_in: int
     n_out: int
     n_masks: int
-    body: tuple  # of Load | Compute | Store
+    body: tuple  # of Load | Compute | Store | Reduce
 
     def key(self) -> str:
         """A structural hash: equal for kernels that compile to the same code."""
@@ -64,7 +79,7 @@ class KernelIR:
 def ir_to_dict(ir: KernelIR | None) -> dict | None:
     """`ir` as plain JSON data: `{"dtype", "n_in", "n_out", "n_masks", "body"}`, each
     statement a list `["load", dst, operand]`, `["compute", dst, op, srcs, attrs]` (attrs as
-    `[name, value]` pairs) or `["store", operand, src]`."""
+    `[name, value]` pairs), `["store", operand, src]` or `["reduce", dst, op, src]`."""
     if ir is None:
         return None
     body = []
@@ -73,6 +88,8 @@ def ir_to_dict(ir: KernelIR | None) -> dict | None:
             body.append(["load", s.dst, s.operand])
         elif isinstance(s, Store):
             body.append(["store", s.operand, s.src])
+        elif isinstance(s, Reduce):
+            body.append(["reduce", s.dst, s.op, s.src])
         else:
             body.append(["compute", s.dst, s.op, list(s.srcs), [list(a) for a in s.attrs]])
     return {"dtype": ir.dtype, "n_in": ir.n_in, "n_out": ir.n_out, "n_masks": ir.n_masks,
@@ -107,8 +124,14 @@ def _count(v, what: str) -> int:
 
 def _statement(s, i: int):
     where = f"body[{i}]"
-    if not isinstance(s, list) or not s or s[0] not in ("load", "compute", "store"):
-        raise ValueError(f"{where} must be a list starting with 'load', 'compute' or 'store'")
+    if not isinstance(s, list) or not s or s[0] not in ("load", "compute", "store", "reduce"):
+        raise ValueError(f"{where} must be a list starting with 'load', 'compute', 'store' or "
+                         f"'reduce'")
+    if s[0] == "reduce":
+        if len(s) != 4 or s[2] not in REDUCTIONS:
+            raise ValueError(f"{where}: a reduce is [\"reduce\", dst, op, src] with op in "
+                             f"{REDUCTIONS}; given {s!r}")
+        return Reduce(_count(s[1], f"{where}[1]"), s[2], _count(s[3], f"{where}[3]"))
     if s[0] in ("load", "store"):
         if len(s) != 3:
             raise ValueError(f"{where}: a {s[0]} has 2 fields, given {len(s) - 1}")

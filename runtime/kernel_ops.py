@@ -20,6 +20,8 @@ C_EXPRS: dict[str, str] = {
     "relu": "symrnn_relu({0})",
     "exp": "symrnn_exp({0})",
     "log": "symrnn_log({0})",
+    # Layer norm's inverse standard deviation (a row value: computed once per row).
+    "rsqrt": "((real)1 / (real)sqrt({0}))",
     "heaviside": "(({0}) > 0 ? (real)1 : (real)0)",
     "add": "({0} + {1})",
     "sub": "({0} - {1})",

@@ -155,6 +155,18 @@ def _broadcast_to(a, x):
     return np.broadcast_to(x, tuple(a["shape"])).copy()
 
 
+@libop("broadcast_rows")
+def _broadcast_rows(a, v, like):
+    """`v` (F,) repeated over the rows of `like` (..., F): a layer norm's gain or bias."""
+    return np.broadcast_to(v, like.shape).copy()
+
+
+@libop("row_sum")
+def _row_sum(a, x):
+    """Each row's sum, repeated along the row (what a kernel's Reduce computes)."""
+    return np.broadcast_to(x.sum(axis=-1, keepdims=True), x.shape).copy()
+
+
 # ---- reductions -----------------------------------------------------------------------------
 
 @libop("sum")

@@ -35,9 +35,10 @@ import numpy as np
 
 from runtime import rng
 from runtime.compile_cache import c_params, kernel_args
-from runtime.kernel_ir import Compute, KernelIR, Load, Store
+from runtime.kernel_ir import Compute, KernelIR, Load, Reduce, Store
 from runtime.kernel_ops import C_EXPRS, arity, fields
 from runtime.program import Kernel
+from runtime.render_rows import IDX, check_reduce, has_reductions, reducing_loops
 
 MATH = {
     "float32": {"exp": "expf", "log": "logf", "tanh": "tanhf"},
@@ -116,6 +117,7 @@ class CRenderer:
     fast_float_math = True  # FAST_FLOAT_MATH for float32 sigmoid and tanh
     row_loop = "for (long r = r0; r < rows; ++r)"
     col_loop = "#pragma omp simd\nfor (long c = 0; c < cols; ++c)"
+    reduce_row_loop = row_loop  # kernels with row reductions (runtime.render_rows)
 
     def render(self, ir: KernelIR) -> str:
         kernel = self.kernel(ir)  # checks the IR first
@@ -135,6 +137,8 @@ class CRenderer:
         body = _checked(ir)
         slots = sorted({dict(s.attrs)["mask"] for s in body
                         if isinstance(s, Compute) and "{bits}" in C_EXPRS[s.op]})
+        if has_reductions(body):
+            return self.functions(ir, self.reducing(body, ir.dtype, slots))
         if slots:  # one copy of the loops per mode, so that inference never runs the RNG
             train = self.train_loops([self.statement(s, ir.dtype, "train") for s in body],
                                      slots)
@@ -164,6 +168,26 @@ class CRenderer:
                 f"    const long r0 = task * w[2], r1 = r0 + w[2] < w[0] ? r0 + w[2] : w[0];\n"
                 f"    {ir.name}_rows({call});\n}}\n")
 
+    def reducing(self, body, dtype: str, slots: list) -> str:
+        """The loops of a kernel with row reductions: runtime.render_rows."""
+        if not slots:
+            return reducing_loops(self, body, dtype, "infer")
+        train = reducing_loops(self, body, dtype, "train")
+        infer = reducing_loops(self, body, dtype, "infer")
+        return f"if (ctl[1]) {{\n{_indent(train, 1)}}} else {{\n{_indent(infer, 1)}}}\n"
+
+    def reduce_loop(self, accumulators: list) -> str:
+        """The header of a reduction pass over a row's columns."""
+        return (f"#pragma omp simd reduction(+:{', '.join(accumulators)})\n"
+                f"for (long c = 0; c < cols; ++c)")
+
+    def last_pass(self, lines: list, slots: list) -> str:
+        """A reducing kernel's last pass over a row: its draws filled chunk by chunk."""
+        if slots:
+            return self.train_columns(lines, slots)
+        body = "".join(f"{line}\n" for line in lines)
+        return f"{self.col_loop} {{\n{_indent(body, 1)}}}\n"
+
     def loops(self, lines: list) -> str:
         body = "".join(f"{line}\n" for line in lines)
         return (f"{self.row_loop} {{\n{_indent(self.col_loop, 1)} {{\n{_indent(body, 2)}"
@@ -173,6 +197,10 @@ class CRenderer:
         """The training loops: each row in chunks of SYMRNN_CHUNK columns, whose draws are
         filled first for every mask slot (`bits{k}`), 16 or 8 at a time, and read in the
         simd loop."""
+        return f"{self.row_loop} {{\n{_indent(self.train_columns(lines, slots), 1)}}}\n"
+
+    def train_columns(self, lines: list, slots: list) -> str:
+        """One row's training loop, chunk by chunk."""
         body = "".join(f"{line}\n" for line in lines)
         arrays = ", ".join(f"bits{k}[SYMRNN_CHUNK]" for k in slots)
         fills = "".join(f"symrnn_philox_fill(ctl[0], masks[{k}], first, c1 - c0, bits{k});\n"
@@ -181,17 +209,16 @@ class CRenderer:
                  f"const uint64_t first = (uint64_t)r * (uint64_t)cols + (uint64_t)c0;\n"
                  f"uint32_t {arrays};\n{fills}"
                  f"#pragma omp simd\nfor (long c = c0; c < c1; ++c) {{\n{_indent(body, 1)}}}\n")
-        return (f"{self.row_loop} {{\n"
-                f"    for (long c0 = 0; c0 < cols; c0 += SYMRNN_CHUNK) {{\n"
-                f"{_indent(chunk, 2)}    }}\n}}\n")
+        return (f"for (long c0 = 0; c0 < cols; c0 += SYMRNN_CHUNK) {{\n"
+                f"{_indent(chunk, 1)}}}\n")
 
-    def statement(self, s, dtype: str, mode: str = "train") -> str:
+    def statement(self, s, dtype: str, mode: str = "train", draw_in_place=False) -> str:
         if isinstance(s, Load):
             return f"const real v{s.dst} = in{s.operand}[r * ld_in{s.operand} + c];"
         if isinstance(s, Store):
             return f"out{s.operand}[r * ld_out{s.operand} + c] = v{s.src};"
         fields = placeholders(dict(s.attrs), dtype, mode)
-        if mode == "train" and "bits" in fields:
+        if mode == "train" and "bits" in fields and not draw_in_place:
             fields["bits"] = self.bits(dict(s.attrs)["mask"], fields)
         expr = C_EXPRS[s.op].format(*(f"v{i}" for i in s.srcs), **fields)
         return f"const real v{s.dst} = {expr};"
@@ -214,6 +241,10 @@ class CudaRenderer(CRenderer):
     row_loop = "for (long r = blockIdx.y; r < rows; r += gridDim.y)"
     col_loop = ("for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols;"
                 " c += (long)blockDim.x * gridDim.x)")
+    # with row reductions: a row per thread of the whole grid, its columns in order
+    reduce_row_loop = ("for (long r = ((long)blockIdx.y * gridDim.x + blockIdx.x) * blockDim.x"
+                       " + threadIdx.x; r < rows;\n"
+                       "     r += (long)blockDim.x * gridDim.x * gridDim.y)")
 
     def functions(self, ir: KernelIR, loops: str) -> str:
         return (f"{self.qualifier}void {ir.name}({c_params(ir.n_in, ir.n_out)})\n"
@@ -225,6 +256,13 @@ class CudaRenderer(CRenderer):
 
     def bits(self, slot: int, fields: dict) -> str:
         return fields["bits"]
+
+    def reduce_loop(self, accumulators: list) -> str:
+        return "for (long c = 0; c < cols; ++c)"
+
+    def last_pass(self, lines: list, slots: list) -> str:
+        body = "".join(f"    {line}\n" for line in ([IDX] if slots else []) + lines)
+        return f"for (long c = 0; c < cols; ++c) {{\n{body}}}\n"
 
 
 _rendered: dict = {}  # (renderer, structural key) -> source: loading an artifact again is cheap
@@ -266,6 +304,12 @@ def _checked(ir: KernelIR) -> tuple:
         raise ValueError(f"kernel dtype must be float32 or float64, got {ir.dtype!r}")
     defined = set()
     for s in ir.body:
+        if isinstance(s, Reduce):
+            check_reduce(s, defined)
+            if s.dst in defined:
+                raise ValueError(f"{s} redefines v{s.dst}")
+            defined.add(s.dst)
+            continue
         uses = (s.src,) if isinstance(s, Store) else getattr(s, "srcs", ())
         if any(u not in defined for u in uses):
             raise ValueError(f"{s} uses a value before it is defined")

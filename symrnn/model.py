@@ -88,7 +88,8 @@ def init_params(executor, names=None, scale: float | None = None, seed: int = 0)
     artifact) defaults to the arguments that have gradients. `b` is `scale` when given;
     otherwise PyTorch's rule: `1/sqrt(H)` for the weights and biases of a recurrent layer
     (`..._i2h_weight` etc., H its hidden size), `1/sqrt(fan_in)` for other weights (their
-    second axis) and for a bias `{p}_bias` (the fan-in of `{p}_weight`).
+    second axis) and for a bias `{p}_bias` (the fan-in of `{p}_weight`). Gains `..._gamma`
+    are set to 1 and their biases `..._beta` to 0 (layer norm; MXNet's rule by name).
     """
     args = executor.arg_dict
     names = _default_params(executor) if names is None else list(names)
@@ -100,6 +101,9 @@ def init_params(executor, names=None, scale: float | None = None, seed: int = 0)
         raise ConfigError(f"init_params: 'seed' must be a non-negative int, given {seed!r}")
     rng = np.random.default_rng(int(seed))
     for n in [a for a in args if a in set(names)]:
+        if n.endswith(("_gamma", "_beta")):  # a normalization's gain and bias: 1 and 0
+            args[n][...] = 1.0 if n.endswith("_gamma") else 0.0
+            continue
         bound = scale if scale is not None else 1.0 / math.sqrt(_fan_in(n, args))
         args[n][...] = rng.uniform(-bound, bound, args[n].shape)
 

@@ -9,7 +9,9 @@ Each entry holds
 - `vjp(b, nid, node, g) -> [grad id or None per input]`: builds the gradient nodes with the
   graph builder `b` (None: no gradient flows to that input);
 - `c_expr`: for elementwise ops, a C expression over the inputs `{0}`, `{1}`, ... and the
-  attributes `{name}`; None for the others, which the compiler lowers to GEMMs or copies.
+  attributes `{name}`; None for the others, which the compiler lowers to GEMMs or copies;
+- `row_reduction`: the op reduces each row (its last axis) to a value repeated along the row
+  (`row_sum`); not elementwise, but it fuses into a kernel as a `Reduce` statement.
 """
 from __future__ import annotations
 
@@ -29,13 +31,15 @@ class OpDef:
     elementwise: bool = False
     differentiable: bool = True
     dtype_input: int | None = None  # whose dtype the output takes; None: the first float
+    row_reduction: bool = False
 
 
 def register(name, *, shape, impl, vjp, c_expr=None, elementwise=False, differentiable=True,
-             dtype_input=None):
+             dtype_input=None, row_reduction=False):
     if name in OPS:
         raise ValueError(f"op {name!r} registered twice")
-    OPS[name] = OpDef(name, shape, impl, vjp, c_expr, elementwise, differentiable, dtype_input)
+    OPS[name] = OpDef(name, shape, impl, vjp, c_expr, elementwise, differentiable, dtype_input,
+                      row_reduction)
     return OPS[name]
 
 
@@ -99,4 +103,5 @@ def no_grad(b, nid, node, g):
 import codegen.ops.elementwise  # each module fills OPS
 import codegen.ops.lengths
 import codegen.ops.nn
+import codegen.ops.rows
 import codegen.ops.tensor  # noqa: F401

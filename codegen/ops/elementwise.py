@@ -51,6 +51,14 @@ def _log_vjp(b, nid, node, g):
     return [b.add("div", [g, node.inputs[0]], _name(nid, 0))]
 
 
+def _rsqrt_vjp(b, nid, node, g):
+    # d(x^-1/2) = -x^-3/2 / 2 = -y^3 / 2
+    sq = b.add("mul", [nid, nid], _name(nid, "y2"))
+    cube = b.add("mul", [sq, nid], _name(nid, "y3"))
+    return [b.add("mul", [g, b.add("mul_scalar", [cube], _name(nid, "-y3/2"), scalar=-0.5)],
+                  _name(nid, 0))]
+
+
 def _sigmoid(x):
     # The two-sided form never overflows exp.
     e = np.exp(-np.abs(x))
@@ -63,6 +71,7 @@ unary("tanh", np.tanh, C_EXPRS["tanh"], _tanh_vjp)
 unary("relu", lambda x: np.maximum(x, 0), C_EXPRS["relu"], _relu_vjp)
 unary("exp", np.exp, C_EXPRS["exp"], _exp_vjp)
 unary("log", np.log, C_EXPRS["log"], _log_vjp)
+unary("rsqrt", lambda x: 1 / np.sqrt(x), C_EXPRS["rsqrt"], _rsqrt_vjp)
 unary("heaviside", lambda x: (x > 0).astype(x.dtype), C_EXPRS["heaviside"],
       no_grad)
 

@@ -28,7 +28,12 @@ from codegen.ops import OPS
 
 
 def is_elementwise(g, nid) -> bool:
-    return OPS[node(g, nid).op].elementwise
+    return fusable(OPS[node(g, nid).op])
+
+
+def fusable(op) -> bool:
+    """Elementwise ops and row reductions (a kernel's `Reduce` statements) fuse."""
+    return op.elementwise or op.row_reduction
 
 
 def forward_nodes(g) -> set:
@@ -38,7 +43,7 @@ def forward_nodes(g) -> set:
 
 def fuse_elementwise(g: Graph, fuse: bool = True) -> Graph:
     order = topo_order(g)
-    elementwise = {name for name, op in OPS.items() if op.elementwise}
+    elementwise = {name for name, op in OPS.items() if fusable(op)}
     ew = [n for n in order if node(g, n).op in elementwise]
     if not fuse:
         return _label(g, order, {n: n for n in ew})

@@ -30,8 +30,13 @@ from symrnn.ops import (
     take_step,
     tanh,
 )
+from symrnn.rnn.layer_norm import (
+    check_layer_norm,
+    normalized_cell,
+    normalized_projections,
+)
 from symrnn.rnn.lengths import ValidRows, check_lengths
-from symrnn.scalars import as_int, as_real
+from symrnn.rnn.options import check_clip, check_proj
 from symrnn.symbol import Symbol, Variable, _op
 
 LAYOUTS = ("TNC",)
@@ -168,7 +173,9 @@ class _GatedCell(BaseRNNCell):
     sequence (Gal and Ghahramani, 2016), named `{prefix}h2h_dropout_mask`. `weight_drop`
     (DropConnect, as AWD-LSTM's WeightDrop): in training, inverted dropout on `h2h_weight`
     itself, node `{prefix}h2h_weight_drop`, one mask per forward applied once and read by
-    every step; identity at inference.
+    every step; identity at inference. `layer_norm` (symrnn.rnn.layer_norm): `W x` and `U h`
+    each normalized over their gate columns before the biases are added, with the parameters
+    `{prefix}i2h_gamma`, `{prefix}i2h_beta`, `{prefix}h2h_gamma`, `{prefix}h2h_beta` `(G*H,)`.
     """
 
     num_gates = 1
@@ -176,9 +183,11 @@ class _GatedCell(BaseRNNCell):
 
     def __init__(self, num_hidden: int, prefix: str = "", input_size: int | None = None,
                  recurrent_dropout: float = 0.0, i2h_weight=None, i2h_bias=None,
-                 h2h_weight=None, h2h_bias=None, weight_drop: float = 0.0):
+                 h2h_weight=None, h2h_bias=None, weight_drop: float = 0.0,
+                 layer_norm: bool = False):
         super().__init__(prefix)
         where = type(self).__name__
+        self._layer_norm = check_layer_norm(where, layer_norm)
         self._num_hidden = check_size(where, "num_hidden", num_hidden)
         if input_size is not None:
             check_size(where, "input_size", input_size)
@@ -193,6 +202,9 @@ class _GatedCell(BaseRNNCell):
             "h2h_weight": self._param(h2h_weight, "h2h_weight", (size, self.output_size)),
             "h2h_bias": self._param(h2h_bias, "h2h_bias", (size,)),
         }
+        if self._layer_norm:
+            for k in ("i2h_gamma", "i2h_beta", "h2h_gamma", "h2h_beta"):
+                self.params[k] = param_variable(self._prefix + k, shape=(size,))
 
     def _param(self, given, suffix: str, shape) -> Symbol:
         if given is None:
@@ -212,6 +224,10 @@ class _GatedCell(BaseRNNCell):
         return self._num_hidden
 
     @property
+    def layer_norm(self) -> bool:
+        return self._layer_norm
+
+    @property
     def state_info(self) -> list[dict]:
         return [{"name": n, "shape": (0, self.output_size if n == "h" else self._num_hidden),
                  "__layout__": "NC"} for n in self.state_names]
@@ -224,11 +240,19 @@ class _GatedCell(BaseRNNCell):
                                        name=self._prefix + "h2h_weight_drop")
         return self._h2h_weight
 
+    def _dropped(self, h: Symbol, t: int) -> Symbol:
+        if not self._recurrent_dropout:
+            return h
+        return Dropout(h, self._recurrent_dropout, name=f"{self._prefix}t{t}_h2h_dropout",
+                       mask=self._prefix + "h2h_dropout_mask")
+
+    def _gate_parts(self, x: Symbol, h: Symbol, t: int):
+        """With layer norm: the `G` normalized slices of the input and recurrent sides."""
+        return normalized_projections(self, x, self._dropped(h, t), t)
+
     def _projections(self, x: Symbol, h: Symbol, t: int):
         p = f"{self._prefix}t{t}_"
-        if self._recurrent_dropout:
-            h = Dropout(h, self._recurrent_dropout, name=p + "h2h_dropout",
-                        mask=self._prefix + "h2h_dropout_mask")
+        h = self._dropped(h, t)
         size = self.num_gates * self._num_hidden
         w = self.params
         i2h = FullyConnected(x, w["i2h_weight"], w["i2h_bias"], size, name=p + "i2h")
@@ -249,30 +273,13 @@ class RNNCell(_GatedCell):
 
     def _step(self, x, states, t):
         p = f"{self._prefix}t{t}_"
-        i2h, h2h = self._projections(x, states[0], t)
+        if self._layer_norm:
+            (i2h,), (h2h,) = self._gate_parts(x, states[0], t)
+        else:
+            i2h, h2h = self._projections(x, states[0], t)
         act = tanh if self._activation == "tanh" else relu
         h = act(_add(i2h, h2h, p + "gates"), name=p + "h")
         return h, [h]
-
-
-def check_clip(where: str, clip) -> float | None:
-    """`clip` as a positive float (None: no clipping), or a ConfigError."""
-    if clip is None:
-        return None
-    bound = as_real(clip)
-    if bound is None or not bound > 0:
-        raise ConfigError(f"{where}: 'cell_clip' must be a positive number (or None for no "
-                          f"clipping), given {clip!r}")
-    return bound
-
-
-def check_proj(where: str, proj) -> int:
-    """`proj` as an int >= 0 (None: 0, no projection), or a ConfigError."""
-    size = 0 if proj is None else as_int(proj)
-    if size is None or size < 0:
-        raise ConfigError(f"{where}: 'proj_size' must be an int >= 0 (0: no projection), "
-                          f"given {proj!r}")
-    return size
 
 
 class LSTMCell(_GatedCell):
@@ -284,7 +291,10 @@ class LSTMCell(_GatedCell):
 
     `proj_size` P > 0 (PyTorch's and cuDNN's LSTMP): `h = W_hr (o * tanh(c))` with the
     parameter `{prefix}h2r_weight` `(P, H)`; `h` (the output and state) is `(N, P)` and
-    `h2h_weight` `(4H, P)`. 0 or None: no projection."""
+    `h2h_weight` `(4H, P)`. 0 or None: no projection.
+
+    `layer_norm`: as every gated cell, and `h = o * tanh(LN_c(c))` with `{prefix}c_gamma`,
+    `{prefix}c_beta` `(H,)`; `c` is carried (and clipped) unnormalized."""
 
     num_gates = 4
     state_names = ("h", "c")
@@ -295,6 +305,9 @@ class LSTMCell(_GatedCell):
         self._cell_clip = check_clip("LSTMCell", cell_clip)
         self._proj_size = check_proj("LSTMCell", proj_size)
         super().__init__(num_hidden, prefix, input_size, **kwargs)
+        if self._layer_norm:
+            for k in ("c_gamma", "c_beta"):
+                self.params[k] = param_variable(self._prefix + k, shape=(num_hidden,))
         if self._proj_size:
             self.params["h2r_weight"] = self._param(h2r_weight, "h2r_weight",
                                                     (self._proj_size, num_hidden))
@@ -317,8 +330,12 @@ class LSTMCell(_GatedCell):
     def _step(self, x, states, t):
         p = f"{self._prefix}t{t}_"
         h_prev, c_prev = states
-        i2h, h2h = self._projections(x, h_prev, t)
-        gates = split(_add(i2h, h2h, p + "gates"), num_outputs=4, axis=1, name=p + "slice")
+        if self._layer_norm:
+            xi, hh = self._gate_parts(x, h_prev, t)
+            gates = [_add(a, b, f"{p}gate{k}") for k, (a, b) in enumerate(zip(xi, hh))]
+        else:
+            i2h, h2h = self._projections(x, h_prev, t)
+            gates = split(_add(i2h, h2h, p + "gates"), num_outputs=4, axis=1, name=p + "slice")
         i = sigmoid(gates[0], name=p + "i")
         f = sigmoid(gates[1], name=p + "f")
         g = tanh(gates[2], name=p + "g")
@@ -328,7 +345,8 @@ class LSTMCell(_GatedCell):
         if clip:
             c = _op("clip", [c], p + "c", scalar=clip)
         proj = self._proj_size
-        h = _mul(o, tanh(c, name=p + "tanh_c"), p + ("h_full" if proj else "h"))
+        normed = normalized_cell(self, c, t) if self._layer_norm else c
+        h = _mul(o, tanh(normed, name=p + "tanh_c"), p + ("h_full" if proj else "h"))
         if proj:
             h = FullyConnected(h, self.params["h2r_weight"], None, proj, no_bias=True,
                                name=p + "h")
@@ -350,9 +368,12 @@ class GRUCell(_GatedCell):
     def _step(self, x, states, t):
         p = f"{self._prefix}t{t}_"
         h_prev = states[0]
-        i2h, h2h = self._projections(x, h_prev, t)
-        xi = split(i2h, num_outputs=3, axis=1, name=p + "i2h_slice")
-        hh = split(h2h, num_outputs=3, axis=1, name=p + "h2h_slice")
+        if self._layer_norm:
+            xi, hh = self._gate_parts(x, h_prev, t)
+        else:
+            i2h, h2h = self._projections(x, h_prev, t)
+            xi = split(i2h, num_outputs=3, axis=1, name=p + "i2h_slice")
+            hh = split(h2h, num_outputs=3, axis=1, name=p + "h2h_slice")
         r = sigmoid(_add(xi[0], hh[0], p + "r_sum"), name=p + "r")
         z = sigmoid(_add(xi[1], hh[1], p + "z_sum"), name=p + "z")
         n = tanh(_add(xi[2], _mul(r, hh[2], p + "r_h2h"), p + "n_sum"), name=p + "n")

@@ -13,6 +13,7 @@ from runtime.errors import ConfigError
 from symrnn.lengths import LAZY_FROM, Recipe
 from symrnn.ops import check_rate, check_size, concat, stack_steps, take_step
 from symrnn.rnn.cells import GRUCell, LSTMCell, RNNCell, check_clip, check_proj
+from symrnn.rnn.layer_norm import check_layer_norm
 from symrnn.rnn.lengths import check_lengths
 from symrnn.rnn.modifiers import BidirectionalCell, DropoutCell, ZoneoutCell
 from symrnn.scalars import as_int
@@ -50,6 +51,11 @@ class RNNFactory:
       or a list with one per layer, each >= 0 (0: none). Layer `l` with `P = proj_size[l]`
       outputs `h = W_hr (o * tanh(c))`, `W_hr` = `{name}_l{l}_h2r_weight` `(P, H_l)`; its `h`
       states are `(N, P)`, `h2h_weight` `(4H, P)`, and layer `l+1` reads `P` (`2P`) features.
+    - `layer_norm` (symrnn.rnn.layer_norm; Ba et al. 2016, as `torch.nn.LayerNorm`): every
+      layer normalizes `W x` and `U h` separately over their gate columns before adding the
+      biases (any `typ`), and an LSTM its cell state before the tanh of `h`; parameters
+      `{name}_l{l}_i2h_gamma`, `_i2h_beta`, `_h2h_gamma`, `_h2h_beta` `(G*H,)` and for
+      'lstm' `_c_gamma`, `_c_beta` `(H,)`.
     - `bidirectional`: each layer also runs a reverse cell; its output is the forward and
       reverse outputs concatenated on the features (forward first), `(T, N, 2*H_l)`.
     - `name`: parameters of layer `l` are `{name}_l{l}_i2h_weight` `(G*H, I_l)`,
@@ -69,7 +75,8 @@ class RNNFactory:
                  dropout=0.0, zoneout=0.0, recurrent_dropout=0.0, dropout_mode: str = "step",
                  i2h_weight=None, i2h_bias=None, h2h_weight=None, h2h_bias=None,
                  init_h=None, init_c=None, bidirectional: bool = False, name: str = "lstm",
-                 cell_clip: float | None = None, proj_size=0, weight_drop=0.0):
+                 cell_clip: float | None = None, proj_size=0, weight_drop=0.0,
+                 layer_norm: bool = False):
         self.num_hidden = _sizes(num_hidden)
         self.data_dim = None if data_dim is None else check_size(WHERE, "data_dim", data_dim)
         if not isinstance(typ, str) or typ not in CELLS:
@@ -87,6 +94,7 @@ class RNNFactory:
         if typ != "lstm" and self.cell_clip is not None:
             raise ConfigError(f"{WHERE}: 'cell_clip' is only for typ='lstm' (it clips the cell "
                               f"state), given {cell_clip!r} for typ={typ!r}")
+        self.layer_norm = check_layer_norm(WHERE, layer_norm)
         self.bidirectional = bool(bidirectional)
         layers = len(self.num_hidden)
         self.proj_size = _projections(proj_size, layers, typ)
@@ -115,8 +123,10 @@ class RNNFactory:
     @property
     def params(self) -> list[Symbol]:
         """All weights and biases: i2h weights, i2h biases, h2h weights, h2h biases, then the
-        projections' h2r weights (when `proj_size`)."""
-        keys = ("i2h_weight", "i2h_bias", "h2h_weight", "h2h_bias", "h2r_weight")
+        projections' h2r weights (when `proj_size`), then the layer norms' gains and biases
+        (when `layer_norm`)."""
+        keys = ("i2h_weight", "i2h_bias", "h2h_weight", "h2h_bias", "h2r_weight", "i2h_gamma",
+                "i2h_beta", "h2h_gamma", "h2h_beta", "c_gamma", "c_beta")
         return [self._base(c).params[k] for k in keys for c in self._cells
                 if k in self._base(c).params]
 
@@ -140,7 +150,7 @@ class RNNFactory:
         size = self.data_dim if layer == 0 else self.output_size(layer - 1) * self.num_directions
         cell = cls(self.num_hidden[layer], prefix=self.prefix(layer, direction),
                    input_size=size, recurrent_dropout=self.recurrent_dropout[layer],
-                   weight_drop=self.weight_drop[layer],
+                   weight_drop=self.weight_drop[layer], layer_norm=self.layer_norm,
                    **extra, **params)
         if self.zoneout[layer]:
             cell = ZoneoutCell(cell, zoneout_states=self.zoneout[layer])

@@ -293,6 +293,11 @@ FORGED_IR = {
     "a string as mask": lambda d: d["body"][3][4].__setitem__(0, ["mask", "0; system()"]),
     "float16": lambda d: d.update(dtype="float16"),
     "not a list": lambda d: d.update(body="abc"),
+    # row reductions (layer norm): the reduction is from a closed list, its source defined
+    "a reduce outside the closed list": lambda d: d["body"].insert(3, ["reduce", 9, "max", 2]),
+    "a reduce of an undefined value": lambda d: d["body"].insert(3, ["reduce", 9, "sum", 8]),
+    "a reduce without its source": lambda d: d["body"].insert(3, ["reduce", 9, "sum"]),
+    "a reduce redefining a value": lambda d: d["body"].insert(3, ["reduce", 2, "sum", 0]),
 }
 
 
@@ -300,6 +305,13 @@ FORGED_IR = {
 def test_a_forged_kernel_ir_is_refused_naming_its_member(artifact, case):
     forge(artifact, FORGED_IR[case], member=f"kernels/{K}.json")
     refused(artifact, f"'kernels/{K}.json'")
+
+
+def test_an_ir_with_a_valid_reduce_added_is_refused_by_its_name(artifact):
+    """A well-formed reduce inserted into the IR renders, but no longer hashes to the name."""
+    forge(artifact, lambda d: d["body"].insert(3, ["reduce", 9, "sum", 2]),
+          member=f"kernels/{K}.json")
+    refused(artifact, f"kernel {K!r}", "hashes to the name")
 
 
 def test_an_ir_that_changes_the_kernel_is_refused_by_its_name(artifact):

@@ -29,6 +29,8 @@ CASES = [
     ("sum", {"axis": -1, "keepdims": True}, [rand(3, 2, 4)], lambda x: x.sum(-1, keepdims=True)),
     ("mean", {}, [rand(3, 2)], lambda x: x.mean()),
     ("broadcast_to", {"shape": (3, 2, 4)}, [rand(3, 1, 4)], None),
+    ("broadcast_rows", {}, [rand(4), rand(3, 2, 4)], lambda v, like: np.tile(v, (3, 2, 1))),
+    ("row_sum", {}, [rand(3, 4)], lambda x: np.repeat(x.sum(1, keepdims=True), 4, 1)),
     ("softmax", {"axis": 0}, [rand(3, 4)],
      lambda x: np.exp(x) / np.exp(x).sum(0, keepdims=True)),
     ("softmax_cross_entropy", {}, [rand(3, 2, 5), labels((3, 2), 5)], None),
