@@ -141,6 +141,7 @@ def test_cpu_engine_builds_each_loop_body_once(case, monkeypatch):
         assert call.args[1] == step.trips >= MIN_TRIPS
     monkeypatch.setattr(loop_runner, "loop_call", lambda *a: None)
     engine = CpuEngine(rolled)
+    engine.forward(args, False, 0)
     for call in [c for c, s in zip(engine._calls, engine._steps) if s.kind == "loop"]:
         trips, runs = call.args
         assert trips >= MIN_TRIPS
