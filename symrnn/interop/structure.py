@@ -112,6 +112,9 @@ def _read_cell(nodes, p: str, ts: list[int]) -> Cell | None:
     if f"{p}t0_zoneout_out" in nodes:
         raise UnsupportedExport(f"cell {p!r}: zoneout on the outputs (zoneout_outputs) has no "
                                 f"ONNX or PyTorch form; only zoneout_states is supported")
+    if f"{p}i2h_gamma" in nodes:
+        raise UnsupportedExport(f"cell {p!r}: layer_norm=True has no ONNX or PyTorch form "
+                                f"(their LSTM, GRU and RNN have no layer norm)")
     i2h, h2h = nodes[f"{p}t0_i2h"], nodes[f"{p}t0_h2h"]
     if len(i2h.inputs) != 3 or len(h2h.inputs) != 3:
         raise UnsupportedExport(f"cell {p!r}: projections without bias are not supported")

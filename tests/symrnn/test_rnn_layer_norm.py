@@ -194,3 +194,10 @@ def test_a_refused_factory_leaves_a_bound_executor_intact():
     for k, v in ex.arg_dict.items():
         np.testing.assert_array_equal(v, before[k], err_msg=k)
     np.testing.assert_array_equal(ex.forward()[0], out)
+
+
+def test_onnx_and_pytorch_interop_refuse_layer_norm_by_name():
+    from symrnn.interop import UnsupportedExport, find_cells
+
+    with pytest.raises(UnsupportedExport, match="'s_l0_': layer_norm=True has no ONNX"):
+        find_cells(stack(sizes=(4,)))
