@@ -21,6 +21,7 @@ Each exposes `fwd()` (inference under `no_grad`), `fwdbwd()` (training forward, 
 from __future__ import annotations
 
 import numpy as np
+from peers import StepPeer
 
 WEIGHTS = (("weight_ih", "i2h_weight"), ("weight_hh", "h2h_weight"),
            ("bias_ih", "i2h_bias"), ("bias_hh", "h2h_bias"), ("weight_hr", "h2r_weight"))
@@ -31,7 +32,7 @@ def _tensor(torch, arr, grad: bool = False):
     return t.requires_grad_(True) if grad else t
 
 
-class _Peer:
+class _Peer(StepPeer):
     """Data, initial states and the head gradient as tensors; `_leaves` get gradients."""
 
     def __init__(self, torch, args: dict, name: str, data, grad):
@@ -44,19 +45,6 @@ class _Peer:
 
     def _run(self, train: bool):
         raise NotImplementedError
-
-    def output(self) -> np.ndarray:
-        with self.torch.no_grad():
-            return self._run(False).numpy().copy()
-
-    def fwd(self):
-        with self.torch.no_grad():
-            return self._run(False)
-
-    def fwdbwd(self):
-        for p in self._leaves:
-            p.grad = None
-        self._run(True).backward(self.grad)
 
 
 class PackedLSTM(_Peer):

@@ -84,7 +84,26 @@ class TorchRNN:
         self._run().backward(self.grad)
 
 
-class TorchZoneoutLoop:
+class StepPeer:
+    """A peer whose `_run(train)` builds its graph: `fwd` and `output` run it without
+    gradients, `fwdbwd` runs it in training and back from the head gradient `grad` into
+    fresh gradients of `_leaves`."""
+
+    def output(self) -> np.ndarray:
+        with self.torch.no_grad():
+            return self._run(False).numpy().copy()
+
+    def fwd(self):
+        with self.torch.no_grad():
+            return self._run(False)
+
+    def fwdbwd(self):
+        for p in self._leaves:
+            p.grad = None
+        self._run(True).backward(self.grad)
+
+
+class TorchZoneoutLoop(StepPeer):
     """A stack of `nn.LSTMCell`s run step by step, with zoneout `z` on `h` and `c` of every
     layer: in training a fresh Bernoulli(z) mask per step, layer and state,
     `s = m * s_prev + (1 - m) * s_new`; at inference `s = z * s_prev + (1 - z) * s_new`
@@ -133,16 +152,3 @@ class TorchZoneoutLoop:
                 inp = hs[l]
             outs.append(inp)
         return torch.stack(outs)
-
-    def output(self) -> np.ndarray:
-        with self.torch.no_grad():
-            return self._run(False).numpy().copy()
-
-    def fwd(self):
-        with self.torch.no_grad():
-            return self._run(False)
-
-    def fwdbwd(self):
-        for p in self._leaves:
-            p.grad = None
-        self._run(True).backward(self.grad)
