@@ -163,3 +163,20 @@ def breakdown(ex, grad: np.ndarray, cfg, runs: int) -> dict:
 
 
 # ---- one case ----------------------------------------------------------------------------------
+
+
+class SymRunner:
+    """An executor as the bench times it: `fwd`, `fwdbwd` (head gradient `grad`), `output`."""
+
+    def __init__(self, ex, grad: np.ndarray):
+        self.ex, self.grad = ex, grad
+
+    def fwd(self):
+        self.ex.forward(is_train=False)
+
+    def fwdbwd(self):
+        self.ex.forward(is_train=True)
+        self.ex.backward(out_grads=[self.grad])
+
+    def output(self) -> np.ndarray:
+        return np.array(self.ex.forward(is_train=False)[0], copy=True)

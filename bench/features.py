@@ -31,6 +31,7 @@ import statistics
 import time
 
 import numpy as np
+from breakdown import SymRunner
 from feature_peers import GateLoop, PackedLSTM, WeightDropLSTM
 from machine import loadavg
 
@@ -106,21 +107,6 @@ def plain_arguments(ex, cfg, rng) -> dict:
             for n, a in ex.arg_dict.items()}
 
 
-class Ours:
-    def __init__(self, ex, grad):
-        self.ex, self.grad = ex, grad
-
-    def fwd(self):
-        self.ex.forward(is_train=False)
-
-    def fwdbwd(self):
-        self.ex.forward(is_train=True)
-        self.ex.backward(out_grads=[self.grad])
-
-    def output(self) -> np.ndarray:
-        return np.array(self.ex.forward(is_train=False)[0], copy=True)
-
-
 def peer_of(torch, feature: str, args: dict, grad, cfg):
     data = args["data"]
     if feature in ("varlen", "varlen_full"):
@@ -139,7 +125,7 @@ def case_lengths(feature: str, cfg, rng) -> np.ndarray | None:
     return np.full(cfg.N, cfg.T, np.int32) if feature == "varlen_full" else None
 
 
-def run_case(feature: str, plain: Ours, plain_args: dict, cfg, torch, rng, log) -> dict:
+def run_case(feature: str, plain: SymRunner, plain_args: dict, cfg, torch, rng, log) -> dict:
     res = {"case": feature, "T": cfg.T, "N": cfg.N, "I": cfg.I, "H": cfg.H, "layers": 1,
            "options": factory_options(feature, cfg.H), "peer": PEERS[feature],
            "load_before": loadavg()}
@@ -156,7 +142,7 @@ def run_case(feature: str, plain: Ours, plain_args: dict, cfg, torch, rng, log) 
     args = arguments(ex, plain_args, lengths, rng, cfg.H)
     ex.copy_params_from(args)
     grad = rng.standard_normal(ex.engine.out_specs[0][1], dtype=np.float32)
-    runners = {"ours": Ours(ex, grad), "plain": plain}
+    runners = {"ours": SymRunner(ex, grad), "plain": plain}
     if torch is not None:
         runners["peer"] = peer_of(torch, feature, args, grad, cfg)
         diff = float(np.max(np.abs(runners["ours"].output() - runners["peer"].output())))
@@ -227,7 +213,7 @@ def run_features(cfg, torch, rng, log) -> dict:
     ex = bind(None, cfg)
     plain_args = plain_arguments(ex, cfg, rng)
     ex.copy_params_from(plain_args)
-    plain = Ours(ex, rng.standard_normal((cfg.T, cfg.N, cfg.H), dtype=np.float32))
+    plain = SymRunner(ex, rng.standard_normal((cfg.T, cfg.N, cfg.H), dtype=np.float32))
     out = {"load_before": loadavg(), "layers": 1, "cases": []}
     for feature in cfg.feature_list:
         out["cases"].append(run_case(feature, plain, plain_args, cfg, torch, rng, log))

@@ -67,7 +67,7 @@ for p in (ROOT, HERE):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from breakdown import breakdown, cpu_engines, program_flops, timed
+from breakdown import SymRunner, breakdown, cpu_engines, program_flops, timed
 from features import FEATURES, feature_goals, feature_lines, run_features, select
 from infer import inference_lines, run_inference
 from machine import _threadpools, loadavg, machine_info
@@ -182,21 +182,6 @@ def measure_roof(cfg) -> dict:
 
 
 # ---- symrnn ----------------------------------------------------------------------------------
-class SymRunner:
-    def __init__(self, ex, grad: np.ndarray):
-        self.ex, self.grad = ex, grad
-
-    def fwd(self):
-        self.ex.forward(is_train=False)
-
-    def fwdbwd(self):
-        self.ex.forward(is_train=True)
-        self.ex.backward(out_grads=[self.grad])
-
-    def output(self) -> np.ndarray:
-        return np.array(self.ex.forward(is_train=False)[0], copy=True)
-
-
 def case_spec(name: str, cfg) -> dict:
     H = cfg.H
     specs = {
