@@ -82,6 +82,7 @@ class CpuEngine:
         for i in waiting:
             self._check(self._steps[i])
         self._calls = [None if i in waiting else self._build(i) for i in range(len(self._steps))]
+        self._unbuilt = bool(waiting)  # some step waits for its argument (checked per run)
         self._backward_hooks: dict = {}
         self._refresh()
         self._head_grads = [(i, self._flat[b][:int(np.prod(shape, dtype=np.int64))]
@@ -110,7 +111,7 @@ class CpuEngine:
         self._refresh()
 
     def _run(self, phase: str) -> None:
-        if None in self._calls:  # run before any argument was bound: on zeros, as it was
+        if self._unbuilt:  # run before any argument was bound: on zeros, as it was
             self._bind_placeholders()
         if not self._gemms.own_pool:
             for call in self._phase_calls[phase]:
@@ -127,6 +128,7 @@ class CpuEngine:
         if changed:
             for i in sorted(set().union(*(self._users.get(n, ()) for n in changed))):
                 self._calls[i] = self._build(i)
+            self._unbuilt = None in self._calls
             self._refresh()
 
     def _bind_placeholders(self) -> None:
@@ -135,6 +137,7 @@ class CpuEngine:
                 buf = self.program.buffers[name]
                 self._flat[name] = initial_contents(buf.size, buf.dtype)
         self._calls = [self._build(i) if c is None else c for i, c in enumerate(self._calls)]
+        self._unbuilt = False
         self._refresh()
 
     def _bind_arg(self, name: str, args: dict) -> bool:
