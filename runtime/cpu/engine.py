@@ -40,6 +40,7 @@ from runtime import assemble
 from runtime.cpu import gemm, gemv, loop, loop_runner, packed_gemm
 from runtime.cpu.blas import one_pool
 from runtime.cpu.packed_gemm import aligned, in_order, transposed
+from runtime.errors import ConfigError
 from runtime.layout import PHASES, ProgramLayout, body_kernels, initial_contents
 from runtime.program import Program, Step, View
 
@@ -315,7 +316,7 @@ def prepare(dtypes=(), program: Program | None = None) -> list:
     from runtime.compile_cache import load_kernels
 
     suffixes = [packed_gemm.SUFFIX[d] for d in dtypes if d in packed_gemm.SUFFIX]
-    jobs = [partial(_prepare_gemms, suffixes)] if suffixes else []
+    jobs = [partial(_prepare_gemms, suffixes)] if suffixes and _own_gemm() else []
     names = body_kernels(program.steps) if program is not None else []
     if names:
         jobs.append(partial(load_kernels, [program.kernels[n] for n in names]))
@@ -323,6 +324,15 @@ def prepare(dtypes=(), program: Program | None = None) -> list:
     for t in threads:
         t.start()
     return threads
+
+
+def _own_gemm() -> bool:
+    """Whether the engine will run symrnn's own GEMMs (SYMRNN_GEMM; a bad value is the
+    engine's to report): `blas` and `mkl` use nothing of runtime.cpu.packed_gemm's library."""
+    try:
+        return gemm.selected_name() == "packed"
+    except ConfigError:
+        return False
 
 
 def _prepare_gemms(suffixes: list) -> None:
