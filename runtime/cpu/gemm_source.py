@@ -32,6 +32,8 @@ PARALLEL = {  # below these sizes (multiply-adds, or elements packed) one thread
 WIDTH = "gemm_width.h"  # the vector width, shared with runtime.cpu.gemv (package data)
 POOL = "gemm_pool.c"  # the thread pool (package data)
 TEMPLATE = "gemm_template.c"  # packing and the micro-kernel, for one C type `real`
+BLAS = "gemm_blas.c"  # the products that run once through numpy's cblas, split over the pool
+BLAS_INT = {"32": "int", "64": "long"}  # the BLAS's integer, by its width in bits
 C_TYPE = {"f32": "float", "f64": "double"}
 
 
@@ -50,12 +52,15 @@ def pool_source() -> str:
 def typed_source(suffix: str) -> str:
     """The GEMMs of one C type (`suffix` 'f32' or 'f64'): the sizes above as macros, then
     gemm_template.c (`real`, `_SUF` -> `_f32`, TAILS expanded), whose `symrnn_use_pool_f32`
-    takes the pool's `symrnn_parallel_for`."""
+    takes the pool's `symrnn_parallel_for`, and gemm_blas.c once per BLAS integer width
+    (`symrnn_blas_64_f32`, `symrnn_blas_32_f32`)."""
     head = "".join(f"#define {k} {v}L\n" for k, v in PARALLEL.items())
     template = _text(TEMPLATE).replace("TAILS", " ".join(f"TAIL({m})" for m in range(1, MR)))
+    blas = [_text(BLAS).replace("_BITS", f"_{bits}").replace("bint", c_int)
+            for bits, c_int in BLAS_INT.items()]
     return "".join([f"#define MR {MR}\n#define MC {MC}\n#define KC {KC}\n{head}", _text(WIDTH),
                     POOL_POINTER, f"#define real {C_TYPE[suffix]}\n",
-                    template.replace("_SUF", f"_{suffix}")])
+                    *(part.replace("_SUF", f"_{suffix}") for part in [template, *blas])])
 
 
 def width_source() -> str:
