@@ -230,11 +230,17 @@ def test_engine_results_do_not_depend_on_the_gemm_path(monkeypatch, tmp_path):
     all_h, _, last_h, last_c = rnn.step(sym.Variable("data"), seq_len=4)
     loss = sym.Group([all_h[-1], *last_h, *last_c])
     r = np.random.default_rng(0)
-    results = []
+    results, summed = [], []
+    column_sum = packed_gemm.column_sum_call
+    monkeypatch.setattr(packed_gemm, "column_sum_call",
+                        lambda *a: summed.append(column_sum(*a)) or summed[-1])
     for packed, big in (("1", "blas"), ("1", "blocked"), ("0", "blas")):
         monkeypatch.setenv("SYMRNN_PACKED_GEMM", packed)
         monkeypatch.setenv("SYMRNN_BIG_GEMM", big)
+        summed.clear()
         ex = loss.simple_bind(dtype="float64", data=(4, 3, 7))
+        # each layer's bias gradient (a sum over all steps' rows) as a threaded column sum
+        assert len([s for s in summed if s is not None]) == (2 if packed == "1" else 0)
         planned = ex.engine.train._pack_plan
         assert len(planned) == (16 if packed == "1" else 0)  # 4 steps x 2 layers x 2 phases
         # the products over all steps pack their right operand as they go
@@ -294,3 +300,26 @@ def test_two_python_threads_share_the_pool_safely():
         w.join()
     for _, c, expected in jobs:
         np.testing.assert_allclose(c, 50 * expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rows,cols", [(1, 1), (7, 3), (300, 257), (1000, 600), (2, 513)])
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_column_sum_matches_numpy(dtype, rows, cols, nthreads):
+    """Column counts across the task width (COLSUM) and rows in a window (row stride > cols)."""
+    r = np.random.default_rng(rows + cols)
+    wide = r.standard_normal((rows, cols + 5)).astype(dtype)
+    x, y = wide[:, 2:2 + cols], np.full((1, cols), np.nan, dtype)
+    packed_gemm.column_sum_call(x, y, threads(nthreads))()
+    tol = TOL[dtype] if dtype == "float64" else {"rtol": 1e-5, "atol": 1e-6 * rows}
+    np.testing.assert_allclose(y[0], x.astype(np.float64).sum(axis=0), **tol)
+
+
+def test_column_sum_declines_what_it_does_not_run():
+    x, y = np.ones((4, 3)), np.zeros(3)
+    assert packed_gemm.column_sum_call(x, y, threads(1)) is not None
+    assert packed_gemm.column_sum_call(x.T.copy().T, y, threads(1)) is None  # column-major
+    assert packed_gemm.column_sum_call(x, np.zeros(4), threads(1)) is None
+    assert packed_gemm.column_sum_call(x, np.zeros(3, np.float32), threads(1)) is None
+    assert packed_gemm.column_sum_call(x[:0], y, threads(1)) is None
+    assert packed_gemm.column_sum_call(x.astype(np.int64), y.astype(np.int64), threads(1)) is None
