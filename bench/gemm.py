@@ -13,8 +13,11 @@ At the shapes of a 1-layer LSTM, T=100, N=64, I=H=512 (DESIGN.md section 5):
 
 Each implementation runs as the engine runs it: symrnn's inside `runtime.cpu.blas.one_pool()`
 (OpenBLAS held to one thread, its thread count lent to symrnn's pool), numpy's and MKL's with
-their own threads, as many (`--threads`, default OpenBLAS's count). The implementations take turns, `--repeats` rounds; the table shows the
-median GFLOP/s (best in brackets) and the load average, as the machine is shared.
+their own threads, as many (`--threads`, default OpenBLAS's count). The implementations take
+turns, `--repeats` rounds, each round in another order; the table shows the median GFLOP/s (best
+in brackets) and the load average, as the machine is shared. OpenBLAS's idle threads spin for
+about 0.1 s after a threaded call (runtime.cpu.blas), taking a core from whatever runs next: each
+implementation that runs its own threads is followed by a pause of `SETTLE` seconds, untimed.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from runtime.errors import BackendUnavailable
 T, N, I, H = 100, 64, 512, 512
 G = 4 * H
 DTYPE = "float32"
+SETTLE = 0.25  # seconds after a run on OpenBLAS's (or MKL's) own threads, until they sleep
 
 
 def shapes(r) -> dict:
@@ -99,10 +103,13 @@ def measure(names: list[str], repeats: int, n_threads: int | None) -> dict:
         for n in names:  # warm up, and check the result
             c[...] = np.nan
             timed(impls[n], runs[n], n_threads)
+            time.sleep(0 if impls[n].own_pool else SETTLE)
             check(table.setdefault(case, {}).setdefault(n, {}), exact, f"{n} {case}", c)
-        for _ in range(repeats):
-            for n in names:
+        for i in range(repeats):
+            for n in names[i % len(names):] + names[:i % len(names)]:
                 seconds[n].append(timed(impls[n], runs[n], n_threads))
+                if not impls[n].own_pool:
+                    time.sleep(SETTLE)
         for n in names:
             rates = [flops / s / 1e9 for s in seconds[n]]
             table[case][n].update(median_gflops=statistics.median(rates), best_gflops=max(rates),

@@ -1,4 +1,6 @@
-"""numpy's BLAS, reached from inside the process: its thread count.
+"""numpy's BLAS, reached from inside the process: its thread count and its `cblas_?gemm`
+(runtime.cpu.packed_gemm's big_call runs the products that run once through it, one
+single-threaded call per thread of the engine's pool).
 
 OpenBLAS's own threads collapse when another process holds a core: a fused forward measured
 660 ms with 2 threads against 18 ms with 1 on this 2-core machine while it was busy. The CPU
@@ -21,12 +23,18 @@ from dataclasses import dataclass
 
 _SETTERS = ("openblas_set_num_threads", "openblas_set_num_threads64_",
             "scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads")
+_GEMMS = {  # symbol prefix and suffix of cblas_?gemm, and the BLAS's integer width
+    ("scipy_cblas_", "64_"): 64, ("cblas_", "64_"): 64, ("scipy_cblas_", ""): 32,
+    ("cblas_", ""): 32,
+}
 
 
 @dataclass(frozen=True)
 class OpenBlas:
     set_threads: object  # ctypes function (int) -> None
     get_threads: object  # ctypes function () -> int
+    gemm: dict  # "float32"/"float64" -> address of cblas_sgemm/dgemm; empty if not found
+    int_bits: int  # 64 for an ILP64 build (blasint is a long), else 32
 
 
 @functools.cache
@@ -49,8 +57,17 @@ def openblas() -> OpenBlas | None:
             if hasattr(lib, name) and hasattr(lib, get):
                 setter, getter = getattr(lib, name), getattr(lib, get)
                 setter.argtypes, getter.restype = [ctypes.c_int], ctypes.c_int
-                return OpenBlas(setter, getter)
+                return OpenBlas(setter, getter, *_gemms(lib))
     return None
+
+
+def _gemms(lib) -> tuple:
+    for (prefix, suffix), bits in _GEMMS.items():
+        names = {"float32": f"{prefix}sgemm{suffix}", "float64": f"{prefix}dgemm{suffix}"}
+        if all(hasattr(lib, n) for n in names.values()):
+            return ({d: ctypes.cast(getattr(lib, n), ctypes.c_void_p).value
+                     for d, n in names.items()}, bits)
+    return {}, 32
 
 
 @contextlib.contextmanager

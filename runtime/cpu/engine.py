@@ -42,6 +42,7 @@ from runtime.cpu.blas import one_pool
 from runtime.cpu.packed_gemm import aligned, in_order, transposed
 from runtime.errors import ConfigError
 from runtime.layout import PHASES, ProgramLayout, body_kernels, initial_contents
+from runtime.library import reduced_axes
 from runtime.program import Program, Step, View
 
 PARALLEL_KERNEL = 1 << 13  # elements; a smaller kernel runs on the calling thread alone
@@ -268,8 +269,20 @@ class CpuEngine:
             # stored in its window already (codegen's plan_memory) into the window
             return partial(in_order, *(partial(np.copyto, self._view(w), self._view(x))
                                         for x, w in parts))
+        summed = self._column_sum(op) if op.name == "sum" and self._gemms.own_pool else None
+        if summed is not None:
+            return summed
         ins = [(self._nd_view(v), tuple(v.shape)) for v in op.inputs]
         return partial(_run_op, op.fn, op.attrs, ins, self._view(op.output))
+
+    def _column_sum(self, op):
+        """A sum over every axis but the last (a bias gradient over all steps' rows) as a
+        threaded column sum (packed_gemm.column_sum_call), or None for any other sum."""
+        v, shape = op.inputs[0], tuple(op.inputs[0].shape)
+        if len(op.inputs) != 1 or len(shape) < 2 or v.cols != shape[-1] or \
+                set(reduced_axes(op.attrs, len(shape))) != set(range(len(shape) - 1)):
+            return None
+        return packed_gemm.column_sum_call(self._view(v), self._view(op.output), self._threads)
 
     # ---- construction helpers ---------------------------------------------------------------
     def _load_kernels(self, load) -> dict:

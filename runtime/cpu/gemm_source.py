@@ -27,11 +27,14 @@ VECTOR_BYTES = 64  # the widest vector (AVX-512's): what packed operands are ali
 MR = 6  # rows of C per micro-kernel call
 MC, KC = 192, 512  # a block of a product that runs once: rows of A, and of K (measured best
 #                    of 48-384 by 128-1024 on an input projection, a data and a weight gradient)
+COLSUM = 256  # columns of a column sum's task (a bias gradient's): its sums stay in L1
 PARALLEL = {  # below these sizes (multiply-adds, or elements packed) one thread is faster
     "PARALLEL_GEMM": 1 << 19, "PARALLEL_PACK": 1 << 16}
 WIDTH = "gemm_width.h"  # the vector width, shared with runtime.cpu.gemv (package data)
 POOL = "gemm_pool.c"  # the thread pool (package data)
 TEMPLATE = "gemm_template.c"  # packing and the micro-kernel, for one C type `real`
+BLAS = "gemm_blas.c"  # the products that run once through numpy's cblas, split over the pool
+BLAS_INT = {"32": "int", "64": "long"}  # the BLAS's integer, by its width in bits
 C_TYPE = {"f32": "float", "f64": "double"}
 
 
@@ -50,12 +53,16 @@ def pool_source() -> str:
 def typed_source(suffix: str) -> str:
     """The GEMMs of one C type (`suffix` 'f32' or 'f64'): the sizes above as macros, then
     gemm_template.c (`real`, `_SUF` -> `_f32`, TAILS expanded), whose `symrnn_use_pool_f32`
-    takes the pool's `symrnn_parallel_for`."""
+    takes the pool's `symrnn_parallel_for`, and gemm_blas.c once per BLAS integer width
+    (`symrnn_blas_64_f32`, `symrnn_blas_32_f32`)."""
     head = "".join(f"#define {k} {v}L\n" for k, v in PARALLEL.items())
     template = _text(TEMPLATE).replace("TAILS", " ".join(f"TAIL({m})" for m in range(1, MR)))
-    return "".join([f"#define MR {MR}\n#define MC {MC}\n#define KC {KC}\n{head}", _text(WIDTH),
+    blas = [_text(BLAS).replace("_BITS", f"_{bits}").replace("bint", c_int)
+            for bits, c_int in BLAS_INT.items()]
+    return "".join([f"#define MR {MR}\n#define MC {MC}\n#define KC {KC}\n#define COLSUM {COLSUM}\n",
+                    head, _text(WIDTH),
                     POOL_POINTER, f"#define real {C_TYPE[suffix]}\n",
-                    template.replace("_SUF", f"_{suffix}")])
+                    *(part.replace("_SUF", f"_{suffix}") for part in [template, *blas])])
 
 
 def width_source() -> str:

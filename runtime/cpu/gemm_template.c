@@ -179,3 +179,30 @@ void symrnn_big_SUF(int ta, int tb, long M, long N, long K, const real* a, long 
         }
     }
 }
+
+struct colsum_SUF { long rows, cols, ldx; const real* x; real* y; };
+
+/* Task t: columns [t * COLSUM, ...) of y = the sum of the rows of x (rows x cols, row stride
+   ldx): a bias gradient, summed over every step's rows (runtime.cpu.engine's `sum` ops). */
+static void colsum_task_SUF(const void* job, long t)
+{
+    const struct colsum_SUF* j = job;
+    long lo = t * COLSUM, n = j->cols - lo < COLSUM ? j->cols - lo : COLSUM;
+    real acc[COLSUM] __attribute__((aligned(64)));
+    for (long c = 0; c < n; ++c)
+        acc[c] = 0;
+    for (long r = 0; r < j->rows; ++r) {
+        const real* x = j->x + r * j->ldx + lo;
+        for (long c = 0; c < n; ++c)
+            acc[c] += x[c];
+    }
+    for (long c = 0; c < n; ++c)
+        j->y[lo + c] = acc[c];
+}
+
+void symrnn_colsum_SUF(long rows, long cols, const real* x, long ldx, real* y, const int* nt)
+{
+    struct colsum_SUF job = {rows, cols, ldx, x, y};
+    parallel_for((cols + COLSUM - 1) / COLSUM, rows * cols >= PARALLEL_PACK ? *nt : 1,
+                 colsum_task_SUF, &job);
+}

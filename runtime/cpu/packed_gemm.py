@@ -46,12 +46,22 @@ written between its first and last use, and whose left operand is not transposed
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 from functools import partial
 
 import numpy as np
 
-from runtime.cpu.gemm_source import C_TYPE, KC, MC, VECTOR_BYTES, pool_source, typed_source
+from runtime.cpu.blas import openblas
+from runtime.cpu.gemm_source import (
+    BLAS_INT,
+    C_TYPE,
+    KC,
+    MC,
+    VECTOR_BYTES,
+    pool_source,
+    typed_source,
+)
 from runtime.program import Step, View
 
 SUFFIX = {"float32": "f32", "float64": "f64"}
@@ -124,6 +134,11 @@ class Library:
                  [_LONG, _LONG, _LONG, _PTR, _LONG, _PTR, _PTR, _LONG, _INT, _PTR])
         _declare(lib, f"symrnn_big_{which}", [_INT, _INT, _LONG, _LONG, _LONG, _PTR, _LONG, _PTR,
                                               _LONG, _PTR, _LONG, _INT, _PTR, _PTR])
+        _declare(lib, f"symrnn_colsum_{which}", [_LONG, _LONG, _PTR, _LONG, _PTR, _PTR])
+        for bits in BLAS_INT:
+            _declare(lib, f"symrnn_blas_{bits}_{which}", [_PTR, _INT, _INT, _LONG, _LONG, _LONG,
+                                                          _PTR, _LONG, _PTR, _LONG, _PTR, _LONG,
+                                                          _INT, _PTR])
         return lib
 
 
@@ -190,23 +205,63 @@ class PackedGemm:
 
 def big_call(a: np.ndarray, b: np.ndarray, c: np.ndarray, accumulate: bool,
              threads: np.ndarray, scratch: np.ndarray | None):
-    """A callable for `c = a @ b` (or `+=`) block by block, packing its operands as it goes
-    into `scratch` (`scratch_size` elements at least), or None where the dtypes or layouts do
-    not fit or `scratch` is too small."""
-    dtype = c.dtype.name
-    if dtype not in SUFFIX or {a.dtype, b.dtype} != {c.dtype} or scratch is None \
-            or scratch.dtype != c.dtype:
+    """A callable for `c = a @ b` (or `+=`): numpy's cblas split over the pool (`blas_call`)
+    where that BLAS is found and `SYMRNN_BIG_GEMM` is not 'blocked', else block by block,
+    packing its operands as it goes into `scratch` (`scratch_size` elements at least); None
+    where the dtypes or layouts do not fit or `scratch` is too small."""
+    if os.environ.get("SYMRNN_BIG_GEMM", "blas") != "blocked":
+        call = blas_call(a, b, c, accumulate, threads)
+        if call is not None:
+            return call
+    layouts = _layouts(a, b, c)
+    if layouts is None or scratch is None or scratch.dtype != c.dtype:
+        return None
+    (la, lb, lc), (m, k), n = layouts, a.shape, b.shape[1]
+    if scratch.size < scratch_size(k, n, c.dtype.name):
+        return None
+    fn = getattr(library(), f"symrnn_big_{SUFFIX[c.dtype.name]}")
+    return _keeping((a, b, c, scratch, threads), partial(
+        fn, la[0], lb[0], m, n, k, _address(a), la[1], _address(b), lb[1], _address(c), lc[1],
+        int(bool(accumulate)), _address(scratch), _address(threads)))
+
+
+def blas_call(a: np.ndarray, b: np.ndarray, c: np.ndarray, accumulate: bool,
+              threads: np.ndarray):
+    """A callable for `c = a @ b` (or `+=`) through numpy's cblas, C's larger side cut into
+    one part per thread of the pool, each a single-threaded call (gemm_blas.c; OpenBLAS must
+    run one thread, as inside runtime.cpu.blas.one_pool), or None where that BLAS or these
+    layouts are not available."""
+    found, layouts = openblas(), _layouts(a, b, c)
+    if found is None or layouts is None or c.dtype.name not in found.gemm:
+        return None
+    (la, lb, lc), (m, k), n = layouts, a.shape, b.shape[1]
+    fn = getattr(library(), f"symrnn_blas_{found.int_bits}_{SUFFIX[c.dtype.name]}")
+    return _keeping((a, b, c, threads), partial(
+        fn, found.gemm[c.dtype.name], la[0], lb[0], m, n, k, _address(a), la[1], _address(b),
+        lb[1], _address(c), lc[1], int(bool(accumulate)), _address(threads)))
+
+
+def column_sum_call(x: np.ndarray, y: np.ndarray, threads: np.ndarray):
+    """A callable for `y = x.sum(axis=0)` (x 2-D, rows apart; y its columns, contiguous)
+    over the pool, the columns in blocks of COLSUM (a bias gradient over all steps), or None
+    where the dtypes or layouts do not fit."""
+    lx = _layout(x)
+    if x.dtype.name not in SUFFIX or y.dtype != x.dtype or lx is None or lx[0] \
+            or y.size != x.shape[1] or 0 in x.shape or not y.flags.c_contiguous:
+        return None
+    fn = getattr(library(), f"symrnn_colsum_{SUFFIX[x.dtype.name]}")
+    return _keeping((x, y, threads), partial(fn, x.shape[0], x.shape[1], _address(x), lx[1],
+                                              _address(y), _address(threads)))
+
+
+def _layouts(a: np.ndarray, b: np.ndarray, c: np.ndarray):
+    """The layouts of a product's operands (C row-major, nothing empty), or None."""
+    if c.dtype.name not in SUFFIX or {a.dtype, b.dtype} != {c.dtype}:
         return None
     la, lb, lc = _layout(a), _layout(b), _layout(c)
     if la is None or lb is None or lc is None or lc[0] or 0 in c.shape or a.shape[1] == 0:
         return None
-    (m, k), n = a.shape, b.shape[1]
-    if scratch.size < scratch_size(k, n, dtype):
-        return None
-    fn = getattr(library(), f"symrnn_big_{SUFFIX[dtype]}")
-    return _keeping((a, b, c, scratch, threads), partial(
-        fn, la[0], lb[0], m, n, k, _address(a), la[1], _address(b), lb[1], _address(c), lc[1],
-        int(bool(accumulate)), _address(scratch), _address(threads)))
+    return la, lb, lc
 
 
 def plan(steps: list, dtype_of) -> dict:

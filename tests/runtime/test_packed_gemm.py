@@ -71,20 +71,33 @@ def scratch_for(k, n, dtype):
     return packed_gemm.aligned(packed_gemm.scratch_size(k, n, dtype), dtype)
 
 
+@pytest.fixture(params=["blas", "blocked"])
+def big_path(request, monkeypatch):
+    """Each product that runs once through numpy's cblas split over the pool ('blas', where
+    numpy's BLAS is an OpenBLAS) and through the blocked GEMM ('blocked')."""
+    if request.param == "blas" and blas.openblas() is None:
+        pytest.skip("numpy's BLAS is not an OpenBLAS")
+    monkeypatch.setenv("SYMRNN_BIG_GEMM", request.param)
+    return {"blas": "symrnn_blas_", "blocked": "symrnn_big_"}[request.param]
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("m,k,n", [(1, 1, 1), (7, 5, 3), (200, 40, 70), (13, 1100, 9),
-                                   (400, 600, 130)])
+                                   (400, 600, 130), (70, 400, 999)])
 @pytest.mark.parametrize("trans_a,trans_b", [(0, 0), (1, 0), (0, 1), (1, 1)])
 @pytest.mark.parametrize("accumulate", [False, True])
-def test_big_gemm_matches_numpy(dtype, m, k, n, trans_a, trans_b, accumulate):
+def test_big_gemm_matches_numpy(dtype, m, k, n, trans_a, trans_b, accumulate, big_path):
     """Shapes below and above one block (MC rows, KC of K: see the next test) and the size at
-    which the product splits over threads."""
+    which the product splits over threads (the blas path: into parts of 16 rows or columns,
+    the last one short)."""
     r = np.random.default_rng(m + 7 * k + n)
     a, b = operand(r, (m, k), dtype, trans_a), operand(r, (k, n), dtype, trans_b)
     c0 = r.standard_normal((m, n)).astype(dtype)
     c = c0.copy()
     call = packed_gemm.big_call(a, b, c, accumulate, threads(2), scratch_for(k, n, dtype))
-    call()
+    assert call.func.__name__.startswith(big_path)
+    with blas.one_pool():
+        call()
     exact = a.astype(np.float64) @ b.astype(np.float64) + (c0 if accumulate else 0)
     tol = TOL[dtype] if dtype == "float64" else {"rtol": 1e-5, "atol": 4e-7 * k}
     np.testing.assert_allclose(c, exact, **tol)  # float32 sums of k products round by ~k
@@ -118,7 +131,7 @@ def test_big_gemm_shapes_cross_block_edges():
     assert 1100 > 2 * gemm_c.KC and 400 > 2 * gemm_c.MC
 
 
-def test_big_gemm_reads_and_writes_strided_rows():
+def test_big_gemm_reads_and_writes_strided_rows(big_path):
     r = np.random.default_rng(4)
     a_wide, c_wide = r.standard_normal((300, 50)), np.zeros((300, 90))
     a, c, b = a_wide[:, 3:20], c_wide[:, 10:45], r.standard_normal((17, 35))
@@ -130,7 +143,8 @@ def test_big_gemm_reads_and_writes_strided_rows():
     np.testing.assert_allclose(c, a_t @ b, rtol=1e-12)
 
 
-def test_big_gemm_declines_what_it_does_not_run():
+def test_big_gemm_declines_what_it_does_not_run(monkeypatch):
+    monkeypatch.setenv("SYMRNN_BIG_GEMM", "blocked")
     a, b, c = np.zeros((4, 3)), np.zeros((3, 5)), np.zeros((4, 5))
     scratch = scratch_for(3, 5, "float64")
     assert packed_gemm.big_call(a, b, c, False, threads(1), scratch) is not None
@@ -139,6 +153,19 @@ def test_big_gemm_declines_what_it_does_not_run():
     assert packed_gemm.big_call(a, b, c, False, threads(1), None) is None
     assert packed_gemm.big_call(a, b, c, False, threads(1), scratch.astype(np.float32)) is None
     assert packed_gemm.big_call(a, b.astype(np.float32), c, False, threads(1), scratch) is None
+
+
+
+def test_big_gemm_through_blas_needs_no_scratch_and_declines_odd_layouts(big_path):
+    a, b, c = np.ones((4, 3)), np.ones((3, 5)), np.zeros((4, 5))
+    call = packed_gemm.big_call(a, b, c, False, threads(1), None)
+    assert (call is None) == (big_path == "symrnn_big_")
+    assert packed_gemm.big_call(a, b, c.T.copy().T, False, threads(1), None) is None
+    assert packed_gemm.big_call(a, b.astype(np.float32), c, False, threads(1), None) is None
+    assert packed_gemm.big_call(a[:, :0], b[:0], c, False, threads(1), None) is None
+    if call is not None:
+        call()
+        np.testing.assert_array_equal(c, np.full((4, 5), 3.0))
 
 
 needs_openblas = pytest.mark.skipif(blas.openblas() is None,
@@ -195,17 +222,25 @@ def test_plan_leaves_single_uses_transposed_lefts_and_rewritten_weights():
 
 
 def test_engine_results_do_not_depend_on_the_gemm_path(monkeypatch, tmp_path):
-    """A 2-layer LSTM, float64: packed and blocked GEMMs against numpy's matmul everywhere."""
+    """A 2-layer LSTM, float64: packed GEMMs (the products that run once through the cblas
+    split, and blocked) against numpy's matmul everywhere."""
     sym = pytest.importorskip("symrnn")
     monkeypatch.setenv("SYMRNN_CACHE_DIR", str(tmp_path))
     rnn = sym.RNNFactory([6, 5], data_dim=7, typ="lstm", zoneout=0.1, name="l")
     all_h, _, last_h, last_c = rnn.step(sym.Variable("data"), seq_len=4)
     loss = sym.Group([all_h[-1], *last_h, *last_c])
     r = np.random.default_rng(0)
-    results = []
-    for packed in ("1", "0"):
+    results, summed = [], []
+    column_sum = packed_gemm.column_sum_call
+    monkeypatch.setattr(packed_gemm, "column_sum_call",
+                        lambda *a: summed.append(column_sum(*a)) or summed[-1])
+    for packed, big in (("1", "blas"), ("1", "blocked"), ("0", "blas")):
         monkeypatch.setenv("SYMRNN_PACKED_GEMM", packed)
+        monkeypatch.setenv("SYMRNN_BIG_GEMM", big)
+        summed.clear()
         ex = loss.simple_bind(dtype="float64", data=(4, 3, 7))
+        # each layer's bias gradient (a sum over all steps' rows) as a threaded column sum
+        assert len([s for s in summed if s is not None]) == (2 if packed == "1" else 0)
         planned = ex.engine.train._pack_plan
         assert len(planned) == (16 if packed == "1" else 0)  # 4 steps x 2 layers x 2 phases
         # the products over all steps pack their right operand as they go
@@ -216,11 +251,12 @@ def test_engine_results_do_not_depend_on_the_gemm_path(monkeypatch, tmp_path):
         outs = [o.copy() for o in ex.forward(is_train=True, seed=3)]
         ex.backward([np.ones_like(o) for o in outs])
         results.append((outs, {n: g.copy() for n, g in ex.grad_dict.items()}))
-    (o1, g1), (o0, g0) = results
-    for x, y in zip(o1, o0):
-        np.testing.assert_allclose(x, y, rtol=1e-12)
-    for n in g0:
-        np.testing.assert_allclose(g1[n], g0[n], rtol=1e-11, atol=1e-12, err_msg=n)
+    (o0, g0) = results[-1]
+    for o1, g1 in results[:-1]:
+        for x, y in zip(o1, o0):
+            np.testing.assert_allclose(x, y, rtol=1e-12)
+        for n in g0:
+            np.testing.assert_allclose(g1[n], g0[n], rtol=1e-11, atol=1e-12, err_msg=n)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
@@ -264,3 +300,26 @@ def test_two_python_threads_share_the_pool_safely():
         w.join()
     for _, c, expected in jobs:
         np.testing.assert_allclose(c, 50 * expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rows,cols", [(1, 1), (7, 3), (300, 257), (1000, 600), (2, 513)])
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_column_sum_matches_numpy(dtype, rows, cols, nthreads):
+    """Column counts across the task width (COLSUM) and rows in a window (row stride > cols)."""
+    r = np.random.default_rng(rows + cols)
+    wide = r.standard_normal((rows, cols + 5)).astype(dtype)
+    x, y = wide[:, 2:2 + cols], np.full((1, cols), np.nan, dtype)
+    packed_gemm.column_sum_call(x, y, threads(nthreads))()
+    tol = TOL[dtype] if dtype == "float64" else {"rtol": 1e-5, "atol": 1e-6 * rows}
+    np.testing.assert_allclose(y[0], x.astype(np.float64).sum(axis=0), **tol)
+
+
+def test_column_sum_declines_what_it_does_not_run():
+    x, y = np.ones((4, 3)), np.zeros(3)
+    assert packed_gemm.column_sum_call(x, y, threads(1)) is not None
+    assert packed_gemm.column_sum_call(x.T.copy().T, y, threads(1)) is None  # column-major
+    assert packed_gemm.column_sum_call(x, np.zeros(4), threads(1)) is None
+    assert packed_gemm.column_sum_call(x, np.zeros(3, np.float32), threads(1)) is None
+    assert packed_gemm.column_sum_call(x[:0], y, threads(1)) is None
+    assert packed_gemm.column_sum_call(x.astype(np.int64), y.astype(np.int64), threads(1)) is None
