@@ -286,8 +286,9 @@ class CpuEngine:
         """packed_gemm.plan's steps, where the GEMM implementation packs their dtype, keyed by
         step index, or (loop index, iteration, body step) (runtime.cpu.loop.planning_steps)."""
         flat, where = loop.planning_steps(self._steps)
+        skip = partial(gemv.in_place, dtype_of=self._dtype_of) if self._gemms.own_pool else None
         return {(i if at is None else (i, *at)): found
-                for f, found in packed_gemm.plan(flat, self._dtype_of).items()
+                for f, found in packed_gemm.plan(flat, self._dtype_of, skip).items()
                 for i, at in [where[f]] if self._gemms.packs(self._dtype_of(flat[f].inputs[1]))}
 
     def _packing_scratch(self) -> dict:

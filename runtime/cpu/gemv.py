@@ -39,7 +39,7 @@ C_TYPE = {"f32": "float", "f64": "double"}
 
 def c_source() -> str:
     parts = ["#if defined(__AVX512F__)\n#define RB 4\n#else\n#define RB 2\n#endif\n",
-             width_source()]
+             width_source(), "#if defined(__AVX__)\n#include <immintrin.h>\n#endif\n"]
     tails = " ".join(f"TAIL({m})" for m in range(1, 4))
     for suffix, c_type in C_TYPE.items():
         parts.append(f"#define real {c_type}\n"
@@ -60,13 +60,27 @@ def library() -> ctypes.CDLL:
 
 
 def engine_call(a: np.ndarray, b: np.ndarray, c: np.ndarray, threads: np.ndarray):
-    """`call` for the CPU engine's products that are not in its packing plan (they run once
-    per call), where it pays: with one row. Measured in one process, interleaved, against
-    the path it replaces (packed_gemm.big_call, which packs the weight on every call), a
-    T=1 LSTM chunk (H=512) at N=1 took 2.08 ms against 3.85 (load 8.9 on 2 cores); at N=4
-    it took 5.1 against 2.7, and as the per-step product of a T=100 program at N=1 it ran
-    5-7% slower than the packed GEMM, which keeps its panels: those stay packed."""
+    """`call` for the CPU engine's products with at most ENGINE_ROWS rows (`in_place`), those
+    per step included: they read the weight in place, packing nothing. Measured in one
+    process, interleaved, against the path it replaces (packed_gemm.big_call, which packs the
+    weight on every call), a T=1 LSTM chunk (H=512) at N=1 took 2.08 ms against 3.85 (load 8.9
+    on 2 cores); at N=4 it took 5.1 against 2.7. Per step at N=1 it reads the weight at the
+    rate the packed GEMM reads its panels, and the panels are not packed at each forward
+    (bench: the numbers in the commit that made it the per-step product)."""
     return call(a, b, c, threads) if a.shape[0] <= ENGINE_ROWS else None
+
+
+def in_place(step, dtype_of) -> bool:
+    """Whether the CPU engine runs gemm `step` here, not against a packed copy of its weight
+    (runtime.cpu.packed_gemm.plan's `skip`): at most ENGINE_ROWS rows of an untransposed A
+    against a row-major weight (`trans_b`) of a dtype this takes."""
+    from runtime.cpu.packed_gemm import transposed
+
+    a, b = step.inputs[:2]
+    return (step.kind == "gemm" and not transposed(step, "a") and transposed(step, "b")
+            and a.rows <= ENGINE_ROWS
+            and str(dtype_of(b)) in SUFFIX and str(dtype_of(a)) == str(dtype_of(b))
+            and (b.rows == 1 or b.ld >= b.cols))
 
 
 def handles(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> bool:
