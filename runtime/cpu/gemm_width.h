@@ -13,3 +13,6 @@
 #define NV 2
 #endif
 
+#if defined(__AVX__)
+#include <immintrin.h> /* the AVX paths of the packing and of the GEMV's sums */
+#endif

@@ -39,7 +39,7 @@ C_TYPE = {"f32": "float", "f64": "double"}
 
 def c_source() -> str:
     parts = ["#if defined(__AVX512F__)\n#define RB 4\n#else\n#define RB 2\n#endif\n",
-             width_source(), "#if defined(__AVX__)\n#include <immintrin.h>\n#endif\n"]
+             width_source()]
     tails = " ".join(f"TAIL({m})" for m in range(1, 4))
     for suffix, c_type in C_TYPE.items():
         parts.append(f"#define real {c_type}\n"
