@@ -84,7 +84,10 @@ row8_SUF(long K, const real* a, const real* w, long ldw, real* c, int accumulate
 }
 
 /* c[r, q] (r < rb, q < nq <= 4) = dot(a row r, w row q) over K, rows of w ldw apart. The K
-   tail past the last whole vector is added after the vector sums. */
+   tail past the last whole vector is added after the vector sums. Each row of A's vector is
+   loaded once into a register (IN_REGISTER): GCC otherwise folded it into each of the nq
+   multiply-adds as a memory operand, 12 loads for 8 of them, which ran 1.5x slower at 4 and
+   8 rows of A (one thread, fastest of 31 rounds). */
 static inline __attribute__((always_inline)) void
 block_SUF(const int rb, const int nq, long K, const real* a, long lda, const real* w,
           long ldw, real* c, long ldc, int accumulate)
@@ -95,14 +98,16 @@ block_SUF(const int rb, const int nq, long K, const real* a, long lda, const rea
             acc[r][q] = (vec_SUF){0};
     long k = 0;
     for (; k + VL_SUF <= K; k += VL_SUF) {
-        vec_SUF wv[4];
+        vec_SUF wv[4], av[RB];
         for (int q = 0; q < nq; ++q)
             wv[q] = *(const uvec_SUF*)(w + q * ldw + k);
         for (int r = 0; r < rb; ++r) {
-            vec_SUF av = *(const uvec_SUF*)(a + r * lda + k);
-            for (int q = 0; q < nq; ++q)
-                acc[r][q] += av * wv[q];
+            av[r] = *(const uvec_SUF*)(a + r * lda + k);
+            IN_REGISTER(av[r]);
         }
+        for (int r = 0; r < rb; ++r)
+            for (int q = 0; q < nq; ++q)
+                acc[r][q] += av[r] * wv[q];
     }
     for (int r = 0; r < rb; ++r) {
         real* out = c + r * ldc;
