@@ -85,8 +85,11 @@ micro_SUF(const int mr, long K, const real* a, long lda, const real* panel, real
             acc[r][v] = (vec_SUF){0};
     for (long k = 0; k < K; ++k) {
         vec_SUF b[NV];
-        for (int v = 0; v < NV; ++v)
+        for (int v = 0; v < NV; ++v) {
             b[v] = *(const vec_SUF*)(panel + k * NR_SUF + v * VL_SUF);
+            if (mr > 1)
+                IN_REGISTER(b[v]); /* loaded once for the mr rows (gemm_width.h) */
+        }
         for (int r = 0; r < mr; ++r) {
             real x = a[r * lda + k];
             for (int v = 0; v < NV; ++v)

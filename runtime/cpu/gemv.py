@@ -44,19 +44,11 @@ WORD = {name: i for i, name in enumerate(_WORDS)}
 _TEMPLATE = "gemv_template.c"  # the kernel, for one C type `real` (package data)
 
 C_TYPE = {"f32": "float", "f64": "double"}
-IN_REGISTER = """#if defined(__GNUC__) && defined(__AVX512F__)
-#define IN_REGISTER(v) __asm__("" : "+v"(v)) /* v stays in a vector register here */
-#elif defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define IN_REGISTER(v) __asm__("" : "+x"(v))
-#else
-#define IN_REGISTER(v) ((void)0)
-#endif
-"""
 
 
 def c_source() -> str:
     parts = ["#if defined(__AVX512F__)\n#define RB 4\n#else\n#define RB 2\n#endif\n",
-             width_source(), IN_REGISTER]
+             width_source()]
     tails = " ".join(f"TAIL({m})" for m in range(1, 4))
     for suffix, c_type in C_TYPE.items():
         parts.append(f"#define real {c_type}\n"
