@@ -16,6 +16,11 @@
   faster per read than a block of 100 (load 11: a short call fits in one time slice, a
   sequence does not), so the fraction of the bound is that block's time over ours, measured
   side by side; the single-read rate (`bandwidth`) is kept for reference.
+- `apply_bounds` (run.py calls it with the run's GEMM roof): for every N the bound that
+  applies, the larger of the bandwidth bound (single reads) and the program's FLOPs at the
+  roof, and our fraction of it. It is a lower bound on the time, not a tight one: the input
+  projection (compute) and the steps (bandwidth at small N) run one after the other, and the
+  bound takes the larger of the two totals, not the sum of each phase's.
 
 Timing here is interleaved: rounds of (untimed call, timed call) per implementation, the
 order reversed every round; medians.
@@ -26,7 +31,7 @@ import statistics
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from breakdown import timed
+from breakdown import program_flops, timed
 from machine import loadavg
 from peers import TorchRNN
 
@@ -124,6 +129,7 @@ def small_batch_case(torch, typ, layers, N, cfg, rng) -> dict:
                     np.zeros((T, N, H), np.float32))
     ours = ex.forward(is_train=False)[0]
     res["max_abs_diff"] = float(np.abs(ours - peer.output()).max())
+    res["flops"] = program_flops(ex).get("fwd")
     res["check_ok"] = res["max_abs_diff"] < 1e-3
     runners = {"ours": lambda: ex.forward(is_train=False), "torch": peer.fwd}
     if N == 1:
@@ -201,18 +207,42 @@ def run_inference(cfg, torch, rng, log) -> dict:
     return out
 
 
+def apply_bounds(inf: dict, roof_gflops: float) -> None:
+    """Sets every case's `bound`: the bandwidth bound (single reads), the FLOPs of its
+    inference program at `roof_gflops` (the run's GEMM roof), the larger of the two, our
+    fraction of it, and the least ours/torch it allows."""
+    for c in inf["cases"]:
+        bw = inf["bandwidth"].get(f"{c['typ']}{c['layers']}", {}).get("bound_ms")
+        flops = c.get("flops")
+        compute = flops / (roof_gflops * 1e9) * 1e3 if flops and roof_gflops else None
+        known = [x for x in (bw, compute) if x]
+        if not known:
+            continue
+        bound = max(known)
+        c["bound"] = {"bandwidth_ms": bw, "compute_ms": compute, "roof_gflops": roof_gflops,
+                      "bound_ms": bound, "by": "compute" if bound == compute else "bandwidth",
+                      "fraction": bound / c["times"]["ours"]["median_ms"],
+                      "ours_over_torch_min": bound / c["times"]["torch"]["median_ms"],
+                      "bandwidth_fraction_max": (bw / bound) if bw else None}
+
+
 def inference_lines(inf: dict) -> list:
     head = ("| inference case | ours ms | torch ms | ours/torch | bound: single reads ms "
-            "| fraction | bound: T reads, interleaved ms | fraction | load |")
-    lines = [head, "|" + "---|" * 9]
+            "| fraction | bound: T reads, interleaved ms | fraction | FLOPs at the roof ms "
+            "| bound (the larger) ms | fraction | ours/torch at the bound | load |")
+    lines = [head, "|" + "---|" * 13]
     for c in inf["cases"]:
         b = inf["bandwidth"].get(f"{c['typ']}{c['layers']}", {})
         frac, single = c.get("bandwidth_fraction"), c.get("single_read_fraction")
         read = c["times"].get("read", {}).get("median_ms")
+        bd = c.get("bound", {})
         lines.append(f"| {c['case']} | {c['times']['ours']['median_ms']:.2f} "
                      f"| {c['times']['torch']['median_ms']:.2f} | {c['ours_over_torch']:.3f} "
                      f"| {b.get('bound_ms', 0):.2f} | {_num(single)} | {_num(read)} "
-                     f"| {_num(frac)} | {_load(c['load_after'])} |")
+                     f"| {_num(frac)} | {_num(bd.get('compute_ms'))} "
+                     f"| {_num(bd.get('bound_ms'))} ({bd.get('by', '-')}) "
+                     f"| {_num(bd.get('fraction'))} | {_num(bd.get('ours_over_torch_min'))} "
+                     f"| {_load(c['load_after'])} |")
     s = inf["streaming"]
     lines += ["", (f"streaming T=1 chunks (N=1, LSTM H={s['H']}): {s['per_chunk_ms']:.3f} ms "
                    f"per chunk, {s['step_in_whole_ms']:.3f} ms per step of the T={s['T']} "

@@ -172,14 +172,18 @@ def issue15_goals(results: dict) -> list:
         return goals
     for c in inf["cases"]:
         goal = GOALS_15["infer_over_torch"][c["N"]]
-        v = c["ours_over_torch"]
+        v, bd = c["ours_over_torch"], c.get("bound", {})
         add(f"inference {c['case']} ours/torch <= {goal}", v, goal, v <= goal)
+        goals[-1]["bound"] = _infer_bound(bd, bd.get("ours_over_torch_min"), "at least",
+                                          bd.get("ours_over_torch_min", 0) > goal)
         if c["N"] == 1:
             goal, v = GOALS_15["bandwidth_fraction"], c["bandwidth_fraction"]
             single = c.get("single_read_fraction")
             note = "" if single is None else f"; of single reads timed alone: {single:.2f}"
             add(f"inference {c['case']} fraction of the bandwidth bound (T reads, interleaved"
                 f"{note}) >= {goal}", v, goal, v >= goal)
+            top = bd.get("bandwidth_fraction_max")
+            goals[-1]["bound"] = _infer_bound(bd, top, "at most", (top or 1) < goal)
     s = inf["streaming"]
     v, goal = s["chunk_over_step"], GOALS_15["chunk_over_step"]
     floor = s.get("floor")
@@ -187,6 +191,15 @@ def issue15_goals(results: dict) -> list:
     add(f"streaming T=1 chunk / step inside the T={s['T']} program{note} <= {goal}",
         v, goal, v <= goal)
     return goals
+
+
+def _infer_bound(bd: dict, value, word: str, beyond: bool) -> str | None:
+    """The note on an inference goal: the value its bound allows (`bd`: infer.apply_bounds)."""
+    if value is None:
+        return None
+    return (f"{word} {value:.2f} at this run's bound ({bd['bound_ms']:.2f} ms: the larger of "
+            f"the bandwidth bound and the FLOPs at the roof, {bd['by']})"
+            + ("; the goal is past the bound" if beyond else ""))
 
 
 def goal_lines(goals: list) -> list:
@@ -200,5 +213,7 @@ def goal_lines(goals: list) -> list:
         if g.get("least_at_roof") is not None:
             line += (f"; at least {g['least_at_roof']:.2f} at this run's roof (the program's "
                      f"FLOPs at the roof over the peer's time)")
+        if g.get("bound"):
+            line += "; " + g["bound"]
         out.append(line)
     return out

@@ -69,7 +69,7 @@ for p in (ROOT, HERE):
 
 from breakdown import SymRunner, breakdown, cpu_engines, program_flops, timed
 from features import FEATURES, feature_goals, feature_lines, run_features, select
-from infer import inference_lines, run_inference
+from infer import apply_bounds, inference_lines, run_inference
 from machine import _threadpools, loadavg, machine_info
 from peers import TorchRNN, TorchZoneoutLoop, torch_or_none
 from report import (
@@ -521,6 +521,8 @@ def finish(results: dict, cfg, started: float, final: bool) -> str:
     feature_cases = (results.get("features") or {}).get("cases", [])
     results["checks_ok"] = all(v for c in results["cases"] + feature_cases
                                for k, v in c.get("checks", {}).items() if k.endswith("_ok"))
+    if "inference" in results:
+        apply_bounds(results["inference"], results["roof"]["roof_gflops"])
     results["goals"] = evaluate_goals(results) + feature_goals(results.get("features"))
 
     m = results["machine"]

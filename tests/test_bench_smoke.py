@@ -128,6 +128,9 @@ def test_inference_streaming_and_bandwidth(results):
         assert c["check_ok"], c["max_abs_diff"]
         assert c["times"]["ours"]["median_ms"] > 0 and c["times"]["torch"]["median_ms"] > 0
         assert (c["N"] == 1) == ("bandwidth_fraction" in c)
+        bd = c["bound"]  # the larger of the bandwidth bound and the FLOPs at the roof
+        assert bd["bound_ms"] == max(bd["bandwidth_ms"], bd["compute_ms"]) > 0
+        assert bd["fraction"] == pytest.approx(bd["bound_ms"] / c["times"]["ours"]["median_ms"])
     assert set(inf["bandwidth"]) == {"lstm1", "lstm2", "gru1", "gru2"}
     assert all(b["bound_ms"] > 0 for b in inf["bandwidth"].values())
     s = inf["streaming"]
@@ -135,3 +138,7 @@ def test_inference_streaming_and_bandwidth(results):
     goals = [g["goal"] for g in data["goals"] if g["goal"].startswith("issue 15")]
     assert any("bandwidth bound" in g for g in goals) and any("streaming" in g for g in goals)
     assert "| inference case |" in md and "streaming T=1 chunks" in md
+    assert "| bound (the larger) ms |" in md
+    infer_goals = [g for g in data["goals"] if "inference" in g["goal"]]
+    assert infer_goals and all("at this run's bound" in g["bound"] for g in infer_goals)
+    assert "at this run's bound" in md

@@ -19,8 +19,9 @@ the arena, which the executor copies or adds.
 GEMMs and threads (runtime.cpu.gemm, which chooses the implementation: SYMRNN_GEMM): per-step
 products against one weight run against a copy of it packed once per phase, by the first of
 them; the other products run once, symrnn's own packing their operands as they go into one
-scratch per dtype (`_big_scratch`), except those of one row, which read the weight in place
-(runtime.cpu.gemv: a T=1 chunk of a stream packs nothing). With symrnn's own GEMM each phase
+scratch per dtype (`_big_scratch`). Products of one row (runtime.cpu.gemv.ENGINE_ROWS), per-step
+ones included, read the weight in place and pack nothing (runtime.cpu.gemv: neither a T=1
+chunk of a stream nor a T-step program at N=1 packs its recurrent weight). With symrnn's own GEMM each phase
 runs inside `runtime.cpu.blas.one_pool()`, which lends OpenBLAS's thread count to these GEMMs and holds
 OpenBLAS itself to one thread, so that one pool serves the program (OpenMP threads fighting
 OpenBLAS's made a forward 3x slower: DESIGN.md, "What was measured on the CPU"). The
@@ -300,8 +301,9 @@ class CpuEngine:
         """packed_gemm.plan's steps, where the GEMM implementation packs their dtype, keyed by
         step index, or (loop index, iteration, body step) (runtime.cpu.loop.planning_steps)."""
         flat, where = loop.planning_steps(self._steps)
+        skip = partial(gemv.in_place, dtype_of=self._dtype_of) if self._gemms.own_pool else None
         return {(i if at is None else (i, *at)): found
-                for f, found in packed_gemm.plan(flat, self._dtype_of).items()
+                for f, found in packed_gemm.plan(flat, self._dtype_of, skip).items()
                 for i, at in [where[f]] if self._gemms.packs(self._dtype_of(flat[f].inputs[1]))}
 
     def _packing_scratch(self) -> dict:

@@ -17,12 +17,46 @@ long symrnn_panel_width_SUF(void)
 
 struct pack_SUF { long K, N, ldb; const real* b; int trans; real* packed; };
 
+#if VB == 32 && defined(__AVX__)
+/* dst[i * ldd + r] = src[r * ld + i] for r, i < 8 (float): 8 rows of 8 in registers. */
+static inline void transpose8_SUF(const float* src, long ld, float* dst, long ldd)
+{
+    __m256 r[8], t[8], s[8];
+    for (int i = 0; i < 8; ++i)
+        r[i] = _mm256_loadu_ps(src + i * ld);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        s[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        s[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        s[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        s[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; ++i) {
+        _mm256_storeu_ps(dst + i * ldd, _mm256_permute2f128_ps(s[i], s[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (i + 4) * ldd, _mm256_permute2f128_ps(s[i], s[i + 4], 0x31));
+    }
+}
+#endif
+
 static void pack_panel_SUF(const void* job, long q)
 {
     const struct pack_SUF* j = job;
     long p = q * NR_SUF, width = j->N - p < NR_SUF ? j->N - p : NR_SUF;
     real* panel = j->packed + p * j->K;
-    for (long k = 0; k < j->K; ++k) {
+    long k0 = 0;
+#if VB == 32 && defined(__AVX__)
+    /* a transposed B (a row-major weight), float, a whole panel: 8 x 8 tiles transposed in
+       registers (element by element, packing a 4 MiB weight took as long as 8 reads of it) */
+    if (sizeof(real) == sizeof(float) && NR_SUF % 8 == 0 && j->trans && width == NR_SUF)
+        for (; k0 + 8 <= j->K; k0 += 8)
+            for (int h = 0; h < NR_SUF; h += 8)
+                transpose8_SUF((const float*)(j->b + (p + h) * j->ldb + k0), j->ldb,
+                               (float*)(panel + k0 * NR_SUF + h), NR_SUF);
+#endif
+    for (long k = k0; k < j->K; ++k) {
         real* dst = panel + k * NR_SUF;
         for (long c = 0; c < width; ++c)
             dst[c] = j->trans ? j->b[(p + c) * j->ldb + k] : j->b[k * j->ldb + p + c];
@@ -51,8 +85,11 @@ micro_SUF(const int mr, long K, const real* a, long lda, const real* panel, real
             acc[r][v] = (vec_SUF){0};
     for (long k = 0; k < K; ++k) {
         vec_SUF b[NV];
-        for (int v = 0; v < NV; ++v)
+        for (int v = 0; v < NV; ++v) {
             b[v] = *(const vec_SUF*)(panel + k * NR_SUF + v * VL_SUF);
+            if (mr > 1)
+                IN_REGISTER(b[v]); /* loaded once for the mr rows (gemm_width.h) */
+        }
         for (int r = 0; r < mr; ++r) {
             real x = a[r * lda + k];
             for (int v = 0; v < NV; ++v)

@@ -6,10 +6,19 @@ skinny GEMM: bound by reading the weight once per step, not by multiply-adds. Th
 call for the per-step products, and on every call for a product that runs once, as in a T=1
 chunk of a stream), and its 6-row micro-kernel runs one row at a time at N=1. Here the
 weight is read in place: row `n` of `W` (`trans_b`, the layout of every i2h and h2h weight)
-is contiguous, so each output `c[r, n]` is a dot product of two contiguous rows, four rows
-of `W` against up to RB rows of `A` at a time, in vector registers (GCC vector extensions,
-as runtime.cpu.gemm_source). The rows of `W` are split into blocks, the tasks of the engine's thread
+is contiguous, so each output `c[r, n]` is a dot product of two contiguous rows: one row of
+`A` against 8 rows of `W` at a time, or up to RB rows of `A` against four of `W`, in vector
+registers (GCC vector extensions, as runtime.cpu.gemm_source), the accumulators summed 4 or 8
+at a time with AVX. The rows of `W` are split into blocks, the tasks of the engine's thread
 pool (runtime.cpu.packed_gemm's `symrnn_parallel`).
+
+The CPU engine runs here every product of at most ENGINE_ROWS rows, per-step ones included
+(`in_place`: they join no packing group). One thread, CPU time (time.thread_time, so that the
+shared machine's load drops out), fastest of 21 interleaved rounds, (M x 512)·(512 x 2048)
+float32: at M=1 this kernel 94.5 us, the packed GEMM 92.5 (before its packing, which the
+per-step products paid at every forward), OpenBLAS's sgemv 91.8; at M=2 86 against 88; at
+M=4 167 against 145 and at M=8 320 against 241: from 2 rows on the packed GEMM's broadcast
+micro-kernel does fewer loads per multiply-add, so ENGINE_ROWS stays 1.
 
 `call(a, b, c, threads)` gives the callable for a product this handles, else None: float32 or
 float64, `a` with at most MAX_ROWS rows and unit column stride, `b` the transpose of a
@@ -60,13 +69,27 @@ def library() -> ctypes.CDLL:
 
 
 def engine_call(a: np.ndarray, b: np.ndarray, c: np.ndarray, threads: np.ndarray):
-    """`call` for the CPU engine's products that are not in its packing plan (they run once
-    per call), where it pays: with one row. Measured in one process, interleaved, against
-    the path it replaces (packed_gemm.big_call, which packs the weight on every call), a
-    T=1 LSTM chunk (H=512) at N=1 took 2.08 ms against 3.85 (load 8.9 on 2 cores); at N=4
-    it took 5.1 against 2.7, and as the per-step product of a T=100 program at N=1 it ran
-    5-7% slower than the packed GEMM, which keeps its panels: those stay packed."""
+    """`call` for the CPU engine's products with at most ENGINE_ROWS rows (`in_place`), those
+    per step included: they read the weight in place, packing nothing. Measured in one
+    process, interleaved, against the path it replaces (packed_gemm.big_call, which packs the
+    weight on every call), a T=1 LSTM chunk (H=512) at N=1 took 2.08 ms against 3.85 (load 8.9
+    on 2 cores); at N=4 it took 5.1 against 2.7. Per step at N=1 it reads the weight at the
+    rate the packed GEMM reads its panels, and the panels are not packed at each forward
+    (bench: the numbers in the commit that made it the per-step product)."""
     return call(a, b, c, threads) if a.shape[0] <= ENGINE_ROWS else None
+
+
+def in_place(step, dtype_of) -> bool:
+    """Whether the CPU engine runs gemm `step` here, not against a packed copy of its weight
+    (runtime.cpu.packed_gemm.plan's `skip`): at most ENGINE_ROWS rows of an untransposed A
+    against a row-major weight (`trans_b`) of a dtype this takes."""
+    from runtime.cpu.packed_gemm import transposed
+
+    a, b = step.inputs[:2]
+    return (step.kind == "gemm" and not transposed(step, "a") and transposed(step, "b")
+            and a.rows <= ENGINE_ROWS
+            and str(dtype_of(b)) in SUFFIX and str(dtype_of(a)) == str(dtype_of(b))
+            and (b.rows == 1 or b.ld >= b.cols))
 
 
 def handles(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> bool:

@@ -264,16 +264,19 @@ def _layouts(a: np.ndarray, b: np.ndarray, c: np.ndarray):
     return la, lb, lc
 
 
-def plan(steps: list, dtype_of) -> dict:
+def plan(steps: list, dtype_of, skip=None) -> dict:
     """step index -> (group, first) for the gemm steps that run against a packed operand.
 
     `group` is the (phase, B view, transposition) the step multiplies by; `first` is True for
-    the step that packs it (the group's first in its phase). `dtype_of(view)` is the view's dtype.
+    the step that packs it (the group's first in its phase). `dtype_of(view)` is the view's dtype;
+    a gemm step for which `skip(step)` is true joins no group (the engine's small-batch
+    products, which read their weight in place: runtime.cpu.gemv).
     """
     groups: dict = {}
     for i, s in enumerate(steps):
         if s.kind != "gemm" or transposed(s, "a") or dtype_of(s.inputs[1]) not in SUFFIX \
-                or not (_rows_apart(s.inputs[0]) and _rows_apart(s.outputs[0])):
+                or not (_rows_apart(s.inputs[0]) and _rows_apart(s.outputs[0])) \
+                or (skip is not None and skip(s)):
             continue
         groups.setdefault((s.phase, s.inputs[1], transposed(s, "b")), []).append(i)
     found = {}

@@ -59,6 +59,21 @@ def test_packed_gemm_reads_and_writes_strided_rows():
     assert not c_wide[:, :10].any() and not c_wide[:, 45:].any()  # nothing outside C
 
 
+@pytest.mark.parametrize("k, n", [(20, 35), (8, 16), (41, 48)])
+def test_packing_a_window_of_a_row_major_weight(k, n):
+    """B the transpose of a row-major weight whose rows are longer than K (a window, row
+    stride > K), float32: the panels transposed 8 x 8 in registers, and the K tail."""
+    r = np.random.default_rng(k + n)
+    wide = r.standard_normal((n, k + 13)).astype(np.float32)
+    b = wide[:, 5:5 + k].T
+    a = r.standard_normal((3, k)).astype(np.float32)
+    pg = packed_gemm.PackedGemm("float32", k, n, threads(2))
+    pg.pack_call(b)()
+    c = np.zeros((3, n), np.float32)
+    pg.gemm_call(a, c, accumulate=False)()
+    np.testing.assert_allclose(c, a @ b, rtol=1e-5, atol=1e-5)
+
+
 def test_packed_gemm_refuses_mismatched_operands():
     pg = packed_gemm.PackedGemm("float64", 4, 6, threads(1))
     with pytest.raises(ValueError, match="B is"):
