@@ -856,7 +856,7 @@ void symrnn_kfb7d24f57736df37_task(const void* job, long task)
     symrnn_kfb7d24f57736df37_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (const real*)(intptr_t)w[23], w[24], (const real*)(intptr_t)w[25], w[26], (const real*)(intptr_t)w[27], w[28], (const real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (real*)(intptr_t)w[35], w[36], (real*)(intptr_t)w[37], w[38], (real*)(intptr_t)w[39], w[40], (real*)(intptr_t)w[41], w[42], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
 }
 
-/* ===== kernel symrnn_k64108dc21b7ec0a8: float32, 8 in, 7 out, 2 masks ===== */
+/* ===== kernel symrnn_kcb42f4199bed6a5f: float32, 8 in, 7 out, 1 masks ===== */
 #define SYMRNN_INLINE static inline
 #include <math.h>
 
@@ -1054,16 +1054,15 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-static void symrnn_k64108dc21b7ec0a8_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
+static void symrnn_kcb42f4199bed6a5f_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = r0; r < rows; ++r) {
             for (long c0 = 0; c0 < cols; c0 += SYMRNN_CHUNK) {
                 const long c1 = cols - c0 < SYMRNN_CHUNK ? cols : c0 + SYMRNN_CHUNK;
                 const uint64_t first = (uint64_t)r * (uint64_t)cols + (uint64_t)c0;
-                uint32_t bits0[SYMRNN_CHUNK], bits1[SYMRNN_CHUNK];
+                uint32_t bits0[SYMRNN_CHUNK];
                 symrnn_philox_fill(ctl[0], masks[0], first, c1 - c0, bits0);
-                symrnn_philox_fill(ctl[0], masks[1], first, c1 - c0, bits1);
                 #pragma omp simd
                 for (long c = c0; c < c1; ++c) {
                     const real v0 = ((real)0);
@@ -1089,7 +1088,7 @@ static void symrnn_k64108dc21b7ec0a8_rows(long r0, long rows, long cols, const r
                     const real v16 = (v11 * v15);
                     const real v17 = (v14 * v16);
                     out4[r * ld_out4 + c] = v17;
-                    const real v18 = symrnn_zoneout(1, bits1[c - c0], 429496730u, 0x1.99999ap-4f, v3, v0);
+                    const real v18 = symrnn_zoneout(1, bits0[c - c0], 429496730u, 0x1.99999ap-4f, v3, v0);
                     out5[r * ld_out5 + c] = v18;
                     const real v19 = in6[r * ld_in6 + c];
                     const real v20 = (v4 * v19);
@@ -1146,19 +1145,19 @@ static void symrnn_k64108dc21b7ec0a8_rows(long r0, long rows, long cols, const r
     }
 }
 
-void symrnn_k64108dc21b7ec0a8(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
+void symrnn_kcb42f4199bed6a5f(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
 {
-    symrnn_k64108dc21b7ec0a8_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, out5, ld_out5, out6, ld_out6, ctl, masks);
+    symrnn_kcb42f4199bed6a5f_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, out5, ld_out5, out6, ld_out6, ctl, masks);
 }
 
-void symrnn_k64108dc21b7ec0a8_task(const void* job, long task)
+void symrnn_kcb42f4199bed6a5f_task(const void* job, long task)
 {
     const long* w = (const long*)job;
     const long r0 = task * w[2], r1 = r0 + w[2] < w[0] ? r0 + w[2] : w[0];
-    symrnn_k64108dc21b7ec0a8_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (real*)(intptr_t)w[21], w[22], (real*)(intptr_t)w[23], w[24], (real*)(intptr_t)w[25], w[26], (real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
+    symrnn_kcb42f4199bed6a5f_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (real*)(intptr_t)w[21], w[22], (real*)(intptr_t)w[23], w[24], (real*)(intptr_t)w[25], w[26], (real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
 }
 
-/* ===== kernel symrnn_k24a4986209e9b580: float32, 12 in, 6 out, 3 masks ===== */
+/* ===== kernel symrnn_kc0fd5cf9764e386e: float32, 12 in, 6 out, 2 masks ===== */
 #define SYMRNN_INLINE static inline
 #include <math.h>
 
@@ -1356,17 +1355,16 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-static void symrnn_k24a4986209e9b580_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
+static void symrnn_kc0fd5cf9764e386e_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = r0; r < rows; ++r) {
             for (long c0 = 0; c0 < cols; c0 += SYMRNN_CHUNK) {
                 const long c1 = cols - c0 < SYMRNN_CHUNK ? cols : c0 + SYMRNN_CHUNK;
                 const uint64_t first = (uint64_t)r * (uint64_t)cols + (uint64_t)c0;
-                uint32_t bits0[SYMRNN_CHUNK], bits1[SYMRNN_CHUNK], bits2[SYMRNN_CHUNK];
+                uint32_t bits0[SYMRNN_CHUNK], bits1[SYMRNN_CHUNK];
                 symrnn_philox_fill(ctl[0], masks[0], first, c1 - c0, bits0);
                 symrnn_philox_fill(ctl[0], masks[1], first, c1 - c0, bits1);
-                symrnn_philox_fill(ctl[0], masks[2], first, c1 - c0, bits2);
                 #pragma omp simd
                 for (long c = c0; c < c1; ++c) {
                     const real v0 = in0[r * ld_in0 + c];
@@ -1394,7 +1392,7 @@ static void symrnn_k24a4986209e9b580_rows(long r0, long rows, long cols, const r
                     out0[r * ld_out0 + c] = v21;
                     const real v22 = (v11 * v18);
                     out1[r * ld_out1 + c] = v22;
-                    const real v23 = symrnn_zoneout(1, bits2[c - c0], 429496730u, 0x1.99999ap-4f, v9, v10);
+                    const real v23 = symrnn_zoneout(1, bits1[c - c0], 429496730u, 0x1.99999ap-4f, v9, v10);
                     out2[r * ld_out2 + c] = v23;
                     const real v24 = (v11 * v19);
                     const real v25 = (v14 * v14);
@@ -1463,16 +1461,16 @@ static void symrnn_k24a4986209e9b580_rows(long r0, long rows, long cols, const r
     }
 }
 
-void symrnn_k24a4986209e9b580(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
+void symrnn_kc0fd5cf9764e386e(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
 {
-    symrnn_k24a4986209e9b580_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, in8, ld_in8, in9, ld_in9, in10, ld_in10, in11, ld_in11, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, out5, ld_out5, ctl, masks);
+    symrnn_kc0fd5cf9764e386e_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, in8, ld_in8, in9, ld_in9, in10, ld_in10, in11, ld_in11, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, out5, ld_out5, ctl, masks);
 }
 
-void symrnn_k24a4986209e9b580_task(const void* job, long task)
+void symrnn_kc0fd5cf9764e386e_task(const void* job, long task)
 {
     const long* w = (const long*)job;
     const long r0 = task * w[2], r1 = r0 + w[2] < w[0] ? r0 + w[2] : w[0];
-    symrnn_k24a4986209e9b580_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (const real*)(intptr_t)w[23], w[24], (const real*)(intptr_t)w[25], w[26], (const real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (real*)(intptr_t)w[35], w[36], (real*)(intptr_t)w[37], w[38], (real*)(intptr_t)w[39], w[40], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
+    symrnn_kc0fd5cf9764e386e_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (const real*)(intptr_t)w[23], w[24], (const real*)(intptr_t)w[25], w[26], (const real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (real*)(intptr_t)w[35], w[36], (real*)(intptr_t)w[37], w[38], (real*)(intptr_t)w[39], w[40], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
 }
 
 /* ===== kernel symrnn_ke21003b003fff72d: float32, 3 in, 1 out, 1 masks ===== */

@@ -384,7 +384,7 @@ extern "C" __global__ void symrnn_kfb7d24f57736df37(long rows, long cols, const 
     }
 }
 
-/* ===== kernel symrnn_k64108dc21b7ec0a8: float32, 8 in, 7 out, 2 masks ===== */
+/* ===== kernel symrnn_kcb42f4199bed6a5f: float32, 8 in, 7 out, 1 masks ===== */
 #define SYMRNN_INLINE __device__ __forceinline__
 
 #ifndef SYMRNN_INLINE
@@ -444,7 +444,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-extern "C" __global__ void symrnn_k64108dc21b7ec0a8(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
+extern "C" __global__ void symrnn_kcb42f4199bed6a5f(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -473,7 +473,7 @@ extern "C" __global__ void symrnn_k64108dc21b7ec0a8(long rows, long cols, const 
                 const real v16 = (v11 * v15);
                 const real v17 = (v14 * v16);
                 out4[r * ld_out4 + c] = v17;
-                const real v18 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[1], idx), 429496730u, 0x1.99999ap-4f, v3, v0);
+                const real v18 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[0], idx), 429496730u, 0x1.99999ap-4f, v3, v0);
                 out5[r * ld_out5 + c] = v18;
                 const real v19 = in6[r * ld_in6 + c];
                 const real v20 = (v4 * v19);
@@ -528,7 +528,7 @@ extern "C" __global__ void symrnn_k64108dc21b7ec0a8(long rows, long cols, const 
     }
 }
 
-/* ===== kernel symrnn_k24a4986209e9b580: float32, 12 in, 6 out, 3 masks ===== */
+/* ===== kernel symrnn_kc0fd5cf9764e386e: float32, 12 in, 6 out, 2 masks ===== */
 #define SYMRNN_INLINE __device__ __forceinline__
 
 #ifndef SYMRNN_INLINE
@@ -588,7 +588,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-extern "C" __global__ void symrnn_k24a4986209e9b580(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
+extern "C" __global__ void symrnn_kc0fd5cf9764e386e(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -619,7 +619,7 @@ extern "C" __global__ void symrnn_k24a4986209e9b580(long rows, long cols, const 
                 out0[r * ld_out0 + c] = v21;
                 const real v22 = (v11 * v18);
                 out1[r * ld_out1 + c] = v22;
-                const real v23 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[2], idx), 429496730u, 0x1.99999ap-4f, v9, v10);
+                const real v23 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[1], idx), 429496730u, 0x1.99999ap-4f, v9, v10);
                 out2[r * ld_out2 + c] = v23;
                 const real v24 = (v11 * v19);
                 const real v25 = (v14 * v14);
