@@ -856,7 +856,7 @@ void symrnn_kfb7d24f57736df37_task(const void* job, long task)
     symrnn_kfb7d24f57736df37_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (const real*)(intptr_t)w[23], w[24], (const real*)(intptr_t)w[25], w[26], (const real*)(intptr_t)w[27], w[28], (const real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (real*)(intptr_t)w[35], w[36], (real*)(intptr_t)w[37], w[38], (real*)(intptr_t)w[39], w[40], (real*)(intptr_t)w[41], w[42], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
 }
 
-/* ===== kernel symrnn_kcb42f4199bed6a5f: float32, 8 in, 7 out, 1 masks ===== */
+/* ===== kernel symrnn_k1987ab04ec361cef: float32, 8 in, 9 out, 1 masks ===== */
 #define SYMRNN_INLINE static inline
 #include <math.h>
 
@@ -1054,7 +1054,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-static void symrnn_kcb42f4199bed6a5f_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
+static void symrnn_k1987ab04ec361cef_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, real* out7, long ld_out7, real* out8, long ld_out8, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = r0; r < rows; ++r) {
@@ -1099,6 +1099,10 @@ static void symrnn_kcb42f4199bed6a5f_rows(long r0, long rows, long cols, const r
                     const real v25 = (v24 * v5);
                     const real v26 = (v23 * v25);
                     out6[r * ld_out6 + c] = v26;
+                    const real v27 = (v26);
+                    out7[r * ld_out7 + c] = v27;
+                    const real v28 = (v17);
+                    out8[r * ld_out8 + c] = v28;
                 }
             }
         }
@@ -1140,24 +1144,28 @@ static void symrnn_kcb42f4199bed6a5f_rows(long r0, long rows, long cols, const r
                 const real v25 = (v24 * v5);
                 const real v26 = (v23 * v25);
                 out6[r * ld_out6 + c] = v26;
+                const real v27 = (v26);
+                out7[r * ld_out7 + c] = v27;
+                const real v28 = (v17);
+                out8[r * ld_out8 + c] = v28;
             }
         }
     }
 }
 
-void symrnn_kcb42f4199bed6a5f(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
+void symrnn_k1987ab04ec361cef(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, real* out7, long ld_out7, real* out8, long ld_out8, const uint64_t* ctl, const uint32_t* masks)
 {
-    symrnn_kcb42f4199bed6a5f_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, out5, ld_out5, out6, ld_out6, ctl, masks);
+    symrnn_k1987ab04ec361cef_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, out5, ld_out5, out6, ld_out6, out7, ld_out7, out8, ld_out8, ctl, masks);
 }
 
-void symrnn_kcb42f4199bed6a5f_task(const void* job, long task)
+void symrnn_k1987ab04ec361cef_task(const void* job, long task)
 {
     const long* w = (const long*)job;
     const long r0 = task * w[2], r1 = r0 + w[2] < w[0] ? r0 + w[2] : w[0];
-    symrnn_kcb42f4199bed6a5f_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (real*)(intptr_t)w[21], w[22], (real*)(intptr_t)w[23], w[24], (real*)(intptr_t)w[25], w[26], (real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
+    symrnn_k1987ab04ec361cef_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (real*)(intptr_t)w[21], w[22], (real*)(intptr_t)w[23], w[24], (real*)(intptr_t)w[25], w[26], (real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (real*)(intptr_t)w[35], w[36], (real*)(intptr_t)w[37], w[38], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
 }
 
-/* ===== kernel symrnn_kc0fd5cf9764e386e: float32, 12 in, 6 out, 2 masks ===== */
+/* ===== kernel symrnn_ka7091ba1d3a3b209: float32, 12 in, 8 out, 2 masks ===== */
 #define SYMRNN_INLINE static inline
 #include <math.h>
 
@@ -1355,7 +1363,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-static void symrnn_kc0fd5cf9764e386e_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
+static void symrnn_ka7091ba1d3a3b209_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, real* out7, long ld_out7, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = r0; r < rows; ++r) {
@@ -1394,20 +1402,24 @@ static void symrnn_kc0fd5cf9764e386e_rows(long r0, long rows, long cols, const r
                     out1[r * ld_out1 + c] = v22;
                     const real v23 = symrnn_zoneout(1, bits1[c - c0], 429496730u, 0x1.99999ap-4f, v9, v10);
                     out2[r * ld_out2 + c] = v23;
-                    const real v24 = (v11 * v19);
-                    const real v25 = (v14 * v14);
-                    const real v26 = (0x1p+0f - v25);
-                    const real v27 = (v24 * v26);
-                    out3[r * ld_out3 + c] = v27;
-                    const real v28 = in10[r * ld_in10 + c];
-                    const real v29 = (v27 * v28);
-                    const real v30 = in11[r * ld_in11 + c];
-                    const real v31 = (0x1p+0f - v30);
-                    const real v32 = (v30 * v31);
-                    const real v33 = (v29 * v32);
-                    out4[r * ld_out4 + c] = v33;
-                    const real v34 = (v27 * v30);
+                    const real v24 = (v21);
+                    out3[r * ld_out3 + c] = v24;
+                    const real v25 = (v11 * v19);
+                    const real v26 = (v14 * v14);
+                    const real v27 = (0x1p+0f - v26);
+                    const real v28 = (v25 * v27);
+                    out4[r * ld_out4 + c] = v28;
+                    const real v29 = in10[r * ld_in10 + c];
+                    const real v30 = (v28 * v29);
+                    const real v31 = in11[r * ld_in11 + c];
+                    const real v32 = (0x1p+0f - v31);
+                    const real v33 = (v31 * v32);
+                    const real v34 = (v30 * v33);
                     out5[r * ld_out5 + c] = v34;
+                    const real v35 = (v28 * v31);
+                    out6[r * ld_out6 + c] = v35;
+                    const real v36 = (v34);
+                    out7[r * ld_out7 + c] = v36;
                 }
             }
         }
@@ -1442,35 +1454,39 @@ static void symrnn_kc0fd5cf9764e386e_rows(long r0, long rows, long cols, const r
                 out1[r * ld_out1 + c] = v22;
                 const real v23 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v9, v10);
                 out2[r * ld_out2 + c] = v23;
-                const real v24 = (v11 * v19);
-                const real v25 = (v14 * v14);
-                const real v26 = (0x1p+0f - v25);
-                const real v27 = (v24 * v26);
-                out3[r * ld_out3 + c] = v27;
-                const real v28 = in10[r * ld_in10 + c];
-                const real v29 = (v27 * v28);
-                const real v30 = in11[r * ld_in11 + c];
-                const real v31 = (0x1p+0f - v30);
-                const real v32 = (v30 * v31);
-                const real v33 = (v29 * v32);
-                out4[r * ld_out4 + c] = v33;
-                const real v34 = (v27 * v30);
+                const real v24 = (v21);
+                out3[r * ld_out3 + c] = v24;
+                const real v25 = (v11 * v19);
+                const real v26 = (v14 * v14);
+                const real v27 = (0x1p+0f - v26);
+                const real v28 = (v25 * v27);
+                out4[r * ld_out4 + c] = v28;
+                const real v29 = in10[r * ld_in10 + c];
+                const real v30 = (v28 * v29);
+                const real v31 = in11[r * ld_in11 + c];
+                const real v32 = (0x1p+0f - v31);
+                const real v33 = (v31 * v32);
+                const real v34 = (v30 * v33);
                 out5[r * ld_out5 + c] = v34;
+                const real v35 = (v28 * v31);
+                out6[r * ld_out6 + c] = v35;
+                const real v36 = (v34);
+                out7[r * ld_out7 + c] = v36;
             }
         }
     }
 }
 
-void symrnn_kc0fd5cf9764e386e(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
+void symrnn_ka7091ba1d3a3b209(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, real* out7, long ld_out7, const uint64_t* ctl, const uint32_t* masks)
 {
-    symrnn_kc0fd5cf9764e386e_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, in8, ld_in8, in9, ld_in9, in10, ld_in10, in11, ld_in11, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, out5, ld_out5, ctl, masks);
+    symrnn_ka7091ba1d3a3b209_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, in8, ld_in8, in9, ld_in9, in10, ld_in10, in11, ld_in11, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, out5, ld_out5, out6, ld_out6, out7, ld_out7, ctl, masks);
 }
 
-void symrnn_kc0fd5cf9764e386e_task(const void* job, long task)
+void symrnn_ka7091ba1d3a3b209_task(const void* job, long task)
 {
     const long* w = (const long*)job;
     const long r0 = task * w[2], r1 = r0 + w[2] < w[0] ? r0 + w[2] : w[0];
-    symrnn_kc0fd5cf9764e386e_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (const real*)(intptr_t)w[23], w[24], (const real*)(intptr_t)w[25], w[26], (const real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (real*)(intptr_t)w[35], w[36], (real*)(intptr_t)w[37], w[38], (real*)(intptr_t)w[39], w[40], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
+    symrnn_ka7091ba1d3a3b209_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (const real*)(intptr_t)w[23], w[24], (const real*)(intptr_t)w[25], w[26], (const real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (real*)(intptr_t)w[35], w[36], (real*)(intptr_t)w[37], w[38], (real*)(intptr_t)w[39], w[40], (real*)(intptr_t)w[41], w[42], (real*)(intptr_t)w[43], w[44], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
 }
 
 /* ===== kernel symrnn_ke21003b003fff72d: float32, 3 in, 1 out, 1 masks ===== */

@@ -384,7 +384,7 @@ extern "C" __global__ void symrnn_kfb7d24f57736df37(long rows, long cols, const 
     }
 }
 
-/* ===== kernel symrnn_kcb42f4199bed6a5f: float32, 8 in, 7 out, 1 masks ===== */
+/* ===== kernel symrnn_k1987ab04ec361cef: float32, 8 in, 9 out, 1 masks ===== */
 #define SYMRNN_INLINE __device__ __forceinline__
 
 #ifndef SYMRNN_INLINE
@@ -444,7 +444,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-extern "C" __global__ void symrnn_kcb42f4199bed6a5f(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
+extern "C" __global__ void symrnn_k1987ab04ec361cef(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, real* out7, long ld_out7, real* out8, long ld_out8, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -484,6 +484,10 @@ extern "C" __global__ void symrnn_kcb42f4199bed6a5f(long rows, long cols, const 
                 const real v25 = (v24 * v5);
                 const real v26 = (v23 * v25);
                 out6[r * ld_out6 + c] = v26;
+                const real v27 = (v26);
+                out7[r * ld_out7 + c] = v27;
+                const real v28 = (v17);
+                out8[r * ld_out8 + c] = v28;
             }
         }
     } else {
@@ -523,12 +527,16 @@ extern "C" __global__ void symrnn_kcb42f4199bed6a5f(long rows, long cols, const 
                 const real v25 = (v24 * v5);
                 const real v26 = (v23 * v25);
                 out6[r * ld_out6 + c] = v26;
+                const real v27 = (v26);
+                out7[r * ld_out7 + c] = v27;
+                const real v28 = (v17);
+                out8[r * ld_out8 + c] = v28;
             }
         }
     }
 }
 
-/* ===== kernel symrnn_kc0fd5cf9764e386e: float32, 12 in, 6 out, 2 masks ===== */
+/* ===== kernel symrnn_ka7091ba1d3a3b209: float32, 12 in, 8 out, 2 masks ===== */
 #define SYMRNN_INLINE __device__ __forceinline__
 
 #ifndef SYMRNN_INLINE
@@ -588,7 +596,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-extern "C" __global__ void symrnn_kc0fd5cf9764e386e(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
+extern "C" __global__ void symrnn_ka7091ba1d3a3b209(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, real* out7, long ld_out7, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -621,20 +629,24 @@ extern "C" __global__ void symrnn_kc0fd5cf9764e386e(long rows, long cols, const 
                 out1[r * ld_out1 + c] = v22;
                 const real v23 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[1], idx), 429496730u, 0x1.99999ap-4f, v9, v10);
                 out2[r * ld_out2 + c] = v23;
-                const real v24 = (v11 * v19);
-                const real v25 = (v14 * v14);
-                const real v26 = (0x1p+0f - v25);
-                const real v27 = (v24 * v26);
-                out3[r * ld_out3 + c] = v27;
-                const real v28 = in10[r * ld_in10 + c];
-                const real v29 = (v27 * v28);
-                const real v30 = in11[r * ld_in11 + c];
-                const real v31 = (0x1p+0f - v30);
-                const real v32 = (v30 * v31);
-                const real v33 = (v29 * v32);
-                out4[r * ld_out4 + c] = v33;
-                const real v34 = (v27 * v30);
+                const real v24 = (v21);
+                out3[r * ld_out3 + c] = v24;
+                const real v25 = (v11 * v19);
+                const real v26 = (v14 * v14);
+                const real v27 = (0x1p+0f - v26);
+                const real v28 = (v25 * v27);
+                out4[r * ld_out4 + c] = v28;
+                const real v29 = in10[r * ld_in10 + c];
+                const real v30 = (v28 * v29);
+                const real v31 = in11[r * ld_in11 + c];
+                const real v32 = (0x1p+0f - v31);
+                const real v33 = (v31 * v32);
+                const real v34 = (v30 * v33);
                 out5[r * ld_out5 + c] = v34;
+                const real v35 = (v28 * v31);
+                out6[r * ld_out6 + c] = v35;
+                const real v36 = (v34);
+                out7[r * ld_out7 + c] = v36;
             }
         }
     } else {
@@ -667,20 +679,24 @@ extern "C" __global__ void symrnn_kc0fd5cf9764e386e(long rows, long cols, const 
                 out1[r * ld_out1 + c] = v22;
                 const real v23 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v9, v10);
                 out2[r * ld_out2 + c] = v23;
-                const real v24 = (v11 * v19);
-                const real v25 = (v14 * v14);
-                const real v26 = (0x1p+0f - v25);
-                const real v27 = (v24 * v26);
-                out3[r * ld_out3 + c] = v27;
-                const real v28 = in10[r * ld_in10 + c];
-                const real v29 = (v27 * v28);
-                const real v30 = in11[r * ld_in11 + c];
-                const real v31 = (0x1p+0f - v30);
-                const real v32 = (v30 * v31);
-                const real v33 = (v29 * v32);
-                out4[r * ld_out4 + c] = v33;
-                const real v34 = (v27 * v30);
+                const real v24 = (v21);
+                out3[r * ld_out3 + c] = v24;
+                const real v25 = (v11 * v19);
+                const real v26 = (v14 * v14);
+                const real v27 = (0x1p+0f - v26);
+                const real v28 = (v25 * v27);
+                out4[r * ld_out4 + c] = v28;
+                const real v29 = in10[r * ld_in10 + c];
+                const real v30 = (v28 * v29);
+                const real v31 = in11[r * ld_in11 + c];
+                const real v32 = (0x1p+0f - v31);
+                const real v33 = (v31 * v32);
+                const real v34 = (v30 * v33);
                 out5[r * ld_out5 + c] = v34;
+                const real v35 = (v28 * v31);
+                out6[r * ld_out6 + c] = v35;
+                const real v36 = (v34);
+                out7[r * ld_out7 + c] = v36;
             }
         }
     }
