@@ -26,6 +26,7 @@ from codegen.passes.fold_stacks import fold_stacks
 from codegen.passes.fuse import fuse_elementwise
 from codegen.passes.plan_memory import plan_memory
 from codegen.passes.push_views import push_views
+from codegen.passes.rematerialize import rematerialize
 from codegen.passes.schedule import schedule
 from codegen.passes.split_shared_parts import split_shared_parts
 from codegen.roll import roll_program
@@ -64,6 +65,7 @@ def passes(wrt, optimize: bool = True, strided: bool = False):
         ("cse", eliminate_common_subexpressions),
         ("dce", eliminate_dead_code),
         ("split_shared_parts", split_shared_parts),
+        ("rematerialize", rematerialize),
     ]
     return [
         ("canonicalize", canonicalize),

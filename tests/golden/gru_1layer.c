@@ -237,7 +237,7 @@ void symrnn_k1dba3dc68e5158f9_task(const void* job, long task)
     symrnn_k1dba3dc68e5158f9_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (real*)(intptr_t)w[7], w[8], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
 }
 
-/* ===== kernel symrnn_k8397715e934f565c: float32, 13 in, 7 out, 2 masks ===== */
+/* ===== kernel symrnn_k1956ee262d117a61: float32, 13 in, 6 out, 2 masks ===== */
 #define SYMRNN_INLINE static inline
 #include <math.h>
 
@@ -435,7 +435,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-static void symrnn_k8397715e934f565c_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
+static void symrnn_k1956ee262d117a61_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = r0; r < rows; ++r) {
@@ -466,26 +466,25 @@ static void symrnn_k8397715e934f565c_rows(long r0, long rows, long cols, const r
                     const real v15 = symrnn_sigmoid(v14);
                     out1[r * ld_out1 + c] = v15;
                     const real v16 = (0x1p+0f - v15);
-                    out2[r * ld_out2 + c] = v16;
                     const real v17 = in8[r * ld_in8 + c];
                     const real v18 = in9[r * ld_in9 + c];
                     const real v19 = (v17 + v18);
                     const real v20 = in10[r * ld_in10 + c];
                     const real v21 = in11[r * ld_in11 + c];
                     const real v22 = (v20 + v21);
-                    out3[r * ld_out3 + c] = v22;
+                    out2[r * ld_out2 + c] = v22;
                     const real v23 = (v7 * v22);
                     const real v24 = (v19 + v23);
                     const real v25 = symrnn_tanh(v24);
-                    out4[r * ld_out4 + c] = v25;
+                    out3[r * ld_out3 + c] = v25;
                     const real v26 = (v16 * v25);
                     const real v27 = in12[r * ld_in12 + c];
                     const real v28 = (v15 * v27);
                     const real v29 = (v26 + v28);
                     const real v30 = symrnn_zoneout(1, bits0[c - c0], 429496730u, 0x1.99999ap-4f, v27, v29);
-                    out5[r * ld_out5 + c] = v30;
+                    out4[r * ld_out4 + c] = v30;
                     const real v31 = (v30 * symrnn_dropout(1, bits1[c - c0], 858993459u, 0x1.4p+0f));
-                    out6[r * ld_out6 + c] = v31;
+                    out5[r * ld_out5 + c] = v31;
                 }
             }
         }
@@ -512,44 +511,43 @@ static void symrnn_k8397715e934f565c_rows(long r0, long rows, long cols, const r
                 const real v15 = symrnn_sigmoid(v14);
                 out1[r * ld_out1 + c] = v15;
                 const real v16 = (0x1p+0f - v15);
-                out2[r * ld_out2 + c] = v16;
                 const real v17 = in8[r * ld_in8 + c];
                 const real v18 = in9[r * ld_in9 + c];
                 const real v19 = (v17 + v18);
                 const real v20 = in10[r * ld_in10 + c];
                 const real v21 = in11[r * ld_in11 + c];
                 const real v22 = (v20 + v21);
-                out3[r * ld_out3 + c] = v22;
+                out2[r * ld_out2 + c] = v22;
                 const real v23 = (v7 * v22);
                 const real v24 = (v19 + v23);
                 const real v25 = symrnn_tanh(v24);
-                out4[r * ld_out4 + c] = v25;
+                out3[r * ld_out3 + c] = v25;
                 const real v26 = (v16 * v25);
                 const real v27 = in12[r * ld_in12 + c];
                 const real v28 = (v15 * v27);
                 const real v29 = (v26 + v28);
                 const real v30 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v27, v29);
-                out5[r * ld_out5 + c] = v30;
+                out4[r * ld_out4 + c] = v30;
                 const real v31 = (v30 * symrnn_dropout(0, 0u, 858993459u, 0x1.4p+0f));
-                out6[r * ld_out6 + c] = v31;
+                out5[r * ld_out5 + c] = v31;
             }
         }
     }
 }
 
-void symrnn_k8397715e934f565c(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
+void symrnn_k1956ee262d117a61(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
 {
-    symrnn_k8397715e934f565c_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, in8, ld_in8, in9, ld_in9, in10, ld_in10, in11, ld_in11, in12, ld_in12, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, out5, ld_out5, out6, ld_out6, ctl, masks);
+    symrnn_k1956ee262d117a61_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, in8, ld_in8, in9, ld_in9, in10, ld_in10, in11, ld_in11, in12, ld_in12, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, out5, ld_out5, ctl, masks);
 }
 
-void symrnn_k8397715e934f565c_task(const void* job, long task)
+void symrnn_k1956ee262d117a61_task(const void* job, long task)
 {
     const long* w = (const long*)job;
     const long r0 = task * w[2], r1 = r0 + w[2] < w[0] ? r0 + w[2] : w[0];
-    symrnn_k8397715e934f565c_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (const real*)(intptr_t)w[23], w[24], (const real*)(intptr_t)w[25], w[26], (const real*)(intptr_t)w[27], w[28], (const real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (real*)(intptr_t)w[35], w[36], (real*)(intptr_t)w[37], w[38], (real*)(intptr_t)w[39], w[40], (real*)(intptr_t)w[41], w[42], (real*)(intptr_t)w[43], w[44], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
+    symrnn_k1956ee262d117a61_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (const real*)(intptr_t)w[23], w[24], (const real*)(intptr_t)w[25], w[26], (const real*)(intptr_t)w[27], w[28], (const real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (real*)(intptr_t)w[35], w[36], (real*)(intptr_t)w[37], w[38], (real*)(intptr_t)w[39], w[40], (real*)(intptr_t)w[41], w[42], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
 }
 
-/* ===== kernel symrnn_kfb7d24f57736df37: float32, 13 in, 6 out, 1 masks ===== */
+/* ===== kernel symrnn_k7552e325430fbc1f: float32, 13 in, 5 out, 1 masks ===== */
 #define SYMRNN_INLINE static inline
 #include <math.h>
 
@@ -747,7 +745,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-static void symrnn_kfb7d24f57736df37_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
+static void symrnn_k7552e325430fbc1f_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = r0; r < rows; ++r) {
@@ -777,24 +775,23 @@ static void symrnn_kfb7d24f57736df37_rows(long r0, long rows, long cols, const r
                     const real v15 = symrnn_sigmoid(v14);
                     out1[r * ld_out1 + c] = v15;
                     const real v16 = (0x1p+0f - v15);
-                    out2[r * ld_out2 + c] = v16;
                     const real v17 = in8[r * ld_in8 + c];
                     const real v18 = in9[r * ld_in9 + c];
                     const real v19 = (v17 + v18);
                     const real v20 = in10[r * ld_in10 + c];
                     const real v21 = in11[r * ld_in11 + c];
                     const real v22 = (v20 + v21);
-                    out3[r * ld_out3 + c] = v22;
+                    out2[r * ld_out2 + c] = v22;
                     const real v23 = (v7 * v22);
                     const real v24 = (v19 + v23);
                     const real v25 = symrnn_tanh(v24);
-                    out4[r * ld_out4 + c] = v25;
+                    out3[r * ld_out3 + c] = v25;
                     const real v26 = (v16 * v25);
                     const real v27 = in12[r * ld_in12 + c];
                     const real v28 = (v15 * v27);
                     const real v29 = (v26 + v28);
                     const real v30 = symrnn_zoneout(1, bits0[c - c0], 429496730u, 0x1.99999ap-4f, v27, v29);
-                    out5[r * ld_out5 + c] = v30;
+                    out4[r * ld_out4 + c] = v30;
                 }
             }
         }
@@ -821,42 +818,41 @@ static void symrnn_kfb7d24f57736df37_rows(long r0, long rows, long cols, const r
                 const real v15 = symrnn_sigmoid(v14);
                 out1[r * ld_out1 + c] = v15;
                 const real v16 = (0x1p+0f - v15);
-                out2[r * ld_out2 + c] = v16;
                 const real v17 = in8[r * ld_in8 + c];
                 const real v18 = in9[r * ld_in9 + c];
                 const real v19 = (v17 + v18);
                 const real v20 = in10[r * ld_in10 + c];
                 const real v21 = in11[r * ld_in11 + c];
                 const real v22 = (v20 + v21);
-                out3[r * ld_out3 + c] = v22;
+                out2[r * ld_out2 + c] = v22;
                 const real v23 = (v7 * v22);
                 const real v24 = (v19 + v23);
                 const real v25 = symrnn_tanh(v24);
-                out4[r * ld_out4 + c] = v25;
+                out3[r * ld_out3 + c] = v25;
                 const real v26 = (v16 * v25);
                 const real v27 = in12[r * ld_in12 + c];
                 const real v28 = (v15 * v27);
                 const real v29 = (v26 + v28);
                 const real v30 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v27, v29);
-                out5[r * ld_out5 + c] = v30;
+                out4[r * ld_out4 + c] = v30;
             }
         }
     }
 }
 
-void symrnn_kfb7d24f57736df37(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
+void symrnn_k7552e325430fbc1f(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
 {
-    symrnn_kfb7d24f57736df37_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, in8, ld_in8, in9, ld_in9, in10, ld_in10, in11, ld_in11, in12, ld_in12, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, out5, ld_out5, ctl, masks);
+    symrnn_k7552e325430fbc1f_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, in8, ld_in8, in9, ld_in9, in10, ld_in10, in11, ld_in11, in12, ld_in12, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, ctl, masks);
 }
 
-void symrnn_kfb7d24f57736df37_task(const void* job, long task)
+void symrnn_k7552e325430fbc1f_task(const void* job, long task)
 {
     const long* w = (const long*)job;
     const long r0 = task * w[2], r1 = r0 + w[2] < w[0] ? r0 + w[2] : w[0];
-    symrnn_kfb7d24f57736df37_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (const real*)(intptr_t)w[23], w[24], (const real*)(intptr_t)w[25], w[26], (const real*)(intptr_t)w[27], w[28], (const real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (real*)(intptr_t)w[35], w[36], (real*)(intptr_t)w[37], w[38], (real*)(intptr_t)w[39], w[40], (real*)(intptr_t)w[41], w[42], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
+    symrnn_k7552e325430fbc1f_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (const real*)(intptr_t)w[23], w[24], (const real*)(intptr_t)w[25], w[26], (const real*)(intptr_t)w[27], w[28], (const real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (real*)(intptr_t)w[35], w[36], (real*)(intptr_t)w[37], w[38], (real*)(intptr_t)w[39], w[40], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
 }
 
-/* ===== kernel symrnn_k1987ab04ec361cef: float32, 8 in, 9 out, 1 masks ===== */
+/* ===== kernel symrnn_kc6ca68ed9e7659e4: float32, 7 in, 9 out, 1 masks ===== */
 #define SYMRNN_INLINE static inline
 #include <math.h>
 
@@ -1054,7 +1050,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-static void symrnn_k1987ab04ec361cef_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, real* out7, long ld_out7, real* out8, long ld_out8, const uint64_t* ctl, const uint32_t* masks)
+static void symrnn_kc6ca68ed9e7659e4_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, real* out7, long ld_out7, real* out8, long ld_out8, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = r0; r < rows; ++r) {
@@ -1065,43 +1061,43 @@ static void symrnn_k1987ab04ec361cef_rows(long r0, long rows, long cols, const r
                 symrnn_philox_fill(ctl[0], masks[0], first, c1 - c0, bits0);
                 #pragma omp simd
                 for (long c = c0; c < c1; ++c) {
-                    const real v0 = ((real)0);
-                    out0[r * ld_out0 + c] = v0;
-                    const real v1 = in0[r * ld_in0 + c];
-                    const real v2 = in1[r * ld_in1 + c];
-                    const real v3 = (v1 + v2);
-                    const real v4 = symrnn_zoneout(1, bits0[c - c0], 429496730u, 0x1.99999ap-4f, v0, v3);
+                    const real v0 = in0[r * ld_in0 + c];
+                    const real v1 = in1[r * ld_in1 + c];
+                    const real v2 = (v0 + v1);
+                    const real v3 = ((real)0);
+                    out0[r * ld_out0 + c] = v3;
+                    const real v4 = symrnn_zoneout(1, bits0[c - c0], 429496730u, 0x1.99999ap-4f, v2, v3);
                     out1[r * ld_out1 + c] = v4;
-                    const real v5 = in2[r * ld_in2 + c];
-                    const real v6 = (v4 * v5);
-                    const real v7 = in3[r * ld_in3 + c];
-                    const real v8 = (v7 * v7);
-                    const real v9 = (0x1p+0f - v8);
-                    const real v10 = (v6 * v9);
-                    out2[r * ld_out2 + c] = v10;
-                    const real v11 = in4[r * ld_in4 + c];
-                    const real v12 = (v10 * v11);
+                    const real v5 = symrnn_zoneout(1, bits0[c - c0], 429496730u, 0x1.99999ap-4f, v3, v2);
+                    out2[r * ld_out2 + c] = v5;
+                    const real v6 = in2[r * ld_in2 + c];
+                    const real v7 = (0x1p+0f - v6);
+                    const real v8 = (v5 * v7);
+                    const real v9 = in3[r * ld_in3 + c];
+                    const real v10 = (v9 * v9);
+                    const real v11 = (0x1p+0f - v10);
+                    const real v12 = (v8 * v11);
                     out3[r * ld_out3 + c] = v12;
-                    const real v13 = in5[r * ld_in5 + c];
-                    const real v14 = (v10 * v13);
-                    const real v15 = (0x1p+0f - v11);
-                    const real v16 = (v11 * v15);
-                    const real v17 = (v14 * v16);
-                    out4[r * ld_out4 + c] = v17;
-                    const real v18 = symrnn_zoneout(1, bits0[c - c0], 429496730u, 0x1.99999ap-4f, v3, v0);
-                    out5[r * ld_out5 + c] = v18;
+                    const real v13 = in4[r * ld_in4 + c];
+                    const real v14 = (v12 * v13);
+                    const real v15 = in5[r * ld_in5 + c];
+                    const real v16 = (0x1p+0f - v15);
+                    const real v17 = (v15 * v16);
+                    const real v18 = (v14 * v17);
+                    out4[r * ld_out4 + c] = v18;
                     const real v19 = in6[r * ld_in6 + c];
-                    const real v20 = (v4 * v19);
-                    const real v21 = (v4 * v7);
+                    const real v20 = (v5 * v19);
+                    const real v21 = (v5 * v9);
                     const real v22 = (-v21);
                     const real v23 = (v20 + v22);
-                    const real v24 = in7[r * ld_in7 + c];
-                    const real v25 = (v24 * v5);
-                    const real v26 = (v23 * v25);
+                    const real v24 = (v6 * v7);
+                    const real v25 = (v23 * v24);
+                    out5[r * ld_out5 + c] = v25;
+                    const real v26 = (v25);
                     out6[r * ld_out6 + c] = v26;
-                    const real v27 = (v26);
+                    const real v27 = (v18);
                     out7[r * ld_out7 + c] = v27;
-                    const real v28 = (v17);
+                    const real v28 = (v12 * v15);
                     out8[r * ld_out8 + c] = v28;
                 }
             }
@@ -1110,62 +1106,62 @@ static void symrnn_k1987ab04ec361cef_rows(long r0, long rows, long cols, const r
         for (long r = r0; r < rows; ++r) {
             #pragma omp simd
             for (long c = 0; c < cols; ++c) {
-                const real v0 = ((real)0);
-                out0[r * ld_out0 + c] = v0;
-                const real v1 = in0[r * ld_in0 + c];
-                const real v2 = in1[r * ld_in1 + c];
-                const real v3 = (v1 + v2);
-                const real v4 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v0, v3);
+                const real v0 = in0[r * ld_in0 + c];
+                const real v1 = in1[r * ld_in1 + c];
+                const real v2 = (v0 + v1);
+                const real v3 = ((real)0);
+                out0[r * ld_out0 + c] = v3;
+                const real v4 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v2, v3);
                 out1[r * ld_out1 + c] = v4;
-                const real v5 = in2[r * ld_in2 + c];
-                const real v6 = (v4 * v5);
-                const real v7 = in3[r * ld_in3 + c];
-                const real v8 = (v7 * v7);
-                const real v9 = (0x1p+0f - v8);
-                const real v10 = (v6 * v9);
-                out2[r * ld_out2 + c] = v10;
-                const real v11 = in4[r * ld_in4 + c];
-                const real v12 = (v10 * v11);
+                const real v5 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v3, v2);
+                out2[r * ld_out2 + c] = v5;
+                const real v6 = in2[r * ld_in2 + c];
+                const real v7 = (0x1p+0f - v6);
+                const real v8 = (v5 * v7);
+                const real v9 = in3[r * ld_in3 + c];
+                const real v10 = (v9 * v9);
+                const real v11 = (0x1p+0f - v10);
+                const real v12 = (v8 * v11);
                 out3[r * ld_out3 + c] = v12;
-                const real v13 = in5[r * ld_in5 + c];
-                const real v14 = (v10 * v13);
-                const real v15 = (0x1p+0f - v11);
-                const real v16 = (v11 * v15);
-                const real v17 = (v14 * v16);
-                out4[r * ld_out4 + c] = v17;
-                const real v18 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v3, v0);
-                out5[r * ld_out5 + c] = v18;
+                const real v13 = in4[r * ld_in4 + c];
+                const real v14 = (v12 * v13);
+                const real v15 = in5[r * ld_in5 + c];
+                const real v16 = (0x1p+0f - v15);
+                const real v17 = (v15 * v16);
+                const real v18 = (v14 * v17);
+                out4[r * ld_out4 + c] = v18;
                 const real v19 = in6[r * ld_in6 + c];
-                const real v20 = (v4 * v19);
-                const real v21 = (v4 * v7);
+                const real v20 = (v5 * v19);
+                const real v21 = (v5 * v9);
                 const real v22 = (-v21);
                 const real v23 = (v20 + v22);
-                const real v24 = in7[r * ld_in7 + c];
-                const real v25 = (v24 * v5);
-                const real v26 = (v23 * v25);
+                const real v24 = (v6 * v7);
+                const real v25 = (v23 * v24);
+                out5[r * ld_out5 + c] = v25;
+                const real v26 = (v25);
                 out6[r * ld_out6 + c] = v26;
-                const real v27 = (v26);
+                const real v27 = (v18);
                 out7[r * ld_out7 + c] = v27;
-                const real v28 = (v17);
+                const real v28 = (v12 * v15);
                 out8[r * ld_out8 + c] = v28;
             }
         }
     }
 }
 
-void symrnn_k1987ab04ec361cef(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, real* out7, long ld_out7, real* out8, long ld_out8, const uint64_t* ctl, const uint32_t* masks)
+void symrnn_kc6ca68ed9e7659e4(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, real* out7, long ld_out7, real* out8, long ld_out8, const uint64_t* ctl, const uint32_t* masks)
 {
-    symrnn_k1987ab04ec361cef_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, out5, ld_out5, out6, ld_out6, out7, ld_out7, out8, ld_out8, ctl, masks);
+    symrnn_kc6ca68ed9e7659e4_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, out5, ld_out5, out6, ld_out6, out7, ld_out7, out8, ld_out8, ctl, masks);
 }
 
-void symrnn_k1987ab04ec361cef_task(const void* job, long task)
+void symrnn_kc6ca68ed9e7659e4_task(const void* job, long task)
 {
     const long* w = (const long*)job;
     const long r0 = task * w[2], r1 = r0 + w[2] < w[0] ? r0 + w[2] : w[0];
-    symrnn_k1987ab04ec361cef_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (real*)(intptr_t)w[21], w[22], (real*)(intptr_t)w[23], w[24], (real*)(intptr_t)w[25], w[26], (real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (real*)(intptr_t)w[35], w[36], (real*)(intptr_t)w[37], w[38], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
+    symrnn_kc6ca68ed9e7659e4_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (real*)(intptr_t)w[19], w[20], (real*)(intptr_t)w[21], w[22], (real*)(intptr_t)w[23], w[24], (real*)(intptr_t)w[25], w[26], (real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (real*)(intptr_t)w[35], w[36], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
 }
 
-/* ===== kernel symrnn_ka7091ba1d3a3b209: float32, 12 in, 8 out, 2 masks ===== */
+/* ===== kernel symrnn_k97234a7924a80ab7: float32, 11 in, 8 out, 2 masks ===== */
 #define SYMRNN_INLINE static inline
 #include <math.h>
 
@@ -1363,7 +1359,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-static void symrnn_ka7091ba1d3a3b209_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, real* out7, long ld_out7, const uint64_t* ctl, const uint32_t* masks)
+static void symrnn_k97234a7924a80ab7_rows(long r0, long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, real* out7, long ld_out7, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = r0; r < rows; ++r) {
@@ -1388,37 +1384,37 @@ static void symrnn_ka7091ba1d3a3b209_rows(long r0, long rows, long cols, const r
                     const real v10 = in5[r * ld_in5 + c];
                     const real v11 = symrnn_zoneout(1, bits1[c - c0], 429496730u, 0x1.99999ap-4f, v10, v9);
                     const real v12 = in6[r * ld_in6 + c];
-                    const real v13 = (v11 * v12);
-                    const real v14 = in7[r * ld_in7 + c];
-                    const real v15 = (v11 * v14);
-                    const real v16 = (-v15);
-                    const real v17 = (v13 + v16);
-                    const real v18 = in8[r * ld_in8 + c];
-                    const real v19 = in9[r * ld_in9 + c];
+                    const real v13 = (0x1p+0f - v12);
+                    const real v14 = (v11 * v13);
+                    const real v15 = in7[r * ld_in7 + c];
+                    const real v16 = (v15 * v15);
+                    const real v17 = (0x1p+0f - v16);
+                    const real v18 = (v14 * v17);
+                    out0[r * ld_out0 + c] = v18;
+                    const real v19 = in8[r * ld_in8 + c];
                     const real v20 = (v18 * v19);
-                    const real v21 = (v17 * v20);
-                    out0[r * ld_out0 + c] = v21;
-                    const real v22 = (v11 * v18);
-                    out1[r * ld_out1 + c] = v22;
-                    const real v23 = symrnn_zoneout(1, bits1[c - c0], 429496730u, 0x1.99999ap-4f, v9, v10);
-                    out2[r * ld_out2 + c] = v23;
-                    const real v24 = (v21);
-                    out3[r * ld_out3 + c] = v24;
-                    const real v25 = (v11 * v19);
-                    const real v26 = (v14 * v14);
-                    const real v27 = (0x1p+0f - v26);
-                    const real v28 = (v25 * v27);
-                    out4[r * ld_out4 + c] = v28;
-                    const real v29 = in10[r * ld_in10 + c];
-                    const real v30 = (v28 * v29);
-                    const real v31 = in11[r * ld_in11 + c];
-                    const real v32 = (0x1p+0f - v31);
-                    const real v33 = (v31 * v32);
-                    const real v34 = (v30 * v33);
+                    const real v21 = in9[r * ld_in9 + c];
+                    const real v22 = (0x1p+0f - v21);
+                    const real v23 = (v21 * v22);
+                    const real v24 = (v20 * v23);
+                    out1[r * ld_out1 + c] = v24;
+                    const real v25 = (v11 * v12);
+                    out2[r * ld_out2 + c] = v25;
+                    const real v26 = symrnn_zoneout(1, bits1[c - c0], 429496730u, 0x1.99999ap-4f, v9, v10);
+                    out3[r * ld_out3 + c] = v26;
+                    const real v27 = (v18 * v21);
+                    out4[r * ld_out4 + c] = v27;
+                    const real v28 = in10[r * ld_in10 + c];
+                    const real v29 = (v11 * v28);
+                    const real v30 = (v11 * v15);
+                    const real v31 = (-v30);
+                    const real v32 = (v29 + v31);
+                    const real v33 = (v12 * v13);
+                    const real v34 = (v32 * v33);
                     out5[r * ld_out5 + c] = v34;
-                    const real v35 = (v28 * v31);
+                    const real v35 = (v34);
                     out6[r * ld_out6 + c] = v35;
-                    const real v36 = (v34);
+                    const real v36 = (v24);
                     out7[r * ld_out7 + c] = v36;
                 }
             }
@@ -1440,53 +1436,53 @@ static void symrnn_ka7091ba1d3a3b209_rows(long r0, long rows, long cols, const r
                 const real v10 = in5[r * ld_in5 + c];
                 const real v11 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v10, v9);
                 const real v12 = in6[r * ld_in6 + c];
-                const real v13 = (v11 * v12);
-                const real v14 = in7[r * ld_in7 + c];
-                const real v15 = (v11 * v14);
-                const real v16 = (-v15);
-                const real v17 = (v13 + v16);
-                const real v18 = in8[r * ld_in8 + c];
-                const real v19 = in9[r * ld_in9 + c];
+                const real v13 = (0x1p+0f - v12);
+                const real v14 = (v11 * v13);
+                const real v15 = in7[r * ld_in7 + c];
+                const real v16 = (v15 * v15);
+                const real v17 = (0x1p+0f - v16);
+                const real v18 = (v14 * v17);
+                out0[r * ld_out0 + c] = v18;
+                const real v19 = in8[r * ld_in8 + c];
                 const real v20 = (v18 * v19);
-                const real v21 = (v17 * v20);
-                out0[r * ld_out0 + c] = v21;
-                const real v22 = (v11 * v18);
-                out1[r * ld_out1 + c] = v22;
-                const real v23 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v9, v10);
-                out2[r * ld_out2 + c] = v23;
-                const real v24 = (v21);
-                out3[r * ld_out3 + c] = v24;
-                const real v25 = (v11 * v19);
-                const real v26 = (v14 * v14);
-                const real v27 = (0x1p+0f - v26);
-                const real v28 = (v25 * v27);
-                out4[r * ld_out4 + c] = v28;
-                const real v29 = in10[r * ld_in10 + c];
-                const real v30 = (v28 * v29);
-                const real v31 = in11[r * ld_in11 + c];
-                const real v32 = (0x1p+0f - v31);
-                const real v33 = (v31 * v32);
-                const real v34 = (v30 * v33);
+                const real v21 = in9[r * ld_in9 + c];
+                const real v22 = (0x1p+0f - v21);
+                const real v23 = (v21 * v22);
+                const real v24 = (v20 * v23);
+                out1[r * ld_out1 + c] = v24;
+                const real v25 = (v11 * v12);
+                out2[r * ld_out2 + c] = v25;
+                const real v26 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v9, v10);
+                out3[r * ld_out3 + c] = v26;
+                const real v27 = (v18 * v21);
+                out4[r * ld_out4 + c] = v27;
+                const real v28 = in10[r * ld_in10 + c];
+                const real v29 = (v11 * v28);
+                const real v30 = (v11 * v15);
+                const real v31 = (-v30);
+                const real v32 = (v29 + v31);
+                const real v33 = (v12 * v13);
+                const real v34 = (v32 * v33);
                 out5[r * ld_out5 + c] = v34;
-                const real v35 = (v28 * v31);
+                const real v35 = (v34);
                 out6[r * ld_out6 + c] = v35;
-                const real v36 = (v34);
+                const real v36 = (v24);
                 out7[r * ld_out7 + c] = v36;
             }
         }
     }
 }
 
-void symrnn_ka7091ba1d3a3b209(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, real* out7, long ld_out7, const uint64_t* ctl, const uint32_t* masks)
+void symrnn_k97234a7924a80ab7(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, real* out7, long ld_out7, const uint64_t* ctl, const uint32_t* masks)
 {
-    symrnn_ka7091ba1d3a3b209_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, in8, ld_in8, in9, ld_in9, in10, ld_in10, in11, ld_in11, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, out5, ld_out5, out6, ld_out6, out7, ld_out7, ctl, masks);
+    symrnn_k97234a7924a80ab7_rows(0, rows, cols, in0, ld_in0, in1, ld_in1, in2, ld_in2, in3, ld_in3, in4, ld_in4, in5, ld_in5, in6, ld_in6, in7, ld_in7, in8, ld_in8, in9, ld_in9, in10, ld_in10, out0, ld_out0, out1, ld_out1, out2, ld_out2, out3, ld_out3, out4, ld_out4, out5, ld_out5, out6, ld_out6, out7, ld_out7, ctl, masks);
 }
 
-void symrnn_ka7091ba1d3a3b209_task(const void* job, long task)
+void symrnn_k97234a7924a80ab7_task(const void* job, long task)
 {
     const long* w = (const long*)job;
     const long r0 = task * w[2], r1 = r0 + w[2] < w[0] ? r0 + w[2] : w[0];
-    symrnn_ka7091ba1d3a3b209_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (const real*)(intptr_t)w[23], w[24], (const real*)(intptr_t)w[25], w[26], (const real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (real*)(intptr_t)w[35], w[36], (real*)(intptr_t)w[37], w[38], (real*)(intptr_t)w[39], w[40], (real*)(intptr_t)w[41], w[42], (real*)(intptr_t)w[43], w[44], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
+    symrnn_k97234a7924a80ab7_rows(r0, r1, w[1], (const real*)(intptr_t)w[5], w[6], (const real*)(intptr_t)w[7], w[8], (const real*)(intptr_t)w[9], w[10], (const real*)(intptr_t)w[11], w[12], (const real*)(intptr_t)w[13], w[14], (const real*)(intptr_t)w[15], w[16], (const real*)(intptr_t)w[17], w[18], (const real*)(intptr_t)w[19], w[20], (const real*)(intptr_t)w[21], w[22], (const real*)(intptr_t)w[23], w[24], (const real*)(intptr_t)w[25], w[26], (real*)(intptr_t)w[27], w[28], (real*)(intptr_t)w[29], w[30], (real*)(intptr_t)w[31], w[32], (real*)(intptr_t)w[33], w[34], (real*)(intptr_t)w[35], w[36], (real*)(intptr_t)w[37], w[38], (real*)(intptr_t)w[39], w[40], (real*)(intptr_t)w[41], w[42], (const uint64_t*)(intptr_t)w[3], (const uint32_t*)(intptr_t)w[4]);
 }
 
 /* ===== kernel symrnn_ke21003b003fff72d: float32, 3 in, 1 out, 1 masks ===== */
