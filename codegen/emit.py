@@ -61,9 +61,11 @@ def _kernel_step(g, unit, members, out, layout, phase, names):
                 body.append((Load, values[src], len(loads)))
                 loads.append(src)
         attrs = dict(n.attrs)
-        if n.op in MASKED:
-            attrs = {**({"p": attrs["p"]} if "p" in attrs else {}), "mask": len(masks)}
-            masks.append(int(n.attr("mask_id")))
+        if n.op in MASKED:  # one slot per mask id: a mask the backward uses twice is drawn once
+            mask_id = int(n.attr("mask_id"))
+            if mask_id not in masks:
+                masks.append(mask_id)
+            attrs = {**({"p": attrs["p"]} if "p" in attrs else {}), "mask": masks.index(mask_id)}
         values[nid] = len(values)
         if n.op == "row_sum":
             body.append((Reduce, values[nid], "sum", values[n.inputs[0]]))

@@ -26,7 +26,9 @@ from codegen.passes.fold_stacks import fold_stacks
 from codegen.passes.fuse import fuse_elementwise
 from codegen.passes.plan_memory import plan_memory
 from codegen.passes.push_views import push_views
+from codegen.passes.rematerialize import rematerialize
 from codegen.passes.schedule import schedule
+from codegen.passes.split_shared_parts import split_shared_parts
 from codegen.roll import roll_program
 from codegen.verify import verify_graph, verify_memory
 from runtime.program import Program
@@ -62,6 +64,8 @@ def passes(wrt, optimize: bool = True, strided: bool = False):
         ("fold_stacks", fold_stacks),
         ("cse", eliminate_common_subexpressions),
         ("dce", eliminate_dead_code),
+        ("split_shared_parts", split_shared_parts),
+        ("rematerialize", rematerialize),
     ]
     return [
         ("canonicalize", canonicalize),

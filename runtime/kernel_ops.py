@@ -15,6 +15,8 @@ import re
 
 C_EXPRS: dict[str, str] = {
     "neg": "(-{0})",
+    # A second copy of a value (codegen.passes.split_shared_parts), written where it is read.
+    "copy": "({0})",
     "sigmoid": "symrnn_sigmoid({0})",
     "tanh": "symrnn_tanh({0})",
     "relu": "symrnn_relu({0})",

@@ -132,6 +132,7 @@ def _rdiv_scalar_vjp(b, nid, node, g):
     return [b.add("neg", [b.add("mul", [g, q], _name(nid, "g*y/x"))], _name(nid, 0))]
 
 
+unary("copy", np.copy, C_EXPRS["copy"], _pass_vjp)
 scalar_op("add_scalar", np.add, C_EXPRS["add_scalar"], _pass_vjp)
 scalar_op("mul_scalar", np.multiply, C_EXPRS["mul_scalar"], _mul_scalar_vjp)
 scalar_op("rsub_scalar", lambda x, s: s - x, C_EXPRS["rsub_scalar"], _rsub_scalar_vjp)

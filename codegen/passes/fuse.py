@@ -142,7 +142,8 @@ def _label(g, order, groups) -> Graph:
     labelled, digests = {}, {}
     for ids in members.values():
         ids = _canonical(g, ids, digests) if len(ids) > 1 else ids
-        labelled[f"fused({ids[-1]})"] = tuple(ids)
+        named = [n for n in ids if node(g, n).op != "copy"] or ids  # not after a second copy
+        labelled[f"fused({named[-1]})"] = tuple(ids)
     return with_graph_attrs(g, order, groups=labelled)
 
 

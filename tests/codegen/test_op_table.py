@@ -184,6 +184,7 @@ CASES = [
     Case("Embedding", {"data": labels((2, 3), 5), "weight": rand(5, 4)},
          {"input_dim": 5, "output_dim": 4}, const=("data",),
          ref=lambda v: v["weight"][v["data"].astype(int)]),
+    Case("copy", {"x": rand(2, 3)}, ref=lambda v: v["x"]),
     Case("embedding_grad", {"data": labels((2, 3), 5), "g": rand(2, 3, 4)}, {"input_dim": 5},
          const=("data",)),
 ]

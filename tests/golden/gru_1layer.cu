@@ -80,7 +80,7 @@ extern "C" __global__ void symrnn_k1dba3dc68e5158f9(long rows, long cols, const 
     }
 }
 
-/* ===== kernel symrnn_k8397715e934f565c: float32, 13 in, 7 out, 2 masks ===== */
+/* ===== kernel symrnn_k1956ee262d117a61: float32, 13 in, 6 out, 2 masks ===== */
 #define SYMRNN_INLINE __device__ __forceinline__
 
 #ifndef SYMRNN_INLINE
@@ -140,7 +140,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-extern "C" __global__ void symrnn_k8397715e934f565c(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
+extern "C" __global__ void symrnn_k1956ee262d117a61(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -165,26 +165,25 @@ extern "C" __global__ void symrnn_k8397715e934f565c(long rows, long cols, const 
                 const real v15 = symrnn_sigmoid(v14);
                 out1[r * ld_out1 + c] = v15;
                 const real v16 = (0x1p+0f - v15);
-                out2[r * ld_out2 + c] = v16;
                 const real v17 = in8[r * ld_in8 + c];
                 const real v18 = in9[r * ld_in9 + c];
                 const real v19 = (v17 + v18);
                 const real v20 = in10[r * ld_in10 + c];
                 const real v21 = in11[r * ld_in11 + c];
                 const real v22 = (v20 + v21);
-                out3[r * ld_out3 + c] = v22;
+                out2[r * ld_out2 + c] = v22;
                 const real v23 = (v7 * v22);
                 const real v24 = (v19 + v23);
                 const real v25 = symrnn_tanh(v24);
-                out4[r * ld_out4 + c] = v25;
+                out3[r * ld_out3 + c] = v25;
                 const real v26 = (v16 * v25);
                 const real v27 = in12[r * ld_in12 + c];
                 const real v28 = (v15 * v27);
                 const real v29 = (v26 + v28);
                 const real v30 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[0], idx), 429496730u, 0x1.99999ap-4f, v27, v29);
-                out5[r * ld_out5 + c] = v30;
+                out4[r * ld_out4 + c] = v30;
                 const real v31 = (v30 * symrnn_dropout(1, symrnn_philox_bits(ctl[0], masks[1], idx), 858993459u, 0x1.4p+0f));
-                out6[r * ld_out6 + c] = v31;
+                out5[r * ld_out5 + c] = v31;
             }
         }
     } else {
@@ -209,32 +208,31 @@ extern "C" __global__ void symrnn_k8397715e934f565c(long rows, long cols, const 
                 const real v15 = symrnn_sigmoid(v14);
                 out1[r * ld_out1 + c] = v15;
                 const real v16 = (0x1p+0f - v15);
-                out2[r * ld_out2 + c] = v16;
                 const real v17 = in8[r * ld_in8 + c];
                 const real v18 = in9[r * ld_in9 + c];
                 const real v19 = (v17 + v18);
                 const real v20 = in10[r * ld_in10 + c];
                 const real v21 = in11[r * ld_in11 + c];
                 const real v22 = (v20 + v21);
-                out3[r * ld_out3 + c] = v22;
+                out2[r * ld_out2 + c] = v22;
                 const real v23 = (v7 * v22);
                 const real v24 = (v19 + v23);
                 const real v25 = symrnn_tanh(v24);
-                out4[r * ld_out4 + c] = v25;
+                out3[r * ld_out3 + c] = v25;
                 const real v26 = (v16 * v25);
                 const real v27 = in12[r * ld_in12 + c];
                 const real v28 = (v15 * v27);
                 const real v29 = (v26 + v28);
                 const real v30 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v27, v29);
-                out5[r * ld_out5 + c] = v30;
+                out4[r * ld_out4 + c] = v30;
                 const real v31 = (v30 * symrnn_dropout(0, 0u, 858993459u, 0x1.4p+0f));
-                out6[r * ld_out6 + c] = v31;
+                out5[r * ld_out5 + c] = v31;
             }
         }
     }
 }
 
-/* ===== kernel symrnn_kfb7d24f57736df37: float32, 13 in, 6 out, 1 masks ===== */
+/* ===== kernel symrnn_k7552e325430fbc1f: float32, 13 in, 5 out, 1 masks ===== */
 #define SYMRNN_INLINE __device__ __forceinline__
 
 #ifndef SYMRNN_INLINE
@@ -294,7 +292,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-extern "C" __global__ void symrnn_kfb7d24f57736df37(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
+extern "C" __global__ void symrnn_k7552e325430fbc1f(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, const real* in12, long ld_in12, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -319,24 +317,23 @@ extern "C" __global__ void symrnn_kfb7d24f57736df37(long rows, long cols, const 
                 const real v15 = symrnn_sigmoid(v14);
                 out1[r * ld_out1 + c] = v15;
                 const real v16 = (0x1p+0f - v15);
-                out2[r * ld_out2 + c] = v16;
                 const real v17 = in8[r * ld_in8 + c];
                 const real v18 = in9[r * ld_in9 + c];
                 const real v19 = (v17 + v18);
                 const real v20 = in10[r * ld_in10 + c];
                 const real v21 = in11[r * ld_in11 + c];
                 const real v22 = (v20 + v21);
-                out3[r * ld_out3 + c] = v22;
+                out2[r * ld_out2 + c] = v22;
                 const real v23 = (v7 * v22);
                 const real v24 = (v19 + v23);
                 const real v25 = symrnn_tanh(v24);
-                out4[r * ld_out4 + c] = v25;
+                out3[r * ld_out3 + c] = v25;
                 const real v26 = (v16 * v25);
                 const real v27 = in12[r * ld_in12 + c];
                 const real v28 = (v15 * v27);
                 const real v29 = (v26 + v28);
                 const real v30 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[0], idx), 429496730u, 0x1.99999ap-4f, v27, v29);
-                out5[r * ld_out5 + c] = v30;
+                out4[r * ld_out4 + c] = v30;
             }
         }
     } else {
@@ -361,30 +358,29 @@ extern "C" __global__ void symrnn_kfb7d24f57736df37(long rows, long cols, const 
                 const real v15 = symrnn_sigmoid(v14);
                 out1[r * ld_out1 + c] = v15;
                 const real v16 = (0x1p+0f - v15);
-                out2[r * ld_out2 + c] = v16;
                 const real v17 = in8[r * ld_in8 + c];
                 const real v18 = in9[r * ld_in9 + c];
                 const real v19 = (v17 + v18);
                 const real v20 = in10[r * ld_in10 + c];
                 const real v21 = in11[r * ld_in11 + c];
                 const real v22 = (v20 + v21);
-                out3[r * ld_out3 + c] = v22;
+                out2[r * ld_out2 + c] = v22;
                 const real v23 = (v7 * v22);
                 const real v24 = (v19 + v23);
                 const real v25 = symrnn_tanh(v24);
-                out4[r * ld_out4 + c] = v25;
+                out3[r * ld_out3 + c] = v25;
                 const real v26 = (v16 * v25);
                 const real v27 = in12[r * ld_in12 + c];
                 const real v28 = (v15 * v27);
                 const real v29 = (v26 + v28);
                 const real v30 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v27, v29);
-                out5[r * ld_out5 + c] = v30;
+                out4[r * ld_out4 + c] = v30;
             }
         }
     }
 }
 
-/* ===== kernel symrnn_k64108dc21b7ec0a8: float32, 8 in, 7 out, 2 masks ===== */
+/* ===== kernel symrnn_kc6ca68ed9e7659e4: float32, 7 in, 9 out, 1 masks ===== */
 #define SYMRNN_INLINE __device__ __forceinline__
 
 #ifndef SYMRNN_INLINE
@@ -444,91 +440,99 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-extern "C" __global__ void symrnn_k64108dc21b7ec0a8(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, const uint64_t* ctl, const uint32_t* masks)
+extern "C" __global__ void symrnn_kc6ca68ed9e7659e4(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, real* out7, long ld_out7, real* out8, long ld_out8, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
             for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
                 const uint64_t idx = (uint64_t)r * (uint64_t)cols + (uint64_t)c;
-                const real v0 = ((real)0);
-                out0[r * ld_out0 + c] = v0;
-                const real v1 = in0[r * ld_in0 + c];
-                const real v2 = in1[r * ld_in1 + c];
-                const real v3 = (v1 + v2);
-                const real v4 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[0], idx), 429496730u, 0x1.99999ap-4f, v0, v3);
+                const real v0 = in0[r * ld_in0 + c];
+                const real v1 = in1[r * ld_in1 + c];
+                const real v2 = (v0 + v1);
+                const real v3 = ((real)0);
+                out0[r * ld_out0 + c] = v3;
+                const real v4 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[0], idx), 429496730u, 0x1.99999ap-4f, v2, v3);
                 out1[r * ld_out1 + c] = v4;
-                const real v5 = in2[r * ld_in2 + c];
-                const real v6 = (v4 * v5);
-                const real v7 = in3[r * ld_in3 + c];
-                const real v8 = (v7 * v7);
-                const real v9 = (0x1p+0f - v8);
-                const real v10 = (v6 * v9);
-                out2[r * ld_out2 + c] = v10;
-                const real v11 = in4[r * ld_in4 + c];
-                const real v12 = (v10 * v11);
+                const real v5 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[0], idx), 429496730u, 0x1.99999ap-4f, v3, v2);
+                out2[r * ld_out2 + c] = v5;
+                const real v6 = in2[r * ld_in2 + c];
+                const real v7 = (0x1p+0f - v6);
+                const real v8 = (v5 * v7);
+                const real v9 = in3[r * ld_in3 + c];
+                const real v10 = (v9 * v9);
+                const real v11 = (0x1p+0f - v10);
+                const real v12 = (v8 * v11);
                 out3[r * ld_out3 + c] = v12;
-                const real v13 = in5[r * ld_in5 + c];
-                const real v14 = (v10 * v13);
-                const real v15 = (0x1p+0f - v11);
-                const real v16 = (v11 * v15);
-                const real v17 = (v14 * v16);
-                out4[r * ld_out4 + c] = v17;
-                const real v18 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[1], idx), 429496730u, 0x1.99999ap-4f, v3, v0);
-                out5[r * ld_out5 + c] = v18;
+                const real v13 = in4[r * ld_in4 + c];
+                const real v14 = (v12 * v13);
+                const real v15 = in5[r * ld_in5 + c];
+                const real v16 = (0x1p+0f - v15);
+                const real v17 = (v15 * v16);
+                const real v18 = (v14 * v17);
+                out4[r * ld_out4 + c] = v18;
                 const real v19 = in6[r * ld_in6 + c];
-                const real v20 = (v4 * v19);
-                const real v21 = (v4 * v7);
+                const real v20 = (v5 * v19);
+                const real v21 = (v5 * v9);
                 const real v22 = (-v21);
                 const real v23 = (v20 + v22);
-                const real v24 = in7[r * ld_in7 + c];
-                const real v25 = (v24 * v5);
-                const real v26 = (v23 * v25);
+                const real v24 = (v6 * v7);
+                const real v25 = (v23 * v24);
+                out5[r * ld_out5 + c] = v25;
+                const real v26 = (v25);
                 out6[r * ld_out6 + c] = v26;
+                const real v27 = (v18);
+                out7[r * ld_out7 + c] = v27;
+                const real v28 = (v12 * v15);
+                out8[r * ld_out8 + c] = v28;
             }
         }
     } else {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
             for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
-                const real v0 = ((real)0);
-                out0[r * ld_out0 + c] = v0;
-                const real v1 = in0[r * ld_in0 + c];
-                const real v2 = in1[r * ld_in1 + c];
-                const real v3 = (v1 + v2);
-                const real v4 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v0, v3);
+                const real v0 = in0[r * ld_in0 + c];
+                const real v1 = in1[r * ld_in1 + c];
+                const real v2 = (v0 + v1);
+                const real v3 = ((real)0);
+                out0[r * ld_out0 + c] = v3;
+                const real v4 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v2, v3);
                 out1[r * ld_out1 + c] = v4;
-                const real v5 = in2[r * ld_in2 + c];
-                const real v6 = (v4 * v5);
-                const real v7 = in3[r * ld_in3 + c];
-                const real v8 = (v7 * v7);
-                const real v9 = (0x1p+0f - v8);
-                const real v10 = (v6 * v9);
-                out2[r * ld_out2 + c] = v10;
-                const real v11 = in4[r * ld_in4 + c];
-                const real v12 = (v10 * v11);
+                const real v5 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v3, v2);
+                out2[r * ld_out2 + c] = v5;
+                const real v6 = in2[r * ld_in2 + c];
+                const real v7 = (0x1p+0f - v6);
+                const real v8 = (v5 * v7);
+                const real v9 = in3[r * ld_in3 + c];
+                const real v10 = (v9 * v9);
+                const real v11 = (0x1p+0f - v10);
+                const real v12 = (v8 * v11);
                 out3[r * ld_out3 + c] = v12;
-                const real v13 = in5[r * ld_in5 + c];
-                const real v14 = (v10 * v13);
-                const real v15 = (0x1p+0f - v11);
-                const real v16 = (v11 * v15);
-                const real v17 = (v14 * v16);
-                out4[r * ld_out4 + c] = v17;
-                const real v18 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v3, v0);
-                out5[r * ld_out5 + c] = v18;
+                const real v13 = in4[r * ld_in4 + c];
+                const real v14 = (v12 * v13);
+                const real v15 = in5[r * ld_in5 + c];
+                const real v16 = (0x1p+0f - v15);
+                const real v17 = (v15 * v16);
+                const real v18 = (v14 * v17);
+                out4[r * ld_out4 + c] = v18;
                 const real v19 = in6[r * ld_in6 + c];
-                const real v20 = (v4 * v19);
-                const real v21 = (v4 * v7);
+                const real v20 = (v5 * v19);
+                const real v21 = (v5 * v9);
                 const real v22 = (-v21);
                 const real v23 = (v20 + v22);
-                const real v24 = in7[r * ld_in7 + c];
-                const real v25 = (v24 * v5);
-                const real v26 = (v23 * v25);
+                const real v24 = (v6 * v7);
+                const real v25 = (v23 * v24);
+                out5[r * ld_out5 + c] = v25;
+                const real v26 = (v25);
                 out6[r * ld_out6 + c] = v26;
+                const real v27 = (v18);
+                out7[r * ld_out7 + c] = v27;
+                const real v28 = (v12 * v15);
+                out8[r * ld_out8 + c] = v28;
             }
         }
     }
 }
 
-/* ===== kernel symrnn_k24a4986209e9b580: float32, 12 in, 6 out, 3 masks ===== */
+/* ===== kernel symrnn_k97234a7924a80ab7: float32, 11 in, 8 out, 2 masks ===== */
 #define SYMRNN_INLINE __device__ __forceinline__
 
 #ifndef SYMRNN_INLINE
@@ -588,7 +592,7 @@ SYMRNN_INLINE real symrnn_zoneout(int train, uint32_t bits, uint32_t threshold, 
     return train ? (bits < threshold ? prev : next) : p * prev + ((real)1 - p) * next;
 }
 
-extern "C" __global__ void symrnn_k24a4986209e9b580(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, const real* in11, long ld_in11, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, const uint64_t* ctl, const uint32_t* masks)
+extern "C" __global__ void symrnn_k97234a7924a80ab7(long rows, long cols, const real* in0, long ld_in0, const real* in1, long ld_in1, const real* in2, long ld_in2, const real* in3, long ld_in3, const real* in4, long ld_in4, const real* in5, long ld_in5, const real* in6, long ld_in6, const real* in7, long ld_in7, const real* in8, long ld_in8, const real* in9, long ld_in9, const real* in10, long ld_in10, real* out0, long ld_out0, real* out1, long ld_out1, real* out2, long ld_out2, real* out3, long ld_out3, real* out4, long ld_out4, real* out5, long ld_out5, real* out6, long ld_out6, real* out7, long ld_out7, const uint64_t* ctl, const uint32_t* masks)
 {
     if (ctl[1]) {
         for (long r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -607,34 +611,38 @@ extern "C" __global__ void symrnn_k24a4986209e9b580(long rows, long cols, const 
                 const real v10 = in5[r * ld_in5 + c];
                 const real v11 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[1], idx), 429496730u, 0x1.99999ap-4f, v10, v9);
                 const real v12 = in6[r * ld_in6 + c];
-                const real v13 = (v11 * v12);
-                const real v14 = in7[r * ld_in7 + c];
-                const real v15 = (v11 * v14);
-                const real v16 = (-v15);
-                const real v17 = (v13 + v16);
-                const real v18 = in8[r * ld_in8 + c];
-                const real v19 = in9[r * ld_in9 + c];
+                const real v13 = (0x1p+0f - v12);
+                const real v14 = (v11 * v13);
+                const real v15 = in7[r * ld_in7 + c];
+                const real v16 = (v15 * v15);
+                const real v17 = (0x1p+0f - v16);
+                const real v18 = (v14 * v17);
+                out0[r * ld_out0 + c] = v18;
+                const real v19 = in8[r * ld_in8 + c];
                 const real v20 = (v18 * v19);
-                const real v21 = (v17 * v20);
-                out0[r * ld_out0 + c] = v21;
-                const real v22 = (v11 * v18);
-                out1[r * ld_out1 + c] = v22;
-                const real v23 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[2], idx), 429496730u, 0x1.99999ap-4f, v9, v10);
-                out2[r * ld_out2 + c] = v23;
-                const real v24 = (v11 * v19);
-                const real v25 = (v14 * v14);
-                const real v26 = (0x1p+0f - v25);
-                const real v27 = (v24 * v26);
-                out3[r * ld_out3 + c] = v27;
+                const real v21 = in9[r * ld_in9 + c];
+                const real v22 = (0x1p+0f - v21);
+                const real v23 = (v21 * v22);
+                const real v24 = (v20 * v23);
+                out1[r * ld_out1 + c] = v24;
+                const real v25 = (v11 * v12);
+                out2[r * ld_out2 + c] = v25;
+                const real v26 = symrnn_zoneout(1, symrnn_philox_bits(ctl[0], masks[1], idx), 429496730u, 0x1.99999ap-4f, v9, v10);
+                out3[r * ld_out3 + c] = v26;
+                const real v27 = (v18 * v21);
+                out4[r * ld_out4 + c] = v27;
                 const real v28 = in10[r * ld_in10 + c];
-                const real v29 = (v27 * v28);
-                const real v30 = in11[r * ld_in11 + c];
-                const real v31 = (0x1p+0f - v30);
-                const real v32 = (v30 * v31);
-                const real v33 = (v29 * v32);
-                out4[r * ld_out4 + c] = v33;
-                const real v34 = (v27 * v30);
+                const real v29 = (v11 * v28);
+                const real v30 = (v11 * v15);
+                const real v31 = (-v30);
+                const real v32 = (v29 + v31);
+                const real v33 = (v12 * v13);
+                const real v34 = (v32 * v33);
                 out5[r * ld_out5 + c] = v34;
+                const real v35 = (v34);
+                out6[r * ld_out6 + c] = v35;
+                const real v36 = (v24);
+                out7[r * ld_out7 + c] = v36;
             }
         }
     } else {
@@ -653,34 +661,38 @@ extern "C" __global__ void symrnn_k24a4986209e9b580(long rows, long cols, const 
                 const real v10 = in5[r * ld_in5 + c];
                 const real v11 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v10, v9);
                 const real v12 = in6[r * ld_in6 + c];
-                const real v13 = (v11 * v12);
-                const real v14 = in7[r * ld_in7 + c];
-                const real v15 = (v11 * v14);
-                const real v16 = (-v15);
-                const real v17 = (v13 + v16);
-                const real v18 = in8[r * ld_in8 + c];
-                const real v19 = in9[r * ld_in9 + c];
+                const real v13 = (0x1p+0f - v12);
+                const real v14 = (v11 * v13);
+                const real v15 = in7[r * ld_in7 + c];
+                const real v16 = (v15 * v15);
+                const real v17 = (0x1p+0f - v16);
+                const real v18 = (v14 * v17);
+                out0[r * ld_out0 + c] = v18;
+                const real v19 = in8[r * ld_in8 + c];
                 const real v20 = (v18 * v19);
-                const real v21 = (v17 * v20);
-                out0[r * ld_out0 + c] = v21;
-                const real v22 = (v11 * v18);
-                out1[r * ld_out1 + c] = v22;
-                const real v23 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v9, v10);
-                out2[r * ld_out2 + c] = v23;
-                const real v24 = (v11 * v19);
-                const real v25 = (v14 * v14);
-                const real v26 = (0x1p+0f - v25);
-                const real v27 = (v24 * v26);
-                out3[r * ld_out3 + c] = v27;
+                const real v21 = in9[r * ld_in9 + c];
+                const real v22 = (0x1p+0f - v21);
+                const real v23 = (v21 * v22);
+                const real v24 = (v20 * v23);
+                out1[r * ld_out1 + c] = v24;
+                const real v25 = (v11 * v12);
+                out2[r * ld_out2 + c] = v25;
+                const real v26 = symrnn_zoneout(0, 0u, 429496730u, 0x1.99999ap-4f, v9, v10);
+                out3[r * ld_out3 + c] = v26;
+                const real v27 = (v18 * v21);
+                out4[r * ld_out4 + c] = v27;
                 const real v28 = in10[r * ld_in10 + c];
-                const real v29 = (v27 * v28);
-                const real v30 = in11[r * ld_in11 + c];
-                const real v31 = (0x1p+0f - v30);
-                const real v32 = (v30 * v31);
-                const real v33 = (v29 * v32);
-                out4[r * ld_out4 + c] = v33;
-                const real v34 = (v27 * v30);
+                const real v29 = (v11 * v28);
+                const real v30 = (v11 * v15);
+                const real v31 = (-v30);
+                const real v32 = (v29 + v31);
+                const real v33 = (v12 * v13);
+                const real v34 = (v32 * v33);
                 out5[r * ld_out5 + c] = v34;
+                const real v35 = (v34);
+                out6[r * ld_out6 + c] = v35;
+                const real v36 = (v24);
+                out7[r * ld_out7 + c] = v36;
             }
         }
     }
