@@ -212,7 +212,9 @@ def goal_lines(goals: list) -> list:
                      f"the roof, nothing else)")
         if g.get("least_at_roof") is not None:
             line += (f"; at least {g['least_at_roof']:.2f} at this run's roof (the program's "
-                     f"FLOPs at the roof over the peer's time)")
+                     f"FLOPs at the roof over the peer's time)"
+                     + ("; the goal is past the bound" if g["least_at_roof"] > g["threshold"]
+                        else ""))
         if g.get("bound"):
             line += "; " + g["bound"]
         out.append(line)
