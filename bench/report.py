@@ -209,7 +209,9 @@ def goal_lines(goals: list) -> list:
         line = f"{word}: {g['goal']}: {fmt(g['value'], 2)} (goal {g['threshold']:g})"
         if g.get("roof_bound") is not None:
             line += (f"; at most {g['roof_bound']:.2f} at this run's roof (every product at "
-                     f"the roof, nothing else)")
+                     f"the roof, nothing else)"
+                     + ("; the goal is past the bound" if g["roof_bound"] < g["threshold"]
+                        else ""))
         if g.get("least_at_roof") is not None:
             line += (f"; at least {g['least_at_roof']:.2f} at this run's roof (the program's "
                      f"FLOPs at the roof over the peer's time)"
