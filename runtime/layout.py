@@ -35,6 +35,7 @@ from runtime.program import Kernel, Program, Step, View, iteration
 
 PHASES = ("forward", "backward")
 FLOATS = ("float32", "float64")
+GEMM_FLAGS = ("trans_a", "trans_b")  # a gemm step's attrs; any other would be ignored
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,10 @@ class ProgramLayout:
         if len(dtypes) != 1 or not dtypes <= set(FLOATS):
             raise ValueError(f"program: gemm {step.name!r} operands must share a float dtype, "
                              f"given {sorted(dtypes)}")
+        odd = sorted(set(step.attrs) - set(GEMM_FLAGS))
+        if odd:  # e.g. `accumulate` or `transpose_a`: honoured by no engine, so refused
+            raise ValueError(f"program: gemm {step.name!r} has attribute {odd[0]!r}; a gemm "
+                             f"takes only {list(GEMM_FLAGS)}")
         ta, tb = bool(step.attrs.get("trans_a")), bool(step.attrs.get("trans_b"))
         (m, k), (k2, n) = _op_shape(a, ta), _op_shape(b, tb)
         if k != k2 or (c.rows, c.cols) != (m, n):

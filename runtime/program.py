@@ -10,7 +10,7 @@ reads or writes is a `View`: a 2-D window `(rows, cols)` with row stride `ld` (e
 0 repeats one row) at `offset` elements into a buffer; `shape` is the value's logical shape.
 
 Steps, in order, each in phase "forward" or "backward":
-- `gemm`: `out = op(a) @ op(b)` with `trans_a`/`trans_b`; `accumulate` adds into `out`.
+- `gemm`: `out = op(a) @ op(b)` with `trans_a`/`trans_b` (its only attributes).
 - `kernel`: a fused elementwise kernel, `kernel` names a source in `kernels`, `rows`/`cols`
   the index space, `masks` the mask ids for this launch.
 - `op`: a library op run from the op table (`op`, `attrs`): losses, embeddings, reductions,

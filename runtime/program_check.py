@@ -37,7 +37,7 @@ FLOATS = ("float32", "float64")
 DTYPES = ("float32", "float64", "int32", "int64")
 KINDS = ("arg", "head_grad", "arena")
 PHASES = ("forward", "backward")
-GEMM_ATTRS = ("trans_a", "trans_b", "accumulate", "transpose_a", "transpose_b")
+GEMM_ATTRS = ("trans_a", "trans_b")  # what the engines honour (runtime.layout.GEMM_FLAGS)
 KERNEL_ATTRS = ("kernel", "rows", "cols", "masks")
 MAX_ELEMENTS = 1 << 36  # of any one buffer: 256 GiB of float32
 MAX_SLACK = 4096  # elements an arena may hold beyond what its views reach (alignment)
@@ -259,8 +259,7 @@ def _gemm(p: Program, s: Step, what: str, reach: dict) -> None:
         len(dtypes) == 1 and dtypes <= set(FLOATS), lambda: f"{what}: a gemm over {sorted(dtypes)}"
     )
     a, b, c = s.inputs[0], s.inputs[1], s.outputs[0]
-    ta = s.attrs.get("trans_a", s.attrs.get("transpose_a", False))
-    tb = s.attrs.get("trans_b", s.attrs.get("transpose_b", False))
+    ta, tb = s.attrs.get("trans_a", False), s.attrs.get("trans_b", False)
     (m, k), (k2, n) = (
         (a.cols, a.rows) if ta else (a.rows, a.cols),
         (b.cols, b.rows) if tb else (b.rows, b.cols),

@@ -66,7 +66,7 @@ def _as_run(s: Step, i: int):
 def _flow(s: Step, what: str, written: dict) -> None:
     span = (s.attrs.get("rows", s.outputs[0].rows), s.attrs.get("cols", s.outputs[0].cols)) \
         if s.kind == "kernel" else None
-    reads = [*s.inputs, *(s.outputs if s.attrs.get("accumulate") else ())]
+    reads = s.inputs
     for j, v in enumerate(reads):
         if not _cells(written, v, span).all():
             raise ProgramInvalid(f"{what} input {j} reads elements of buffer "
