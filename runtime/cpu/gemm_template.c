@@ -111,21 +111,25 @@ micro_SUF(const int mr, long K, const real* a, long lda, const real* panel, real
     }
 }
 
-/* Rows [0, M) of C (width columns) against one panel (K rows), MR rows at a time. One copy
-   of the micro-kernel per row count (MR and each tail): what the library's compile time is. */
+/* Rows [0, M) of C (width columns) against one panel (K rows), in blocks of at most MR rows
+   as even as they go (8 rows as 4 + 4, not 6 + 2). One copy of the micro-kernel per row
+   count (MR and each tail): what the library's compile time is. */
 static inline __attribute__((always_inline)) void
 rows_SUF(long M, long K, const real* a, long lda, const real* panel, real* c, long ldc,
          long width, int accumulate)
 {
-    long i = 0;
-    for (; i + MR <= M; i += MR)
-        micro_SUF(MR, K, a + i * lda, lda, panel, c + i * ldc, ldc, width, accumulate);
-    switch (M - i) {
+    long blocks = (M + MR - 1) / MR;
+    long even = blocks > 0 ? (M + blocks - 1) / blocks : MR;
+    for (long i = 0; i < M;) {
+        long m = M - i < even ? M - i : even;
+        switch (m) {
 #define TAIL(m) case m: micro_SUF(m, K, a + i * lda, lda, panel, c + i * ldc, ldc, width, \
                                   accumulate); break;
-    TAILS
+        TAILS
 #undef TAIL
-    default: break;
+        default: micro_SUF(MR, K, a + i * lda, lda, panel, c + i * ldc, ldc, width, accumulate);
+        }
+        i += m;
     }
 }
 

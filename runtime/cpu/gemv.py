@@ -14,10 +14,10 @@ pool (runtime.cpu.packed_gemm's `symrnn_parallel`).
 
 The CPU engine runs here every product of at most ENGINE_ROWS rows, per-step ones included
 (`in_place`: they join no packing group). One thread, CPU time (time.thread_time, so that the
-shared machine's load drops out), fastest of 21 interleaved rounds, (M x 512)·(512 x 2048)
-float32: at M=1 this kernel 94.5 us, the packed GEMM 92.5 (before its packing, which the
-per-step products paid at every forward), OpenBLAS's sgemv 91.8; at M=2 86 against 88; at
-M=4 167 against 145 and at M=8 320 against 241: from 2 rows on the packed GEMM's broadcast
+shared machine's load drops out), medians of 15 interleaved rounds, (M x 512)·(512 x 2048)
+float32: at M=1 this kernel 117 us, the packed GEMM 110 (before its packing, which the
+per-step products paid at every forward), OpenBLAS's sgemv 111; at M=2 148 against 125, at
+M=4 198 against 130 and at M=8 364 against 280: from 2 rows on the packed GEMM's broadcast
 micro-kernel does fewer loads per multiply-add, so ENGINE_ROWS stays 1.
 
 `call(a, b, c, threads)` gives the callable for a product this handles, else None: float32 or
@@ -74,8 +74,10 @@ def engine_call(a: np.ndarray, b: np.ndarray, c: np.ndarray, threads: np.ndarray
     process, interleaved, against the path it replaces (packed_gemm.big_call, which packs the
     weight on every call), a T=1 LSTM chunk (H=512) at N=1 took 2.08 ms against 3.85 (load 8.9
     on 2 cores); at N=4 it took 5.1 against 2.7. Per step at N=1 it reads the weight at the
-    rate the packed GEMM reads its panels, and the panels are not packed at each forward
-    (bench: the numbers in the commit that made it the per-step product)."""
+    rate the packed GEMM reads its panels, and the panels are not packed at each forward: the
+    inference programs at N=1 (T=100, H=512; one thread, CPU time, medians of 9 interleaved
+    rounds, with the branch's packing changes) took 0.79 (lstm1), 0.86 (lstm2), 0.94 (gru1)
+    and 0.80 (gru2) of the time they took when every per-step product was packed."""
     return call(a, b, c, threads) if a.shape[0] <= ENGINE_ROWS else None
 
 
