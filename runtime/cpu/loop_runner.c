@@ -77,3 +77,63 @@ void symrnn_loop_run(const long* plan, long trips)
         }
     }
 }
+
+/* The same loop split by rows (runtime.cpu.loop_rows): every body step is a kernel over the
+   loop's M rows or a packed product whose A and C rows are those rows, and no step reads a
+   row another step writes under a different row number. Each of the pool's threads then runs
+   every iteration over its own block of rows, with no wait between steps: its rows of the
+   state, of the gates and of their gradients stay in its core's cache. Packing (iteration 0's
+   first_only entries) runs first, over the pool. Each task moves a copy of the job words. */
+struct rows_job { const long* plan; long trips, m, per, item; };
+
+static const int one_thread = 1;
+
+static void rows_task(const void* job, long g)
+{
+    const struct rows_job* j = job;
+    const long n = j->plan[2], row0 = g * j->per;
+    const long rows = j->m - row0 < j->per ? j->m - row0 : j->per;
+    long w[MAX_WORDS];
+    if (rows <= 0)
+        return;
+    for (long k = 0; k < j->trips; ++k) {
+        const long* e = j->plan + 3;
+        for (long i = 0; i < n; ++i) {
+            const long* base = (const long*)(intptr_t)e[2];
+            const long nwords = e[5], nmoves = e[6];
+            if (!e[3]) {
+                const long* mv = e + HEAD;
+                memcpy(w, base, (size_t)nwords * sizeof(long));
+                for (long q = 0; q < nmoves; ++q)
+                    w[mv[2 * q]] = base[mv[2 * q]] + k * mv[2 * q + 1];
+                if (e[0] == PACKED_GEMM) { /* M, N, K, a, lda, packed, c, ldc, acc, nt */
+                    w[0] = rows;
+                    w[3] += row0 * w[4] * j->item;
+                    w[6] += row0 * w[7] * j->item;
+                    w[9] = (long)(intptr_t)&one_thread;
+                    call_entry(PACKED_GEMM, (intptr_t)e[1], w, 1, 0, &one_thread);
+                } else { /* a kernel's task g over blocks of `per` rows */
+                    w[2] = j->per;
+                    ((task_fn)e[1])(w, g);
+                }
+            }
+            e += HEAD + 2 * nmoves;
+        }
+    }
+}
+
+void symrnn_loop_rows(const long* plan, long trips, long m, long item)
+{
+    parallel_fn par = (parallel_fn)(intptr_t)plan[0];
+    const int* threads = (const int*)(intptr_t)plan[1];
+    const long n = plan[2];
+    const long groups = *threads < 1 ? 1 : *threads > m ? m : *threads;
+    const long* e = plan + 3;
+    for (long i = 0; i < n; ++i) { /* packing: iteration 0 only */
+        if (e[3])
+            call_entry(e[0], (intptr_t)e[1], (long*)(intptr_t)e[2] + e[5], e[4], par, threads);
+        e += HEAD + 2 * e[6];
+    }
+    struct rows_job job = {plan, trips, m, (m + groups - 1) / groups, item};
+    par(rows_task, &job, groups, threads);
+}

@@ -19,6 +19,11 @@ reads the per-iteration table or the affine ids), whose row pointer moves like a
 affine in the step could later be computed in C from iteration 0's and their increments; the
 table is where that hook sits.
 
+Where every body step is a kernel or a packed product over the same rows and no step reads
+a row another writes under another row number (runtime.cpu.loop_rows), the loop runs split by
+rows instead: each thread of the pool runs every iteration over a block of rows of its own
+(`symrnn_loop_rows`; SYMRNN_LOOP_ROWS=0 keeps the step-by-step split).
+
 `loop_call(engine, index, step)` is None where some body step has no C form here (a library
 op, numpy's or MKL's GEMM, a hand-written kernel without `NAME_task`, a packing plan that
 differs between iterations): the engine then runs the loop in Python (runtime.cpu.loop).
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 from functools import partial
 
 import numpy as np
@@ -35,6 +41,7 @@ import numpy as np
 from runtime import assemble
 from runtime.cpu import gemv, packed_gemm
 from runtime.cpu.gemm_source import text
+from runtime.cpu.loop_rows import row_split
 from runtime.program import LoopStride, Step, View, iteration
 
 SERIAL_TASKS, POOLED_TASKS, PACKED_GEMM, PACK, BIG_GEMM, COPY = range(6)
@@ -52,6 +59,9 @@ def library() -> ctypes.CDLL:
     lib = load_library(text("loop_runner.c"), "the loop runner")
     lib.symrnn_loop_run.argtypes = [ctypes.c_void_p, ctypes.c_long]
     lib.symrnn_loop_run.restype = None
+    lib.symrnn_loop_rows.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_long,
+                                     ctypes.c_long]
+    lib.symrnn_loop_rows.restype = None
     return lib
 
 
@@ -60,11 +70,18 @@ def loop_call(engine, index: int, step: Step):
     if engine._gemms.name != "packed":
         return None
     try:
-        entries = [e for j in range(len(step.body)) for e in _entries(engine, index, step, j)]
+        made = [(step.body[j].kind, e) for j in range(len(step.body))
+                for e in _entries(engine, index, step, j)]
     except NoCForm:
         return None
+    entries = [e for _, e in made]
     plan, keep = _plan(entries, engine._threads)
-    call = partial(library().symrnn_loop_run, plan.ctypes.data, step.trips)
+    split = row_split(engine, step, made) if os.environ.get("SYMRNN_LOOP_ROWS", "1") != "0" \
+        else None
+    if split is not None:  # every thread runs every iteration over rows of its own
+        call = partial(library().symrnn_loop_rows, plan.ctypes.data, step.trips, *split)
+    else:
+        call = partial(library().symrnn_loop_run, plan.ctypes.data, step.trips)
     call.keep = (plan, keep)
     return call
 

@@ -29,10 +29,10 @@ def _stack(typ: str, bidirectional=False, lengths=False, **kw):
     return sym.Group([parts[0][-1], *last])
 
 
-def _c_loops(engine: CpuEngine) -> list:
-    """For each loop step: whether its call is the C runner's."""
-    run = loop_runner.library().symrnn_loop_run
-    return [getattr(c, "func", None) is run
+def _c_loops(engine: CpuEngine, runners=("symrnn_loop_run", "symrnn_loop_rows")) -> list:
+    """For each loop step: whether its call is the C runner's (step by step, or by rows)."""
+    runs = [getattr(loop_runner.library(), r) for r in runners]
+    return [any(getattr(c, "func", None) is run for run in runs)
             for c, s in zip(engine._calls, engine._steps) if s.kind == "loop"]
 
 
@@ -116,6 +116,18 @@ def test_kernels_and_products_split_over_the_pool_agree(monkeypatch):
     monkeypatch.setitem(gemm_source.PARALLEL, "PARALLEL_GEMM", 1)
     bound = _stack("gru", dropout=0.3, zoneout=0.2).simple_bind(backend="cpu", data=(T, 3, 4))
     _check_agree(bound, monkeypatch)
+
+
+@pytest.mark.parametrize("rows", ["0", "1"])
+def test_loops_split_by_rows_or_step_by_step_agree(rows, monkeypatch):
+    """SYMRNN_LOOP_ROWS=1 (the default): each thread runs every iteration over its own rows
+    (3 rows: blocks of 2 and 1 on two threads); 0: each step split over the pool."""
+    monkeypatch.setenv("SYMRNN_LOOP_ROWS", rows)
+    bound = _stack("lstm", dropout=0.3, zoneout=0.2).simple_bind(backend="cpu", data=(T, 3, 4))
+    _check_agree(bound, monkeypatch)
+    runner = {"0": "symrnn_loop_run", "1": "symrnn_loop_rows"}[rows]
+    bound.forward(is_train=True)  # every step built
+    assert all(_c_loops(bound.engine.train, (runner,)))
 
 
 def test_the_blas_gemm_runs_loops_in_python(monkeypatch):
