@@ -56,6 +56,7 @@ from runtime.cpu.blas import openblas
 from runtime.cpu.gemm_source import (
     BLAS_INT,
     C_TYPE,
+    COLSUM_PARTS,
     KC,
     MC,
     VECTOR_BYTES,
@@ -134,7 +135,7 @@ class Library:
                  [_LONG, _LONG, _LONG, _PTR, _LONG, _PTR, _PTR, _LONG, _INT, _PTR])
         _declare(lib, f"symrnn_big_{which}", [_INT, _INT, _LONG, _LONG, _LONG, _PTR, _LONG, _PTR,
                                               _LONG, _PTR, _LONG, _INT, _PTR, _PTR])
-        _declare(lib, f"symrnn_colsum_{which}", [_LONG, _LONG, _PTR, _LONG, _PTR, _PTR])
+        _declare(lib, f"symrnn_colsum_{which}", [_LONG, _LONG, _PTR, _LONG, _PTR, _PTR, _PTR])
         for bits in BLAS_INT:
             _declare(lib, f"symrnn_blas_{bits}_{which}", [_PTR, _INT, _INT, _LONG, _LONG, _LONG,
                                                           _PTR, _LONG, _PTR, _LONG, _PTR, _LONG,
@@ -243,15 +244,17 @@ def blas_call(a: np.ndarray, b: np.ndarray, c: np.ndarray, accumulate: bool,
 
 def column_sum_call(x: np.ndarray, y: np.ndarray, threads: np.ndarray):
     """A callable for `y = x.sum(axis=0)` (x 2-D, rows apart; y its columns, contiguous)
-    over the pool, the columns in blocks of COLSUM (a bias gradient over all steps), or None
-    where the dtypes or layouts do not fit."""
+    over the pool, one block of rows a thread (a bias gradient over all steps), or None where
+    the dtypes or layouts do not fit."""
     lx = _layout(x)
     if x.dtype.name not in SUFFIX or y.dtype != x.dtype or lx is None or lx[0] \
             or y.size != x.shape[1] or 0 in x.shape or not y.flags.c_contiguous:
         return None
     fn = getattr(library(), f"symrnn_colsum_{SUFFIX[x.dtype.name]}")
-    return _keeping((x, y, threads), partial(fn, x.shape[0], x.shape[1], _address(x), lx[1],
-                                              _address(y), _address(threads)))
+    sums = np.zeros(COLSUM_PARTS * x.shape[1], x.dtype)  # each thread's
+    return _keeping((x, y, threads, sums), partial(
+        fn, x.shape[0], x.shape[1], _address(x), lx[1], _address(y), _address(sums),
+        _address(threads)))
 
 
 def _layouts(a: np.ndarray, b: np.ndarray, c: np.ndarray):
