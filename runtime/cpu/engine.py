@@ -18,14 +18,16 @@ the arena, which the executor copies or adds.
 
 GEMMs and threads (runtime.cpu.gemm, which chooses the implementation: SYMRNN_GEMM): per-step
 products against one weight run against a copy of it packed once per phase, by the first of
-them; the other products run once, symrnn's own packing their operands as they go into one
-scratch per dtype (`_big_scratch`), except those of one row, which read the weight in place
+them; the other products run once, through numpy's cblas split over the pool, or symrnn's
+blocked GEMM packing their operands as they go into one scratch per dtype (`_big_scratch`;
+runtime.cpu.packed_gemm.big_call), except those of one row, which read the weight in place
 (runtime.cpu.gemv: a T=1 chunk of a stream packs nothing). With symrnn's own GEMM each phase
 runs inside `runtime.cpu.blas.one_pool()`, which lends OpenBLAS's thread count to these GEMMs and holds
 OpenBLAS itself to one thread, so that one pool serves the program (OpenMP threads fighting
 OpenBLAS's made a forward 3x slower: DESIGN.md, "What was measured on the CPU"). The
 elementwise kernels (`omp simd` over columns) of PARALLEL_KERNEL elements or more split their
-rows over the same pool (`NAME_task`).
+rows over the same pool (`NAME_task`), and so do the bias gradients' sums over all steps' rows
+(packed_gemm.column_sum_call).
 """
 from __future__ import annotations
 
