@@ -22,15 +22,18 @@ The products that run once (`big_call`) go through numpy's OpenBLAS where it is 
 (`blas_call`, gemm_blas.c): C's larger side cut into one part per thread of the pool, each a
 single-threaded `cblas_?gemm` (OpenBLAS is held to one thread in the phase), so that one pool
 serves the program and no idle OpenBLAS thread spins against it. On the 2-core AMD EPYC (AVX2,
-no AVX-512), float32, interleaved in one process at load 1.9 (bench/big_gemm.py, GFLOP/s over
-wall time, against the blocked GEMM below and numpy's matmul on OpenBLAS's own two threads):
-the weight gradients (M x 6400)·(6400x512), `A` transposed, at 126 / 114 / 128 for M = 2048 /
-1536 / 1024 against 103 / 98 / 105 blocked and 125 / 112 / 121 numpy; over CPU time (what a
-core gave, robust to the load) the data gradients (6400x2048)·(2048x512) at 131 against 102
-and (6400x1536)·(1536x512) 129 against 109; the input projection (6400x512)·(512x2048) ran
-alike (127). One core, CPU time: OpenBLAS's kernel gives 75-79 GFLOP/s, the blocked GEMM's
+no AVX-512), float32, interleaved in one process (bench/big_gemm.py, GFLOP/s over wall time,
+against the blocked GEMM below and numpy's matmul on OpenBLAS's own two threads), two runs at
+load 1.9 and 2.3: the weight gradients (M x 6400)·(6400x512), `A` transposed, at 126-147 /
+114-162 / 128 for M = 2048 / 1536 / 1024 against 103-134 / 98-152 / 105 blocked and 125-160 /
+112-176 / 121 numpy; over CPU time (what a core gave, robust to the load) the data gradients
+(6400x2048)·(2048x512) at 131-174 against 102-132 (numpy 117-164) and (6400x1536)·(1536x512)
+129-166 against 109-134, the input projection (6400x512)·(512x2048) 127-178 against 127-154.
+One core, CPU time: OpenBLAS's kernel gives 75-79 GFLOP/s, the blocked GEMM's
 63-70. (An earlier split, four parts for two threads, was measured at 121-128 against the
 blocked GEMM's 143-156 on the input projection and dropped; four parts ran here as two did.)
+Whole training steps (`bench/big_gemm.py --steps gru1,lstm1`, 11 rounds, load 2.7): a 1-layer
+GRU's forward+backward in 834 ms against 885 blocked, an LSTM's in 599 against 644 (medians).
 
 The blocked GEMM (`SYMRNN_BIG_GEMM=blocked`, and where numpy's BLAS is not an OpenBLAS) runs
 blocks of MC rows of `A` by KC of `K`, each block a job of the pool: the per-step product
