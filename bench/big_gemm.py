@@ -1,7 +1,7 @@
 """The products that run once per phase (runtime.cpu.packed_gemm's big_call), its two paths and
 numpy's matmul side by side, float32, 2 threads by default:
 
-    python bench/big_gemm.py [--rounds 7] [--threads 2] [--json out.json]
+    python bench/big_gemm.py [--rounds 7] [--threads 2] [--json out.json] [--steps gru1,lstm1]
 
 - `split`: numpy's cblas split over the engine's pool, one single-threaded call per thread
   (the default path, `SYMRNN_BIG_GEMM` unset);

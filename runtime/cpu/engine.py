@@ -18,15 +18,18 @@ the arena, which the executor copies or adds.
 
 GEMMs and threads (runtime.cpu.gemm, which chooses the implementation: SYMRNN_GEMM): per-step
 products against one weight run against a copy of it packed once per phase, by the first of
-them; the other products run once, symrnn's own packing their operands as they go into one
-scratch per dtype (`_big_scratch`). Products of one row (runtime.cpu.gemv.ENGINE_ROWS),
+them; the other products run once, through numpy's cblas split over the pool, or symrnn's
+blocked GEMM packing their operands as they go into one scratch per dtype (`_big_scratch`;
+runtime.cpu.packed_gemm.big_call). Products of one row (runtime.cpu.gemv.ENGINE_ROWS),
 per-step ones included, read the weight in place and pack nothing (runtime.cpu.gemv: neither
 a T=1 chunk of a stream nor a T-step program at N=1 packs its recurrent weight). With
 symrnn's own GEMM each phase runs inside `runtime.cpu.blas.one_pool()`, which lends
 OpenBLAS's thread count to these GEMMs and holds OpenBLAS itself to one thread, so that one
-pool serves the program (OpenMP threads fighting OpenBLAS's made a forward 3x slower: DESIGN.md, "What was measured on the CPU"). The
+pool serves the program (OpenMP threads fighting OpenBLAS's made a forward 3x slower:
+DESIGN.md, "What was measured on the CPU"). The
 elementwise kernels (`omp simd` over columns) of PARALLEL_KERNEL elements or more split their
-rows over the same pool (`NAME_task`).
+rows over the same pool (`NAME_task`), and so do the bias gradients' sums over all steps' rows
+(packed_gemm.column_sum_call).
 """
 from __future__ import annotations
 

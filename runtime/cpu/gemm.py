@@ -1,8 +1,8 @@
 """The CPU engine's GEMMs behind one interface, the implementations side by side.
 
 - `packed` (the default): symrnn's own packed-weight GEMM (runtime.cpu.packed_gemm): per-step
-  products against a weight packed once per phase, the other products blocked and packed as
-  they go, on the engine's thread pool;
+  products against a weight packed once per phase, the other products through numpy's cblas
+  split over the engine's thread pool (or blocked and packed as they go: SYMRNN_BIG_GEMM);
 - `blas`: numpy's `matmul` (OpenBLAS), which packs its operands on every call;
 - `mkl`: MKL's packed-GEMM API (`cblas_sgemm_pack` / `cblas_sgemm_compute`) for the per-step
   products and `cblas_sgemm` for the rest, through ctypes (runtime.cpu.mkl_gemm; the `mkl` extra,

@@ -27,7 +27,7 @@ VECTOR_BYTES = 64  # the widest vector (AVX-512's): what packed operands are ali
 MR = 6  # rows of C per micro-kernel call
 MC, KC = 192, 512  # a block of a product that runs once: rows of A, and of K (measured best
 #                    of 48-384 by 128-1024 on an input projection, a data and a weight gradient)
-COLSUM = 256  # columns of a column sum's task (a bias gradient's): its sums stay in L1
+COLSUM_PARTS = 16  # at most this many row blocks (threads) in a column sum (a bias gradient)
 PARALLEL = {  # below these sizes (multiply-adds, or elements packed) one thread is faster
     "PARALLEL_GEMM": 1 << 19, "PARALLEL_PACK": 1 << 16}
 WIDTH = "gemm_width.h"  # the vector width, shared with runtime.cpu.gemv (package data)
@@ -59,7 +59,7 @@ def typed_source(suffix: str) -> str:
     template = _text(TEMPLATE).replace("TAILS", " ".join(f"TAIL({m})" for m in range(1, MR)))
     blas = [_text(BLAS).replace("_BITS", f"_{bits}").replace("bint", c_int)
             for bits, c_int in BLAS_INT.items()]
-    return "".join([f"#define MR {MR}\n#define MC {MC}\n#define KC {KC}\n#define COLSUM {COLSUM}\n",
+    return "".join([f"#define MR {MR}\n#define MC {MC}\n#define KC {KC}\n#define COLSUM_PARTS {COLSUM_PARTS}\n",
                     head, _text(WIDTH),
                     POOL_POINTER, f"#define real {C_TYPE[suffix]}\n",
                     *(part.replace("_SUF", f"_{suffix}") for part in [template, *blas])])

@@ -221,29 +221,40 @@ void symrnn_big_SUF(int ta, int tb, long M, long N, long K, const real* a, long 
     }
 }
 
-struct colsum_SUF { long rows, cols, ldx; const real* x; real* y; };
+struct colsum_SUF { long rows, cols, ldx, per; const real* x; real* part; };
 
-/* Task t: columns [t * COLSUM, ...) of y = the sum of the rows of x (rows x cols, row stride
-   ldx): a bias gradient, summed over every step's rows (runtime.cpu.engine's `sum` ops). */
+/* Task t: rows [t * per, ...) of x (rows x cols, row stride ldx) summed into part t (cols),
+   read row by row in the order they lie (a task of columns, reading a piece of every row,
+   ran at a third of numpy's speed). */
 static void colsum_task_SUF(const void* job, long t)
 {
     const struct colsum_SUF* j = job;
-    long lo = t * COLSUM, n = j->cols - lo < COLSUM ? j->cols - lo : COLSUM;
-    real acc[COLSUM] __attribute__((aligned(64)));
-    for (long c = 0; c < n; ++c)
+    long lo = t * j->per, hi = lo + j->per < j->rows ? lo + j->per : j->rows;
+    real* acc = j->part + t * j->cols;
+    for (long c = 0; c < j->cols; ++c)
         acc[c] = 0;
-    for (long r = 0; r < j->rows; ++r) {
-        const real* x = j->x + r * j->ldx + lo;
-        for (long c = 0; c < n; ++c)
+    for (long r = lo; r < hi; ++r) {
+        const real* x = j->x + r * j->ldx;
+        for (long c = 0; c < j->cols; ++c)
             acc[c] += x[c];
     }
-    for (long c = 0; c < n; ++c)
-        j->y[lo + c] = acc[c];
 }
 
-void symrnn_colsum_SUF(long rows, long cols, const real* x, long ldx, real* y, const int* nt)
+/* y (cols) = the sum of the rows of x: a bias gradient, summed over every step's rows
+   (runtime.cpu.engine's `sum` ops). One block of rows a thread, its sums in `scratch`
+   (threads x cols), added up in order at the end. */
+void symrnn_colsum_SUF(long rows, long cols, const real* x, long ldx, real* y, real* scratch,
+                       const int* nt)
 {
-    struct colsum_SUF job = {rows, cols, ldx, x, y};
-    parallel_for((cols + COLSUM - 1) / COLSUM, rows * cols >= PARALLEL_PACK ? *nt : 1,
-                 colsum_task_SUF, &job);
+    long parts = rows * cols >= PARALLEL_PACK && *nt > 1 ? *nt : 1;
+    if (parts > COLSUM_PARTS)
+        parts = COLSUM_PARTS;
+    struct colsum_SUF job = {rows, cols, ldx, (rows + parts - 1) / parts, x, scratch};
+    parallel_for(parts, (int)parts, colsum_task_SUF, &job);
+    for (long c = 0; c < cols; ++c) {
+        real sum = 0;
+        for (long t = 0; t < parts; ++t)
+            sum += scratch[t * cols + c];
+        y[c] = sum;
+    }
 }

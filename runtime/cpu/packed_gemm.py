@@ -1,6 +1,6 @@
-"""The CPU engine's GEMMs, all on one micro-kernel: a packed-weight GEMM for the per-step
-products, and a blocked GEMM that packs as it goes for the products that run once (input
-projections, data and weight gradients over all steps).
+"""The CPU engine's GEMMs: a packed-weight GEMM for the per-step products, and for the products
+that run once (input projections, data and weight gradients over all steps) numpy's cblas split
+over the same pool, or a blocked GEMM on the same micro-kernel that packs as it goes.
 
 `h_t @ W` runs T times against the same `W`. OpenBLAS packs its right operand into cache-sized
 panels on every call (DESIGN.md section 5: the 100 per-step GEMMs of an LSTM forward cost more
@@ -18,21 +18,36 @@ one-thread A/B ((64x512)·(512x2048): 53 against 73 GFLOP/s median; (64x256)·(2
 against 84). With AVX (16 registers) it is 6 x 2 (runtime.cpu.gemm_source's WIDTH).
 Panels are shared among the threads of runtime.cpu.gemm_source's pool.
 
-The blocked GEMM (`big_call`) runs blocks of MC rows of `A` by KC of `K`, each block a job of
-the pool: the per-step product again, with `A`'s block kept in cache. It packs KC rows of `B`
-at a time into a scratch of the engine's (packing all of `B` first ran no faster, and a
-weight gradient's `B` is 13 MB), and a transposed `A` (a weight gradient's `dG^T`) has its
-block copied row-major at the front of the same scratch: read in place, one cache line per k
-and MR rows, it ran at half the speed. (It was packed into rows of MR, read by a micro-kernel of
-its own; copied row-major, the one micro-kernel of the other products serves it, which halves
-the library's compile time: in one process, interleaved, at load 10 on 2 cores, the weight
-gradient below ran at 9.0 GFLOP/s median against 8.8.)
-Two threads, float32, interleaved with numpy's cblas split into single-threaded calls over the
-same threads (what ran these products before):
-(6400x512)·(512x2048) at 143-156 GFLOP/s against 121-128, (6400x2048)·(2048x512) at 139-154
-against 123-136, and (2048x6400)·(6400x512), `A` transposed, at 116-150 against 112-142 (its
-packing takes 15 ms of the 90-120). In a training step of the zoneout stack of bench/run.py
-the weight gradients this way took 5-10% off the step (850-899 ms against 941-949, medians).
+The products that run once (`big_call`) go through numpy's OpenBLAS where it is found
+(`blas_call`, gemm_blas.c): C's larger side cut into one part per thread of the pool, each a
+single-threaded `cblas_?gemm` (OpenBLAS is held to one thread in the phase), so that one pool
+serves the program and no idle OpenBLAS thread spins against it. On the 2-core AMD EPYC (AVX2,
+no AVX-512), float32, interleaved in one process (bench/big_gemm.py, GFLOP/s over wall time,
+against the blocked GEMM below and numpy's matmul on OpenBLAS's own two threads), two runs at
+load 1.9 and 2.3: the weight gradients (M x 6400)·(6400x512), `A` transposed, at 126-147 /
+114-162 / 128 for M = 2048 / 1536 / 1024 against 103-134 / 98-152 / 105 blocked and 125-160 /
+112-176 / 121 numpy; over CPU time (what a core gave, robust to the load) the data gradients
+(6400x2048)·(2048x512) at 131-174 against 102-132 (numpy 117-164) and (6400x1536)·(1536x512)
+129-166 against 109-134, the input projection (6400x512)·(512x2048) 127-178 against 127-154.
+One core, CPU time: OpenBLAS's kernel gives 75-79 GFLOP/s, the blocked GEMM's
+63-70. (An earlier split, four parts for two threads, was measured at 121-128 against the
+blocked GEMM's 143-156 on the input projection and dropped; four parts ran here as two did.)
+Whole training steps (`bench/big_gemm.py --steps gru1,lstm1`, 11 rounds, load 2.7): a 1-layer
+GRU's forward+backward in 834 ms against 885 blocked, an LSTM's in 599 against 644 (medians).
+
+The blocked GEMM (`SYMRNN_BIG_GEMM=blocked`, and where numpy's BLAS is not an OpenBLAS) runs
+blocks of MC rows of `A` by KC of `K`, each block a job of the pool: the per-step product
+again, with `A`'s block kept in cache. It packs KC rows of `B` at a time into a scratch of the
+engine's (packing all of `B` first ran no faster, and a weight gradient's `B` is 13 MB), and a
+transposed `A` (a weight gradient's `dG^T`) has its block copied row-major at the front of the
+same scratch: read in place, one cache line per k and MR rows, it ran at half the speed.
+Packing it into micro-panels of MR rows k-major instead (a contiguous copy of dG's rows, read
+by the same micro-kernel with strides) ran no faster (0.94-1.04x, one and two threads), nor did
+KC = 256 or MC = 96, 144, 384 (0.85-1.06x).
+
+`column_sum_call`: a bias gradient, the sum of dG's T*N rows, one block of rows a thread
+(numpy's `sum` reads them on one): 6400 x 2048 float32 in 2.6 ms against 3.8 (1.3-1.4x, 31
+interleaved rounds at load 2.6; parity on one thread).
 
 Threads: the engine runs every phase inside `runtime.cpu.blas.one_pool()`, which holds OpenBLAS
 to one thread and hands its thread count to `threads` (a one-element array the C code reads at
@@ -56,6 +71,7 @@ from runtime.cpu.blas import openblas
 from runtime.cpu.gemm_source import (
     BLAS_INT,
     C_TYPE,
+    COLSUM_PARTS,
     KC,
     MC,
     VECTOR_BYTES,
@@ -134,7 +150,7 @@ class Library:
                  [_LONG, _LONG, _LONG, _PTR, _LONG, _PTR, _PTR, _LONG, _INT, _PTR])
         _declare(lib, f"symrnn_big_{which}", [_INT, _INT, _LONG, _LONG, _LONG, _PTR, _LONG, _PTR,
                                               _LONG, _PTR, _LONG, _INT, _PTR, _PTR])
-        _declare(lib, f"symrnn_colsum_{which}", [_LONG, _LONG, _PTR, _LONG, _PTR, _PTR])
+        _declare(lib, f"symrnn_colsum_{which}", [_LONG, _LONG, _PTR, _LONG, _PTR, _PTR, _PTR])
         for bits in BLAS_INT:
             _declare(lib, f"symrnn_blas_{bits}_{which}", [_PTR, _INT, _INT, _LONG, _LONG, _LONG,
                                                           _PTR, _LONG, _PTR, _LONG, _PTR, _LONG,
@@ -243,15 +259,17 @@ def blas_call(a: np.ndarray, b: np.ndarray, c: np.ndarray, accumulate: bool,
 
 def column_sum_call(x: np.ndarray, y: np.ndarray, threads: np.ndarray):
     """A callable for `y = x.sum(axis=0)` (x 2-D, rows apart; y its columns, contiguous)
-    over the pool, the columns in blocks of COLSUM (a bias gradient over all steps), or None
-    where the dtypes or layouts do not fit."""
+    over the pool, one block of rows a thread (a bias gradient over all steps), or None where
+    the dtypes or layouts do not fit."""
     lx = _layout(x)
     if x.dtype.name not in SUFFIX or y.dtype != x.dtype or lx is None or lx[0] \
             or y.size != x.shape[1] or 0 in x.shape or not y.flags.c_contiguous:
         return None
     fn = getattr(library(), f"symrnn_colsum_{SUFFIX[x.dtype.name]}")
-    return _keeping((x, y, threads), partial(fn, x.shape[0], x.shape[1], _address(x), lx[1],
-                                              _address(y), _address(threads)))
+    sums = np.zeros(COLSUM_PARTS * x.shape[1], x.dtype)  # each thread's
+    return _keeping((x, y, threads, sums), partial(
+        fn, x.shape[0], x.shape[1], _address(x), lx[1], _address(y), _address(sums),
+        _address(threads)))
 
 
 def _layouts(a: np.ndarray, b: np.ndarray, c: np.ndarray):
