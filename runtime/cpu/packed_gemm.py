@@ -61,6 +61,7 @@ written between its first and last use, and whose left operand is not transposed
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import threading
 from functools import partial
@@ -248,8 +249,28 @@ def blas_call(a: np.ndarray, b: np.ndarray, c: np.ndarray, accumulate: bool,
     run one thread, as inside runtime.cpu.blas.one_pool), or None where that BLAS or these
     layouts are not available."""
     found, layouts = openblas(), _layouts(a, b, c)
-    if found is None or layouts is None or c.dtype.name not in found.gemm:
+    if found is None or layouts is None or c.dtype.name not in found.gemm \
+            or not blas_agrees(c.dtype.name):
         return None
+    return _blas_partial(found, a, b, c, accumulate, threads, layouts)
+
+
+@functools.cache
+def blas_agrees(dtype: str) -> bool:
+    """Whether the cblas found (its symbol, its integer width: runtime.cpu.blas) gives numpy's
+    product on a small case with both transpositions, once per process: a BLAS whose calling
+    convention was guessed wrong is not used (big_call falls back to the blocked GEMM)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((7, 5)).astype(dtype), rng.standard_normal((3, 7)).astype(dtype)
+    c, one = np.zeros((5, 3), dtype), np.ones(1, np.int32)
+    layouts = _layouts(a.T, b.T, c)
+    if layouts is None:
+        return False
+    _blas_partial(openblas(), a.T, b.T, c, False, one, layouts)()
+    return bool(np.allclose(c, a.T @ b.T, rtol=1e-4, atol=1e-4))
+
+
+def _blas_partial(found, a, b, c, accumulate, threads, layouts):
     (la, lb, lc), (m, k), n = layouts, a.shape, b.shape[1]
     fn = getattr(library(), f"symrnn_blas_{found.int_bits}_{SUFFIX[c.dtype.name]}")
     return _keeping((a, b, c, threads), partial(

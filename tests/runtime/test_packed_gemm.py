@@ -338,3 +338,33 @@ def test_column_sum_declines_what_it_does_not_run():
     assert packed_gemm.column_sum_call(x, np.zeros(3, np.float32), threads(1)) is None
     assert packed_gemm.column_sum_call(x[:0], y, threads(1)) is None
     assert packed_gemm.column_sum_call(x.astype(np.int64), y.astype(np.int64), threads(1)) is None
+
+
+def test_the_cblas_found_is_checked_once_against_numpy_before_it_is_used(monkeypatch):
+    """A cblas whose calling convention was guessed wrong (symbol, integer width) would give
+    wrong numbers: big_call checks it on a small product first, and without it falls back."""
+    from runtime.cpu import packed_gemm as pg
+
+    if pg.openblas() is None or "float32" not in pg.openblas().gemm:
+        pytest.skip("numpy's BLAS is not an OpenBLAS with cblas_sgemm")
+    assert pg.blas_agrees("float32") and pg.blas_agrees("float64")
+    a, b = np.ones((64, 32), np.float32), np.ones((32, 48), np.float32)
+    c, threads = np.zeros((64, 48), np.float32), np.ones(1, np.int32)
+    assert pg.blas_call(a, b, c, False, threads) is not None
+    monkeypatch.setattr(pg, "blas_agrees", lambda dtype: False)
+    assert pg.blas_call(a, b, c, False, threads) is None
+
+
+def test_the_check_refuses_a_cblas_that_gives_other_numbers(monkeypatch):
+    """float64 products sent to cblas_sgemm (a wrong guess of the symbol) are caught."""
+    import dataclasses
+
+    from runtime.cpu import packed_gemm as pg
+
+    found = pg.openblas()
+    if found is None or "float32" not in found.gemm:
+        pytest.skip("numpy's BLAS is not an OpenBLAS with cblas_sgemm")
+    wrong = dataclasses.replace(found, gemm={**found.gemm, "float64": found.gemm["float32"]})
+    monkeypatch.setattr(pg, "openblas", lambda: wrong)
+    assert not pg.blas_agrees.__wrapped__("float64")
+    assert pg.blas_agrees.__wrapped__("float32")
