@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import threading
 from functools import partial
 
@@ -79,6 +80,8 @@ class CpuEngine:
         self._users = self.layout.users()
         self._kernels = self._load_kernels(load_kernels)
         self._gemms = gemm.selected()
+        # loops split by rows where they may (runtime.cpu.loop_rows), read once, as the GEMMs
+        self.loop_rows = os.environ.get("SYMRNN_LOOP_ROWS", "1") != "0"
         self._threads = np.ones(1, np.intc)  # the GEMMs' thread count, set per phase
         self._pack_plan = self._packing_plan()
         self._packed: dict = {}  # group -> the implementation's packed operand

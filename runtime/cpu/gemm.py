@@ -40,9 +40,14 @@ DEFAULT = "packed"
 
 
 class PackedImpl:
-    """symrnn's packed GEMM (runtime.cpu.packed_gemm)."""
+    """symrnn's packed GEMM (runtime.cpu.packed_gemm); `blocked`: the products that run once
+    on its blocked GEMM rather than numpy's cblas split over the pool (SYMRNN_BIG_GEMM, read
+    when the implementation is selected, so that an engine keeps the path it was built with)."""
 
     name, own_pool = "packed", True
+
+    def __init__(self, blocked: bool = False):
+        self.blocked = blocked
 
     def packs(self, dtype: str) -> bool:
         return str(dtype) in packed_gemm.SUFFIX
@@ -51,7 +56,7 @@ class PackedImpl:
         return _OwnPacked(packed_gemm.PackedGemm(dtype, k, n, threads))
 
     def product(self, a, b, c, threads, scratch):
-        call = packed_gemm.big_call(a, b, c, False, threads, scratch)
+        call = packed_gemm.big_call(a, b, c, False, threads, scratch, self.blocked)
         return call if call is not None else partial(np.matmul, a, b, out=c)  # odd layouts
 
     def scratch_size(self, k: int, n: int, dtype: str) -> int:
@@ -101,14 +106,16 @@ def selected_name() -> str:
 
 def selected():
     """The GEMM implementation the environment asks for (see `selected_name`)."""
-    return implementation(selected_name())
+    name = selected_name()
+    return implementation(name, name == "packed" and packed_gemm.blocked_selected())
 
 
 @functools.cache
-def implementation(name: str):
-    """The implementation called `name`; `mkl` raises BackendUnavailable without MKL."""
+def implementation(name: str, blocked: bool = False):
+    """The implementation called `name` (`blocked`: PackedImpl's); `mkl` raises
+    BackendUnavailable without MKL."""
     if name == "packed":
-        return PackedImpl()
+        return PackedImpl(blocked)
     if name == "blas":
         return BlasImpl()
     if name == "mkl":

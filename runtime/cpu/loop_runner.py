@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import os
 from functools import partial
 
 import numpy as np
@@ -76,8 +75,7 @@ def loop_call(engine, index: int, step: Step):
         return None
     entries = [e for _, e in made]
     plan, keep = _plan(entries, engine._threads)
-    split = row_split(engine, step, made) if os.environ.get("SYMRNN_LOOP_ROWS", "1") != "0" \
-        else None
+    split = row_split(engine, step, made) if engine.loop_rows else None
     if split is not None:  # every thread runs every iteration over rows of its own
         call = partial(library().symrnn_loop_rows, plan.ctypes.data, step.trips, *split)
     else:
@@ -189,7 +187,7 @@ def _unpacked(engine, body: Step, stride: LoopStride) -> tuple:
         kind = POOLED_TASKS if pooled else SERIAL_TASKS
         return kind, gemv.task_address(c.dtype.name), list(words), False, tasks, moves, None
     big = packed_gemm.big_call(a, b, c, False, engine._threads,
-                               engine._big_scratch.get(c.dtype.name))
+                               engine._big_scratch.get(c.dtype.name), engine._gemms.blocked)
     if big is None:
         raise NoCForm("a product numpy runs")
     moves = [(w, d * item) for w, d in zip((5, 7, 9), steps) if d]

@@ -220,13 +220,19 @@ class PackedGemm:
             _address(c), lc[1], int(bool(accumulate)), _address(self.threads)))
 
 
+def blocked_selected() -> bool:
+    """Whether the environment asks the products that run once for the blocked GEMM
+    (`SYMRNN_BIG_GEMM=blocked`); the CPU engine reads it once, when it is built."""
+    return os.environ.get("SYMRNN_BIG_GEMM", "blas") == "blocked"
+
+
 def big_call(a: np.ndarray, b: np.ndarray, c: np.ndarray, accumulate: bool,
-             threads: np.ndarray, scratch: np.ndarray | None):
+             threads: np.ndarray, scratch: np.ndarray | None, blocked: bool | None = None):
     """A callable for `c = a @ b` (or `+=`): numpy's cblas split over the pool (`blas_call`)
-    where that BLAS is found and `SYMRNN_BIG_GEMM` is not 'blocked', else block by block,
-    packing its operands as it goes into `scratch` (`scratch_size` elements at least); None
-    where the dtypes or layouts do not fit or `scratch` is too small."""
-    if os.environ.get("SYMRNN_BIG_GEMM", "blas") != "blocked":
+    where that BLAS is found and `blocked` is false, else block by block, packing its operands
+    as it goes into `scratch` (`scratch_size` elements at least); None where the dtypes or
+    layouts do not fit or `scratch` is too small. `blocked` None: `blocked_selected()`."""
+    if not (blocked_selected() if blocked is None else blocked):
         call = blas_call(a, b, c, accumulate, threads)
         if call is not None:
             return call
