@@ -147,10 +147,10 @@ def issue15_goals(results: dict) -> list:
     the ratio at which every product runs at the roof, or the bandwidth bound)."""
     goals = []
 
-    def add(goal, value, threshold, ok, bound=None, least=None):
+    def add(goal, value, threshold, ok, bound=None):
         goals.append({"goal": "issue 15: " + goal, "value": value, "threshold": threshold,
-                      "pass": None if value is None else bool(ok), "roof_bound": bound,
-                      "least_at_roof": least})
+                      "pass": None if value is None else bool(ok), "roof_bound": None,
+                      "bound": bound})
 
     for c in results["cases"]:
         tm = next(iter(c["timings"].values()))
@@ -161,8 +161,10 @@ def issue15_goals(results: dict) -> list:
             goal = GOALS_15[c["typ"]][mode]
             v = r[mode]["fused_over_torch"]
             # fused at the roof over torch's time is torch's own fraction of the roof
+            least = fr.get(f"torch_{mode}")
             add(f"{name} {mode} fused/torch <= {goal}", v, goal, v is not None and v <= goal,
-                least=fr.get(f"torch_{mode}"))
+                bound_note("at least", least, "roof (the program's FLOPs at the roof over the "
+                           "peer's time)", least is not None and least > goal))
             if c["typ"] == "lstm":
                 goal, v = GOALS_15["roof_fraction"][mode], fr.get(f"fused_{mode}")
                 add(f"{name} {mode} fraction of the GEMM roof >= {goal}", v, goal,
@@ -173,17 +175,17 @@ def issue15_goals(results: dict) -> list:
     for c in inf["cases"]:
         goal = GOALS_15["infer_over_torch"][c["N"]]
         v, bd = c["ours_over_torch"], c.get("bound", {})
-        add(f"inference {c['case']} ours/torch <= {goal}", v, goal, v <= goal)
-        goals[-1]["bound"] = _infer_bound(bd, bd.get("ours_over_torch_min"), "at least",
-                                          bd.get("ours_over_torch_min", 0) > goal)
+        least = bd.get("ours_over_torch_min")
+        add(f"inference {c['case']} ours/torch <= {goal}", v, goal, v <= goal,
+            _infer_bound(bd, least, "at least", least is not None and least > goal))
         if c["N"] == 1:
             goal, v = GOALS_15["bandwidth_fraction"], c["bandwidth_fraction"]
             single = c.get("single_read_fraction")
             note = "" if single is None else f"; of single reads timed alone: {single:.2f}"
-            add(f"inference {c['case']} fraction of the bandwidth bound (T reads, interleaved"
-                f"{note}) >= {goal}", v, goal, v >= goal)
             top = bd.get("bandwidth_fraction_max")
-            goals[-1]["bound"] = _infer_bound(bd, top, "at most", (top or 1) < goal)
+            add(f"inference {c['case']} fraction of the bandwidth bound (T reads, interleaved"
+                f"{note}) >= {goal}", v, goal, v >= goal,
+                _infer_bound(bd, top, "at most", top is not None and top < goal))
     s = inf["streaming"]
     v, goal = s["chunk_over_step"], GOALS_15["chunk_over_step"]
     floor = s.get("floor")
@@ -193,13 +195,21 @@ def issue15_goals(results: dict) -> list:
     return goals
 
 
-def _infer_bound(bd: dict, value, word: str, beyond: bool) -> str | None:
-    """The note on an inference goal: the value its bound allows (`bd`: infer.apply_bounds)."""
+def bound_note(word: str, value, where: str, past: bool) -> str | None:
+    """A goal's note on its bound: "at least/at most `value` at this run's `where`", and
+    whether the goal is past it; None without a value."""
     if value is None:
         return None
-    return (f"{word} {value:.2f} at this run's bound ({bd['bound_ms']:.2f} ms: the larger of "
-            f"the bandwidth bound and the FLOPs at the roof, {bd['by']})"
-            + ("; the goal is past the bound" if beyond else ""))
+    return f"{word} {value:.2f} at this run's {where}" + ("; the goal is past the bound"
+                                                          if past else "")
+
+
+def _infer_bound(bd: dict, value, word: str, past: bool) -> str | None:
+    """The note on an inference goal (`bd`: infer.apply_bounds)."""
+    if value is None:
+        return None
+    return bound_note(word, value, f"bound ({bd['bound_ms']:.2f} ms: the larger of the "
+                      f"bandwidth bound and the FLOPs at the roof, {bd['by']})", past)
 
 
 def goal_lines(goals: list) -> list:
@@ -207,17 +217,9 @@ def goal_lines(goals: list) -> list:
     for g in goals:
         word = {True: "PASS", False: "FAIL", None: "SKIP"}[g["pass"]]
         line = f"{word}: {g['goal']}: {fmt(g['value'], 2)} (goal {g['threshold']:g})"
-        if g.get("roof_bound") is not None:
-            line += (f"; at most {g['roof_bound']:.2f} at this run's roof (every product at "
-                     f"the roof, nothing else)"
-                     + ("; the goal is past the bound" if g["roof_bound"] < g["threshold"]
-                        else ""))
-        if g.get("least_at_roof") is not None:
-            line += (f"; at least {g['least_at_roof']:.2f} at this run's roof (the program's "
-                     f"FLOPs at the roof over the peer's time)"
-                     + ("; the goal is past the bound" if g["least_at_roof"] > g["threshold"]
-                        else ""))
-        if g.get("bound"):
-            line += "; " + g["bound"]
+        top = g.get("roof_bound")
+        notes = [bound_note("at most", top, "roof (every product at the roof, nothing else)",
+                            top is not None and top < g["threshold"]), g.get("bound")]
+        line += "".join(f"; {n}" for n in notes if n)
         out.append(line)
     return out
