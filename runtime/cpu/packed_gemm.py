@@ -33,7 +33,10 @@ One core, CPU time: OpenBLAS's kernel gives 75-79 GFLOP/s, the blocked GEMM's
 63-70. (An earlier split, four parts for two threads, was measured at 121-128 against the
 blocked GEMM's 143-156 on the input projection and dropped; four parts ran here as two did.)
 Whole training steps (`bench/big_gemm.py --steps gru1,lstm1`, 11 rounds, load 2.7): a 1-layer
-GRU's forward+backward in 834 ms against 885 blocked, an LSTM's in 599 against 644 (medians).
+GRU's forward+backward in 834 ms against 885 blocked, an LSTM's in 599 against 644 (medians;
+the blocked executors then built the steps reading `data` at their first call, on the split
+path: the switch is now read when the engine is built). Old code against new in alternating
+processes (20 samples each): LSTM 717 -> 615 ms, GRU 542 -> 476, with the loop changes too.
 
 The blocked GEMM (`SYMRNN_BIG_GEMM=blocked`, and where numpy's BLAS is not an OpenBLAS) runs
 blocks of MC rows of `A` by KC of `K`, each block a job of the pool: the per-step product
