@@ -9,11 +9,16 @@ executor's arrays or is refused; keys are never added or removed.
 
 An engine provides `arg_specs` ({name: (shape, dtype)}), `out_specs` ([(name, shape, dtype)]),
 `wrt` (arguments that get gradients), `forward(args, is_train, seed) -> [arrays]` and
-`backward(head_grads) -> {name: array}` (after a forward).
+`backward(head_grads) -> {name: array}` (after a forward). An engine whose `copies_out` is
+true takes `forward(..., copy_out)` and returns `copy_out(views)`: the executor then copies
+the outputs into arrays of its own, last call's where nobody else can see them
+(runtime.outputs). While it does, `ex.outputs` is out of reach: a read from another thread
+waits for the call.
 """
 from __future__ import annotations
 
 import numbers
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -21,6 +26,7 @@ import numpy as np
 
 from runtime.arg_views import ArgDict
 from runtime.errors import BindError, BusyError, ShapeError, fmt_shape
+from runtime.outputs import LIST_ALONE, OutputCopier
 from runtime.stream import StateCarrier
 
 GRAD_REQS = ("write", "add", "null")
@@ -88,6 +94,11 @@ def check_seed(where: str, seed) -> int:
     return int(seed) % 2**64
 
 
+def _busy(where: str) -> BusyError:
+    return BusyError(f"{where}: this executor is running a call from another thread; use one "
+                     f"executor per thread (ex.reshape() makes one that shares the parameters)")
+
+
 class Executor:
     def __init__(self, engine, grad_req, seed: int = 0, args=None):
         self.engine = engine
@@ -97,7 +108,8 @@ class Executor:
         self.grad_dict = ArgDict("grad_dict", {n: np.zeros(s, d) for n, (s, d) in specs.items()
                                                if self._reqs[n] != "null"})
         self.aux_dict: dict = {}
-        self.outputs: list[np.ndarray] = []
+        self._outputs: list[np.ndarray] | None = []  # None: being written (runtime.outputs)
+        self._copier = OutputCopier(engine.out_specs)
         self.seed = check_seed("bind", seed)
         self._train_calls = 0
         self._ran_forward = False
@@ -118,6 +130,18 @@ class Executor:
     @property
     def output_names(self):
         return [n for n, _, _ in self.engine.out_specs]
+
+    @property
+    def outputs(self) -> list:
+        out = self._outputs
+        if out is None:  # another thread's forward is copying them out: wait for it
+            with self._lock:
+                out = self._outputs
+        return out
+
+    @outputs.setter
+    def outputs(self, value) -> None:
+        self._outputs = value
 
     @property
     def output_dict(self) -> dict:
@@ -141,12 +165,16 @@ class Executor:
                 check_finite: bool = False, **inputs) -> list[np.ndarray]:
         """Runs the graph; keyword arrays replace arguments first. In training, masks are
         drawn from `seed`, or from a fresh seed derived from the executor's seed."""
-        with self._exclusive("forward"):
+        if not self._lock.acquire(blocking=False):  # _exclusive, inline: a call per chunk
+            raise _busy("forward")
+        try:
             return self._forward(bool(is_train), seed, check_finite, inputs)
+        finally:
+            self._lock.release()
 
     def _forward(self, is_train: bool, seed, check_finite: bool, inputs: dict) -> list:
         seed = None if seed is None else check_seed("forward", seed)
-        checked = self._check_args("forward", inputs, False)
+        checked = self._check_args("forward", inputs, False) if inputs else {}
         if check_finite:
             self._check_finite(checked)
         saved = {n: self.arg_dict[n].copy() for n in checked}
@@ -157,13 +185,32 @@ class Executor:
             self._train_calls += 1
         self.last_seed = 0 if seed is None else int(seed) % 2**64
         try:
-            self.outputs = self.engine.forward(self.arg_dict, is_train, self.last_seed)
+            if getattr(self.engine, "copies_out", False):
+                out = self.engine.forward(self.arg_dict, is_train, self.last_seed,
+                                          self._copy_out)
+            else:
+                out = self.engine.forward(self.arg_dict, is_train, self.last_seed)
         except Exception:
             for n, v in saved.items():
                 np.copyto(self.arg_dict[n], v)
             raise
+        self._outputs = out
         self._ran_forward, self._last_train, self._backward_ran = True, is_train, False
-        return self.outputs
+        return out
+
+    def _copy_out(self, views: list) -> list:
+        """The engine's output views copied: big ones into the last call's arrays where
+        nobody else holds them, `ex.outputs` taken away meanwhile (runtime.outputs: no
+        reference can appear between the check and the write)."""
+        copier = self._copier
+        if not copier.recycles:
+            return copier.fresh(views)
+        old, self._outputs = self._outputs, None
+        try:  # `old` alone: the list has no reference but this frame's
+            return copier.copied(views, old if sys.getrefcount(old) == LIST_ALONE else None)
+        except BaseException:
+            self._outputs = old
+            raise
 
     def backward(self, out_grads=None) -> None:
         """Gradients of the heads given `out_grads` (ones for scalar heads when omitted).
@@ -195,8 +242,12 @@ class Executor:
         """Streaming: writes each final-state output of the last forward into the
         initial-state argument it continues, in place (`pairs`: {argument: output});
         see runtime.stream."""
-        with self._exclusive("carry_states"):
+        if not self._lock.acquire(blocking=False):
+            raise _busy("carry_states")
+        try:
             self._carrier.carry(self, pairs)
+        finally:
+            self._lock.release()
 
     def reshape(self, **shapes) -> Executor:
         """A new executor for new input shapes that shares this one's parameter and gradient
@@ -213,9 +264,7 @@ class Executor:
     def _exclusive(self, where: str):
         """One call at a time: a call from a second thread while one runs is refused."""
         if not self._lock.acquire(blocking=False):
-            raise BusyError(f"{where}: this executor is running a call from another thread; "
-                            f"use one executor per thread (ex.reshape() makes one that "
-                            f"shares the parameters)")
+            raise _busy(where)
         try:
             yield
         finally:

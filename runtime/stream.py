@@ -71,18 +71,21 @@ class StateCarrier:
             plan = state_pairs("carry_states", executor, pairs)
             if key is not None:
                 self._checked[key] = plan
-        outputs = executor.outputs
+        outputs, args = executor.outputs, executor.arg_dict
         if len(outputs) != len(executor.engine.out_specs):
             raise BindError("carry_states: call forward first; there are no final states yet")
         for arg, index in plan:
-            np.copyto(executor.arg_dict[arg], outputs[index].reshape(
-                executor.arg_dict[arg].shape))
+            dst, src = args[arg], outputs[index]
+            if type(src) is np.ndarray and src.shape == dst.shape and src.dtype == dst.dtype:
+                dst[...] = src  # the common case: as np.copyto, ~0.3 us faster
+            else:
+                np.copyto(dst, src.reshape(dst.shape))
 
 
 def _key(pairs):
-    try:
-        items = pairs.items() if isinstance(pairs, dict) else pairs
-        key = tuple((a, o) for a, o in items)
+    try:  # a dict's items are pairs already: the common case, one tuple call
+        items = pairs.items() if isinstance(pairs, dict) else ((a, o) for a, o in pairs)
+        key = tuple(items)
         hash(key)
         return key
     except (TypeError, ValueError):

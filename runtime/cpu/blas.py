@@ -85,19 +85,27 @@ def blas_threads(n: int | None):
         blas.set_threads(before)
 
 
-@contextlib.contextmanager
-def one_pool():
+class one_pool:
     """Yields the BLAS thread count, with OpenBLAS held to one thread inside the block
-    (without OpenBLAS: yields 1 and changes nothing)."""
-    blas = openblas()
-    if blas is None:
-        yield 1
-        return
-    before = blas.get_threads()
-    if before > 1:
-        blas.set_threads(1)
-    try:
-        yield max(1, before)
-    finally:
+    (without OpenBLAS: yields 1 and changes nothing). A class, not a generator: it is entered
+    once per phase of every forward, and a T=1 streaming chunk is ~100 us in all."""
+
+    __slots__ = ("_before", "_blas")
+
+    def __enter__(self) -> int:
+        self._blas = blas = openblas()
+        self._before = before = 1 if blas is None else blas.get_threads()
         if before > 1:
-            blas.set_threads(before)
+            blas.set_threads(1)
+        return max(1, before)
+
+    def __exit__(self, *exc) -> None:
+        if self._before > 1:
+            self._blas.set_threads(self._before)
+
+
+def thread_count() -> int:
+    """The thread count `one_pool` would yield, changing nothing: for a phase that calls no
+    BLAS (every step one of symrnn's own C calls), where holding OpenBLAS is not needed."""
+    blas = openblas()
+    return 1 if blas is None else max(1, blas.get_threads())

@@ -42,8 +42,8 @@ from functools import partial
 import numpy as np
 
 from runtime import assemble
-from runtime.cpu import gemm, gemv, loop, loop_runner, packed_gemm
-from runtime.cpu.blas import one_pool
+from runtime.cpu import gemm, gemv, loop, loop_runner, packed_gemm, phase_plan
+from runtime.cpu.blas import one_pool, thread_count
 from runtime.cpu.packed_gemm import aligned, in_order, transposed
 from runtime.errors import ConfigError
 from runtime.layout import PHASES, ProgramLayout, body_kernels, initial_contents
@@ -93,17 +93,24 @@ class CpuEngine:
         self._calls = [None if i in waiting else self._build(i) for i in range(len(self._steps))]
         self._unbuilt = bool(waiting)  # some step waits for its argument (checked per run)
         self._backward_hooks: dict = {}
+        self._bound = None  # args -> whether it holds the arrays bound: nothing to rebind
         self._refresh()
         self._head_grads = [(i, self._flat[b][:int(np.prod(shape, dtype=np.int64))]
                              .reshape(shape)) for i, b, shape in self.layout.head_grads]
 
     # ---- the engine protocol ------------------------------------------------------------------
-    def forward(self, args: dict, is_train: bool, seed: int) -> list:
+    copies_out = True  # forward takes `copy_out`
+
+    def forward(self, args: dict, is_train: bool, seed: int, copy_out=None) -> list:
+        """The outputs, fresh copies; or `copy_out(views)`, given the views of the arena that
+        hold them (valid until the next call: the executor copies them, runtime.outputs)."""
         self._bind_args(args)
         self._ctl[0] = int(seed) % 2**64
         self._ctl[1] = int(bool(is_train))
         self._run("forward")
-        return [view.copy().reshape(shape) for view, shape in self._outputs]
+        if copy_out is not None:
+            return copy_out(self._out_views)
+        return [v.copy().reshape(s) for v, s in zip(self._out_views, self._out_shapes)]
 
     def backward(self, head_grads: list) -> dict:
         for index, dst in self._head_grads:
@@ -122,23 +129,30 @@ class CpuEngine:
     def _run(self, phase: str) -> None:
         if self._unbuilt:  # run before any argument was bound: on zeros, as it was
             self._bind_placeholders()
-        if not self._gemms.own_pool:
-            for call in self._phase_calls[phase]:
+        calls, pool = self._phase_runs[phase], self._gemms.own_pool
+        if not pool or self._blas_free[phase]:  # no BLAS call in it: OpenBLAS as it is
+            if pool:
+                self._threads[0] = thread_count()
+            for call in calls:
                 call()
             return
         with one_pool() as threads:
             self._threads[0] = threads
-            for call in self._phase_calls[phase]:
+            for call in calls:
                 call()
 
     # ---- binding the caller's argument arrays ---------------------------------------------------
     def _bind_args(self, args: dict) -> None:
+        if self._bound is not None and self._bound(args):
+            return  # every argument the array bound last time (what _bind_arg checks first)
         changed = [n for n in self._given if self._bind_arg(n, args)]
         if changed:
             for i in sorted(set().union(*(self._users.get(n, ()) for n in changed))):
                 self._calls[i] = self._build(i)
             self._unbuilt = None in self._calls
             self._refresh()
+        self._bound = phase_plan.same_arrays({self.layout.arg_of[n]: a  # None: staged, copied
+                                              for n, a in self._given.items()})  # every call
 
     def _bind_placeholders(self) -> None:
         for name in self._given:
@@ -183,7 +197,8 @@ class CpuEngine:
 
     def _refresh(self) -> None:
         """The output and gradient views and the per-phase call lists, after a rebind."""
-        self._outputs = [(self._view(v), tuple(v.shape)) for _, v in self.program.outputs]
+        self._out_shapes = [tuple(v.shape) for _, v in self.program.outputs]
+        self._out_views = [self._nd_view(v) for _, v in self.program.outputs]
         self._grads = {n: (self._nd_view(v), tuple(v.shape))
                        for n, v in self.program.grads.items()}
         self._phase_calls = {p: [c for c, s in zip(self._calls, self._steps) if s.phase == p]
@@ -193,6 +208,10 @@ class CpuEngine:
         for i, hook in self._backward_hooks.items():
             at = running[i] if i >= 0 else i  # a hook inside a loop runs after the loop
             calls[at] = partial(in_order, calls[at], partial(hook, views))
+        own = self._gemms.own_pool  # the calls, fused where they can be: runtime.cpu.phase_plan
+        self._phase_runs, self._blas_free = {}, {}
+        for p, c in self._phase_calls.items():
+            self._phase_runs[p], self._blas_free[p] = phase_plan.fused(c, self._threads, own)
 
     # ---- steps --------------------------------------------------------------------------------
     def _build(self, index: int):
@@ -255,14 +274,16 @@ class CpuEngine:
             return self._split_kernel(fn.task, rows, cols, args, masks)
         call = partial(fn, *args)
         call.keep = masks  # the mask ids live as long as the call that points at them
+        if getattr(fn, "task", None):  # its rows as one task, for runtime.cpu.phase_plan
+            call.task_job = fn.task, phase_plan.task_words(rows, cols, rows, self._ctl, masks,
+                                                           args)
         return call
 
     def _split_kernel(self, task: int, rows: int, cols: int, args: list, masks: np.ndarray):
         """The kernel's rows in up to KERNEL_TASKS blocks, shared by the pool's threads
         (`NAME_task`, codegen.render); the job is the kernel's arguments as 64-bit words."""
         per = -(-rows // min(rows, KERNEL_TASKS))
-        words = np.array([rows, cols, per, self._ctl.ctypes.data, masks.ctypes.data,
-                          *(a.value for a in args[2:-2])], np.int64)
+        words = phase_plan.task_words(rows, cols, per, self._ctl, masks, args)
         call = partial(packed_gemm.library().symrnn_parallel, task, words.ctypes.data,
                        -(-rows // per), self._threads.ctypes.data)
         call.keep = (masks, words)
