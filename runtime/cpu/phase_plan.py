@@ -1,11 +1,14 @@
 """A phase's step calls, run where they can as one C call (runtime.cpu.loop_runner's
 `symrnn_loop_run` over a plan of one iteration), not one ctypes call each.
 
-Two kinds of built calls have a C form, read off what the engine built (nothing is rebuilt):
+Three kinds of built calls have a C form, read off what the engine built (nothing is
+rebuilt):
 
 - a call of the pool's `symrnn_parallel(fn, job, count, threads)` on the engine's thread count
   (the GEMVs of one row, runtime.cpu.gemv, and the kernels split over rows): a POOLED_TASKS
   entry with the same `fn`, `job` and `count`;
+- a GEMV on the calling thread, `symrnn_gemv_all_SUF(job, tasks)`, which runs its tasks in
+  order: a SERIAL_TASKS entry of `symrnn_gemv_task_SUF` on the same job;
 - a kernel on the calling thread whose `task_job` the engine set (the kernel's `NAME_task`
   and its job words, the rows in one task): a SERIAL_TASKS entry. `NAME_task` and the
   kernel itself both call `NAME_rows(0, rows, ...)` (codegen.render), so the numbers are the
@@ -30,7 +33,7 @@ from operator import is_, itemgetter
 
 import numpy as np
 
-from runtime.cpu import loop_runner, packed_gemm
+from runtime.cpu import gemv, loop_runner, packed_gemm
 
 SERIAL, POOLED = loop_runner.SERIAL_TASKS, loop_runner.POOLED_TASKS
 
@@ -40,11 +43,17 @@ def entry(call, parallel, threads: int):
     found = getattr(call, "task_job", None)
     if found is not None:
         fn, words = found
-        return SERIAL, fn, words.ctypes.data, 1
-    if isinstance(call, partial) and call.func is parallel and not call.keywords \
-            and len(call.args) == 4 and call.args[3] == threads:
+        return SERIAL, fn, words.ctypes.data, 1  # the kernel's rows in one task
+    if not isinstance(call, partial) or call.keywords:
+        return None
+    if call.func is parallel and len(call.args) == 4 and call.args[3] == threads:
         fn, job, count, _ = call.args
         return POOLED, fn, job, count
+    name = getattr(call.func, "__name__", "")
+    if name.startswith("symrnn_gemv_all_") and len(call.args) == 2:
+        for dtype, suffix in gemv.SUFFIX.items():
+            if call.func is getattr(gemv.library(), f"symrnn_gemv_all_{suffix}"):
+                return SERIAL, gemv.task_address(dtype), call.args[0], call.args[1]
     return None
 
 
