@@ -4,8 +4,8 @@ Everything a call needs is built once, at construction: the arena (one zeroed al
 arena buffer), a numpy view for every value a step touches, and for every step a callable with
 its arguments bound (`functools.partial` over `np.matmul` with `out=`, over a ctypes kernel
 with its pointers and row strides, or over a library op). `forward` then only writes the seed
-into the persistent control block and calls the forward callables in order: the time loop
-allocates nothing and builds no view.
+into the persistent control block and calls the forward callables in order (a run of C ones
+as one call: runtime.cpu.phase_plan): the time loop allocates nothing and builds no view.
 
 What the program says (argument buffers, step attributes, launch shapes, the checks of all of
 them, the NaN fill under SYMRNN_DEBUG) is read through runtime.layout.ProgramLayout, shared
