@@ -15,7 +15,6 @@ class DualEngine:
         self._infer = None
         self.arg_specs, self.out_specs, self.wrt = train.arg_specs, train.out_specs, train.wrt
         self.program = train.program
-        self.copies_out = getattr(train, "copies_out", False)
         self._last = None  # (args, seed) of an inference forward not yet replayed
 
     @property
@@ -24,14 +23,12 @@ class DualEngine:
             self._infer = self._make_infer()
         return self._infer
 
-    def forward(self, args: dict, is_train: bool, seed: int, copy_out=None):
-        """As the engines' forward (runtime.cpu.engine's `copy_out`: passed on to an engine
-        that takes it)."""
+    def forward(self, args: dict, is_train: bool, seed: int):
         if is_train:
             self._last = None
-            return _forward(self.train, args, True, seed, copy_out)
+            return self.train.forward(args, True, seed)
         self._last = (args, seed)
-        return _forward(self.infer, args, False, seed, copy_out)
+        return self.infer.forward(args, False, seed)
 
     def backward(self, head_grads: list) -> dict:
         if self._last is not None:
@@ -39,9 +36,3 @@ class DualEngine:
             self.train.forward(args, False, seed)
             self._last = None
         return self.train.backward(head_grads)
-
-
-def _forward(engine, args: dict, is_train: bool, seed: int, copy_out):
-    if copy_out is not None and getattr(engine, "copies_out", False):
-        return engine.forward(args, is_train, seed, copy_out)
-    return engine.forward(args, is_train, seed)  # fresh arrays, as copy_out's may be

@@ -9,16 +9,11 @@ executor's arrays or is refused; keys are never added or removed.
 
 An engine provides `arg_specs` ({name: (shape, dtype)}), `out_specs` ([(name, shape, dtype)]),
 `wrt` (arguments that get gradients), `forward(args, is_train, seed) -> [arrays]` and
-`backward(head_grads) -> {name: array}` (after a forward). An engine whose `copies_out` is
-true takes `forward(..., copy_out)` and returns `copy_out(views)`: the executor then copies
-the outputs into arrays of its own, last call's where nobody else can see them
-(runtime.outputs). While it does, `ex.outputs` is out of reach: a read from another thread
-waits for the call.
+`backward(head_grads) -> {name: array}` (after a forward).
 """
 from __future__ import annotations
 
 import numbers
-import sys
 import threading
 from contextlib import contextmanager
 
@@ -26,7 +21,6 @@ import numpy as np
 
 from runtime.arg_views import ArgDict
 from runtime.errors import BindError, BusyError, ShapeError, fmt_shape
-from runtime.outputs import LIST_ALONE, OutputCopier
 from runtime.stream import StateCarrier
 
 GRAD_REQS = ("write", "add", "null")
@@ -108,8 +102,7 @@ class Executor:
         self.grad_dict = ArgDict("grad_dict", {n: np.zeros(s, d) for n, (s, d) in specs.items()
                                                if self._reqs[n] != "null"})
         self.aux_dict: dict = {}
-        self._outputs: list[np.ndarray] | None = []  # None: being written (runtime.outputs)
-        self._copier = OutputCopier(engine.out_specs)
+        self.outputs: list[np.ndarray] = []
         self.seed = check_seed("bind", seed)
         self._train_calls = 0
         self._ran_forward = False
@@ -130,18 +123,6 @@ class Executor:
     @property
     def output_names(self):
         return [n for n, _, _ in self.engine.out_specs]
-
-    @property
-    def outputs(self) -> list:
-        out = self._outputs
-        if out is None:  # another thread's forward is copying them out: wait for it
-            with self._lock:
-                out = self._outputs
-        return out
-
-    @outputs.setter
-    def outputs(self, value) -> None:
-        self._outputs = value
 
     @property
     def output_dict(self) -> dict:
@@ -185,32 +166,13 @@ class Executor:
             self._train_calls += 1
         self.last_seed = 0 if seed is None else int(seed) % 2**64
         try:
-            if getattr(self.engine, "copies_out", False):
-                out = self.engine.forward(self.arg_dict, is_train, self.last_seed,
-                                          self._copy_out)
-            else:
-                out = self.engine.forward(self.arg_dict, is_train, self.last_seed)
+            self.outputs = self.engine.forward(self.arg_dict, is_train, self.last_seed)
         except Exception:
             for n, v in saved.items():
                 np.copyto(self.arg_dict[n], v)
             raise
-        self._outputs = out
         self._ran_forward, self._last_train, self._backward_ran = True, is_train, False
-        return out
-
-    def _copy_out(self, views: list) -> list:
-        """The engine's output views copied: big ones into the last call's arrays where
-        nobody else holds them, `ex.outputs` taken away meanwhile (runtime.outputs: no
-        reference can appear between the check and the write)."""
-        copier = self._copier
-        if not copier.recycles:
-            return copier.fresh(views)
-        old, self._outputs = self._outputs, None
-        try:  # `old` alone: the list has no reference but this frame's
-            return copier.copied(views, old if sys.getrefcount(old) == LIST_ALONE else None)
-        except BaseException:
-            self._outputs = old
-            raise
+        return self.outputs
 
     def backward(self, out_grads=None) -> None:
         """Gradients of the heads given `out_grads` (ones for scalar heads when omitted).

@@ -99,17 +99,11 @@ class CpuEngine:
                              .reshape(shape)) for i, b, shape in self.layout.head_grads]
 
     # ---- the engine protocol ------------------------------------------------------------------
-    copies_out = True  # forward takes `copy_out`
-
-    def forward(self, args: dict, is_train: bool, seed: int, copy_out=None) -> list:
-        """The outputs, fresh copies; or `copy_out(views)`, given the views of the arena that
-        hold them (valid until the next call: the executor copies them, runtime.outputs)."""
+    def forward(self, args: dict, is_train: bool, seed: int) -> list:
         self._bind_args(args)
         self._ctl[0] = int(seed) % 2**64
         self._ctl[1] = int(bool(is_train))
         self._run("forward")
-        if copy_out is not None:
-            return copy_out(self._out_views)
         return [v.copy().reshape(s) for v, s in zip(self._out_views, self._out_shapes)]
 
     def backward(self, head_grads: list) -> dict:
