@@ -78,10 +78,17 @@ def roof_lines(results: dict) -> list:
                              f"{v['gflops']:.1f} GFLOP/s")
     for c in results["cases"]:
         for suffix, tm in settings_of(c):
+            local = ", ".join(f"{m} {v['gflops']:.1f}" for m, v in tm.get("roof", {}).items())
             parts = [f"{k} {v:.3f}" for k, v in tm.get("roof_fraction", {}).items()
                      if v is not None]
+            run = [f"{k} {v:.3f}" for k, v in tm.get("roof_fraction_run", {}).items()
+                   if v is not None]
             if parts:
-                lines.append(f"  {c['case']}{suffix}: fraction of roof: " + ", ".join(parts))
+                lines.append(f"  {c['case']}{suffix}: fraction of the roof timed in the same "
+                             f"blocks (GFLOP/s: {local}): " + ", ".join(parts))
+            if run:
+                lines.append(f"  {c['case']}{suffix}: fraction of the run's best roof: "
+                             + ", ".join(run))
     return lines
 
 
@@ -167,8 +174,10 @@ def issue15_goals(results: dict) -> list:
                            "peer's time)", least is not None and least > goal))
             if c["typ"] == "lstm":
                 goal, v = GOALS_15["roof_fraction"][mode], fr.get(f"fused_{mode}")
-                add(f"{name} {mode} fraction of the GEMM roof >= {goal}", v, goal,
-                    v is not None and v >= goal)
+                best = tm.get("roof_fraction_run", {}).get(f"fused_{mode}")
+                note = "" if best is None else f"; of the run's best roof: {best:.2f}"
+                add(f"{name} {mode} fraction of the GEMM roof (timed in the same blocks"
+                    f"{note}) >= {goal}", v, goal, v is not None and v >= goal)
     inf = results.get("inference")
     if not inf:
         return goals
@@ -179,12 +188,14 @@ def issue15_goals(results: dict) -> list:
         add(f"inference {c['case']} ours/torch <= {goal}", v, goal, v <= goal,
             _infer_bound(bd, least, "at least", least is not None and least > goal))
         if c["N"] == 1:
-            goal, v = GOALS_15["bandwidth_fraction"], c["bandwidth_fraction"]
-            single = c.get("single_read_fraction")
-            note = "" if single is None else f"; of single reads timed alone: {single:.2f}"
+            # the bound is the best streaming-read rate of the run (single reads timed
+            # alone); the T reads interleaved with ours (a slower read) are shown beside it
+            goal, v = GOALS_15["bandwidth_fraction"], c.get("single_read_fraction")
+            inter = c.get("bandwidth_fraction")
+            note = "" if inter is None else f"; of T reads interleaved with ours: {inter:.2f}"
             top = bd.get("bandwidth_fraction_max")
-            add(f"inference {c['case']} fraction of the bandwidth bound (T reads, interleaved"
-                f"{note}) >= {goal}", v, goal, v >= goal,
+            add(f"inference {c['case']} fraction of the bandwidth bound (the best streaming "
+                f"read{note}) >= {goal}", v, goal, v is not None and v >= goal,
                 _infer_bound(bd, top, "at most", top is not None and top < goal))
     s = inf["streaming"]
     v, goal = s["chunk_over_step"], GOALS_15["chunk_over_step"]

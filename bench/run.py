@@ -159,6 +159,21 @@ def gemm_rate(m: int, k: int, n: int, repeats: int, threads: int | None = None,
             "gflops": flops / (med / 1e3) / 1e9, "gflops_best": flops / (min(samples) / 1e3) / 1e9}
 
 
+def roof_runner(size: int):
+    """numpy's float32 `size`-cube GEMM as a runner timed beside a case's implementations, in
+    the same blocks (`blocked`) and under the same threads: the roof of that case's window,
+    by the same statistic (the median), for its fractions of the roof. `.flops` per call."""
+    rng = np.random.default_rng(1)
+    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+    c = np.empty((size, size), np.float32)
+
+    def run():
+        np.matmul(a, b, out=c)
+
+    run.flops = 2.0 * size ** 3
+    return run
+
+
 def measure_roof(cfg) -> dict:
     """The roof under each thread setting: numpy's rate on a square GEMM and on the input
     projection `(T*N x I)·(I x 4H)`, the larger of the two; also the `T` per-step recurrent
@@ -312,9 +327,15 @@ def run_case(name: str, cfg, torch, rng) -> dict:
             # the slow reference runs under the first setting only; later settings reuse it
             names = [k for k in runners if k != "reference" or first is None]
             t = {"threads": threads, "load_before": loadavg()}
+            roof_fn = roof_runner(cfg.roof_size)
+            t["roof"] = {}
             for mode in ("fwd", "fwdbwd"):
                 fns = {impl: getattr(runners[impl], mode) for impl in names}
-                t[mode] = blocked(fns, repeats, warmup)
+                fns["roof"] = roof_fn  # the roof in the same blocks, under the same threads
+                t[mode] = blocked(fns, {**repeats, "roof": cfg.repeats},
+                                  {**warmup, "roof": 1})
+                t["roof"][mode] = dict(t[mode].pop("roof"), flops=roof_fn.flops)
+                t["roof"][mode]["gflops"] = roof_fn.flops / t["roof"][mode]["median_ms"] / 1e6
                 if first is not None and "reference" in runners:
                     t[mode]["reference"] = dict(res["timings"][first][mode]["reference"],
                                                 note=f"measured under threads={first}")
@@ -506,14 +527,17 @@ def finish(results: dict, cfg, started: float, final: bool) -> str:
     roofs = results["roof"]["roof_gflops_by_threads"]
     for c in results["cases"]:
         for label, tm in c["timings"].items():
-            roof = roofs[label]  # the roof measured under the same threads
-            fr = {}
+            roof = roofs[label]  # the run's best roof, measured under the same threads
+            fr, fr_run = {}, {}
             for impl in ("fused", "torch"):  # torch at the same FLOP count: the same products
                 for mode in ("fwd", "fwdbwd"):
                     t, flops = tm[mode].get(impl), c["flops"].get(mode)
                     if t and flops:
-                        fr[f"{impl}_{mode}"] = flops / (t["median_ms"] / 1e3) / 1e9 / roof
-            tm["roof_fraction"] = fr
+                        rate = flops / (t["median_ms"] / 1e3) / 1e9
+                        fr_run[f"{impl}_{mode}"] = rate / roof
+                        fr[f"{impl}_{mode}"] = rate / tm["roof"][mode]["gflops"]
+            tm["roof_fraction"] = fr  # of the roof timed in the same blocks
+            tm["roof_fraction_run"] = fr_run  # of the run's best roof (start or end)
             tm["roof_bound"] = roof_bound(tm, c["flops"].get("fwdbwd"), roof)
         c["roof_fraction"] = next(iter(c["timings"].values()))["roof_fraction"]
     results["load_after"] = loadavg()

@@ -98,6 +98,26 @@ def test_goals_and_table(results):
         assert "PASS" in text or "FAIL" in text
 
 
+def test_roof_fractions_are_of_the_roof_timed_in_the_same_blocks(results):
+    """Each case times the roof GEMM beside its implementations (same blocks, same threads,
+    same statistic); the fractions are of that roof, the run's best roof's beside them."""
+    data, md, _ = results
+    roofs = data["roof"]["roof_gflops_by_threads"]
+    for c in data["cases"]:
+        for label, tm in c["timings"].items():
+            for mode in ("fwd", "fwdbwd"):
+                local = tm["roof"][mode]
+                assert local["gflops"] == pytest.approx(
+                    local["flops"] / (local["median_ms"] / 1e3) / 1e9)
+                rate = c["flops"][mode] / (tm[mode]["fused"]["median_ms"] / 1e3) / 1e9
+                assert tm["roof_fraction"][f"fused_{mode}"] == pytest.approx(
+                    rate / local["gflops"])
+                assert tm["roof_fraction_run"][f"fused_{mode}"] == pytest.approx(
+                    rate / roofs[label])
+                assert "roof" not in tm[mode]  # not an implementation of the table
+    assert "fraction of the roof timed in the same blocks" in md
+
+
 def test_roof_bound_is_the_peers_time_over_the_flops_at_the_roof(results):
     """The most any program could reach over each peer: its time at the roof, nothing else."""
     data, md, _ = results
