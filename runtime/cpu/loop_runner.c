@@ -137,3 +137,65 @@ void symrnn_loop_rows(const long* plan, long trips, long m, long item)
     struct rows_job job = {plan, trips, m, (m + groups - 1) / groups, item};
     par(rows_task, &job, groups, threads);
 }
+
+/* The same loop split by columns at one row (runtime.cpu.loop_cols): the body is segments,
+   each a GEMV of one row (runtime.cpu.gemv's task) then kernels over one row of `cols`
+   columns. A segment is one call of the pool over blocks of `per` columns: task g computes
+   the GEMV's rows `offset + g * per ...` for each of the segment's offsets (the outputs its
+   kernels read in those columns), then runs each kernel over those columns.
+   table: cols, per, then per entry `0, G, G offsets` (a GEMV) or `1, 0` (a kernel). */
+struct cols_job { const long *e, *t; long n, per, cols, item; };
+
+static void cols_task(const void* job, long g)
+{
+    const struct cols_job* j = job;
+    const long c0 = g * j->per, len = j->cols - c0 < j->per ? j->cols - c0 : j->per;
+    const long *e = j->e, *t = j->t;
+    long w[MAX_WORDS];
+    for (long i = 0; i < j->n; ++i) {
+        const long* cur = (const long*)(intptr_t)e[2] + e[5];
+        memcpy(w, cur, (size_t)e[5] * sizeof(long));
+        if (t[0] == 0) { /* the GEMV's words: M N K lda ldw ldc acc block a w c */
+            for (long q = 0; q < t[1]; ++q) {
+                const long row = t[2 + q] + c0;
+                w[1] = w[7] = len;
+                w[9] = cur[9] + row * cur[4] * j->item;
+                w[10] = cur[10] + row * j->item;
+                ((task_fn)e[1])(w, 0);
+            }
+        } else { /* rows, cols, rows per task, ctl, masks, then (address, ld) per view */
+            w[0] = w[2] = 1;
+            w[1] = len;
+            for (long q = 5; q < e[5]; q += 2)
+                w[q] += c0 * j->item;
+            ((task_fn)e[1])(w, 0);
+        }
+        e += HEAD + 2 * e[6];
+        t += 2 + t[1];
+    }
+}
+
+void symrnn_loop_cols(const long* plan, long trips, const long* table, long tasks, long item)
+{
+    parallel_fn par = (parallel_fn)(intptr_t)plan[0];
+    const int* threads = (const int*)(intptr_t)plan[1];
+    const long n = plan[2];
+    for (long k = 0; k < trips; ++k) {
+        const long *e = plan + 3, *t = table + 2;
+        for (long i = 0; i < n;) {
+            struct cols_job job = {e, t, 0, table[1], table[0], item};
+            do { /* the segment: its GEMV, then each kernel up to the next GEMV */
+                long* base = (long*)(intptr_t)e[2];
+                long* cur = base + e[5];
+                const long* m = e + HEAD;
+                for (long q = 0; q < e[6]; ++q)
+                    cur[m[2 * q]] = base[m[2 * q]] + k * m[2 * q + 1];
+                e += HEAD + 2 * e[6];
+                t += 2 + t[1];
+                ++job.n;
+                ++i;
+            } while (i < n && t[0] != 0);
+            par(cols_task, &job, tasks, threads);
+        }
+    }
+}
