@@ -19,7 +19,20 @@ computed once, as before, so the numbers are those of the step-by-step runner). 
 of a segment must not race: in every iteration, a view written in the segment meets another
 view of it only element for element (the same start: the same column of the same task), and
 never meets the GEMV's A row or weight (read whole by every task). A segment is one call of
-the pool, so a segment sees everything the segments before it wrote.
+the pool, so a segment sees everything the segments before it wrote. A body that starts with a
+kernel (a loop rotated so, as some RNN stacks are) keeps its runner.
+
+Every other step runs backwards (loop_runner.c's `back`), so that each core first reads the
+rows it read last, some of them still in its L2 (1 MiB; 2 MiB of an LSTM's 4 MiB weight per
+core at H=512). Tasks are blocks of whole vectors (ALIGN) of columns, the GEMV's rows in the
+same groups of 8 as the step-by-step split's blocks of 128 at H=512: its numbers bit for bit.
+
+Measured in one process, interleaved against SYMRNN_LOOP_ROWS=0 (the step-by-step runner of
+the same tree), the loop's time per step at T=100, H=512, N=1 (2 cores, shared: load
+1.3-1.7): lstm1 median 72 us against 87 (lower quartile 41 against 48; 101 rounds), gru1
+38.8 against 41.4 (61 rounds). Without the backward steps, lstm1 took 47.5 us against 52.7
+(load 0.65); 4 tasks a step were faster than 2, 8 or 16 (1 task a thread leaves the other
+thread idle when the machine's load delays one; 16 spend more on claiming and smaller runs).
 """
 from __future__ import annotations
 

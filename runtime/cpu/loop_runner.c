@@ -142,13 +142,22 @@ void symrnn_loop_rows(const long* plan, long trips, long m, long item)
    each a GEMV of one row (runtime.cpu.gemv's task) then kernels over one row of `cols`
    columns. A segment is one call of the pool over blocks of `per` columns: task g computes
    the GEMV's rows `offset + g * per ...` for each of the segment's offsets (the outputs its
-   kernels read in those columns), then runs each kernel over those columns.
+   kernels read in those columns), then runs each kernel over those columns. Every other
+   segment (`back`) runs backwards: each half of the tasks in reverse (the caller claims from
+   the front, the worker from the back, so each thread meets first the rows it read last)
+   and each task's rows in reverse, SUB rows at a time (the same groups of 8 rows, the same
+   sums): some of its rows are still in its core's L2.
    table: cols, per, then per entry `0, G, G offsets` (a GEMV) or `1, 0` (a kernel). */
-struct cols_job { const long *e, *t; long n, per, cols, item; };
+struct cols_job { const long *e, *t; long n, per, cols, item, tasks, back; };
+
+enum { SUB = 64 }; /* rows of W a backward pass takes at a time (whole groups of 8) */
 
 static void cols_task(const void* job, long g)
 {
     const struct cols_job* j = job;
+    const long half = j->tasks / 2;
+    if (j->back) /* each half of the tasks in reverse: a thread meets its last rows first */
+        g = g < half ? half - 1 - g : half + j->tasks - 1 - g;
     const long c0 = g * j->per, len = j->cols - c0 < j->per ? j->cols - c0 : j->per;
     const long *e = j->e, *t = j->t;
     long w[MAX_WORDS];
@@ -157,11 +166,15 @@ static void cols_task(const void* job, long g)
         memcpy(w, cur, (size_t)e[5] * sizeof(long));
         if (t[0] == 0) { /* the GEMV's words: M N K lda ldw ldc acc block a w c */
             for (long q = 0; q < t[1]; ++q) {
-                const long row = t[2 + q] + c0;
-                w[1] = w[7] = len;
-                w[9] = cur[9] + row * cur[4] * j->item;
-                w[10] = cur[10] + row * j->item;
-                ((task_fn)e[1])(w, 0);
+                const long run = t[2 + (j->back ? t[1] - 1 - q : q)] + c0;
+                for (long s = j->back ? (len - 1) / SUB * SUB : 0; s >= 0 && s < len;
+                     s += j->back ? -SUB : len) {
+                    const long row = run + s, rows = j->back && len - s > SUB ? SUB : len - s;
+                    w[1] = w[7] = rows;
+                    w[9] = cur[9] + row * cur[4] * j->item;
+                    w[10] = cur[10] + row * j->item;
+                    ((task_fn)e[1])(w, 0);
+                }
             }
         } else { /* rows, cols, rows per task, ctl, masks, then (address, ld) per view */
             w[0] = w[2] = 1;
@@ -180,10 +193,11 @@ void symrnn_loop_cols(const long* plan, long trips, const long* table, long task
     parallel_fn par = (parallel_fn)(intptr_t)plan[0];
     const int* threads = (const int*)(intptr_t)plan[1];
     const long n = plan[2];
+    long seg = 0;
     for (long k = 0; k < trips; ++k) {
         const long *e = plan + 3, *t = table + 2;
         for (long i = 0; i < n;) {
-            struct cols_job job = {e, t, 0, table[1], table[0], item};
+            struct cols_job job = {e, t, 0, table[1], table[0], item, tasks, seg++ & 1};
             do { /* the segment: its GEMV, then each kernel up to the next GEMV */
                 long* base = (long*)(intptr_t)e[2];
                 long* cur = base + e[5];
