@@ -90,6 +90,27 @@ def test_ragged_column_blocks_and_one_thread_agree(monkeypatch):
         np.testing.assert_allclose(x, r, rtol=1e-4, atol=1e-5)
 
 
+def test_a_one_row_training_forward_splits_and_its_gradients_agree(monkeypatch):
+    """The training program's forward loops (gates kept for the backward) split by columns;
+    the backward's keep their runner; outputs and gradients as step by step, bit for bit."""
+    found = {}
+    for split in ("1", "0"):
+        monkeypatch.setenv("SYMRNN_LOOP_ROWS", split)
+        ex = _bind("lstm", [32, 128], grad_req="write")
+        ex.copy_params_from(_params(ex))
+        outs = [o.copy() for o in ex.forward(is_train=True)]
+        ex.backward([np.full(o.shape, 0.25, o.dtype) for o in outs])
+        lib, engine = loop_runner.library(), ex.engine.train
+        cols = [s.phase for c, s in zip(engine._calls, engine._steps)
+                if getattr(c, "func", None) is lib.symrnn_loop_cols]
+        found[split] = outs, {k: np.array(v) for k, v in ex.grad_dict.items()}, cols
+    assert found["1"][2] == ["forward", "forward"] and found["0"][2] == []
+    for x, y in zip(found["1"][0], found["0"][0]):
+        np.testing.assert_array_equal(x, y)
+    for name, g in found["0"][1].items():
+        np.testing.assert_array_equal(found["1"][1][name], g, err_msg=name)
+
+
 def test_loops_that_do_not_qualify_keep_their_runner(monkeypatch):
     _, two_rows = _forward("lstm", [16], monkeypatch, n=2)
     assert set(two_rows) == {"symrnn_loop_rows"}
