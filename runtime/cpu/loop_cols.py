@@ -24,15 +24,18 @@ kernel (a loop rotated so, as some RNN stacks are) keeps its runner.
 
 Every other step runs backwards (loop_runner.c's `back`), so that each core first reads the
 rows it read last, some of them still in its L2 (1 MiB; 2 MiB of an LSTM's 4 MiB weight per
-core at H=512). Tasks are blocks of whole vectors (ALIGN) of columns, the GEMV's rows in the
-same groups of 8 as the step-by-step split's blocks of 128 at H=512: its numbers bit for bit.
+core at H=512). A segment runs two tasks a thread (loop_runner.c sizes them from the thread
+count at run time), blocks of whole vectors (ALIGN) of columns: the GEMV's rows fall in
+groups of 8 from each gate's first row whatever the thread count, as in the step-by-step
+split's blocks of 128 at H=512: there the numbers are the step-by-step runner's bit for bit
+(elsewhere they differ by rounding, where its blocks end in a group of 4, summed otherwise).
 
 Measured in one process, interleaved against SYMRNN_LOOP_ROWS=0 (the step-by-step runner of
 the same tree), the loop's time per step at T=100, H=512, N=1 (2 cores, shared: load
 1.3-1.7): lstm1 median 72 us against 87 (lower quartile 41 against 48; 101 rounds), gru1
 38.8 against 41.4 (61 rounds). Without the backward steps, lstm1 took 47.5 us against 52.7
-(load 0.65); 4 tasks a step were faster than 2, 8 or 16 (1 task a thread leaves the other
-thread idle when the machine's load delays one; 16 spend more on claiming and smaller runs).
+(load 0.65); 4 tasks a step (2 threads) were faster than 2, 8 or 16 (one task a thread leaves
+the other idle when the machine's load delays one; 16 spend more on claiming, shorter runs).
 """
 from __future__ import annotations
 
@@ -42,14 +45,13 @@ from runtime.cpu import gemv
 from runtime.cpu.loop_rows import MAX_WORDS
 from runtime.render_rows import has_reductions
 
-TASKS = 4  # column blocks per segment, claimed by the pool's threads (see the docstring)
-ALIGN = 8  # a block's columns are a multiple of this (a vector of floats)
+ALIGN = 8  # a task's columns are a multiple of this (a vector of floats)
 
 
 def col_split(engine, step, made: list):
-    """`(table, tasks, item size)` for `symrnn_loop_cols` where loop `step` may run split by columns,
-    else None; `made` holds (body step kind, C entry) for each of its C entries. The table:
-    the kernels' columns, the columns per task, then per entry `0, G, offsets...` for a GEMV
+    """`(table, ALIGN, item size)` for `symrnn_loop_cols` where loop `step` may run split by
+    columns, else None; `made` holds (body step kind, C entry) for each of its C entries. The
+    table: the kernels' columns, then per entry `0, G, offsets...` for a GEMV
     (its G runs of rows start at those rows plus the task's first column) or `1, 0` for a
     kernel."""
     from runtime.cpu.loop_runner import POOLED_TASKS, SERIAL_TASKS
@@ -80,20 +82,14 @@ def col_split(engine, step, made: list):
     if len(cols) != 1 or len(items) != 1 or any(not k for _, _, k in segments):
         return None
     (n,), (item,) = cols, items
-    tasks = min(TASKS, max(1, n // ALIGN))
-    per = _ceil(_ceil(n, tasks), ALIGN) * ALIGN
-    table = [n, per]
+    table = [n]
     for g, stride, kernels in segments:
         views = [v for k in kernels for v in k]
         runs = _runs(g, stride, views, n, step.trips)
         if runs is None or not _no_race(g, stride, views, n, step.trips):
             return None
         table += [0, len(runs), *runs] + [1, 0] * len(kernels)
-    return np.array(table, np.int64), _ceil(n, per), item
-
-
-def _ceil(a: int, b: int) -> int:
-    return -(-a // b)
+    return np.array(table, np.int64), ALIGN, item
 
 
 def _starts(v, d: int, trips: int) -> np.ndarray:

@@ -147,17 +147,16 @@ void symrnn_loop_rows(const long* plan, long trips, long m, long item)
    the front, the worker from the back, so each thread meets first the rows it read last)
    and each task's rows in reverse, SUB rows at a time (the same groups of 8 rows, the same
    sums): some of its rows are still in its core's L2.
-   table: cols, per, then per entry `0, G, G offsets` (a GEMV) or `1, 0` (a kernel). */
-struct cols_job { const long *e, *t; long n, per, cols, item, tasks, back; };
+   table: cols, then per entry `0, G, G offsets` (a GEMV) or `1, 0` (a kernel). */
+struct cols_job { const long *e, *t; long n, per, cols, item, tasks, half, back; };
 
 enum { SUB = 64 }; /* rows of W a backward pass takes at a time (whole groups of 8) */
 
 static void cols_task(const void* job, long g)
 {
     const struct cols_job* j = job;
-    const long half = j->tasks / 2;
-    if (j->back) /* each half of the tasks in reverse: a thread meets its last rows first */
-        g = g < half ? half - 1 - g : half + j->tasks - 1 - g;
+    if (j->back) /* each thread's tasks in reverse: it meets its last rows first */
+        g = g < j->half ? j->half - 1 - g : j->half + j->tasks - 1 - g;
     const long c0 = g * j->per, len = j->cols - c0 < j->per ? j->cols - c0 : j->per;
     const long *e = j->e, *t = j->t;
     long w[MAX_WORDS];
@@ -188,16 +187,24 @@ static void cols_task(const void* job, long g)
     }
 }
 
-void symrnn_loop_cols(const long* plan, long trips, const long* table, long tasks, long item)
+void symrnn_loop_cols(const long* plan, long trips, const long* table, long align, long item)
 {
     parallel_fn par = (parallel_fn)(intptr_t)plan[0];
     const int* threads = (const int*)(intptr_t)plan[1];
-    const long n = plan[2];
+    const long n = plan[2], nt = *threads < 1 ? 1 : *threads, cols = table[0];
+    /* two tasks a thread, whole vectors of columns each */
+    const long most = (cols + align - 1) / align, want = 2 * nt < most ? 2 * nt : most;
+    const long per = ((cols + want - 1) / want + align - 1) / align * align;
+    const long tasks = (cols + per - 1) / per;
     long seg = 0;
     for (long k = 0; k < trips; ++k) {
-        const long *e = plan + 3, *t = table + 2;
+        const long *e = plan + 3, *t = table + 1;
         for (long i = 0; i < n;) {
-            struct cols_job job = {e, t, 0, table[1], table[0], item, tasks, seg++ & 1};
+            /* backwards every other segment where each thread's tasks are known: one thread
+               runs them all, of two the caller claims the first half, the worker the rest */
+            struct cols_job job = {e, t, 0, per, cols, item, tasks, nt == 1 ? 0 : tasks / 2,
+                                   nt <= 2 && (seg & 1)};
+            ++seg;
             do { /* the segment: its GEMV, then each kernel up to the next GEMV */
                 long* base = (long*)(intptr_t)e[2];
                 long* cur = base + e[5];

@@ -61,8 +61,8 @@ def _reference(typ, sizes, **kw):
 def test_one_row_loops_split_by_columns_match_step_by_step_bit_for_bit(typ, dtype, sizes,
                                                                         monkeypatch):
     """Sizes where the step-by-step GEMV's blocks, too, are whole groups of 8 rows (its sums
-    over groups of 4 round differently). 352 units: tasks of 88, which every other step
-    reads backwards as rows 64..88 then 0..64 of each gate."""
+    over groups of 4 round differently). 352 units: on two threads, tasks of 88, which every
+    other step reads backwards as rows 64..88 then 0..64 of each gate."""
     new, runners = _forward(typ, sizes, monkeypatch, dtype=dtype)
     old, before = _forward(typ, sizes, monkeypatch, split="0", dtype=dtype)
     assert runners and set(runners) == {"symrnn_loop_cols"}
@@ -73,8 +73,8 @@ def test_one_row_loops_split_by_columns_match_step_by_step_bit_for_bit(typ, dtyp
 
 
 def test_ragged_column_blocks_and_one_thread_agree(monkeypatch):
-    """37 units: blocks of 16, 16 and 5 (rows of W past whole groups of 8); one thread runs
-    every block itself."""
+    """37 units: on two threads blocks of 16, 16 and 5 (rows of W past whole groups of 8); one
+    thread runs two blocks, of 24 and 13, itself (every other step in reverse)."""
     ref = _reference("lstm", [37])
     new, runners = _forward("lstm", [37], monkeypatch)
     assert set(runners) == {"symrnn_loop_cols"}
