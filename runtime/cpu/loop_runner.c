@@ -137,3 +137,86 @@ void symrnn_loop_rows(const long* plan, long trips, long m, long item)
     struct rows_job job = {plan, trips, m, (m + groups - 1) / groups, item};
     par(rows_task, &job, groups, threads);
 }
+
+/* The same loop split by columns at one row (runtime.cpu.loop_cols): the body is segments,
+   each a GEMV of one row (runtime.cpu.gemv's task) then kernels over one row of `cols`
+   columns. A segment is one call of the pool over blocks of `per` columns: task g computes
+   the GEMV's rows `offset + g * per ...` for each of the segment's offsets (the outputs its
+   kernels read in those columns), then runs each kernel over those columns. Every other
+   segment (`back`) runs backwards: each half of the tasks in reverse (the caller claims from
+   the front, the worker from the back, so each thread meets first the rows it read last)
+   and each task's rows in reverse, SUB rows at a time (the same groups of 8 rows, the same
+   sums): some of its rows are still in its core's L2.
+   table: cols, then per entry `0, G, G offsets` (a GEMV) or `1, 0` (a kernel). */
+struct cols_job { const long *e, *t; long n, per, cols, item, tasks, half, back; };
+
+enum { SUB = 64 }; /* rows of W a backward pass takes at a time (whole groups of 8) */
+
+static void cols_task(const void* job, long g)
+{
+    const struct cols_job* j = job;
+    if (j->back) /* each thread's tasks in reverse: it meets its last rows first */
+        g = g < j->half ? j->half - 1 - g : j->half + j->tasks - 1 - g;
+    const long c0 = g * j->per, len = j->cols - c0 < j->per ? j->cols - c0 : j->per;
+    const long *e = j->e, *t = j->t;
+    long w[MAX_WORDS];
+    for (long i = 0; i < j->n; ++i) {
+        const long* cur = (const long*)(intptr_t)e[2] + e[5];
+        memcpy(w, cur, (size_t)e[5] * sizeof(long));
+        if (t[0] == 0) { /* the GEMV's words: M N K lda ldw ldc acc block a w c */
+            for (long q = 0; q < t[1]; ++q) {
+                const long run = t[2 + (j->back ? t[1] - 1 - q : q)] + c0;
+                for (long s = j->back ? (len - 1) / SUB * SUB : 0; s >= 0 && s < len;
+                     s += j->back ? -SUB : len) {
+                    const long row = run + s, rows = j->back && len - s > SUB ? SUB : len - s;
+                    w[1] = w[7] = rows;
+                    w[9] = cur[9] + row * cur[4] * j->item;
+                    w[10] = cur[10] + row * j->item;
+                    ((task_fn)e[1])(w, 0);
+                }
+            }
+        } else { /* rows, cols, rows per task, ctl, masks, then (address, ld) per view */
+            w[0] = w[2] = 1;
+            w[1] = len;
+            for (long q = 5; q < e[5]; q += 2)
+                w[q] += c0 * j->item;
+            ((task_fn)e[1])(w, 0);
+        }
+        e += HEAD + 2 * e[6];
+        t += 2 + t[1];
+    }
+}
+
+void symrnn_loop_cols(const long* plan, long trips, const long* table, long align, long item)
+{
+    parallel_fn par = (parallel_fn)(intptr_t)plan[0];
+    const int* threads = (const int*)(intptr_t)plan[1];
+    const long n = plan[2], nt = *threads < 1 ? 1 : *threads, cols = table[0];
+    /* two tasks a thread, whole vectors of columns each */
+    const long most = (cols + align - 1) / align, want = 2 * nt < most ? 2 * nt : most;
+    const long per = ((cols + want - 1) / want + align - 1) / align * align;
+    const long tasks = (cols + per - 1) / per;
+    long seg = 0;
+    for (long k = 0; k < trips; ++k) {
+        const long *e = plan + 3, *t = table + 1;
+        for (long i = 0; i < n;) {
+            /* backwards every other segment where each thread's tasks are known: one thread
+               runs them all, of two the caller claims the first half, the worker the rest */
+            struct cols_job job = {e, t, 0, per, cols, item, tasks, nt == 1 ? 0 : tasks / 2,
+                                   nt <= 2 && (seg & 1)};
+            ++seg;
+            do { /* the segment: its GEMV, then each kernel up to the next GEMV */
+                long* base = (long*)(intptr_t)e[2];
+                long* cur = base + e[5];
+                const long* m = e + HEAD;
+                for (long q = 0; q < e[6]; ++q)
+                    cur[m[2 * q]] = base[m[2 * q]] + k * m[2 * q + 1];
+                e += HEAD + 2 * e[6];
+                t += 2 + t[1];
+                ++job.n;
+                ++i;
+            } while (i < n && t[0] != 0);
+            par(cols_task, &job, tasks, threads);
+        }
+    }
+}

@@ -22,7 +22,10 @@ table is where that hook sits.
 Where every body step is a kernel or a packed product over the same rows and no step reads
 a row another writes under another row number (runtime.cpu.loop_rows), the loop runs split by
 rows instead: each thread of the pool runs every iteration over a block of rows of its own
-(`symrnn_loop_rows`; SYMRNN_LOOP_ROWS=0 keeps the step-by-step split).
+(`symrnn_loop_rows`; SYMRNN_LOOP_ROWS=0 keeps the step-by-step split). Where the loop has one
+row (N=1 inference: a GEMV and a gate kernel a step), it may run split by columns instead
+(runtime.cpu.loop_cols): each task of a step computes the GEMV rows of its block of hidden
+units, every gate's, then the kernel over those units (`symrnn_loop_cols`; the same switch).
 
 `loop_call(engine, index, step)` is None where some body step has no C form here (a library
 op, numpy's or MKL's GEMM, a hand-written kernel without `NAME_task`, a packing plan that
@@ -40,6 +43,7 @@ import numpy as np
 from runtime import assemble
 from runtime.cpu import gemv, packed_gemm
 from runtime.cpu.gemm_source import text
+from runtime.cpu.loop_cols import col_split
 from runtime.cpu.loop_rows import row_split
 from runtime.program import LoopStride, Step, View, iteration
 
@@ -61,6 +65,9 @@ def library() -> ctypes.CDLL:
     lib.symrnn_loop_rows.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_long,
                                      ctypes.c_long]
     lib.symrnn_loop_rows.restype = None
+    lib.symrnn_loop_cols.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p,
+                                     ctypes.c_long, ctypes.c_long]
+    lib.symrnn_loop_cols.restype = None
     return lib
 
 
@@ -76,8 +83,13 @@ def loop_call(engine, index: int, step: Step):
     entries = [e for _, e in made]
     plan, keep = _plan(entries, engine._threads)
     split = row_split(engine, step, made) if engine.loop_rows else None
+    cols = col_split(engine, step, made) if engine.loop_rows and split is None else None
     if split is not None:  # every thread runs every iteration over rows of its own
         call = partial(library().symrnn_loop_rows, plan.ctypes.data, step.trips, *split)
+    elif cols is not None:  # one row: each task a block of columns, GEMV and kernels
+        keep.append(cols[0])
+        call = partial(library().symrnn_loop_cols, plan.ctypes.data, step.trips,
+                       cols[0].ctypes.data, *cols[1:])
     else:
         call = partial(library().symrnn_loop_run, plan.ctypes.data, step.trips)
     call.keep = (plan, keep)

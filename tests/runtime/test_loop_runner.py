@@ -29,8 +29,10 @@ def _stack(typ: str, bidirectional=False, lengths=False, **kw):
     return sym.Group([parts[0][-1], *last])
 
 
-def _c_loops(engine: CpuEngine, runners=("symrnn_loop_run", "symrnn_loop_rows")) -> list:
-    """For each loop step: whether its call is the C runner's (step by step, or by rows)."""
+def _c_loops(engine: CpuEngine,
+             runners=("symrnn_loop_run", "symrnn_loop_rows", "symrnn_loop_cols")) -> list:
+    """For each loop step: whether its call is the C runner's (step by step, by rows or by
+    columns)."""
     runs = [getattr(loop_runner.library(), r) for r in runners]
     return [any(getattr(c, "func", None) is run for run in runs)
             for c, s in zip(engine._calls, engine._steps) if s.kind == "loop"]
