@@ -23,11 +23,14 @@
   bound takes the larger of the two totals, not the sum of each phase's.
 
 Timing here is interleaved: rounds of (untimed call, timed call) per implementation, the
-order reversed every round; medians.
+order reversed every round; medians. Before each implementation's untimed call the bench
+pauses `SETTLE` seconds, so the previous one's threads (PyTorch's OpenMP, OpenBLAS's) have
+stopped spinning: without it our N=1 LSTM ran 10.8 ms right after PyTorch, 6.6 alone.
 """
 from __future__ import annotations
 
 import statistics
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -39,14 +42,16 @@ import symrnn as sym
 
 BATCHES = (1, 4, 8)
 GATES = {"lstm": 4, "gru": 3}
+SETTLE = 0.25  # seconds, as gemm.py: until the last runner's spinning threads sleep
 
 
-def interleaved(runners: dict, rounds: int) -> dict:
+def interleaved(runners: dict, rounds: int, settle: float = SETTLE) -> dict:
     """{name: {'median_ms', 'min_ms', 'samples_ms'}}; each round runs every runner once
-    untimed then once timed, in an order reversed every round."""
+    untimed then once timed, in an order reversed every round, after a pause of `settle` s."""
     names, samples = list(runners), {n: [] for n in runners}
     for r in range(rounds):
         for n in names if r % 2 == 0 else names[::-1]:
+            time.sleep(settle)
             runners[n]()
             samples[n].append(timed(runners[n]))
     return {n: {"median_ms": statistics.median(s), "min_ms": min(s),
@@ -141,7 +146,7 @@ def small_batch_case(torch, typ, layers, N, cfg, rng) -> dict:
     runners = {"ours": lambda: ex.forward(is_train=False), "torch": peer.fwd}
     if N == 1:
         runners["read"] = weight_reads(typ, [H] * layers, H, T)
-    res["times"] = interleaved(runners, cfg.infer_rounds)
+    res["times"] = interleaved(runners, cfg.infer_rounds, cfg.settle)
     res["ours_over_torch"] = res["times"]["ours"]["median_ms"] / \
         res["times"]["torch"]["median_ms"]
     res["load_after"] = loadavg()
@@ -172,7 +177,7 @@ def streaming_case(torch, cfg, rng) -> dict:
             one_chunk()
 
     times = interleaved({"whole": lambda: whole.forward(is_train=False),
-                         "chunks": chunks_of_whole}, cfg.stream_rounds)
+                         "chunks": chunks_of_whole}, cfg.stream_rounds, cfg.settle)
     step = times["whole"]["median_ms"] / T
     per_chunk = times["chunks"]["median_ms"] / T
     step_b, once_b = weight_bytes("lstm", [H], H)

@@ -69,7 +69,7 @@ for p in (ROOT, HERE):
 
 from breakdown import SymRunner, breakdown, cpu_engines, program_flops, timed
 from features import FEATURES, feature_goals, feature_lines, run_features, select
-from infer import apply_bounds, inference_lines, run_inference
+from infer import SETTLE, apply_bounds, inference_lines, run_inference
 from machine import _threadpools, loadavg, machine_info
 from peers import TorchRNN, TorchZoneoutLoop, torch_or_none
 from report import (
@@ -425,6 +425,7 @@ def parse(argv=None):
     cfg.breakdown_runs = 2 if q else 3
     cfg.infer_rounds = 2 if q else 7
     cfg.stream_rounds = 2 if q else 5
+    cfg.settle = 0.0 if q else SETTLE
     cfg.thread_settings = []
     for t in (x.strip() for x in cfg.threads.split(",") if x.strip()):
         if t != "default" and not (t.isdigit() and int(t) > 0):
