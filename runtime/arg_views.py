@@ -21,6 +21,9 @@ copy. The rules:
 - `d.adopt(name, array)` (used by `bind(args_grad=...)`) makes the caller's array the one
   that is read and written, after checking that it has exactly the shape and dtype and is
   C-contiguous.
+- an array reshaped, retyped or restrided in place (`a.shape = ...`, `a.dtype = ...`) would
+  be read by the engine in its old layout: `HeldArrays.check` refuses the next forward or
+  backward with a BindError naming the argument, both specs and the fix.
 
     >>> import numpy as np
     >>> d = ArgDict("arg_dict", {"w": np.zeros((2, 3), np.float32)})
@@ -133,6 +136,40 @@ class ArgDict(dict):
         if not np.array_equal(np.isfinite(cast), np.isfinite(value)):
             raise refuse(f" (a finite value overflows {target.dtype})")
         return cast
+
+
+class HeldArrays:
+    """The shapes, dtypes and C strides the executor's arrays were bound with ({name:
+    (shape, dtype)}); `check(where, *dicts)` costs a few attribute reads per array."""
+
+    def __init__(self, specs: dict):
+        self._specs = {}
+        for name, (shape, dtype) in specs.items():
+            shape, dtype = tuple(int(n) for n in shape), np.dtype(dtype)
+            self._specs[name] = (shape, dtype, _c_strides(shape, dtype.itemsize))
+
+    def check(self, where: str, *dicts: ArgDict) -> None:
+        specs = self._specs
+        for d in dicts:
+            for name, a in dict.items(d):
+                shape, dtype, strides = specs[name]
+                if a.shape != shape or (a.dtype is not dtype and a.dtype != dtype) or (
+                        a.strides != strides and not a.flags.c_contiguous):
+                    raise BindError(
+                        f"{where}: {d.where}[{name!r}] is now {_spec(a)}"
+                        f"{'' if a.flags.c_contiguous else ' (not C-contiguous)'} but the "
+                        f"executor was bound with {fmt_shape(shape)} {dtype}: its shape, "
+                        f"dtype or strides were changed in place; set them back, or write "
+                        f"values with {d.where}[{name!r}][...] = value (ex.reshape() "
+                        f"binds new shapes)")
+
+
+def _c_strides(shape: tuple, itemsize: int) -> tuple:
+    strides, step = [], itemsize
+    for n in reversed(shape):
+        strides.append(step)
+        step *= n
+    return tuple(reversed(strides))
 
 
 def _fitting_ints(value: np.ndarray, dtype: np.dtype, refuse) -> np.ndarray:

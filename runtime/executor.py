@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from runtime.arg_views import ArgDict
+from runtime.arg_views import ArgDict, HeldArrays
 from runtime.errors import BindError, BusyError, ShapeError, fmt_shape
 from runtime.stream import StateCarrier
 
@@ -101,6 +101,7 @@ class Executor:
         self.arg_dict = ArgDict("arg_dict", {n: np.zeros(s, d) for n, (s, d) in specs.items()})
         self.grad_dict = ArgDict("grad_dict", {n: np.zeros(s, d) for n, (s, d) in specs.items()
                                                if self._reqs[n] != "null"})
+        self._held = HeldArrays(specs)
         self.aux_dict: dict = {}
         self.outputs: list[np.ndarray] = []
         self.seed = check_seed("bind", seed)
@@ -156,6 +157,7 @@ class Executor:
     def _forward(self, is_train: bool, seed, check_finite: bool, inputs: dict) -> list:
         seed = None if seed is None else check_seed("forward", seed)
         checked = self._check_args("forward", inputs, False) if inputs else {}
+        self._held.check("forward", self.arg_dict)
         if check_finite:
             self._check_finite(checked)
         saved = {n: self.arg_dict[n].copy() for n in checked}
@@ -190,6 +192,7 @@ class Executor:
         head_grads = self._head_grads(out_grads)
         if not self.grad_dict:
             return
+        self._held.check("backward", self.arg_dict, self.grad_dict)
         if self._backward_ran:
             self.engine.forward(self.arg_dict, self._last_train, self.last_seed)
         grads = self.engine.backward(head_grads)

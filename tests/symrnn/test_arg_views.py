@@ -4,12 +4,14 @@ argument and both specs; keys are never removed; the engines see every accepted 
 
 import copy
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 
 import symrnn as sym
 from runtime.arg_views import ArgDict
+from runtime.errors import fmt_shape
 from symrnn import BindError
 
 BACKENDS = ["reference", "cpu"]
@@ -174,3 +176,54 @@ def test_bind_args_grad_adopts_the_callers_array_and_still_checks_later_assignme
     _refused(ex, _assign(ex.grad_dict, "fc_weight", np.zeros((I, H), np.float32)), "(5, 4)")
     with pytest.raises(BindError, match="C-contiguous"):
         ex.grad_dict.adopt("fc_weight", np.zeros((I, H), np.float32).T)
+
+
+def _changed_in_place(a: np.ndarray, how: str) -> None:
+    if how == "shape":
+        a.shape = a.shape[::-1]  # the same bytes read as the transpose's shape
+    elif how == "dtype":
+        a.dtype = np.int32  # the same bytes read as integers
+    else:
+        with warnings.catch_warnings():  # setting strides is deprecated, not yet gone
+            warnings.simplefilter("ignore", DeprecationWarning)
+            a.strides = (a.itemsize, a.itemsize * a.shape[0])  # read column-major
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("how", ["shape", "dtype", "strides"])
+def test_an_argument_changed_in_place_is_refused_until_it_is_set_back(backend, how):
+    """`a.shape = ...` keeps the array object and its memory: the engine, which reads the
+    bound memory in the bound layout, would give numbers for the old shape silently."""
+    ex = _executor(backend)
+    want = [o.copy() for o in ex.forward()]
+    w = ex.arg_dict["fc_weight"]
+    shape, dtype, strides = w.shape, w.dtype, w.strides
+    _changed_in_place(w, how)
+    message = _refused(ex, ex.forward, "forward: arg_dict['fc_weight'] is now",
+                       "bound with (4, 5) float32", "changed in place")
+    assert _refused(ex, lambda: ex.forward(is_train=True), "fc_weight") == message
+    w.shape, w.dtype = shape, dtype
+    if how == "strides":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            w.strides = strides
+    for a, b in zip(ex.forward(), want):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_gradient_or_argument_changed_in_place_refuses_backward_and_keeps_the_gradients(
+        backend):
+    ex = _executor(backend, grad_req="add")
+    ex.forward(is_train=True)
+    ex.backward()
+    for d, name in (("grad_dict", "fc_weight"), ("arg_dict", "data")):
+        a = getattr(ex, d)[name]
+        shape = a.shape
+        a.shape = shape[::-1]
+        _refused(ex, ex.backward, f"backward: {d}[{name!r}] is now",
+                 f"bound with {fmt_shape(shape)} float32")
+        a.shape = shape
+    before = ex.grad_dict["fc_weight"].copy()
+    ex.backward()  # 'add': once more, as in MXNet
+    np.testing.assert_allclose(ex.grad_dict["fc_weight"], 2 * before, rtol=1e-6, atol=1e-6)
