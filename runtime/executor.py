@@ -25,6 +25,11 @@ from runtime.stream import StateCarrier
 
 GRAD_REQS = ("write", "add", "null")
 _GOLDEN = 0x9E3779B97F4A7C15
+# Held while a backward writes its gradients into grad_dict. Executors made by reshape share
+# their gradient arrays (as MXNet's), and so may two bound with the same args_grad: two such
+# backwards in two threads would otherwise interleave their `+=` (numpy lets the GIL go) and
+# lose updates, or leave a 'write' gradient half of one batch's and half of the other's.
+_GRAD_WRITES = threading.Lock()
 
 
 def normalize_grad_req(grad_req, names) -> dict:
@@ -197,11 +202,12 @@ class Executor:
             self.engine.forward(self.arg_dict, self._last_train, self.last_seed)
         grads = self.engine.backward(head_grads)
         self._backward_ran = True
-        for n, g in grads.items():
-            if self._reqs[n] == "add":
-                self.grad_dict[n] += g
-            elif self._reqs[n] == "write":
-                np.copyto(self.grad_dict[n], g)
+        with _GRAD_WRITES:  # gradient arrays may be shared (reshape, bind(args_grad=...))
+            for n, g in grads.items():
+                if self._reqs[n] == "add":
+                    self.grad_dict[n] += g
+                elif self._reqs[n] == "write":
+                    np.copyto(self.grad_dict[n], g)
 
     def carry_states(self, pairs) -> None:
         """Streaming: writes each final-state output of the last forward into the

@@ -5,9 +5,9 @@ T 1-12, N 1-5, dtype), a `grad_req` (write, add or null), a compiled executor (`
 or unrolled) and a sequence of calls, made on it and on a `reference` executor of the same
 symbol: forward (training or inference, new data or not), backward (new head gradients),
 an in-place parameter update, reshape to another batch, export and `runtime.load`, and
-calls that must be refused (wrong shapes, unknown names, backward before forward). After
-every call both executors agree (outputs, gradients, arguments); a refused call raises a
-SymRNNError on both and changes nothing (arguments, gradients, outputs).
+calls that must be refused (wrong shapes, unknown names, backward before forward, a weight
+retyped in place). After every call both executors agree (outputs, gradients, arguments); a
+refused call raises a SymRNNError on both and changes nothing (arguments, gradients, outputs).
 
 The run is bounded: the `symrnn-api` profile has a fixed number of examples (12, derandomized)
 and no deadline (`SYMRNN_API_EXAMPLES=200` hunts longer, randomized); rates come from a small set and every program of a stack
@@ -59,7 +59,8 @@ CALLS = st.one_of(
     st.tuples(st.just("update"), st.integers(0, 3)),
     st.tuples(st.just("reshape"), st.integers(1, 5)),
     st.tuples(st.just("export"), st.integers(0, 3)),
-    st.tuples(st.just("refused"), st.sampled_from(["data", "out_grads", "name", "reshape"])),
+    st.tuples(st.just("refused"), st.sampled_from(["data", "out_grads", "name", "reshape",
+                                                      "retyped"])),
 )
 
 
@@ -138,6 +139,7 @@ class Pair:
             "out_grads": lambda ex: ex.backward([np.ones((1, 2, 3, 4))]),
             "name": lambda ex: ex.forward(nope=np.zeros(1)),
             "reshape": lambda ex: ex.reshape(data=(self.stack.T + 3, 1, self.stack.data_dim)),
+            "retyped": forward_with_a_weight_retyped_in_place,
         }
         call = call or calls[what]
         for ex in self.both:
@@ -157,6 +159,18 @@ class Pair:
             agree.assert_close(ex.grad_dict[n], g, self.dtype, f"{when}: gradient of {n!r}")
         for n, v in ref.arg_dict.items():
             agree.assert_close(ex.arg_dict[n], v, self.dtype, f"{when}: argument {n!r}")
+
+
+def forward_with_a_weight_retyped_in_place(ex):
+    """`w.dtype = int` keeps the array and its bytes: refused, then set back."""
+    name = next(n for n in ex.arg_dict if n.endswith("weight"))
+    w = ex.arg_dict[name]
+    dtype = w.dtype
+    w.dtype = np.int32 if dtype == np.float32 else np.int64
+    try:
+        ex.forward(is_train=True)
+    finally:
+        w.dtype = dtype
 
 
 def snapshot(ex):
