@@ -103,3 +103,19 @@ def test_before_any_forward_is_refused():
     ex, _ = bound("gru", 1, 1, "cpu")
     with pytest.raises(BindError, match="call forward first"):
         ex.carry_states({"gru_l0_init_h": "gru_l0_t0_h_output"})
+
+
+def test_a_state_retyped_in_place_is_refused_and_left_as_it_was():
+    ex, _ = bound("gru", 1, 1, "cpu")
+    ex.forward(is_train=False)
+    state = ex.arg_dict["gru_l0_init_h"]
+    state.dtype = np.int32  # the same bytes, read as integers
+    before = state.copy()
+    with pytest.raises(BindError, match=r"carry_states: arg_dict\['gru_l0_init_h'\] is now "
+                                        r"\(2, 7\) int32 but the executor was bound with "
+                                        r"\(2, 7\) float32"):
+        ex.carry_states({"gru_l0_init_h": "gru_l0_t0_h_output"})
+    np.testing.assert_array_equal(state, before)
+    state.dtype = np.float32
+    ex.carry_states({"gru_l0_init_h": "gru_l0_t0_h_output"})
+    assert np.array_equal(state, ex.outputs[1])
