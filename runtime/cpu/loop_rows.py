@@ -12,7 +12,9 @@ That holds only if no step reads or writes, under another row number, what a ste
 two views of one buffer, one of them written (or a written view and itself), meet, in any
 pair of iterations, only at rows equal modulo M (views of different row strides, or a
 repeated row, must never meet a written one). `row_split(...)` checks it from the Program's
-views and strides; where it cannot tell, the loop runs step by step as before.
+views and strides; where it cannot tell, the loop runs step by step as before. Where a thread
+would get fewer than runtime.cpu.loop_runner's ROW_SPLIT_MIN rows (N=2..8 at 2 threads), the
+C runner runs it step by step too, at each call: the thread count is read then.
 """
 from __future__ import annotations
 

@@ -122,12 +122,19 @@ static void rows_task(const void* job, long g)
     }
 }
 
-void symrnn_loop_rows(const long* plan, long trips, long m, long item)
+/* Split by rows where each thread gets at least `min_rows` rows (returns 1), else step by
+   step (returns 0): with fewer, every thread's product reads the whole weight for a few rows,
+   bound by its core's share of the bandwidth (runtime.cpu.loop_runner's ROW_SPLIT_MIN). */
+int symrnn_loop_rows(const long* plan, long trips, long m, long item, long min_rows)
 {
     parallel_fn par = (parallel_fn)(intptr_t)plan[0];
     const int* threads = (const int*)(intptr_t)plan[1];
     const long n = plan[2];
     const long groups = *threads < 1 ? 1 : *threads > m ? m : *threads;
+    if ((m + groups - 1) / groups < min_rows) {
+        symrnn_loop_run(plan, trips);
+        return 0;
+    }
     const long* e = plan + 3;
     for (long i = 0; i < n; ++i) { /* packing: iteration 0 only */
         if (e[3])
@@ -136,6 +143,7 @@ void symrnn_loop_rows(const long* plan, long trips, long m, long item)
     }
     struct rows_job job = {plan, trips, m, (m + groups - 1) / groups, item};
     par(rows_task, &job, groups, threads);
+    return 1;
 }
 
 /* The same loop split by columns at one row (runtime.cpu.loop_cols): the body is segments,

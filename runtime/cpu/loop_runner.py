@@ -22,7 +22,8 @@ table is where that hook sits.
 Where every body step is a kernel or a packed product over the same rows and no step reads
 a row another writes under another row number (runtime.cpu.loop_rows), the loop runs split by
 rows instead: each thread of the pool runs every iteration over a block of rows of its own
-(`symrnn_loop_rows`; SYMRNN_LOOP_ROWS=0 keeps the step-by-step split). Where the loop has one
+(`symrnn_loop_rows`; SYMRNN_LOOP_ROWS=0 keeps the step-by-step split), where each thread
+gets at least ROW_SPLIT_MIN rows. Where the loop has one
 row (N=1 inference: a GEMV and a gate kernel a step), it may run split by columns instead
 (runtime.cpu.loop_cols): each task of a step computes the GEMV rows of its block of hidden
 units, every gate's, then the kernel over those units (`symrnn_loop_cols`; the same switch).
@@ -48,6 +49,14 @@ from runtime.cpu.loop_rows import row_split
 from runtime.program import LoopStride, Step, View, iteration
 
 SERIAL_TASKS, POOLED_TASKS, PACKED_GEMM, PACK, BIG_GEMM, COPY = range(6)
+# Rows a thread must get for the split by rows, else the loop runs step by step (checked in C
+# at each call, against the pool's thread count then). Under it each core's product reads the
+# whole weight for a few rows: a 1-layer LSTM's inference (T=100, H=512, 2 threads; forward
+# ms, medians of 15 interleaved rounds, one process, split / step by step) took 14.8 / 11.5
+# at N=2, 20.0 / 16.4 and 18.4 / 15.0 at N=4, 30.1 / 30.2 at N=8, 39.8 / 41.5 at N=12, and
+# were at parity from N=16 to 64 (GRU: 11.8 / 8.9 at N=2, 14.6 / 12.3 at N=4, 19.2 / 19.8 at
+# N=8). Six is the micro-kernel's block of rows (runtime.cpu.packed_gemm's MR).
+ROW_SPLIT_MIN = 6
 SUFFIX = packed_gemm.SUFFIX
 
 
@@ -62,9 +71,8 @@ def library() -> ctypes.CDLL:
     lib = load_library(text("loop_runner.c"), "the loop runner")
     lib.symrnn_loop_run.argtypes = [ctypes.c_void_p, ctypes.c_long]
     lib.symrnn_loop_run.restype = None
-    lib.symrnn_loop_rows.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_long,
-                                     ctypes.c_long]
-    lib.symrnn_loop_rows.restype = None
+    lib.symrnn_loop_rows.argtypes = [ctypes.c_void_p] + [ctypes.c_long] * 4
+    lib.symrnn_loop_rows.restype = ctypes.c_int
     lib.symrnn_loop_cols.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p,
                                      ctypes.c_long, ctypes.c_long]
     lib.symrnn_loop_cols.restype = None
@@ -85,7 +93,8 @@ def loop_call(engine, index: int, step: Step):
     split = row_split(engine, step, made) if engine.loop_rows else None
     cols = col_split(engine, step, made) if engine.loop_rows and split is None else None
     if split is not None:  # every thread runs every iteration over rows of its own
-        call = partial(library().symrnn_loop_rows, plan.ctypes.data, step.trips, *split)
+        call = partial(library().symrnn_loop_rows, plan.ctypes.data, step.trips, *split,
+                       ROW_SPLIT_MIN)
     elif cols is not None:  # one row: each task a block of columns, GEMV and kernels
         keep.append(cols[0])
         call = partial(library().symrnn_loop_cols, plan.ctypes.data, step.trips,

@@ -123,13 +123,36 @@ def test_kernels_and_products_split_over_the_pool_agree(monkeypatch):
 @pytest.mark.parametrize("rows", ["0", "1"])
 def test_loops_split_by_rows_or_step_by_step_agree(rows, monkeypatch):
     """SYMRNN_LOOP_ROWS=1 (the default): each thread runs every iteration over its own rows
-    (3 rows: blocks of 2 and 1 on two threads); 0: each step split over the pool."""
+    (3 rows: blocks of 2 and 1 on two threads, ROW_SPLIT_MIN lowered to 1); 0: each step
+    split over the pool."""
     monkeypatch.setenv("SYMRNN_LOOP_ROWS", rows)
+    monkeypatch.setattr(loop_runner, "ROW_SPLIT_MIN", 1)
     bound = _stack("lstm", dropout=0.3, zoneout=0.2).simple_bind(backend="cpu", data=(T, 3, 4))
     _check_agree(bound, monkeypatch)
     runner = {"0": "symrnn_loop_run", "1": "symrnn_loop_rows"}[rows]
     bound.forward(is_train=True)  # every step built
     assert all(_c_loops(bound.engine.train, (runner,)))
+
+
+@pytest.mark.parametrize("rows,least,split", [(4, 6, 0), (4, 2, 1), (12, 6, 1)])
+def test_the_split_by_rows_runs_step_by_step_below_its_rows_a_thread(rows, least, split,
+                                                                     monkeypatch):
+    """symrnn_loop_rows splits where each of the pool's threads gets ROW_SPLIT_MIN rows or
+    more (returns 1), else runs the plan step by step (returns 0); the numbers are the same."""
+    outs = {}
+    for name, value in (("patched", least), ("never", 10 ** 6)):
+        monkeypatch.setattr(loop_runner, "ROW_SPLIT_MIN", value)
+        bound = _stack("lstm").simple_bind(backend="cpu", data=(T, rows, 4), grad_req="null")
+        bound.copy_params_from(_args(bound))
+        outs[name] = [o.copy() for o in bound.forward(is_train=False)]
+        engine = getattr(bound.engine, "infer", bound.engine)
+        calls = [c for c in engine._calls
+                 if getattr(c, "func", None) is loop_runner.library().symrnn_loop_rows]
+        assert calls
+        engine._threads[0] = 2
+        assert [c() for c in calls] == [split if name == "patched" else 0] * len(calls)
+    for x, y in zip(outs["patched"], outs["never"]):
+        np.testing.assert_array_equal(x, y)
 
 
 def test_the_blas_gemm_runs_loops_in_python(monkeypatch):
