@@ -36,6 +36,13 @@ the same tree), the loop's time per step at T=100, H=512, N=1 (2 cores, shared: 
 38.8 against 41.4 (61 rounds). Without the backward steps, lstm1 took 47.5 us against 52.7
 (load 0.65); 4 tasks a step (2 threads) were faster than 2, 8 or 16 (one task a thread leaves
 the other idle when the machine's load delays one; 16 spend more on claiming, shorter runs).
+
+The same split at N=2..8 against the packed weight (a task's panels of each gate, every row,
+then the kernel over them; each other step's panels in reverse) was tried and dropped: the loop
+took 7.04 / 9.93 / 16.46 ms at N=2 / 4 / 8 (1-layer LSTM, T=100, H=512, 2 threads, medians of
+31 interleaved rounds, one process) against 6.89 / 9.88 / 16.13 step by step, GRU at N=4 6.69
+against 6.96, with the bits unchanged; without the reversed steps, no better. There a step is
+bound by reading the whole 4 MiB weight from L3, which the split does not change.
 """
 from __future__ import annotations
 
