@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import threading
 from dataclasses import dataclass
 
 _SETTERS = ("openblas_set_num_threads", "openblas_set_num_threads64_",
@@ -88,24 +89,47 @@ def blas_threads(n: int | None):
 class one_pool:
     """Yields the BLAS thread count, with OpenBLAS held to one thread inside the block
     (without OpenBLAS: yields 1 and changes nothing). A class, not a generator: it is entered
-    once per phase of every forward, and a T=1 streaming chunk is ~100 us in all."""
+    once per phase of every forward, and a T=1 streaming chunk is ~100 us in all.
 
-    __slots__ = ("_before", "_blas")
+    Holders in several Python threads (executors run at once) share one hold: the first
+    holder reads the count and sets one thread, every holder is told that count, and the last
+    to leave restores it. Each read its own count before: a phase that began while another
+    held OpenBLAS was told 1 and ran on one thread, its rounding then that of one thread (the
+    products' splits, the column sums) and not the one it gave alone, and the first to leave
+    restored the count while the other still ran its single-threaded BLAS calls."""
+
+    __slots__ = ("_blas",)
 
     def __enter__(self) -> int:
         self._blas = blas = openblas()
-        self._before = before = 1 if blas is None else blas.get_threads()
-        if before > 1:
-            blas.set_threads(1)
-        return max(1, before)
+        if blas is None:
+            return 1
+        with _HOLD:
+            if _held[0] == 0:
+                _held[1] = max(1, blas.get_threads())
+                if _held[1] > 1:
+                    blas.set_threads(1)
+            _held[0] += 1
+            return _held[1]
 
     def __exit__(self, *exc) -> None:
-        if self._before > 1:
-            self._blas.set_threads(self._before)
+        if self._blas is None:
+            return
+        with _HOLD:
+            _held[0] -= 1
+            if _held[0] == 0 and _held[1] > 1:
+                self._blas.set_threads(_held[1])
+
+
+_HOLD = threading.Lock()
+_held = [0, 1]  # one_pool's holders now, and the count the first of them found
 
 
 def thread_count() -> int:
     """The thread count `one_pool` would yield, changing nothing: for a phase that calls no
     BLAS (every step one of symrnn's own C calls), where holding OpenBLAS is not needed."""
     blas = openblas()
-    return 1 if blas is None else max(1, blas.get_threads())
+    if blas is None:
+        return 1
+    with _HOLD:
+        return _held[1] if _held[0] else max(1, blas.get_threads())

@@ -196,6 +196,32 @@ def test_one_pool_holds_openblas_to_one_thread_and_restores_it():
         assert ob.get_threads() == 2
 
 
+@needs_openblas
+def test_one_pool_held_in_two_threads_tells_both_the_count_and_restores_it_last():
+    """A phase that begins while another thread's phase holds OpenBLAS is told the count the
+    first found (it was told 1 before, and ran on one thread: other rounding than alone), and
+    OpenBLAS stays at one thread until the last holder leaves."""
+    ob, entered, leave, seen = blas.openblas(), threading.Event(), threading.Event(), []
+
+    def first():
+        with blas.one_pool() as n:
+            seen.append(n)
+            entered.set()
+            leave.wait(10)
+
+    with blas.blas_threads(2):
+        t = threading.Thread(target=first)
+        t.start()
+        assert entered.wait(10)
+        with blas.one_pool() as n:
+            seen.append(n)
+            assert blas.thread_count() == 2
+            leave.set()
+            t.join(10)
+            assert not t.is_alive() and ob.get_threads() == 1  # the first left; this holds
+        assert seen == [2, 2] and ob.get_threads() == 2
+
+
 # ---- plan: which steps multiply against a packed operand -------------------------------------
 
 def v(buffer, offset, rows, cols, ld=None):

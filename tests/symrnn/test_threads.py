@@ -1,7 +1,9 @@
 """Executors and Python threads (issue 17).
 
-Two executors used from two threads at once give the results they give alone (the CPU
-engine's GEMM thread pool and the kernels' control blocks are per call or per engine). One
+Two executors used from two threads at once give the results they give alone, bit for bit
+(the CPU engine's GEMM thread pool and the kernels' control blocks are per call or per engine,
+and a phase is told the BLAS thread count another thread's phase found: runtime.cpu.blas's
+one_pool; before, it was told 1, and the splits of its products rounded otherwise). One
 executor used from two threads at once is refused with a BusyError (a per-executor
 non-blocking lock), not a crash, and the refused call changes nothing. Executors that share
 gradient arrays (made by reshape) write them one backward at a time.
